@@ -1,0 +1,2 @@
+from deepsparse_lite.kernels.dsl cimport dsl_step
+cdef int run_reduce(const dsl_step* s, char** p, int nt) noexcept nogil

@@ -1,0 +1,103 @@
+"""Execute a compiled plan in one GIL-free call.
+
+``run_plan`` binds the pointer table (arena offsets, user inputs, fresh outputs, packed
+constants) with the GIL held, then runs every step inside ``with nogil:`` by switching on
+the step's family. No Python object is touched between steps.
+"""
+cimport numpy as cnp
+from libc.stdint cimport int64_t, intptr_t
+
+from deepsparse_lite.kernels.dsl cimport (dsl_step, DSL_OK, DSL_ERR_UNKNOWN_OP, DSL_FAM_DATA,
+                                          DSL_FAM_ELTWISE, DSL_FAM_REDUCE, DSL_FAM_POOL,
+                                          DSL_FAM_GEMM)
+from deepsparse_lite.kernels.data cimport run_data
+from deepsparse_lite.kernels.eltwise cimport run_eltwise
+from deepsparse_lite.kernels.reduce cimport run_reduce
+from deepsparse_lite.kernels.pool cimport run_pool
+from deepsparse_lite.kernels.gemm cimport run_gemm
+
+cnp.import_array()
+
+DEF WHERE_ARENA = 0
+DEF WHERE_INPUT = 1
+DEF WHERE_OUTPUT = 2
+DEF WHERE_CONST = 3
+
+
+def step_size():
+    """sizeof(dsl_step), checked against plan.STEP_DTYPE by the tests."""
+    return sizeof(dsl_step)
+
+
+cdef int execute(const dsl_step* steps, Py_ssize_t n, char** p, int nt,
+                 Py_ssize_t* failed) noexcept nogil:
+    cdef Py_ssize_t k
+    cdef int rc, fam
+    for k in range(n):
+        fam = steps[k].op // 100
+        if fam == DSL_FAM_GEMM:
+            rc = run_gemm(&steps[k], p, nt)
+        elif fam == DSL_FAM_ELTWISE:
+            rc = run_eltwise(&steps[k], p, nt)
+        elif fam == DSL_FAM_DATA:
+            rc = run_data(&steps[k], p, nt)
+        elif fam == DSL_FAM_REDUCE:
+            rc = run_reduce(&steps[k], p, nt)
+        elif fam == DSL_FAM_POOL:
+            rc = run_pool(&steps[k], p, nt)
+        else:
+            rc = DSL_ERR_UNKNOWN_OP
+        if rc != DSL_OK:
+            failed[0] = k
+            return rc
+    return DSL_OK
+
+
+def run_plan(cnp.ndarray steps not None, const int64_t[:, ::1] table, const int64_t[::1] const_ptrs,
+             list inputs, const int64_t[::1] input_nbytes, list outputs,
+             cnp.ndarray arena not None, Py_ssize_t table_bytes, int nthreads):
+    """Run ``steps`` with the given input and output arrays; returns (code, failed_step).
+
+    The caller (Engine) validates inputs and allocates outputs; the checks here only guard
+    against a crash: every array must be C-contiguous with exactly the planned byte size.
+    """
+    cdef Py_ssize_t nt = table.shape[0], k, nin = len(inputs), nout = len(outputs)
+    cdef Py_ssize_t failed = -1
+    cdef int rc
+    cdef cnp.ndarray a
+    if table_bytes < nt * <Py_ssize_t>sizeof(char*) + (nin + nout) * <Py_ssize_t>sizeof(char*):
+        raise ValueError("plan pointer table does not fit its reserved bytes")
+    if cnp.PyArray_NBYTES(arena) < table_bytes or not cnp.PyArray_IS_C_CONTIGUOUS(arena):
+        raise ValueError("arena is too small for this plan")
+    if steps.dtype.itemsize != sizeof(dsl_step) or not cnp.PyArray_IS_C_CONTIGUOUS(steps):
+        raise ValueError("steps are not dsl_step records")
+    if nin != input_nbytes.shape[0]:
+        raise ValueError(f"expected {input_nbytes.shape[0]} inputs, got {nin}")
+    cdef char* base = <char*>cnp.PyArray_DATA(arena)
+    cdef char** p = <char**>base
+    cdef char** in_ptrs = p + nt
+    cdef char** out_ptrs = in_ptrs + nin
+    for k in range(nin):
+        a = <cnp.ndarray?>inputs[k]
+        if not cnp.PyArray_IS_C_CONTIGUOUS(a) or cnp.PyArray_NBYTES(a) != input_nbytes[k]:
+            raise ValueError(f"input {k} is not a C-contiguous array of {input_nbytes[k]} bytes")
+        in_ptrs[k] = <char*>cnp.PyArray_DATA(a)
+    for k in range(nout):
+        a = <cnp.ndarray?>outputs[k]
+        if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+            raise ValueError(f"output {k} is not C-contiguous")
+        out_ptrs[k] = <char*>cnp.PyArray_DATA(a)
+    cdef Py_ssize_t nsteps = steps.shape[0]
+    cdef const dsl_step* sp = <const dsl_step*>cnp.PyArray_DATA(steps)
+    with nogil:
+        for k in range(nt):
+            if table[k, 0] == WHERE_ARENA:
+                p[k] = base + table[k, 1] + table[k, 2]
+            elif table[k, 0] == WHERE_INPUT:
+                p[k] = in_ptrs[table[k, 1]] + table[k, 2]
+            elif table[k, 0] == WHERE_OUTPUT:
+                p[k] = out_ptrs[table[k, 1]] + table[k, 2]
+            else:
+                p[k] = <char*><intptr_t>const_ptrs[table[k, 1]] + table[k, 2]
+        rc = execute(sp, nsteps, p, nthreads, &failed)
+    return rc, failed

@@ -1,0 +1,272 @@
+"""The plan: the contract between the compiler, the op lowerings and the runner.
+
+A :class:`Plan` is data. It holds a flat array of step records (``STEP_DTYPE``, mirrored
+from ``csrc/dsl_plan.h``), a tensor table telling the runner where each tensor lives, the
+constants (packed weights) kept alive by the plan, and the arena size. The runner
+(``kernels/runner.pyx``) executes it in one ``nogil`` call.
+
+Lowerings do not build records by hand: they call a :class:`PlanBuilder`, which allocates
+tensor ids, records constants and emits steps. Memory planning (``compiler/memory.py``)
+then gives every arena tensor an offset from its first and last use.
+
+This module sits below the compiler, the ops and the runner: it imports none of them.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+MAX_T, MAX_I, MAX_F = 8, 64, 8
+MAX_NDIM = 8
+
+STEP_DTYPE = np.dtype(
+    [("op", "<i4"), ("nt", "<i4"), ("t", "<i4", (MAX_T,)), ("i", "<i8", (MAX_I,)),
+     ("f", "<f4", (MAX_F,))],
+    align=True,
+)
+
+ALIGN = 64  # byte alignment of every arena tensor and constant
+
+
+class Family(enum.IntEnum):
+    MISC = 0
+    DATA = 1
+    ELTWISE = 2
+    REDUCE = 3
+    POOL = 4
+    GEMM = 5
+
+
+class DType(enum.IntEnum):
+    """Element type codes shared with the C kernels (ONNX TensorProto numbering)."""
+    F32 = 1
+    U8 = 2
+    I8 = 3
+    I32 = 6
+    I64 = 7
+    BOOL = 9
+    F64 = 11
+
+
+NP_TO_DTYPE = {
+    np.dtype(np.float32): DType.F32, np.dtype(np.uint8): DType.U8, np.dtype(np.int8): DType.I8,
+    np.dtype(np.int32): DType.I32, np.dtype(np.int64): DType.I64, np.dtype(np.bool_): DType.BOOL,
+    np.dtype(np.float64): DType.F64,
+}
+
+
+def dtype_code(dtype) -> int:
+    dt = np.dtype(dtype)
+    try:
+        return int(NP_TO_DTYPE[dt])
+    except KeyError:
+        raise NotImplementedError(f"element type {dt} is not supported by the kernels") from None
+
+
+class Err(enum.IntEnum):
+    OK = 0
+    UNKNOWN_OP = 1
+    INDEX_RANGE = 2
+    BAD_PARAM = 3
+    NO_MEMORY = 4
+
+
+ERROR_MESSAGES = {
+    Err.UNKNOWN_OP: "the plan contains a kernel id this build does not know",
+    Err.INDEX_RANGE: "an index is out of range",
+    Err.BAD_PARAM: "a kernel was given an invalid parameter",
+    Err.NO_MEMORY: "a kernel ran out of workspace",
+}
+
+
+class Where(enum.IntEnum):
+    """Where a tensor's bytes live (column 0 of the tensor table)."""
+    ARENA = 0   # a = byte offset in the arena (set by the memory planner)
+    INPUT = 1   # a = index of the user input
+    OUTPUT = 2  # a = index of the output array allocated per call
+    CONST = 3   # a = index into Plan.constants
+
+
+@dataclass(eq=False)
+class Tensor:
+    """A compile-time tensor: shape, dtype and storage; views alias a root tensor."""
+    id: int
+    shape: Tuple[int, ...]
+    dtype: np.dtype
+    where: Where
+    index: int = -1             # input/output/const index
+    root: Optional["Tensor"] = None   # set for views: storage of ``root`` + byte_offset
+    byte_offset: int = 0
+    name: str = ""
+    offset: int = -1            # arena byte offset, filled by the memory planner
+    scratch: bool = False       # workspace: lives for exactly one step
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def storage(self) -> "Tensor":
+        t = self
+        while t.root is not None:
+            t = t.root
+        return t
+
+    @property
+    def total_offset(self) -> int:
+        off, t = 0, self
+        while t.root is not None:
+            off += t.byte_offset
+            t = t.root
+        return off
+
+    def __repr__(self):
+        return f"Tensor#{self.id}({self.name or '?'}, {self.shape}, {np.dtype(self.dtype).name}, {self.where.name})"
+
+
+@dataclass
+class StepInfo:
+    """Debug and memory-planning metadata of an emitted step."""
+    op: int
+    tensors: Tuple[int, ...]
+    node: str = ""
+
+
+class PlanBuilder:
+    """What a lowering uses to turn one ONNX node into steps.
+
+    ``value(name)`` returns the Tensor bound to an ONNX value; ``output(name, shape, dtype)``
+    allocates the tensor a node writes (a graph output slot or an arena temporary);
+    ``const(array)`` stores packed weights; ``temp``/``workspace`` allocate arena memory;
+    ``view`` aliases storage; ``emit`` appends a step.
+    """
+
+    def __init__(self):
+        self.tensors: List[Tensor] = []
+        self.constants: List[np.ndarray] = []
+        self.steps: List[np.void] = []
+        self.step_info: List[StepInfo] = []
+        self.values = {}                 # ONNX value name -> Tensor
+        self.graph_outputs = {}          # ONNX value name -> output index
+        self.current_node = ""
+
+    # -- tensors -------------------------------------------------------------------------
+    def _new(self, shape, dtype, where, index=-1, name="", root=None, byte_offset=0, scratch=False):
+        t = Tensor(len(self.tensors), tuple(int(d) for d in shape), np.dtype(dtype), where,
+                   index, root, byte_offset, name, scratch=scratch)
+        self.tensors.append(t)
+        return t
+
+    def input(self, index: int, name: str, shape, dtype) -> Tensor:
+        t = self._new(shape, dtype, Where.INPUT, index, name)
+        self.values[name] = t
+        return t
+
+    def const(self, array: np.ndarray, name: str = "") -> Tensor:
+        arr = _aligned_copy(np.asarray(array))
+        self.constants.append(arr)
+        return self._new(arr.shape, arr.dtype, Where.CONST, len(self.constants) - 1, name)
+
+    def temp(self, shape, dtype, name: str = "") -> Tensor:
+        return self._new(shape, dtype, Where.ARENA, name=name)
+
+    def workspace(self, nbytes: int, name: str = "workspace") -> Tensor:
+        """Scratch memory valid for the next emitted step only."""
+        return self._new((max(int(nbytes), 1),), np.uint8, Where.ARENA, name=name, scratch=True)
+
+    def view(self, src: Tensor, shape, dtype=None, byte_offset: int = 0, name: str = "") -> Tensor:
+        return self._new(shape, dtype or src.dtype, src.where, src.index, name or src.name,
+                         root=src, byte_offset=byte_offset)
+
+    def value(self, name: str) -> Tensor:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise KeyError(f"value '{name}' has no tensor yet (node order?)") from None
+
+    def output(self, name: str, shape, dtype) -> Tensor:
+        """The tensor a node writes for ONNX value ``name``."""
+        if name in self.graph_outputs:
+            t = self._new(shape, dtype, Where.OUTPUT, self.graph_outputs[name], name)
+        else:
+            t = self._new(shape, dtype, Where.ARENA, name=name)
+        self.values[name] = t
+        return t
+
+    def bind(self, name: str, tensor: Tensor) -> None:
+        """Make ``name`` refer to an existing tensor (views, identities)."""
+        self.values[name] = tensor
+
+    def is_graph_output(self, name: str) -> bool:
+        return name in self.graph_outputs
+
+    # -- steps ---------------------------------------------------------------------------
+    def emit(self, op: int, tensors: Sequence[Tensor], ints: Sequence[int] = (),
+             floats: Sequence[float] = ()) -> None:
+        if len(tensors) > MAX_T:
+            raise ValueError(f"a step takes at most {MAX_T} tensors, got {len(tensors)}")
+        if len(ints) > MAX_I:
+            raise ValueError(f"a step takes at most {MAX_I} int params, got {len(ints)}")
+        if len(floats) > MAX_F:
+            raise ValueError(f"a step takes at most {MAX_F} float params, got {len(floats)}")
+        rec = np.zeros((), dtype=STEP_DTYPE)
+        rec["op"] = int(op)
+        rec["nt"] = len(tensors)
+        for k, t in enumerate(tensors):
+            rec["t"][k] = t.id
+        for k, v in enumerate(ints):
+            rec["i"][k] = int(v)
+        for k, v in enumerate(floats):
+            rec["f"][k] = float(v)
+        self.steps.append(rec)
+        self.step_info.append(StepInfo(int(op), tuple(t.id for t in tensors), self.current_node))
+
+
+def _aligned_copy(arr: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``arr`` whose data pointer is ALIGN-byte aligned."""
+    arr = np.ascontiguousarray(arr)
+    nbytes = max(arr.nbytes, 1)
+    buf = np.empty(nbytes + ALIGN, dtype=np.uint8)
+    start = (-buf.ctypes.data) % ALIGN
+    out = buf[start:start + arr.nbytes].view(arr.dtype).reshape(arr.shape) if arr.nbytes else \
+        np.empty(arr.shape, arr.dtype)
+    out[...] = arr
+    return out
+
+
+@dataclass
+class IOInfo:
+    name: str
+    shape: Tuple[int, ...]
+    dtype: np.dtype
+
+
+@dataclass
+class Plan:
+    """A compiled model: immutable after compile; shared by every stream that runs it."""
+    steps: np.ndarray                   # STEP_DTYPE records
+    tensor_table: np.ndarray            # int64 [n, 3]: where, a, byte offset
+    constants: List[np.ndarray]
+    const_ptrs: np.ndarray              # int64 addresses of constants (kept alive above)
+    arena_bytes: int                    # peak arena size (activations + workspace)
+    table_bytes: int                    # bytes at the arena front for the pointer table
+    inputs: List[IOInfo]
+    outputs: List[IOInfo]
+    step_info: List[StepInfo] = field(default_factory=list)
+    node_count: int = 0
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.steps)
+
+    @property
+    def constant_bytes(self) -> int:
+        return int(sum(c.nbytes for c in self.constants))
