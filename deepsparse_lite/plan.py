@@ -148,7 +148,14 @@ class PlanBuilder:
     ``view`` aliases storage; ``emit`` appends a step.
     """
 
-    def __init__(self):
+    def __init__(self, isa: int = 1, max_threads: int = 1, graph_values=None):
+        #: ISA level the plan is compiled for (0 generic, 1 avx2+fma, 2 avx512): packing
+        #: layouts (panel widths) depend on it, so a step records it and runs that variant.
+        self.isa = int(isa)
+        #: most threads any step may run with; per-thread workspaces are sized for it.
+        self.max_threads = max(1, int(max_threads))
+        #: compile-time Values of the graph (name -> ops.base.Value) for lazy constants.
+        self.graph_values = graph_values if graph_values is not None else {}
         self.tensors: List[Tensor] = []
         self.constants: List[np.ndarray] = []
         self.steps: List[np.void] = []
@@ -186,10 +193,16 @@ class PlanBuilder:
                          root=src, byte_offset=byte_offset)
 
     def value(self, name: str) -> Tensor:
-        try:
-            return self.values[name]
-        except KeyError:
-            raise KeyError(f"value '{name}' has no tensor yet (node order?)") from None
+        """The Tensor of an ONNX value; a constant is materialised on first use."""
+        t = self.values.get(name)
+        if t is not None:
+            return t
+        v = self.graph_values.get(name)
+        if v is not None and getattr(v, "const", None) is not None:
+            t = self.const(v.const, name=name)
+            self.values[name] = t
+            return t
+        raise KeyError(f"value '{name}' has no tensor yet (node order?)")
 
     def output(self, name: str, shape, dtype) -> Tensor:
         """The tensor a node writes for ONNX value ``name``."""
