@@ -74,57 +74,82 @@ static void f32_gemm_pack_b(const float* b, int64_t rsb, int64_t csb, int64_t pc
     }
 }
 
-/* im2col fused into B packing. Output pixels of one panel form a few runs of consecutive
- * ow in one output row; for stride 1 each run reads a contiguous input row segment. */
+/* dst[0:n] = src[0:n*ss:ss] with zeros at t < lo and t >= hi (the padded border). */
+static inline void f32_pack_segment(float* restrict d, const float* restrict src, int64_t ss,
+                                    int n, int lo, int hi) {
+    if (ss == 1 && lo == 0 && hi == n) {
+        if (n == 16) {
+            memcpy(d, src, 16 * sizeof(float));
+            return;
+        }
+        for (int t = 0; t < n; ++t) d[t] = src[t];
+        return;
+    }
+    for (int t = 0; t < lo; ++t) d[t] = 0.f;
+    if (ss == 1)
+        for (int t = lo; t < hi; ++t) d[t] = src[t];
+    else
+        for (int t = lo; t < hi; ++t) d[t] = src[t * ss];
+    for (int t = hi; t < n; ++t) d[t] = 0.f;
+}
+
+/* im2col fused into B packing: B[k, p] = x[ci, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]
+ * (zero outside the image) for k = (ci, kh, kw), p = (oh, ow).
+ * Panel by panel, so stores are sequential (walking all panels per k row would hit one L1
+ * set: panels are kc*NR floats apart, a multiple of 4 KiB). The NR pixels of a panel form
+ * a few runs of consecutive ow in one output row; for stride 1 each run reads a contiguous
+ * input segment, and only the padded borders are zero filled. */
 static void f32_gemm_pack_b_im2col(const f32_conv_geom* g, int64_t pc, int64_t kc, int64_t jc,
                                    int64_t nc, int NR, float* dst) {
-    const int64_t KHW = g->KH * g->KW, HW = g->H * g->W, H = g->H, W = g->W;
+    const int64_t KHW = g->KH * g->KW, HW = g->H * g->W, H = g->H, W = g->W, OW = g->OW;
+    const int64_t SW = g->SW;
     int64_t run_ih[F32_GEMM_MAX_NR], run_iw[F32_GEMM_MAX_NR];
     int run_j[F32_GEMM_MAX_NR], run_len[F32_GEMM_MAX_NR];
+    const int64_t ci0 = pc / KHW, rem0 = pc % KHW;
     for (int64_t jr = 0; jr < nc; jr += NR) {
-        int nr = (int)(nc - jr < NR ? nc - jr : NR);
+        const int nr = (int)(nc - jr < NR ? nc - jr : NR);
         float* dp = dst + (jr / NR) * kc * NR;
         int nruns = 0, j = 0;
-        int64_t p = jc + jr;
+        int64_t p = jc + jr, oh = p / OW, ow = p % OW;
         while (j < nr) {
-            int64_t oh = p / g->OW, ow = p % g->OW;
-            int len = (int)(g->OW - ow < nr - j ? g->OW - ow : nr - j);
+            const int len = (int)(OW - ow < nr - j ? OW - ow : nr - j);
             run_ih[nruns] = oh * g->SH - g->PH;
-            run_iw[nruns] = ow * g->SW - g->PW;
+            run_iw[nruns] = ow * SW - g->PW;
             run_j[nruns] = j;
             run_len[nruns] = len;
             ++nruns;
             j += len;
-            p += len;
+            ow = 0;
+            ++oh;
         }
-        int64_t ci = pc / KHW, rem = pc % KHW;
-        int64_t kh = rem / g->KW, kw = rem % g->KW;
+        int64_t ci = ci0, kh = rem0 / g->KW, kw = rem0 % g->KW;
         for (int64_t kk = 0; kk < kc; ++kk) {
             float* d = dp + kk * NR;
             const float* xc = g->x + ci * HW;
             for (int q = 0; q < nruns; ++q) {
-                float* dr = d + run_j[q];
                 const int len = run_len[q];
                 const int64_t ih = run_ih[q] + kh * g->DH;
                 if ((uint64_t)ih >= (uint64_t)H) {
-                    for (int t = 0; t < len; ++t) dr[t] = 0.f;
+                    memset(d + run_j[q], 0, (size_t)len * sizeof(float));
                     continue;
                 }
-                const float* xr = xc + ih * W;
+                /* valid t in [lo, hi): 0 <= iw0 + t*SW < W */
                 const int64_t iw0 = run_iw[q] + kw * g->DW;
-                if (g->SW == 1) {
-                    int64_t lo = -iw0, hi = W - iw0;
-                    lo = lo < 0 ? 0 : (lo > len ? len : lo);
-                    hi = hi > len ? len : (hi < lo ? lo : hi);
-                    for (int64_t t = 0; t < lo; ++t) dr[t] = 0.f;
-                    for (int64_t t = lo; t < hi; ++t) dr[t] = xr[iw0 + t];
-                    for (int64_t t = hi; t < len; ++t) dr[t] = 0.f;
+                int64_t lo, hi;
+                if (SW == 1) { /* no divisions on the common path */
+                    lo = iw0 >= 0 ? 0 : -iw0;
+                    hi = W - iw0;
+                } else if (SW == 2) {
+                    lo = iw0 >= 0 ? 0 : (-iw0 + 1) >> 1;
+                    hi = W - iw0 <= 0 ? 0 : ((W - iw0 - 1) >> 1) + 1;
                 } else {
-                    for (int t = 0; t < len; ++t) {
-                        const int64_t iw = iw0 + t * g->SW;
-                        dr[t] = (uint64_t)iw < (uint64_t)W ? xr[iw] : 0.f;
-                    }
+                    lo = iw0 >= 0 ? 0 : (-iw0 + SW - 1) / SW;
+                    hi = W - iw0 <= 0 ? 0 : (W - iw0 - 1) / SW + 1;
                 }
+                if (lo > len) lo = len;
+                if (hi > len) hi = len;
+                if (hi < lo) hi = lo;
+                f32_pack_segment(d + run_j[q], xc + ih * W + iw0, SW, len, (int)lo, (int)hi);
             }
             for (int t = nr; t < NR; ++t) d[t] = 0.f;
             if (++kw == g->KW) {

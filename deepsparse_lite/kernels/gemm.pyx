@@ -43,7 +43,7 @@ from libc.string cimport memcpy
 from cython.parallel cimport prange
 
 from deepsparse_lite.kernels.dsl cimport (dsl_step, DSL_OK, DSL_ERR_UNKNOWN_OP, DSL_ERR_BAD_PARAM,
-                                          dsl_threads_for, dsl_isa)
+                                          dsl_threads_for, dsl_isa, dsl_set_isa)
 
 cdef extern from "f32_gemm.h" nogil:
     ctypedef void (*f32_gemm_tile_fn)(int64_t kc, const float* a, const float* b, float* c,
@@ -107,7 +107,8 @@ DEF SUB_DWCONV = 4
 DEF SUB_CONVT = 5
 
 # Multiply-adds below which a step stays on one thread (an OpenMP fork/join costs a few us).
-DEF MIN_MACS_PER_THREAD = 131072
+# A module variable so tests can force tiny shapes through the multi-thread partitioning.
+cdef int64_t MIN_MACS_PER_THREAD = 131072
 
 
 cdef inline const float* slot_ptr(const dsl_step* s, char** p, int64_t slot) noexcept nogil:
@@ -434,3 +435,21 @@ cdef int run_gemm(const dsl_step* s, char** p, int nt) noexcept nogil:
     if sub == SUB_CONVT:
         return run_convt(s, p, nt)
     return DSL_ERR_UNKNOWN_OP
+
+
+def set_isa_level(int level):
+    """Force this module's run-time ISA (tests: run plans packed for AVX2 on the fallback)."""
+    dsl_set_isa(level)
+
+
+def isa_level():
+    return dsl_isa()
+
+
+def set_min_work_per_thread(int64_t macs):
+    """Work (multiply-adds) each extra thread needs; returns the previous value. Tests set
+    it to 1 so that small shapes exercise the thread partitioning."""
+    global MIN_MACS_PER_THREAD
+    old = MIN_MACS_PER_THREAD
+    MIN_MACS_PER_THREAD = max(1, macs)
+    return old
