@@ -239,10 +239,12 @@ def _load_copy(onnx_filepath: ModelLike) -> onnx.ModelProto:
 def _forget_stale_shapes(model: onnx.ModelProto) -> None:
     # Intermediate and output shapes recorded for the old input shapes would contradict the
     # new ones (onnxruntime warns or fails on the merge); every consumer re-infers them.
+    # Output dims become unknown (rank kept: the checker wants a shape on graph outputs).
     del model.graph.value_info[:]
     for out in model.graph.output:
-        if out.type.HasField("tensor_type"):
-            out.type.tensor_type.ClearField("shape")
+        if out.type.HasField("tensor_type") and out.type.tensor_type.HasField("shape"):
+            for dim in out.type.tensor_type.shape.dim:
+                dim.Clear()
 
 
 @contextlib.contextmanager
