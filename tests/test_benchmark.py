@@ -302,3 +302,10 @@ def test_cli_async_quiet(tiny):
     lines = r.stdout.strip().splitlines()
     assert lines[2] == "Scenario: async"
     assert "Starting" not in r.stderr  # -q lowers logging to warnings
+
+
+def test_onnxruntime_missing_is_a_clear_error(tiny, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import -> ImportError
+    from deepsparse_lite.benchmark.ort_engine import ORTEngine
+    with pytest.raises(ImportError, match="pip install onnxruntime"):
+        ORTEngine(tiny)

@@ -7,7 +7,7 @@ Deliberate differences from DeepSparse 1.8, all in the direction of never surpri
   original file. Here they always write a *new* temporary copy, yield its path and delete it
   on exit; ``inplace=True`` raises ValueError.
 - ``override_onnx_input_shapes(path, None)`` yields ``path`` unchanged (DeepSparse's
-  generator ``return``\\ s there, which breaks the ``with`` statement).
+  generator returns before yielding there, which breaks the ``with`` statement).
 - ``model_to_path`` on a folder checks that ``folder/model.onnx`` exists (DeepSparse returns
   the joined path unchecked and the engine fails later). ``zoo:`` stubs resolve to a local
   *sample* model of the same architecture (``deepsparse_lite.models``, synthetic weights);
