@@ -256,18 +256,25 @@ def benchmark_model(
         raise ValueError(f"Invalid engine choice '{engine}'")
     _LOGGER.info(model)
 
-    if hasattr(model, "generate_random_inputs"):
-        input_list = model.generate_random_inputs()  # the shapes the model was compiled for
-    else:
-        with override_onnx_input_shapes(model_path, shapes) as shaped_path:
-            input_list = generate_random_inputs(shaped_path, batch_size)
+    try:
+        if hasattr(model, "generate_random_inputs"):
+            input_list = model.generate_random_inputs()  # the shapes the model was compiled for
+        else:
+            with override_onnx_input_shapes(model_path, shapes) as shaped_path:
+                input_list = generate_random_inputs(shaped_path, batch_size)
 
-    _LOGGER.info("Starting '%s' performance measurements for %s seconds", scenario, time)
-    result = model_stream_benchmark(model, input_list, scenario=scenario, seconds_to_run=time,
-                                    seconds_to_warmup=warmup_time, num_streams=num_streams)
+        _LOGGER.info("Starting '%s' performance measurements for %s seconds", scenario, time)
+        result = model_stream_benchmark(model, input_list, scenario=scenario, seconds_to_run=time,
+                                        seconds_to_warmup=warmup_time, num_streams=num_streams)
+        engine_str = str(model)
+        scheduler_str = str(getattr(model, "scheduler", None))
+        fraction = getattr(model, "fraction_of_supported_ops", None)
+    finally:
+        if callable(getattr(model, "close", None)):
+            model.close()  # release the engine's streams: nothing else holds it
 
     export = {
-        "engine": str(model),
+        "engine": engine_str,
         "version": __version__,
         "orig_model_path": orig_model_path,
         "model_path": model_path,
@@ -275,11 +282,11 @@ def benchmark_model(
         "input_shapes": shapes,
         "num_cores": num_cores,
         "scenario": scenario,
-        "scheduler": str(getattr(model, "scheduler", None)),
+        "scheduler": scheduler_str,
         "seconds_to_run": time,
         "num_streams": num_streams,
         "benchmark_result": result,
-        "fraction_of_supported_ops": getattr(model, "fraction_of_supported_ops", None),
+        "fraction_of_supported_ops": fraction,
     }
     if export_path:
         _LOGGER.info("Saving benchmark results to JSON file at %s", export_path)
