@@ -47,27 +47,41 @@ def _model(op, x_shape, w, attrs=None):
     return m
 
 
-def _median_time(fn, repeats, min_time=0.2):
-    fn()
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-6)
-    inner = max(1, int(min_time / repeats / once))
-    times = []
-    for _ in range(repeats):
+def _interleaved(fns: dict, repeats: int, clock, min_time=0.02) -> dict:
+    """Median seconds per call of each callable, timed in interleaved rounds so that load
+    from other processes hits every contender alike."""
+    inner = {}
+    for name, fn in fns.items():
+        fn()
+        fn()
         t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        times.append((time.perf_counter() - t0) / inner)
-    return statistics.median(times)
+        fn()
+        inner[name] = max(1, int(min_time / max(time.perf_counter() - t0, 1e-7)))
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = clock()
+            for _ in range(inner[name]):
+                fn()
+            times[name].append((clock() - t0) / inner[name])
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def _ours(model, x, threads, isa):
+    """Run the plan through the runner directly (what an engine stream does per call)."""
+    from deepsparse_lite.kernels import runner
+
     plan = compiler.compile_onnx(model, max_threads=threads, isa=isa)
     arena = compiler.new_arena(plan)
     outs = compiler.allocate_outputs(plan)
-    return lambda: compiler.run(plan, [x], outs, arena, threads)
+    nbytes = np.array([x.nbytes], dtype=np.int64)
+    args = (plan.steps, plan.tensor_table, plan.const_ptrs, [x], nbytes, outs, arena,
+            plan.table_bytes, threads)
+
+    def run(plan=plan):  # the plan keeps the packed constants alive
+        rc, _ = runner.run_plan(*args)
+        assert rc == 0
+    return run
 
 
 def _ort(model, x, threads):
@@ -80,52 +94,75 @@ def _ort(model, x, threads):
     return lambda: sess.run(None, {"x": x})
 
 
+def _cases(rng, isa):
+    """(name, flops, {contender: factory(threads) -> callable})."""
+    cases = []
+    for (M, K, N) in [(128, 768, 768), (128, 768, 3072), (128, 3072, 768), (1, 768, 768),
+                      (1, 768, 3072)]:
+        a = rng.standard_normal((M, K), dtype=np.float32)
+        w = rng.standard_normal((K, N), dtype=np.float32)
+        out = np.empty((M, N), np.float32)
+        m = _model("MatMul", (M, K), w)
+        cases.append((f"MatMul {M}x{K}x{N}", 2.0 * M * N * K, {
+            "ours": lambda nt, m=m, a=a: _ours(m, a, nt, isa),
+            "numpy": lambda nt, a=a, w=w, out=out: (lambda: np.matmul(a, w, out=out)),
+            "ort": lambda nt, m=m, a=a: _ort(m, a, nt)}))
+    # ResNet-like convolutions (NCHW, batch 1) and a MobileNet-like depthwise one
+    for (ci, co, hw, k, s, g) in [(64, 64, 56, 3, 1, 1), (64, 256, 56, 1, 1, 1),
+                                  (128, 128, 28, 3, 1, 1), (256, 256, 14, 3, 1, 1),
+                                  (128, 256, 56, 3, 2, 1), (144, 144, 56, 3, 1, 144)]:
+        x = rng.standard_normal((1, ci, hw, hw), dtype=np.float32)
+        w = rng.standard_normal((co, ci // g, k, k), dtype=np.float32) * 0.05
+        m = _model("Conv", x.shape, w, {"pads": [k // 2] * 4, "strides": [s, s], "group": g})
+        oh = (hw + 2 * (k // 2) - k) // s + 1
+        name = f"{'DWConv' if g > 1 else 'Conv'} {ci}->{co} {k}x{k}/{s} @{hw}"
+        cases.append((name, 2.0 * co * oh * oh * (ci // g) * k * k, {
+            "ours": lambda nt, m=m, x=x: _ours(m, x, nt, isa),
+            "ort": lambda nt, m=m, x=x: _ort(m, x, nt)}))
+    return cases
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--repeats", type=int, default=25)
+    ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--isa", type=int, default=None, help="plan ISA level (default: best)")
     args = ap.parse_args(argv)
     set_blas = _openblas_set_threads()
-    rng = np.random.default_rng(0)
+    cases = _cases(np.random.default_rng(0), args.isa)
     rows = []
     for nt in args.threads:
-        if set_blas:
-            set_blas(nt)
-        for (M, K, N) in [(128, 768, 768), (128, 768, 3072), (128, 3072, 768), (1, 768, 768)]:
-            a = rng.standard_normal((M, K), dtype=np.float32)
-            w = rng.standard_normal((K, N), dtype=np.float32)
-            out = np.empty((M, N), np.float32)
-            flops = 2.0 * M * N * K
-            t_np = _median_time(lambda: np.matmul(a, w, out=out), args.repeats)
-            t_us = _median_time(_ours(_model("MatMul", (M, K), w), a, nt, args.isa), args.repeats)
-            t_ort = _median_time(_ort(_model("MatMul", (M, K), w), a, nt), args.repeats)
-            rows.append((f"MatMul {M}x{K}x{N}", nt, flops / t_us / 1e9, flops / t_np / 1e9,
-                         flops / t_ort / 1e9))
-        # ResNet-like convolutions (NCHW, batch 1)
-        for (ci, co, hw, k, s) in [(64, 64, 56, 3, 1), (64, 256, 56, 1, 1), (128, 128, 28, 3, 1),
-                                   (256, 256, 14, 3, 1)]:
-            x = rng.standard_normal((1, ci, hw, hw), dtype=np.float32)
-            w = rng.standard_normal((co, ci, k, k), dtype=np.float32) * 0.05
-            m = _model("Conv", x.shape, w, {"pads": [k // 2] * 4, "strides": [s, s]})
-            oh = (hw + 2 * (k // 2) - k) // s + 1
-            flops = 2.0 * co * oh * oh * ci * k * k
-            t_us = _median_time(_ours(m, x, nt, args.isa), args.repeats)
-            t_ort = _median_time(_ort(m, x, nt), args.repeats)
-            rows.append((f"Conv {ci}->{co} {k}x{k} @{hw}", nt, flops / t_us / 1e9, float("nan"),
-                         flops / t_ort / 1e9))
-        # depthwise 3x3 (MobileNet-like)
-        x = rng.standard_normal((1, 144, 56, 56), dtype=np.float32)
-        w = rng.standard_normal((144, 1, 3, 3), dtype=np.float32)
-        m = _model("Conv", x.shape, w, {"pads": [1] * 4, "group": 144})
-        flops = 2.0 * 144 * 56 * 56 * 9
-        t_us = _median_time(_ours(m, x, nt, args.isa), args.repeats)
-        t_ort = _median_time(_ort(m, x, nt), args.repeats)
-        rows.append(("DWConv 144 3x3 @56", nt, flops / t_us / 1e9, float("nan"), flops / t_ort / 1e9))
-    print(f"{'case':28s} {'thr':>3s} {'ours':>8s} {'numpy':>8s} {'ort':>8s} {'/numpy':>7s} {'/ort':>6s}   (GFLOP/s)")
-    for name, nt, us, npy, ort_ in rows:
-        r_np = us / npy if npy == npy else float("nan")
-        print(f"{name:28s} {nt:3d} {us:8.1f} {npy:8.1f} {ort_:8.1f} {r_np:7.2f} {us / ort_:6.2f}")
+        results = {name: {} for name, _, _ in cases}
+        if nt == 1:
+            # thread CPU time, contenders interleaved: robust to other processes on the core
+            if set_blas:
+                set_blas(1)
+            for name, _, facts in cases:
+                results[name] = _interleaved({c: f(1) for c, f in facts.items()}, args.repeats,
+                                             time.thread_time)
+        else:
+            # wall time, one contender at a time: two spinning thread pools on the same
+            # cores would only measure each other
+            for contender in ("ours", "numpy", "ort"):
+                if contender == "numpy" and set_blas:
+                    set_blas(nt)
+                for name, _, facts in cases:
+                    if contender in facts:
+                        fn = facts[contender](nt)
+                        results[name].update(_interleaved({contender: fn}, args.repeats,
+                                                          time.perf_counter))
+                        del fn
+                if contender == "numpy" and set_blas:
+                    set_blas(1)
+                time.sleep(0.5)  # let the pool's workers stop spinning
+        rows += [(name, nt, flops, results[name]) for name, flops, _ in cases]
+    print(f"{'case':28s} {'thr':>3s} {'ours':>7s} {'numpy':>7s} {'ort':>7s} {'/numpy':>7s} {'/ort':>6s}"
+          "   (GFLOP/s, median)")
+    for name, nt, flops, t in rows:
+        g = {k: flops / v / 1e9 for k, v in t.items()}
+        npy = g.get("numpy", float("nan"))
+        print(f"{name:28s} {nt:3d} {g['ours']:7.1f} {npy:7.1f} {g['ort']:7.1f} "
+              f"{g['ours'] / npy:7.2f} {g['ours'] / g['ort']:6.2f}")
 
 
 if __name__ == "__main__":

@@ -1,76 +1,12 @@
-/* Convolution pieces that are not a GEMM tile: the depthwise direct kernel and the col2im
- * scatter of ConvTranspose.
- *
- * Depthwise (groups == C_in == C_out): one output plane per channel, built row by row.
- * For every kernel tap the valid output columns form one interval computed once per tap,
- * so the inner loop is a branch-free axpy over the output row (contiguous for stride 1)
- * that the compiler vectorises; the body is compiled once generic and once with AVX2
- * enabled (same source, target attribute on the wrapper). The output row is hot in L1
- * while all KH*KW taps accumulate into it, then bias and the activation are applied. */
+/* Convolution pieces that are not a GEMM tile: the col2im scatter of ConvTranspose (and,
+ * through f32_dwconv.h, the depthwise direct kernel). */
 #ifndef F32_CONV_H
 #define F32_CONV_H
 #include <stdint.h>
 #include <string.h>
 #include "dsl_act.h"
 #include "dsl_cpu.h"
-
-typedef struct {
-    int64_t H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW;
-} f32_dw_geom;
-
-static inline __attribute__((always_inline)) void
-f32_dwconv_plane_body(const f32_dw_geom* g, const float* restrict x, const float* restrict w,
-                      float bias, float* restrict y, int act, float aa, float ab) {
-    const int64_t W = g->W, OW = g->OW, SW = g->SW;
-    for (int64_t oh = 0; oh < g->OH; ++oh) {
-        float* restrict yr = y + oh * OW;
-        for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = bias;
-        for (int64_t kh = 0; kh < g->KH; ++kh) {
-            const int64_t ih = oh * g->SH - g->PH + kh * g->DH;
-            if (ih < 0 || ih >= g->H) continue;
-            const float* restrict xr = x + ih * W;
-            for (int64_t kw = 0; kw < g->KW; ++kw) {
-                const float wv = w[kh * g->KW + kw];
-                const int64_t off = kw * g->DW - g->PW; /* iw = ow * SW + off */
-                /* valid ow: 0 <= ow*SW + off < W */
-                int64_t lo = off >= 0 ? 0 : (-off + SW - 1) / SW;
-                int64_t hi = W - off <= 0 ? 0 : (W - off - 1) / SW + 1;
-                if (hi > OW) hi = OW;
-                if (SW == 1) {
-                    const float* restrict xs = xr + off;
-                    for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xs[ow];
-                } else {
-                    for (int64_t ow = lo; ow < hi; ++ow) yr[ow] += wv * xr[ow * SW + off];
-                }
-            }
-        }
-        dsl_act_row(act, yr, OW, aa, ab);
-    }
-}
-
-static void f32_dwconv_plane__generic(const f32_dw_geom* g, const float* x, const float* w,
-                                      float bias, float* y, int act, float aa, float ab) {
-    f32_dwconv_plane_body(g, x, w, bias, y, act, aa, ab);
-}
-
-#if defined(__x86_64__)
-static __attribute__((target("avx2,fma"))) void
-f32_dwconv_plane__avx2(const f32_dw_geom* g, const float* x, const float* w, float bias,
-                       float* y, int act, float aa, float ab) {
-    f32_dwconv_plane_body(g, x, w, bias, y, act, aa, ab);
-}
-#endif
-
-typedef void (*f32_dwconv_plane_fn)(const f32_dw_geom*, const float*, const float*, float,
-                                    float*, int, float, float);
-
-static inline f32_dwconv_plane_fn f32_dwconv_select(int isa) {
-#if defined(__x86_64__)
-    if (isa >= DSL_ISA_AVX2 && dsl_isa() >= DSL_ISA_AVX2) return f32_dwconv_plane__avx2;
-#endif
-    (void)isa;
-    return f32_dwconv_plane__generic;
-}
+#include "f32_dwconv.h"
 
 /* ConvTranspose scatter: the GEMM produced col[(co, kh, kw), (h, w)] for channels
  * [0, nco) of a chunk; add every column entry into its output pixel of y (planes of

@@ -29,8 +29,9 @@ Sub-ops (op = 500 + sub). Element strides/offsets are in floats. Common header:
             i[23] OW  i[24] KH  i[25] KW  i[26] SH  i[27] SW  i[28] PH (top)
             i[29] PW (left)  i[30] DH  i[31] DW  i[32] direct (1x1, stride 1, no pad:
             X is read as B without im2col)
-  4 DWCONV  t=[X, W, Y, (bias)]  groups == Cin == Cout; W raw [C][KH*KW];
-            geometry i[16..31] as CONV; uses i[0], i[7..9], f[2..3] of the header
+  4 DWCONV  t=[X, W, Y, ...]  groups == Cin == Cout; W raw [C][KH*KW];
+            geometry i[16..31] as CONV; uses i[0], i[7..9], i[13..15], f[2..3] of the header;
+            workspace per thread = one zero-bordered input plane (f32_dwconv_padded_dims)
   5 CONVT   t=[X, Wpacked, Y, ...]  ConvTranspose: per (image, group, chunk of output
             channels) col = W^T·X (GEMM, M = chunk*KH*KW, K = Cin/G, N = H*W) then col2im
             into Y (initialised with the bias), then the activation.
@@ -91,8 +92,9 @@ cdef extern from "f32_conv.h" nogil:
     ctypedef struct f32_dw_geom:
         int64_t H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW
     ctypedef void (*f32_dwconv_plane_fn)(const f32_dw_geom*, const float*, const float*, float,
-                                         float*, int, float, float) noexcept nogil
+                                         float*, int, float, float, float*, int) noexcept nogil
     f32_dwconv_plane_fn f32_dwconv_select(int isa)
+    void f32_dwconv_padded_dims(const f32_dw_geom* g, int64_t* hp, int64_t* wp)
     void f32_col2im_add(const float* col, int64_t nco, int64_t H, int64_t W, int64_t KH,
                         int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH,
                         int64_t DW, int64_t OH, int64_t OW, float* y)
@@ -293,7 +295,7 @@ cdef int run_gemm_like(const dsl_step* s, char** p, int nt, int sub) noexcept no
 # --------------------------------------------------------------------------------------
 
 cdef void dw_worker(const dsl_step* s, char** p, const f32_dw_geom* g, f32_dwconv_plane_fn fn,
-                    int64_t lo, int64_t hi) noexcept nogil:
+                    int64_t lo, int64_t hi, char* ws) noexcept nogil:
     cdef int64_t plane, C = s.i[18], ch
     cdef const float* x = <const float*>p[s.t[0]]
     cdef const float* w = <const float*>p[s.t[1]]
@@ -303,13 +305,16 @@ cdef void dw_worker(const dsl_step* s, char** p, const f32_dw_geom* g, f32_dwcon
     for plane in range(lo, hi):
         ch = plane % C
         fn(g, x + plane * hw, w + ch * khw, bias[ch] if bias != NULL else 0.0,
-           y + plane * ohw, <int>s.i[7], s.f[2], s.f[3])
+           y + plane * ohw, <int>s.i[7], s.f[2], s.f[3], <float*>ws, plane == lo)
 
 
 cdef int run_dwconv(const dsl_step* s, char** p, int nt) noexcept nogil:
     cdef f32_dw_geom g
-    cdef int64_t planes = s.i[16] * s.i[18]
+    cdef int64_t planes = s.i[16] * s.i[18], hp, wp, wsz = s.i[14]
     cdef int nth, c
+    cdef char* ws = <char*>slot_ptr(s, p, s.i[13])
+    if s.i[15] > 0 and nt > s.i[15]:
+        nt = <int>s.i[15]
     if s.i[0] < 0 or s.i[0] > 2 or s.i[18] != s.i[21] or s.i[18] != s.i[17]:
         return DSL_ERR_BAD_PARAM
     cdef f32_dwconv_plane_fn fn = f32_dwconv_select(<int>s.i[0])
@@ -327,14 +332,17 @@ cdef int run_dwconv(const dsl_step* s, char** p, int nt) noexcept nogil:
     g.DW = s.i[31]
     if g.SH <= 0 or g.SW <= 0 or planes <= 0:
         return DSL_OK if planes == 0 else DSL_ERR_BAD_PARAM
+    f32_dwconv_padded_dims(&g, &hp, &wp)
+    if ws == NULL or hp * wp * 4 > wsz or g.PH < 0 or g.PW < 0:
+        return DSL_ERR_BAD_PARAM
     nth = dsl_threads_for(planes * g.OH * g.OW * g.KH * g.KW, MIN_MACS_PER_THREAD, nt)
     if nth > planes:
         nth = <int>planes
     if nth <= 1:
-        dw_worker(s, p, &g, fn, 0, planes)
+        dw_worker(s, p, &g, fn, 0, planes, ws)
         return DSL_OK
     for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-        dw_worker(s, p, &g, fn, planes * c // nth, planes * (c + 1) // nth)
+        dw_worker(s, p, &g, fn, planes * c // nth, planes * (c + 1) // nth, ws + c * wsz)
     return DSL_OK
 
 

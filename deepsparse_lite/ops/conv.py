@@ -181,14 +181,13 @@ class Conv(OpDef):
         w = np.asarray(W.const, np.float32)
         bt = b.const(bias) if bias is not None else None
         if G == cin and G == cout:
-            tensors = [x, b.const(w.reshape(cout, khw), name=f"{node.name}_dw"), y]
-            bias_slot = -1
-            if bt is not None:
-                bias_slot = len(tensors)
-                tensors.append(bt)
-            ints = [b.isa, 0, 0, 0, 0, 0, 0, act[0], BIAS_ROW if bt is not None else 0, bias_slot,
-                    -1, 0, 0, -1, 0, b.max_threads] + geom
-            b.emit(GemmOp.DWCONV, tensors, ints, [1.0, 1.0, act[1], act[2]])
+            _, _, _, _, _, _, OH, OW, KH, KW, SH, SW, _, _, DH, DW = geom
+            hp = (OH - 1) * SH + (KH - 1) * DH + 1          # f32_dwconv_padded_dims
+            owr, ext = _round_up(OW, 8), (KW - 1) * DW
+            wp = 2 * (owr + ext // 2 + 1) if SW == 2 else (owr - 1) * SW + ext + 1 + 8
+            emit_gemm_step(b, GemmOp.DWCONV, [x, b.const(w.reshape(cout, khw), name=f"{node.name}_dw"), y],
+                           0, 0, 0, mc=0, kc=0, nc=0, ws_floats=hp * wp, act=act, bias=bt,
+                           bias_mode=BIAS_ROW, extra=geom)
             return
         mr, _ = geometry(b.isa)
         M, K, N = cog, cig * khw, int(np.prod(out_sp))

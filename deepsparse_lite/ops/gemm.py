@@ -55,7 +55,9 @@ def _round_up(x: int, m: int) -> int:
 def blocking(isa: int, M: int, N: int, K: int, a_runtime: bool, b_runtime: bool):
     """(mc, kc, nc, workspace floats per thread) for one GEMM shape."""
     mr, nr = geometry(isa)
-    nk = max(1, math.ceil(max(K, 1) / KC))
+    # K blocks keep a B micro-panel in L1 across the row tiles of an A block; with a single
+    # row tile (GEMV-like M) there is no reuse, so stream B in one pass instead.
+    nk = 1 if (M <= mr and not b_runtime) else max(1, math.ceil(max(K, 1) / KC))
     kc = max(1, math.ceil(max(K, 1) / nk))          # balanced K blocks
     mc = max(mr, min(_round_up(MC, mr), _round_up(M, mr)))
     nc = max(nr, min(_round_up(NC, nr), _round_up(N, nr)))

@@ -80,6 +80,19 @@ def test_conv_depthwise(k, attrs):
     conv((2, c, 12, 13), (c, 1, k, k), dict(attrs, group=c))
 
 
+@pytest.mark.parametrize("k,attrs", [
+    (3, {"pads": [1, 1, 1, 1]}), (5, {"pads": [2, 1, 0, 2], "dilations": [1, 2]}),
+    (3, {"pads": [1, 1, 1, 1], "strides": [2, 2]}), (3, {"pads": [0, 0, 1, 1], "strides": [1, 2]}),
+    (5, {"pads": [2, 2, 2, 2], "strides": [2, 2], "dilations": [1, 3]}), (3, {"strides": [1, 3]}),
+    (3, {"pads": [1, 1, 1, 1], "dilations": [2, 2]}),
+])
+@pytest.mark.parametrize("width", [45, 8, 3])
+def test_conv_depthwise_row_widths(k, attrs, width):
+    # wide rows use the 16/8-pixel blocks (and vector de-interleave for stride 2), short
+    # rows the overlapping tail block or a partial one
+    conv((1, 3, 6, width + 4), (3, 1, k, k), dict(attrs, group=3))
+
+
 def test_conv_depthwise_channel_multiplier_uses_grouped_gemm():
     conv((1, 4, 9, 9), (8, 1, 3, 3), {"group": 4, "pads": [1, 1, 1, 1]})
 
