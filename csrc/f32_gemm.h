@@ -41,6 +41,9 @@ typedef void (*f32_gemm_tile_fn)(int64_t kc, const float* a, const float* b, flo
 typedef struct {
     int mr, nr;
     f32_gemm_tile_fn tile;
+    f32_gemm_pack_a_fn pack_a;
+    f32_gemm_pack_b_fn pack_b;
+    f32_gemm_pack_im2col_fn pack_im2col;
 } f32_gemm_kernel;
 
 /* Register-tile geometry of a plan ISA level (the packed layouts depend on it). */
@@ -64,6 +67,16 @@ static inline int f32_gemm_select(int isa, f32_gemm_kernel* k) {
     if (isa < 0 || isa > DSL_ISA_AVX512) return -1;
     f32_gemm_geometry(isa, &k->mr, &k->nr);
     int cpu = dsl_isa();
+    k->pack_a = f32_gemm_pack_a__generic;
+    k->pack_b = f32_gemm_pack_b__generic;
+    k->pack_im2col = f32_gemm_pack_b_im2col__generic;
+#ifdef F32_GEMM_HAVE_X86
+    if (isa >= DSL_ISA_AVX2 && cpu >= DSL_ISA_AVX2) { /* same layouts, wider moves */
+        k->pack_a = f32_gemm_pack_a__avx2;
+        k->pack_b = f32_gemm_pack_b__avx2;
+        k->pack_im2col = f32_gemm_pack_b_im2col__avx2;
+    }
+#endif
     if (isa == DSL_ISA_GENERIC) {
         k->tile = f32_gemm_tile_4x8__scalar;
     } else if (isa == DSL_ISA_AVX2) {
@@ -182,9 +195,9 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
                 bps = K * NR;
             } else {
                 if (d->b_kind == F32_GEMM_B_STRIDED)
-                    f32_gemm_pack_b(d->b, d->rsb, d->csb, pc, kc, jc, nc, NR, wb);
+                    d->k.pack_b(d->b, d->rsb, d->csb, pc, kc, jc, nc, NR, wb);
                 else
-                    f32_gemm_pack_b_im2col(&d->conv, pc, kc, jc, nc, NR, wb);
+                    d->k.pack_im2col(&d->conv, pc, kc, jc, nc, NR, wb);
                 bblk = wb;
                 bps = kc * NR;
             }
@@ -196,7 +209,7 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
                     ablk = d->a + (ic / MR) * K * MR + pc * MR;
                     aps = K * MR;
                 } else {
-                    f32_gemm_pack_a(d->a, d->rsa, d->csa, ic, mc, pc, kc, MR, wa);
+                    d->k.pack_a(d->a, d->rsa, d->csa, ic, mc, pc, kc, MR, wa);
                     ablk = wa;
                     aps = kc * MR;
                 }

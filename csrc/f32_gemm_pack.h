@@ -12,6 +12,10 @@
 #include <string.h>
 #include "f32_gemm_scalar.h"
 
+/* Short copies and zero fills must stay inline moves, not memset/memmove calls. */
+#pragma GCC push_options
+#pragma GCC optimize("no-tree-loop-distribute-patterns")
+
 /* Geometry of one image (and group) of a 2-D convolution seen as the B operand:
  * B[k, p] with k = (ci, kh, kw) and p = (oh, ow). */
 typedef struct {
@@ -19,7 +23,8 @@ typedef struct {
     int64_t H, W, KH, KW, SH, SW, PH, PW, DH, DW, OW;
 } f32_conv_geom;
 
-static void f32_gemm_pack_a(const float* a, int64_t rsa, int64_t csa, int64_t ic, int64_t mc,
+static inline __attribute__((always_inline)) void
+f32_gemm_pack_a_body(const float* a, int64_t rsa, int64_t csa, int64_t ic, int64_t mc,
                             int64_t pc, int64_t kc, int MR, float* dst) {
     for (int64_t ir = 0; ir < mc; ir += MR) {
         int mr = (int)(mc - ir < MR ? mc - ir : MR);
@@ -43,7 +48,8 @@ static void f32_gemm_pack_a(const float* a, int64_t rsa, int64_t csa, int64_t ic
     }
 }
 
-static void f32_gemm_pack_b(const float* b, int64_t rsb, int64_t csb, int64_t pc, int64_t kc,
+static inline __attribute__((always_inline)) void
+f32_gemm_pack_b_body(const float* b, int64_t rsb, int64_t csb, int64_t pc, int64_t kc,
                             int64_t jc, int64_t nc, int NR, float* dst) {
     for (int64_t jr = 0; jr < nc; jr += NR) {
         int nr = (int)(nc - jr < NR ? nc - jr : NR);
@@ -74,15 +80,15 @@ static void f32_gemm_pack_b(const float* b, int64_t rsb, int64_t csb, int64_t pc
     }
 }
 
+typedef float f32_pk_v8 __attribute__((vector_size(32), aligned(4), may_alias));
+
 /* dst[0:n] = src[0:n*ss:ss] with zeros at t < lo and t >= hi (the padded border). */
-static inline void f32_pack_segment(float* restrict d, const float* restrict src, int64_t ss,
-                                    int n, int lo, int hi) {
+static inline __attribute__((always_inline)) void
+f32_pack_segment(float* restrict d, const float* restrict src, int64_t ss, int n, int lo, int hi) {
     if (ss == 1 && lo == 0 && hi == n) {
-        if (n == 16) {
-            memcpy(d, src, 16 * sizeof(float));
-            return;
-        }
-        for (int t = 0; t < n; ++t) d[t] = src[t];
+        int t = 0;
+        for (; t + 8 <= n; t += 8) *(f32_pk_v8*)(d + t) = *(const f32_pk_v8*)(src + t);
+        for (; t < n; ++t) d[t] = src[t];
         return;
     }
     for (int t = 0; t < lo; ++t) d[t] = 0.f;
@@ -93,19 +99,30 @@ static inline void f32_pack_segment(float* restrict d, const float* restrict src
     for (int t = hi; t < n; ++t) d[t] = 0.f;
 }
 
+/* Where tap (kh, kw) of one run of output pixels reads in a channel plane. */
+typedef struct {
+    int64_t off;   /* plane offset of the run's first pixel (valid when lo < hi) */
+    int32_t lo, hi; /* pixels [lo, hi) of the run read the image, the rest are padding */
+} f32_im2col_tap;
+
+#define F32_IM2COL_MAX_ENTRIES 256
+
 /* im2col fused into B packing: B[k, p] = x[ci, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]
  * (zero outside the image) for k = (ci, kh, kw), p = (oh, ow).
  * Panel by panel, so stores are sequential (walking all panels per k row would hit one L1
  * set: panels are kc*NR floats apart, a multiple of 4 KiB). The NR pixels of a panel form
- * a few runs of consecutive ow in one output row; for stride 1 each run reads a contiguous
- * input segment, and only the padded borders are zero filled. */
-static void f32_gemm_pack_b_im2col(const f32_conv_geom* g, int64_t pc, int64_t kc, int64_t jc,
-                                   int64_t nc, int NR, float* dst) {
+ * a few runs of consecutive ow in one output row. Where each run reads for each tap does
+ * not depend on the channel, so it is tabulated once per panel; the k loop then only
+ * copies (stride 1: contiguous input segments) and zero-fills the padded borders. */
+static inline __attribute__((always_inline)) void
+f32_gemm_pack_b_im2col_body(const f32_conv_geom* g, int64_t pc, int64_t kc, int64_t jc,
+                            int64_t nc, int NR, float* dst) {
     const int64_t KHW = g->KH * g->KW, HW = g->H * g->W, H = g->H, W = g->W, OW = g->OW;
     const int64_t SW = g->SW;
     int64_t run_ih[F32_GEMM_MAX_NR], run_iw[F32_GEMM_MAX_NR];
     int run_j[F32_GEMM_MAX_NR], run_len[F32_GEMM_MAX_NR];
-    const int64_t ci0 = pc / KHW, rem0 = pc % KHW;
+    f32_im2col_tap tab[F32_IM2COL_MAX_ENTRIES];
+    const int64_t ci0 = pc / KHW, t0 = pc % KHW;
     for (int64_t jr = 0; jr < nc; jr += NR) {
         const int nr = (int)(nc - jr < NR ? nc - jr : NR);
         float* dp = dst + (jr / NR) * kc * NR;
@@ -122,44 +139,88 @@ static void f32_gemm_pack_b_im2col(const f32_conv_geom* g, int64_t pc, int64_t k
             ow = 0;
             ++oh;
         }
-        int64_t ci = ci0, kh = rem0 / g->KW, kw = rem0 % g->KW;
+        const int tabulate = nruns * KHW <= F32_IM2COL_MAX_ENTRIES;
+        for (int q = 0; tabulate && q < nruns; ++q) {
+            for (int64_t t = 0; t < KHW; ++t) {
+                const int64_t kh = t / g->KW, kw = t % g->KW;
+                const int64_t ih = run_ih[q] + kh * g->DH, iw0 = run_iw[q] + kw * g->DW;
+                f32_im2col_tap* e = &tab[q * KHW + t];
+                /* valid pixels: 0 <= iw0 + i*SW < W */
+                int64_t lo = iw0 >= 0 ? 0 : (-iw0 + SW - 1) / SW;
+                int64_t hi = W - iw0 <= 0 ? 0 : (W - iw0 - 1) / SW + 1;
+                if (lo > run_len[q]) lo = run_len[q];
+                if (hi > run_len[q]) hi = run_len[q];
+                if (hi < lo || (uint64_t)ih >= (uint64_t)H) hi = lo = 0;
+                e->off = ih * W + iw0;
+                e->lo = (int32_t)lo;
+                e->hi = (int32_t)hi;
+            }
+        }
+        const float* xc = g->x + ci0 * HW;
+        int64_t t = t0;
         for (int64_t kk = 0; kk < kc; ++kk) {
             float* d = dp + kk * NR;
-            const float* xc = g->x + ci * HW;
-            for (int q = 0; q < nruns; ++q) {
-                const int len = run_len[q];
-                const int64_t ih = run_ih[q] + kh * g->DH;
-                if ((uint64_t)ih >= (uint64_t)H) {
-                    memset(d + run_j[q], 0, (size_t)len * sizeof(float));
-                    continue;
+            if (tabulate) {
+                for (int q = 0; q < nruns; ++q) {
+                    const f32_im2col_tap e = tab[q * KHW + t];
+                    const int len = run_len[q];
+                    if (len == 16 && e.lo == 0 && e.hi == 16 && SW == 1) { /* the common case */
+                        *(f32_pk_v8*)(d) = *(const f32_pk_v8*)(xc + e.off);
+                        *(f32_pk_v8*)(d + 8) = *(const f32_pk_v8*)(xc + e.off + 8);
+                    } else {
+                        f32_pack_segment(d + run_j[q], xc + e.off, SW, len, e.lo, e.hi);
+                    }
                 }
-                /* valid t in [lo, hi): 0 <= iw0 + t*SW < W */
-                const int64_t iw0 = run_iw[q] + kw * g->DW;
-                int64_t lo, hi;
-                if (SW == 1) { /* no divisions on the common path */
-                    lo = iw0 >= 0 ? 0 : -iw0;
-                    hi = W - iw0;
-                } else if (SW == 2) {
-                    lo = iw0 >= 0 ? 0 : (-iw0 + 1) >> 1;
-                    hi = W - iw0 <= 0 ? 0 : ((W - iw0 - 1) >> 1) + 1;
-                } else {
-                    lo = iw0 >= 0 ? 0 : (-iw0 + SW - 1) / SW;
-                    hi = W - iw0 <= 0 ? 0 : (W - iw0 - 1) / SW + 1;
+            } else {
+                const int64_t kh = t / g->KW, kw = t % g->KW;
+                for (int q = 0; q < nruns; ++q) {
+                    const int len = run_len[q];
+                    const int64_t ih = run_ih[q] + kh * g->DH, iw0 = run_iw[q] + kw * g->DW;
+                    int64_t lo = iw0 >= 0 ? 0 : (-iw0 + SW - 1) / SW;
+                    int64_t hi = W - iw0 <= 0 ? 0 : (W - iw0 - 1) / SW + 1;
+                    if (lo > len) lo = len;
+                    if (hi > len) hi = len;
+                    if (hi < lo || (uint64_t)ih >= (uint64_t)H) hi = lo = 0;
+                    f32_pack_segment(d + run_j[q], xc + ih * W + iw0, SW, len, (int)lo, (int)hi);
                 }
-                if (lo > len) lo = len;
-                if (hi > len) hi = len;
-                if (hi < lo) hi = lo;
-                f32_pack_segment(d + run_j[q], xc + ih * W + iw0, SW, len, (int)lo, (int)hi);
             }
-            for (int t = nr; t < NR; ++t) d[t] = 0.f;
-            if (++kw == g->KW) {
-                kw = 0;
-                if (++kh == g->KH) {
-                    kh = 0;
-                    ++ci;
-                }
+            for (int i = nr; i < NR; ++i) d[i] = 0.f;
+            if (++t == KHW) {
+                t = 0;
+                xc += HW;
             }
         }
     }
 }
+
+/* Each packer compiled generic and with AVX2 enabled (same source; wider moves). */
+#define F32_GEMM_PACKERS(suffix, attr)                                                        \
+    static attr void f32_gemm_pack_a##suffix(const float* a, int64_t rsa, int64_t csa,       \
+                                             int64_t ic, int64_t mc, int64_t pc, int64_t kc, \
+                                             int MR, float* dst) {                           \
+        f32_gemm_pack_a_body(a, rsa, csa, ic, mc, pc, kc, MR, dst);                          \
+    }                                                                                        \
+    static attr void f32_gemm_pack_b##suffix(const float* b, int64_t rsb, int64_t csb,       \
+                                             int64_t pc, int64_t kc, int64_t jc, int64_t nc, \
+                                             int NR, float* dst) {                           \
+        f32_gemm_pack_b_body(b, rsb, csb, pc, kc, jc, nc, NR, dst);                          \
+    }                                                                                        \
+    static attr void f32_gemm_pack_b_im2col##suffix(const f32_conv_geom* g, int64_t pc,     \
+                                                    int64_t kc, int64_t jc, int64_t nc,      \
+                                                    int NR, float* dst) {                    \
+        f32_gemm_pack_b_im2col_body(g, pc, kc, jc, nc, NR, dst);                             \
+    }
+
+F32_GEMM_PACKERS(__generic, )
+#if defined(__x86_64__)
+F32_GEMM_PACKERS(__avx2, __attribute__((target("avx2,fma"))))
+#endif
+
+typedef void (*f32_gemm_pack_a_fn)(const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                   int64_t, int, float*);
+typedef void (*f32_gemm_pack_b_fn)(const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                                   int64_t, int, float*);
+typedef void (*f32_gemm_pack_im2col_fn)(const f32_conv_geom*, int64_t, int64_t, int64_t, int64_t,
+                                        int, float*);
+#pragma GCC pop_options
 #endif

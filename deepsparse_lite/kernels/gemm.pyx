@@ -52,7 +52,6 @@ cdef extern from "f32_gemm.h" nogil:
     ctypedef struct f32_gemm_kernel:
         int mr
         int nr
-        f32_gemm_tile_fn tile
     ctypedef struct f32_conv_geom:
         const float* x
         int64_t H, W, KH, KW, SH, SW, PH, PW, DH, DW, OW

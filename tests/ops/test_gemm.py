@@ -273,3 +273,32 @@ def test_plan_packed_for_avx2_runs_on_generic_cpu():
     finally:
         gemm_kernels.set_isa_level(99)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", ["matmul_const", "matmul_runtime", "conv", "conv_dw", "conv_t"])
+def test_avx512_layout_on_portable_kernel(case):
+    """Plans packed for the AVX-512 8x32 tile run everywhere: on a CPU without AVX-512 the
+    portable kernel of the same geometry runs them (the AVX-512 code itself cannot run
+    here; it is the same template as the tested AVX2 one)."""
+    from tests.ops.test_conv import rnd as crnd
+
+    if case == "matmul_const":
+        inputs, model = {"a": rnd(19, 45)}, make_single_node_model("MatMul", {"a": rnd(19, 45)}, consts={"w": rnd(45, 70, seed=1)})
+    elif case == "matmul_runtime":
+        inputs = {"a": rnd(2, 19, 45), "b": rnd(45, 37, seed=1)}
+        model = make_single_node_model("MatMul", inputs)
+    elif case == "conv":
+        inputs = {"x": crnd(1, 5, 9, 10)}
+        model = make_single_node_model("Conv", inputs, {"pads": [1, 1, 1, 1]}, consts={"w": crnd(11, 5, 3, 3, seed=1)})
+    elif case == "conv_dw":
+        inputs = {"x": crnd(1, 5, 9, 20)}
+        model = make_single_node_model("Conv", inputs, {"pads": [1, 1, 1, 1], "group": 5}, consts={"w": crnd(5, 1, 3, 3, seed=1)})
+    else:
+        inputs = {"x": crnd(1, 5, 4, 5)}
+        model = make_single_node_model("ConvTranspose", inputs, {"strides": [2, 2]}, consts={"w": crnd(5, 3, 3, 3, seed=1)})
+    want = reference_outputs(model, inputs)
+    for nt in (1, 2):
+        plan = compile_with_node_attrs(model, {}, isa=2, max_threads=nt)
+        assert int(plan.steps[0]["i"][0]) == 2
+        got = compiler.execute(plan, [inputs[i.name] for i in plan.inputs], num_threads=nt)
+        np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-4)
