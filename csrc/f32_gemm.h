@@ -229,23 +229,26 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
 }
 
 /* Split C into tm x tn rectangles for `parts` workers: the split that minimises the
- * largest per-worker cost (tiles computed + runtime operand packing). */
-static inline void f32_gemm_grid(int64_t M, int64_t N, int64_t K, int MR, int NR, int a_runtime,
-                                 int b_runtime, int parts, int* tm, int* tn) {
-    const int64_t mt = (M + MR - 1) / MR, nt = (N + NR - 1) / NR;
+ * largest per-worker cost, counted per K step in multiply-add equivalents: the tiles, the
+ * runtime operands packed (~16 per element, repeated per block that needs them) and the
+ * prepacked panels streamed from L3/memory (~4 per element, per pass). */
+static inline void f32_gemm_grid(const f32_gemm_desc* d, int a_runtime, int b_runtime, int parts,
+                                 int* tm, int* tn) {
+    const int MR = d->k.mr, NR = d->k.nr;
+    const int64_t mt = (d->M + MR - 1) / MR, nt = (d->N + NR - 1) / NR;
     double best = -1.0;
     *tm = 1;
     *tn = parts;
     for (int x = 1; x <= parts; ++x) {
         if (parts % x) continue;
         const int y = parts / x;
-        if (x > mt && x > 1) continue;
-        if (y > nt && y > 1) continue;
-        const double pm = (double)((mt + x - 1) / x), pn = (double)((nt + y - 1) / y);
-        /* packing one element costs roughly as much as 16 multiply-adds */
-        double cost = pm * pn * MR * NR + (a_runtime ? 16.0 * pm * MR : 0.0) +
-                      (b_runtime ? 16.0 * pn * NR : 0.0);
-        (void)K;
+        if ((x > mt && x > 1) || (y > nt && y > 1)) continue;
+        const double pm = (double)((mt + x - 1) / x) * MR, pn = (double)((nt + y - 1) / y) * NR;
+        const double m_passes = b_runtime ? 1.0 : (double)(int64_t)((pm + d->mc - 1) / d->mc);
+        const double n_passes = b_runtime ? (double)(int64_t)((pn + d->nc - 1) / d->nc) : 1.0;
+        double cost = pm * pn;
+        cost += (a_runtime ? 16.0 : 4.0) * pm * n_passes;
+        cost += b_runtime ? 16.0 * pn : 4.0 * pn * m_passes;
         if (best < 0 || cost < best) {
             best = cost;
             *tm = x;

@@ -83,8 +83,8 @@ cdef extern from "f32_gemm.h" nogil:
     int64_t f32_gemm_ws_floats(const f32_gemm_desc* d)
     void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                         float* ws)
-    void f32_gemm_grid(int64_t M, int64_t N, int64_t K, int MR, int NR, int a_runtime,
-                       int b_runtime, int parts, int* tm, int* tn)
+    void f32_gemm_grid(const f32_gemm_desc* d, int a_runtime, int b_runtime, int parts, int* tm,
+                       int* tn)
     void f32_split(int64_t n, int64_t align, int i, int parts, int64_t* lo, int64_t* hi)
 
 cdef extern from "f32_conv.h" nogil:
@@ -279,7 +279,7 @@ cdef int run_gemm_like(const dsl_step* s, char** p, int nt, int sub) noexcept no
                           MIN_MACS_PER_THREAD, nt)
     rpi = <int>(nth // gcd(items, nth))
     if rpi > 1:
-        f32_gemm_grid(base.M, base.N, base.K, base.k.mr, base.k.nr, a_rt, b_rt, rpi, &tm, &tn)
+        f32_gemm_grid(&base, a_rt, b_rt, rpi, &tm, &tn)
     total = items * rpi
     if nth <= 1:
         gemm_worker(s, p, &base, sub, total, rpi, tm, tn, 0, 1, ws)

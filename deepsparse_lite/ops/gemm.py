@@ -237,7 +237,9 @@ class MatMul(OpDef):
                 raise UnsupportedModelError(f"{node.describe()}: fused bias does not match N={N}")
         y = b.output(outs[0].name, outs[0].shape, np.float32)
         a_t = b.value(A.name)
-        if B.const is not None and len(b_shape) == 2:
+        # constant weights without real batch dims (2-D, or leading 1s that A's rank covers)
+        if B.const is not None and (len(b_shape) == 2 or (
+                all(d == 1 for d in b_shape[:-2]) and len(a_shape) >= len(b_shape))):
             rows = int(np.prod(a_shape[:-1]))
             emit_packed_gemm(b, a_t, np.asarray(B.const, np.float32).reshape(K, N), y, rows,
                              rsa=K, csa=1, act=act, bias=bias)

@@ -65,7 +65,8 @@ def test_matmul_batched_broadcast(sa, sb):
 
 
 @pytest.mark.parametrize("sa,sb", [((2, 3, 5, 17), (17, 9)), ((17,), (17, 9)), ((4, 17), (17,)),
-                                   ((2, 5, 17), (3, 1, 17, 4))])
+                                   ((2, 5, 17), (3, 1, 17, 4)), ((2, 5, 17), (1, 17, 4)),
+                                   ((5, 17), (1, 17, 4))])
 def test_matmul_const_weights_batched_a(sa, sb):
     close("MatMul", {"a": rnd(*sa)}, consts={"w": rnd(*sb, seed=3)})
 
