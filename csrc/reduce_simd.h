@@ -1,0 +1,176 @@
+/* Vector macro set for the reduction / pooling templates (reduce_f32_tmpl.h, pool_f32_tmpl.h).
+ *
+ * Deliberately WITHOUT an include guard: an includer sets DSL_SIMD_LEVEL (0 generic C,
+ * 1 AVX2+FMA, 2 AVX-512F) and includes this file, then a template; the template is compiled
+ * once per level from the same source, so the AVX-512 variant (which cannot run on the
+ * development machine) is the AVX2 code with wider macros, and the generic C variant (VN = 1,
+ * libm expf) is the reference the tests compare the others with.
+ *
+ *   DSL_FN(name)  name##__<isa>            DSL_TGT   function target attribute
+ *   VN            lanes                    vf        vector type
+ *   VLOAD/VSTORE  unaligned load/store     VSET1/VZERO
+ *   VADD VSUB VMUL VDIV VMAX VMIN VFMA(a,b,c)=a*b+c  VABS VSQRT
+ *   VHSUM VHMAX VHMIN (vector -> float)
+ *   VEXP          exp (polynomial for the SIMD levels, max rel. error ~2 ulp)
+ */
+#include <math.h>
+#include <stdint.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#undef DSL_FN
+#undef DSL_TGT
+#undef VN
+#undef vf
+#undef VLOAD
+#undef VSTORE
+#undef VSET1
+#undef VZERO
+#undef VADD
+#undef VSUB
+#undef VMUL
+#undef VDIV
+#undef VMAX
+#undef VMIN
+#undef VFMA
+#undef VABS
+#undef VSQRT
+#undef VHSUM
+#undef VHMAX
+#undef VHMIN
+#undef VEXP
+
+#if DSL_SIMD_LEVEL == 0
+/* ---------------- generic C: one lane, libm ---------------- */
+#define DSL_FN(name) name##__generic
+#define DSL_TGT
+#define VN 1
+#define vf float
+#define VLOAD(p) (*(p))
+#define VSTORE(p, v) (*(p) = (v))
+#define VSET1(x) ((float)(x))
+#define VZERO() (0.f)
+#define VADD(a, b) ((a) + (b))
+#define VSUB(a, b) ((a) - (b))
+#define VMUL(a, b) ((a) * (b))
+#define VDIV(a, b) ((a) / (b))
+#define VMAX(a, b) ((a) > (b) ? (a) : (b))
+#define VMIN(a, b) ((a) < (b) ? (a) : (b))
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define VABS(a) fabsf(a)
+#define VSQRT(a) sqrtf(a)
+#define VHSUM(v) (v)
+#define VHMAX(v) (v)
+#define VHMIN(v) (v)
+#define VEXP(v) expf(v)
+
+#elif DSL_SIMD_LEVEL == 1
+/* ---------------- AVX2 + FMA: 8 lanes ---------------- */
+#define DSL_FN(name) name##__avx2
+#define DSL_TGT __attribute__((target("avx2,fma")))
+#define VN 8
+#define vf __m256
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define VSET1(x) _mm256_set1_ps(x)
+#define VZERO() _mm256_setzero_ps()
+#define VADD(a, b) _mm256_add_ps((a), (b))
+#define VSUB(a, b) _mm256_sub_ps((a), (b))
+#define VMUL(a, b) _mm256_mul_ps((a), (b))
+#define VDIV(a, b) _mm256_div_ps((a), (b))
+#define VMAX(a, b) _mm256_max_ps((a), (b))
+#define VMIN(a, b) _mm256_min_ps((a), (b))
+#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define VABS(a) _mm256_andnot_ps(_mm256_set1_ps(-0.f), (a))
+#define VSQRT(a) _mm256_sqrt_ps(a)
+#define VHSUM(v) dsl_hsum8_avx2(v)
+#define VHMAX(v) dsl_hmax8_avx2(v)
+#define VHMIN(v) dsl_hmin8_avx2(v)
+#define VEXP(v) dsl_exp8_avx2(v)
+#ifndef DSL_REDUCE_SIMD_AVX2_HELPERS
+#define DSL_REDUCE_SIMD_AVX2_HELPERS
+__attribute__((target("avx2,fma"))) static inline float dsl_hsum8_avx2(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+__attribute__((target("avx2,fma"))) static inline float dsl_hmax8_avx2(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+__attribute__((target("avx2,fma"))) static inline float dsl_hmin8_avx2(__m256 v) {
+    __m128 s = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_min_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_min_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+/* exp(x) = 2^n * p(r), n = round(x / ln2), r = x - n ln2 (Cody-Waite), p = Cephes expf
+ * polynomial. x is clamped so 2^n stays a normal number: results below ~1e-38 are not
+ * flushed to 0, which no softmax / log-sum-exp consumer can see at fp32 tolerance. */
+__attribute__((target("avx2,fma"))) static inline __m256 dsl_exp8_avx2(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33654f)), _mm256_set1_ps(88.37626f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+#endif
+
+#elif DSL_SIMD_LEVEL == 2
+/* ---------------- AVX-512F: 16 lanes (same algorithms as AVX2) ---------------- */
+#define DSL_FN(name) name##__avx512
+#define DSL_TGT __attribute__((target("avx512f,avx512dq,fma")))
+#define VN 16
+#define vf __m512
+#define VLOAD(p) _mm512_loadu_ps(p)
+#define VSTORE(p, v) _mm512_storeu_ps((p), (v))
+#define VSET1(x) _mm512_set1_ps(x)
+#define VZERO() _mm512_setzero_ps()
+#define VADD(a, b) _mm512_add_ps((a), (b))
+#define VSUB(a, b) _mm512_sub_ps((a), (b))
+#define VMUL(a, b) _mm512_mul_ps((a), (b))
+#define VDIV(a, b) _mm512_div_ps((a), (b))
+#define VMAX(a, b) _mm512_max_ps((a), (b))
+#define VMIN(a, b) _mm512_min_ps((a), (b))
+#define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define VABS(a) _mm512_abs_ps(a)
+#define VSQRT(a) _mm512_sqrt_ps(a)
+#define VHSUM(v) _mm512_reduce_add_ps(v)
+#define VHMAX(v) _mm512_reduce_max_ps(v)
+#define VHMIN(v) _mm512_reduce_min_ps(v)
+#define VEXP(v) dsl_exp16_avx512(v)
+#ifndef DSL_REDUCE_SIMD_AVX512_HELPERS
+#define DSL_REDUCE_SIMD_AVX512_HELPERS
+__attribute__((target("avx512f,avx512dq,fma"))) static inline __m512 dsl_exp16_avx512(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.33654f)), _mm512_set1_ps(88.37626f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+#endif
+#else
+#error "DSL_SIMD_LEVEL must be 0, 1 or 2"
+#endif
