@@ -12,6 +12,7 @@
  *   VADD VSUB VMUL VDIV VMAX VMIN VFMA(a,b,c)=a*b+c  VABS VSQRT
  *   VHSUM VHMAX VHMIN (vector -> float)
  *   VEXP          exp (polynomial for the SIMD levels, max rel. error ~2 ulp)
+ *   VLOAD_EVEN(p) lanes p[0], p[2], ..., p[2 VN - 2] (reads p[0, 2 VN)): stride-2 pooling
  */
 #include <math.h>
 #include <stdint.h>
@@ -40,6 +41,7 @@
 #undef VHMAX
 #undef VHMIN
 #undef VEXP
+#undef VLOAD_EVEN
 
 #if DSL_SIMD_LEVEL == 0
 /* ---------------- generic C: one lane, libm ---------------- */
@@ -64,6 +66,7 @@
 #define VHMAX(v) (v)
 #define VHMIN(v) (v)
 #define VEXP(v) expf(v)
+#define VLOAD_EVEN(p) (*(p))
 
 #elif DSL_SIMD_LEVEL == 1
 /* ---------------- AVX2 + FMA: 8 lanes ---------------- */
@@ -88,6 +91,7 @@
 #define VHMAX(v) dsl_hmax8_avx2(v)
 #define VHMIN(v) dsl_hmin8_avx2(v)
 #define VEXP(v) dsl_exp8_avx2(v)
+#define VLOAD_EVEN(p) dsl_load_even8_avx2(p)
 #ifndef DSL_REDUCE_SIMD_AVX2_HELPERS
 #define DSL_REDUCE_SIMD_AVX2_HELPERS
 __attribute__((target("avx2,fma"))) static inline float dsl_hsum8_avx2(__m256 v) {
@@ -107,6 +111,11 @@ __attribute__((target("avx2,fma"))) static inline float dsl_hmin8_avx2(__m256 v)
     s = _mm_min_ps(s, _mm_movehl_ps(s, s));
     s = _mm_min_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+}
+__attribute__((target("avx2,fma"))) static inline __m256 dsl_load_even8_avx2(const float* p) {
+    /* shuffle -> [a0 a2 b0 b2 | a4 a6 b4 b6], then restore the 64-bit lane order */
+    __m256 t = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), 0x88);
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0xD8));
 }
 /* exp(x) = 2^n * p(r), n = round(x / ln2), r = x - n ln2 (Cody-Waite), p = Cephes expf
  * polynomial. x is clamped so 2^n stays a normal number: results below ~1e-38 are not
@@ -152,8 +161,13 @@ __attribute__((target("avx2,fma"))) static inline __m256 dsl_exp8_avx2(__m256 x)
 #define VHMAX(v) _mm512_reduce_max_ps(v)
 #define VHMIN(v) _mm512_reduce_min_ps(v)
 #define VEXP(v) dsl_exp16_avx512(v)
+#define VLOAD_EVEN(p) dsl_load_even16_avx512(p)
 #ifndef DSL_REDUCE_SIMD_AVX512_HELPERS
 #define DSL_REDUCE_SIMD_AVX512_HELPERS
+__attribute__((target("avx512f,avx512dq,fma"))) static inline __m512 dsl_load_even16_avx512(const float* p) {
+    const __m512i idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(p), idx, _mm512_loadu_ps(p + 16));
+}
 __attribute__((target("avx512f,avx512dq,fma"))) static inline __m512 dsl_exp16_avx512(__m512 x) {
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.33654f)), _mm512_set1_ps(88.37626f));
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),

@@ -3,7 +3,7 @@
 Global pooling is lowered to the REDUCE step of the reduce family (a mean / max over each
 plane). 1-D pooling runs here with H = 1. The fp32 microkernel is csrc/pool_f32.h (generic /
 AVX2 / AVX-512 from one template): one output row at a time through a per-thread row
-buffer (vertical pass, in-place horizontal pass, strided pick), see pool_f32_tmpl.h.
+buffer (vertical pass into the buffer, horizontal pass out of it), see pool_f32_tmpl.h.
 Threads split the planes * OH output rows statically.
 
 Sub-ops (op = 400 + sub):
@@ -13,7 +13,7 @@ Sub-ops (op = 400 + sub):
                [6] KH, [7] KW, [8] SH, [9] SW, [10] pad top, [11] pad left, [12] DH, [13] DW,
                [14] Wp = (OW - 1) * SW + (KW - 1) * DW + 1 (row buffer floats),
                [15] isa, [16] row buffers in the workspace (threads are capped to it),
-               [17] row buffer stride in floats
+               [17] row buffer stride in floats (>= Wp + 1: even-lane loads read one past Wp)
             invh[OH], invw[OW] (average only; max: any tensor id) are 1 / window counts
             (count_include_pad decides them at compile time), so y = sum * invh * invw.
 """
@@ -47,7 +47,7 @@ cdef int pool2d_op(const dsl_step* s, char** p, int nt) noexcept nogil:
     cdef const float* invh = <float*>p[s.t[3]]
     cdef const float* invw = <float*>p[s.t[4]]
     if q.OW < 1 or q.KW < 1 or q.KH < 1 or q.SW < 1 or q.Wp < (q.OW - 1) * q.SW + (q.KW - 1) * q.DW + 1 \
-            or stride < q.Wp:
+            or stride < q.Wp + 1:
         return DSL_ERR_BAD_PARAM
     if rows <= 0:
         return DSL_OK

@@ -116,7 +116,7 @@ class _Pool(OpDef):
         OH, OW = out
         KH, KW = kernel
         Wp = (OW - 1) * strides[1] + (KW - 1) * dil[1] + 1
-        stride = -(-Wp // 16) * 16   # per-thread row buffers 64-byte apart
+        stride = -(-(Wp + 1) // 16) * 16   # per-thread row buffers, 64-byte apart
         nbuf = max(1, min(b.max_threads, planes * OH))
         if self.avg:
             inc = int(node.attrs.get("count_include_pad", 0))
