@@ -19,6 +19,18 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
+#ifndef DSL_EXP_LO
+#define DSL_EXP_LO -87.33654f
+#define DSL_EXP_HI 88.0f
+#define DSL_EXP_MAGIC 12583039.f /* 1.5 * 2^23 + 127 */
+#define DSL_EXP_MLN2_HI -0x1.62E400p-1f
+#define DSL_EXP_MLN2_LO -0x1.7F7D1Cp-20f
+#define DSL_EXP_C5 0x1.0F9F9Cp-7f
+#define DSL_EXP_C4 0x1.573A1Ap-5f
+#define DSL_EXP_C3 0x1.555A80p-3f
+#define DSL_EXP_C2 0x1.FFFDC6p-2f
+#define DSL_EXP_C1 0x1.FFFFF6p-1f
+#endif
 
 #undef DSL_FN
 #undef DSL_TGT
@@ -117,24 +129,26 @@ __attribute__((target("avx2,fma"))) static inline __m256 dsl_load_even8_avx2(con
     __m256 t = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), 0x88);
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0xD8));
 }
-/* exp(x) = 2^n * p(r), n = round(x / ln2), r = x - n ln2 (Cody-Waite), p = Cephes expf
- * polynomial. x is clamped so 2^n stays a normal number: results below ~1e-38 are not
- * flushed to 0, which no softmax / log-sum-exp consumer can see at fp32 tolerance. */
+/* exp(x) = 2^n * e^t, n = round(x / ln2), t = x - n ln2 (two-step Cody-Waite), e^t by a
+ * degree-5 minimax polynomial (XNNPACK's f32 exp "rr2-p5" coefficients; max rel. error
+ * ~2.5 ulp, measured). n comes from the "magic bias" add: x log2(e) + 1.5 * 2^23 + 127
+ * rounds to an integer whose low mantissa bits are n + 127, so shifting it left by 23
+ * builds s = 2^n directly; e^x = s + (t s) p(t). x is clamped to [-87.3, 88] so 2^n stays
+ * a normal number: results below ~1e-38 are not flushed to 0 and above 1.6e38 saturate,
+ * which no softmax / log-sum-exp consumer (arguments <= 0) can see at fp32 tolerance. */
 __attribute__((target("avx2,fma"))) static inline __m256 dsl_exp8_avx2(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33654f)), _mm256_set1_ps(88.37626f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    const __m256 magic = _mm256_set1_ps(DSL_EXP_MAGIC);
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(DSL_EXP_LO)), _mm256_set1_ps(DSL_EXP_HI));
+    __m256 n = _mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), magic);
+    const __m256 s = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(n), 23));
+    n = _mm256_sub_ps(n, magic);
+    __m256 t = _mm256_fmadd_ps(n, _mm256_set1_ps(DSL_EXP_MLN2_HI), x);
+    t = _mm256_fmadd_ps(n, _mm256_set1_ps(DSL_EXP_MLN2_LO), t);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(DSL_EXP_C5), t, _mm256_set1_ps(DSL_EXP_C4));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(DSL_EXP_C3));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(DSL_EXP_C2));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(DSL_EXP_C1));
+    return _mm256_fmadd_ps(_mm256_mul_ps(t, s), p, s);
 }
 #endif
 
@@ -168,21 +182,20 @@ __attribute__((target("avx512f,avx512dq,fma"))) static inline __m512 dsl_load_ev
     const __m512i idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     return _mm512_permutex2var_ps(_mm512_loadu_ps(p), idx, _mm512_loadu_ps(p + 16));
 }
+/* same algorithm as dsl_exp8_avx2 */
 __attribute__((target("avx512f,avx512dq,fma"))) static inline __m512 dsl_exp16_avx512(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.33654f)), _mm512_set1_ps(88.37626f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500E-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073E-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894E-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459E-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201E-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
-    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+    const __m512 magic = _mm512_set1_ps(DSL_EXP_MAGIC);
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(DSL_EXP_LO)), _mm512_set1_ps(DSL_EXP_HI));
+    __m512 n = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), magic);
+    const __m512 s = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(n), 23));
+    n = _mm512_sub_ps(n, magic);
+    __m512 t = _mm512_fmadd_ps(n, _mm512_set1_ps(DSL_EXP_MLN2_HI), x);
+    t = _mm512_fmadd_ps(n, _mm512_set1_ps(DSL_EXP_MLN2_LO), t);
+    __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(DSL_EXP_C5), t, _mm512_set1_ps(DSL_EXP_C4));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(DSL_EXP_C3));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(DSL_EXP_C2));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(DSL_EXP_C1));
+    return _mm512_fmadd_ps(_mm512_mul_ps(t, s), p, s);
 }
 #endif
 #else
