@@ -177,6 +177,95 @@ def fuse_gelu(graph: Graph) -> None:
     _reorder(graph)
 
 
+def _producer(graph: Graph, name: str) -> Optional[Node]:
+    return next((n for n in graph.nodes if name in n.outputs), None)
+
+
+def _reduce_axes(graph: Graph, n: Node) -> Optional[list]:
+    if "axes" in n.attrs:
+        return [int(a) for a in n.attrs["axes"]]
+    if len(n.inputs) > 1 and n.inputs[1]:
+        c = _const(graph, n.inputs[1])
+        return None if c is None else [int(a) for a in c.reshape(-1)]
+    return None
+
+
+def _is_last_axis_mean(graph: Graph, n: Node, rank: int) -> bool:
+    if n is None or n.op_type != "ReduceMean" or not int(n.attrs.get("keepdims", 1)):
+        return False
+    axes = _reduce_axes(graph, n)
+    return axes is not None and len(axes) == 1 and axes[0] in (-1, rank - 1)
+
+
+def fuse_layernorm(graph: Graph) -> None:
+    """ReduceMean -> Sub -> Pow(2) -> ReduceMean -> Add(eps) -> Sqrt -> Div [-> Mul(g) -> Add(b)]
+    over the last axis (how PyTorch exports LayerNorm below opset 17) ==> LayerNormalization."""
+    cons = _consumers(graph)
+    drop = set()
+    for m1 in list(graph.nodes):
+        if id(m1) in drop or m1.op_type != "ReduceMean":
+            continue
+        x = m1.inputs[0]
+        xv = graph.values.get(x)
+        if xv is None or xv.dtype != np.float32 or not _is_last_axis_mean(graph, m1, len(xv.shape)):
+            continue
+        sub = _single_private_consumer(graph, cons, m1.outputs[0])
+        if sub is None or sub.op_type != "Sub" or sub.inputs != [x, m1.outputs[0]]:
+            continue
+        d_users = cons.get(sub.outputs[0], [])
+        if len(d_users) != 2 or sub.outputs[0] in graph.outputs:
+            continue
+        pw = next((u for u in d_users if u.op_type in ("Pow", "Mul")), None)
+        div = next((u for u in d_users if u.op_type == "Div"), None)
+        if pw is None or div is None or div.inputs[0] != sub.outputs[0]:
+            continue
+        if pw.op_type == "Pow" and (pw.inputs[0] != sub.outputs[0] or _scalar(graph, pw.inputs[1]) != 2.0):
+            continue
+        if pw.op_type == "Mul" and pw.inputs != [sub.outputs[0], sub.outputs[0]]:
+            continue
+        m2 = _single_private_consumer(graph, cons, pw.outputs[0])
+        if not _is_last_axis_mean(graph, m2, len(xv.shape)):
+            continue
+        add = _single_private_consumer(graph, cons, m2.outputs[0])
+        if add is None or add.op_type != "Add":
+            continue
+        eps = _scalar(graph, add.inputs[1] if add.inputs[0] == m2.outputs[0] else add.inputs[0])
+        sq = _single_private_consumer(graph, cons, add.outputs[0])
+        if eps is None or sq is None or sq.op_type != "Sqrt" or div.inputs[1] != sq.outputs[0]:
+            continue
+        if _single_private_consumer(graph, cons, sq.outputs[0]) is not div:
+            continue
+        chain = [m1, sub, pw, m2, add, sq, div]
+        n_last = xv.shape[-1]
+        out, gamma, beta = div.outputs[0], None, None
+        mul = _single_private_consumer(graph, cons, out)
+        if mul is not None and mul.op_type == "Mul":
+            g = _const(graph, mul.inputs[1] if mul.inputs[0] == out else mul.inputs[0])
+            gamma = None if g is None else _per_axis(g, len(xv.shape), len(xv.shape) - 1, n_last)
+            if gamma is not None:
+                chain.append(mul)
+                out = mul.outputs[0]
+                badd = _single_private_consumer(graph, cons, out)
+                if badd is not None and badd.op_type == "Add":
+                    bb = _const(graph, badd.inputs[1] if badd.inputs[0] == out else badd.inputs[0])
+                    beta = None if bb is None else _per_axis(bb, len(xv.shape), len(xv.shape) - 1, n_last)
+                    if beta is not None:
+                        chain.append(badd)
+                        out = badd.outputs[0]
+        if graph.values[out].shape != xv.shape:
+            continue
+        gamma = np.ones(n_last, np.float32) if gamma is None else gamma
+        beta = np.zeros(n_last, np.float32) if beta is None else beta
+        ln = Node(f"{m1.name}_layernorm", "LayerNormalization",
+                  [x, _new_const(graph, m1.name + "_ln_scale", gamma), _new_const(graph, m1.name + "_ln_bias", beta)],
+                  [out], {"axis": -1, "epsilon": float(eps)}, "", max(graph.opset, 17))
+        graph.nodes[graph.nodes.index(chain[-1])] = ln
+        drop.update(id(c) for c in chain[:-1])
+        cons = _consumers(graph)
+    graph.nodes = [n for n in graph.nodes if id(n) not in drop]
+    _reorder(graph)
+
+
 ACT_OPS = {"Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Gelu",
            "Elu", "Selu", "Softplus"}
 
@@ -306,6 +395,7 @@ def run_passes(graph: Graph, fuse: bool = True) -> None:
     if not fuse:
         return
     fold_batchnorm(graph)
+    fuse_layernorm(graph)
     fuse_gelu(graph)
     fuse_bias(graph)
     fuse_activation(graph)
