@@ -48,6 +48,9 @@ typedef void (*f32_softmax_rows_fn)(const float*, float*, int64_t, int64_t, int)
 typedef void (*f32_softmax_cols_fn)(const float*, float*, int64_t, int64_t, int64_t, int64_t, int);
 typedef void (*f32_layernorm_rows_fn)(const float*, float*, int64_t, int64_t, const float*,
                                       const float*, float, float*, float*);
+typedef void (*f32_instnorm_rows_fn)(const float*, float*, int64_t, int64_t, int64_t, int64_t,
+                                     const float*, const float*, float);
+typedef void (*f32_argext_rows_fn)(const float*, int64_t*, int64_t, int64_t, int, int);
 typedef void (*f32_affine_plane_fn)(const float*, float*, int64_t, float, float);
 typedef void (*f32_affine_vec_fn)(const float*, float*, int64_t, const float*, const float*);
 
@@ -68,6 +71,8 @@ DSL_REDUCE_SELECT(f32_reduce_cols)
 DSL_REDUCE_SELECT(f32_softmax_rows)
 DSL_REDUCE_SELECT(f32_softmax_cols)
 DSL_REDUCE_SELECT(f32_layernorm_rows)
+DSL_REDUCE_SELECT(f32_instnorm_rows)
+DSL_REDUCE_SELECT(f32_argext_rows)
 DSL_REDUCE_SELECT(f32_affine_plane)
 DSL_REDUCE_SELECT(f32_affine_vec)
 

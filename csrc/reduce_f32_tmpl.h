@@ -345,6 +345,43 @@ DSL_TGT static void DSL_FN(f32_layernorm_rows)(const float* x, float* y, int64_t
     }
 }
 
+/* Instance normalisation: rows are (n, c) planes of n elements (rows row0.. of the whole
+ * tensor), normalised like a layer-norm row, then scaled by the channel's w[c], b[c]. */
+DSL_TGT static void DSL_FN(f32_instnorm_rows)(const float* x, float* y, int64_t rows, int64_t n,
+                                              int64_t row0, int64_t C, const float* w,
+                                              const float* b, float eps) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* xr = x + r * n;
+        float* yr = y + r * n;
+        const int64_t c = (row0 + r) % C;
+        float mean = DSL_FN(f32_rsum)(xr, n) / (float)n;
+        float var = DSL_FN(f32_rsumsqdev)(xr, n, mean) / (float)n;
+        float a = w[c] / sqrtf(var + eps);
+        float sh = b[c] - mean * a;
+        vf va = VSET1(a), vs = VSET1(sh);
+        int64_t k = 0;
+        for (; k + VN <= n; k += VN) VSTORE(yr + k, VFMA(VLOAD(xr + k), va, vs));
+        for (; k < n; ++k) yr[k] = xr[k] * a + sh;
+    }
+}
+
+/* ArgMax / ArgMin of contiguous rows: a vector max / min pass, then a scan for the first
+ * (or, select_last, the last) position holding it. */
+DSL_TGT static void DSL_FN(f32_argext_rows)(const float* x, int64_t* y, int64_t rows, int64_t n,
+                                            int is_min, int last) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const float* xr = x + r * n;
+        const float m = is_min ? DSL_FN(f32_rmin)(xr, n) : DSL_FN(f32_rmax)(xr, n);
+        int64_t k;
+        if (last) {
+            for (k = n - 1; k > 0 && xr[k] != m; --k) {}
+        } else {
+            for (k = 0; k < n - 1 && xr[k] != m; ++k) {}
+        }
+        y[r] = k;
+    }
+}
+
 /* ---- per-channel affine (standalone BatchNormalization) ----------------------------- */
 
 /* y[k] = x[k] * a + b over one plane of n elements */

@@ -1,5 +1,5 @@
 """Reduction and normalisation kernels (family 3): reduce, argmax, topk, softmax,
-layer norm, per-channel affine (standalone BatchNormalization), LRN.
+layer norm, per-channel affine (standalone BatchNormalization), LRN, instance norm.
 
 Every op is normalised at compile time (ops/reduce.py, ops/normalization.py) to a
 contiguous [outer, n, inner] layout: ``n`` is the reduced / normalised extent, ``inner``
@@ -18,7 +18,7 @@ Sub-ops (op = 300 + sub). Tensor slots t[...] and params:
                f: [0] scale applied to a mean (1 / n)
   2 ARG        t=[x, y:int64]
                i: [0] 0 argmax | 1 argmin, [1] dtype (F32 | I64), [2] outer, [3] n, [4] inner,
-                  [5] select_last_index
+                  [5] select_last_index, [6] isa
   3 TOPK       t=[x, values, indices:int64]
                i: [0] dtype (F32 | I64), [1] outer, [2] n, [3] inner, [4] k, [5] largest
                (always sorted; ties: lower index first, like onnx.reference / onnxruntime)
@@ -34,6 +34,8 @@ Sub-ops (op = 300 + sub). Tensor slots t[...] and params:
                i: [0] C   f: [0] epsilon     (only when BatchNorm's parameters are runtime tensors)
   8 LRN        t=[x, y]   (NCHW, inner = H * W)
                i: [0] N, [1] C, [2] inner, [3] size   f: [0] alpha, [1] beta, [2] bias
+  9 INSTNORM   t=[x, scale[C], bias[C], y]   rows = N * C planes of n = prod(spatial)
+               i: [0] rows, [1] n, [2] C, [3] isa   f: [0] epsilon
 """
 from libc.stdint cimport int64_t
 from libc.math cimport sqrtf, powf
@@ -53,6 +55,10 @@ cdef extern from "reduce_f32.h" nogil:
                                          int) noexcept nogil
     ctypedef void (*f32_layernorm_rows_fn)(const float*, float*, int64_t, int64_t, const float*,
                                            const float*, float, float*, float*) noexcept nogil
+    ctypedef void (*f32_instnorm_rows_fn)(const float*, float*, int64_t, int64_t, int64_t, int64_t,
+                                          const float*, const float*, float) noexcept nogil
+    ctypedef void (*f32_argext_rows_fn)(const float*, int64_t*, int64_t, int64_t, int,
+                                        int) noexcept nogil
     ctypedef void (*f32_affine_plane_fn)(const float*, float*, int64_t, float, float) noexcept nogil
     ctypedef void (*f32_affine_vec_fn)(const float*, float*, int64_t, const float*,
                                        const float*) noexcept nogil
@@ -61,6 +67,8 @@ cdef extern from "reduce_f32.h" nogil:
     f32_softmax_rows_fn f32_softmax_rows_select(int isa)
     f32_softmax_cols_fn f32_softmax_cols_select(int isa)
     f32_layernorm_rows_fn f32_layernorm_rows_select(int isa)
+    f32_instnorm_rows_fn f32_instnorm_rows_select(int isa)
+    f32_argext_rows_fn f32_argext_rows_select(int isa)
     f32_affine_plane_fn f32_affine_plane_select(int isa)
     f32_affine_vec_fn f32_affine_vec_select(int isa)
 
@@ -208,12 +216,23 @@ cdef void arg_items(const num_t* x, int64_t* y, int64_t n, int64_t inner, int is
 
 cdef int arg_op(const dsl_step* s, char** p, int nt) noexcept nogil:
     cdef int is_min = <int>s.i[0], last = <int>s.i[5], nth, c
-    cdef int64_t outer = s.i[2], n = s.i[3], inner = s.i[4], items = outer * inner
+    cdef int isa = cap_isa(s.i[6])
+    cdef int64_t outer = s.i[2], n = s.i[3], inner = s.i[4], items = outer * inner, lo
     cdef char* x = p[s.t[0]]
     cdef int64_t* y = <int64_t*>p[s.t[1]]
     if n < 1:
         return DSL_ERR_BAD_PARAM
     nth = threads_for(items * n, items, nt)
+    if s.i[1] == DSL_F32 and inner == 1:
+        # contiguous rows: vectorised max/min pass + scan
+        if nth <= 1:
+            f32_argext_rows_select(isa)(<float*>x, y, items, n, is_min, last)
+            return DSL_OK
+        for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
+            lo = dsl_chunk_lo(items, c, nth)
+            f32_argext_rows_select(isa)(<float*>x + lo * n, y + lo, dsl_chunk_lo(items, c + 1, nth) - lo,
+                                        n, is_min, last)
+        return DSL_OK
     if s.i[1] == DSL_F32:
         if nth <= 1:
             arg_items(<float*>x, y, n, inner, is_min, last, 0, items)
@@ -491,6 +510,32 @@ cdef int lrn_op(const dsl_step* s, char** p, int nt) noexcept nogil:
     return DSL_OK
 
 
+# ---------------------------------------------------------------------------------------
+# INSTANCE NORMALIZATION
+# ---------------------------------------------------------------------------------------
+
+cdef void instnorm_rows(const dsl_step* s, char** p, int64_t lo, int64_t hi, int isa) noexcept nogil:
+    cdef int64_t n = s.i[1]
+    cdef const float* x = <float*>p[s.t[0]]
+    cdef float* y = <float*>p[s.t[3]]
+    f32_instnorm_rows_select(isa)(x + lo * n, y + lo * n, hi - lo, n, lo, s.i[2],
+                                  <float*>p[s.t[1]], <float*>p[s.t[2]], s.f[0])
+
+
+cdef int instnorm_op(const dsl_step* s, char** p, int nt) noexcept nogil:
+    cdef int64_t rows = s.i[0], n = s.i[1]
+    cdef int isa = cap_isa(s.i[3]), nth, c
+    if n < 1 or s.i[2] < 1:
+        return DSL_ERR_BAD_PARAM
+    nth = threads_for(rows * n * 2, rows, nt)
+    if nth <= 1:
+        instnorm_rows(s, p, 0, rows, isa)
+        return DSL_OK
+    for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
+        instnorm_rows(s, p, dsl_chunk_lo(rows, c, nth), dsl_chunk_lo(rows, c + 1, nth), isa)
+    return DSL_OK
+
+
 cdef int run_reduce(const dsl_step* s, char** p, int nt) noexcept nogil:
     cdef int sub = s.op % 100
     if sub == 1:
@@ -509,4 +554,6 @@ cdef int run_reduce(const dsl_step* s, char** p, int nt) noexcept nogil:
         return bn_prep_op(s, p, nt)
     if sub == 8:
         return lrn_op(s, p, nt)
+    if sub == 9:
+        return instnorm_op(s, p, nt)
     return DSL_ERR_UNKNOWN_OP

@@ -1,5 +1,5 @@
 """Normalisations: Softmax, LogSoftmax, LayerNormalization, BatchNormalization (inference,
-when the compiler could not fold it into a Conv), LRN.
+when the compiler could not fold it into a Conv), InstanceNormalization, LRN.
 
 All lower to the reduce family (kernels/reduce.pyx). Softmax before opset 13 flattens the
 input to 2-D at ``axis`` (the whole tail is one softmax); from 13 on it normalises the
@@ -175,3 +175,30 @@ class LRN(OpDef):
         b.emit(ReduceOp.LRN, [x, y], [int(shape[0]), int(shape[1]), _prod(shape[2:]), size],
                [float(node.attrs.get("alpha", 1e-4)), float(node.attrs.get("beta", 0.75)),
                 float(node.attrs.get("bias", 1.0))])
+
+
+@register("InstanceNormalization")
+class InstanceNormalization(OpDef):
+    def infer(self, node, ins):
+        return [(ins[0].shape, ins[0].dtype)]
+
+    def lower(self, node, b, ins, outs):
+        xv = ins[0]
+        _require_f32(node, xv)
+        shape = xv.shape
+        if len(shape) < 3:
+            raise UnsupportedModelError(f"{node.describe()}: input must be [N, C, D1, ...]")
+        C = int(shape[1])
+        for p, what in zip(ins[1:3], ("scale", "B")):
+            if p is None:
+                raise UnsupportedModelError(f"{node.describe()}: {what} is required")
+            _require_f32(node, p, what)
+            if _prod(p.shape) != C:
+                raise UnsupportedModelError(f"{node.describe()}: {what} must have {C} elements")
+        x = b.value(node.inputs[0])
+        y = b.output(node.outputs[0], shape, np.float32)
+        if y.size == 0:
+            return
+        b.emit(ReduceOp.INSTNORM, [x, b.value(node.inputs[1]), b.value(node.inputs[2]), y],
+               [int(shape[0]) * C, _prod(shape[2:]), C, b.isa],
+               [float(node.attrs.get("epsilon", 1e-5))])

@@ -34,6 +34,7 @@ class ReduceOp:
     AFFINE = op_id(Family.REDUCE, 6)
     BN_PREP = op_id(Family.REDUCE, 7)
     LRN = op_id(Family.REDUCE, 8)
+    INSTNORM = op_id(Family.REDUCE, 9)
 
 
 class RK:
@@ -209,7 +210,7 @@ class Arg(OpDef):
             return
         last = int(node.attrs.get("select_last_index", 0)) if node.opset >= 12 else 0
         b.emit(ReduceOp.ARG, [x, y], [1 if node.op_type == "ArgMin" else 0, int(code),
-                                      _prod(shape[:axis]), n, _prod(shape[axis + 1:]), last])
+                                      _prod(shape[:axis]), n, _prod(shape[axis + 1:]), last, b.isa])
 
 
 @register("TopK")

@@ -169,3 +169,19 @@ def test_lrn(size):
         m = make_single_node_model("LRN", {"x": x}, attrs, opset=13)
         np.testing.assert_allclose(_ort(m, {"x": x})[0], want, rtol=1e-5, atol=1e-6)
     check_op("LRN", {"x": x}, attrs, opset=13, expected=[want])
+
+
+# ---- InstanceNormalization ------------------------------------------------------------------
+
+@pytest.mark.parametrize("shape", [(2, 3, 7, 9), (1, 5, 33), (3, 4, 1, 1), (2, 16, 64, 64)])
+def test_instance_norm(shape):
+    x = _randn(*shape, scale=2.0) + 0.5
+    c = shape[1]
+    check_op("InstanceNormalization", {"x": x}, {"epsilon": 1e-4},
+             consts={"s": _randn(c), "b": _randn(c)}, opset=13, rtol=1e-4, atol=1e-4)
+
+
+def test_instance_norm_runtime_params():
+    x = _randn(2, 3, 5, 6)
+    check_op("InstanceNormalization", {"x": x, "s": _randn(3), "b": _randn(3)}, {}, opset=9,
+             rtol=1e-4, atol=1e-4)

@@ -115,6 +115,18 @@ def test_arg_ties(op, axis, keepdims, last):
 
 
 @pytest.mark.parametrize("op", ["ArgMax", "ArgMin"])
+@pytest.mark.parametrize("last", [0, 1])
+def test_arg_rows_vectorised(op, last):
+    # last axis (contiguous rows): vector max/min pass + scan; ties near both row ends
+    x = RNG.integers(0, 50, (9, 1003)).astype(np.float32)
+    x[:, 5] = x[:, -3] = 60.0
+    x[:, 7] = x[:, -2] = -10.0
+    check_op(op, {"x": x}, {"axis": -1, "keepdims": 0, "select_last_index": last}, opset=13)
+    y = RNG.standard_normal((130, 5)).astype(np.float32)   # rows shorter than a vector
+    check_op(op, {"x": y}, {"axis": 1, "select_last_index": last}, opset=13)
+
+
+@pytest.mark.parametrize("op", ["ArgMax", "ArgMin"])
 def test_arg_int64_and_old_opset(op):
     x = RNG.integers(-50, 50, (7, 300)).astype(np.int64)
     check_op(op, {"x": x}, {"axis": 1, "keepdims": 0}, opset=13)
