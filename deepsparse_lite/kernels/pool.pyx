@@ -16,8 +16,12 @@ Sub-ops (op = 400 + sub):
                [17] row buffer stride in floats (>= Wp + 1: even-lane loads read one past Wp)
             invh[OH], invw[OW] (average only; max: any tensor id) are 1 / window counts
             (count_include_pad decides them at compile time), so y = sum * invh * invw.
+  2 MAXPOOL2D_IDX  t=[x, y, indices:int64]   MaxPool with its optional Indices output
+            i: [1]..[13] as POOL2D, [14] storage_order (0: plane * H * W + h * W + w,
+               1: plane * H * W + h + w * H); scalar (models that ask for indices are rare)
 """
 from libc.stdint cimport int64_t
+from libc.math cimport INFINITY
 from cython.parallel cimport prange
 
 from deepsparse_lite.kernels.dsl cimport (dsl_step, DSL_OK, DSL_ERR_UNKNOWN_OP, DSL_ERR_BAD_PARAM,
@@ -68,8 +72,66 @@ cdef int pool2d_op(const dsl_step* s, char** p, int nt) noexcept nogil:
     return DSL_OK
 
 
+cdef void maxpool_idx_rows(const dsl_step* s, const float* x, float* y, int64_t* ind,
+                           int64_t lo, int64_t hi) noexcept nogil:
+    cdef int64_t H = s.i[2], W = s.i[3], OH = s.i[4], OW = s.i[5], KH = s.i[6], KW = s.i[7]
+    cdef int64_t SH = s.i[8], SW = s.i[9], PT = s.i[10], PL = s.i[11], DH = s.i[12], DW = s.i[13]
+    cdef bint col_major = s.i[14] != 0
+    cdef int64_t r, plane, oh, ow, kh, kw, ih, iw, bi, bh, bw
+    cdef float best, v
+    cdef const float* xp
+    for r in range(lo, hi):
+        plane = r // OH
+        oh = r % OH
+        xp = x + plane * H * W
+        for ow in range(OW):
+            best = -INFINITY
+            bi = -1
+            bh = 0
+            bw = 0
+            for kh in range(KH):
+                ih = oh * SH - PT + kh * DH
+                if ih < 0 or ih >= H:
+                    continue
+                for kw in range(KW):
+                    iw = ow * SW - PL + kw * DW
+                    if iw < 0 or iw >= W:
+                        continue
+                    v = xp[ih * W + iw]
+                    if bi < 0 or v > best:
+                        best = v
+                        bi = 1
+                        bh = ih
+                        bw = iw
+            y[r * OW + ow] = best
+            ind[r * OW + ow] = plane * H * W + (bh + bw * H if col_major else bh * W + bw)
+
+
+cdef int maxpool_idx_op(const dsl_step* s, char** p, int nt) noexcept nogil:
+    cdef int64_t rows = s.i[1] * s.i[4]
+    cdef const float* x = <float*>p[s.t[0]]
+    cdef float* y = <float*>p[s.t[1]]
+    cdef int64_t* ind = <int64_t*>p[s.t[2]]
+    cdef int nth, c
+    if s.i[5] < 1 or s.i[6] < 1 or s.i[7] < 1:
+        return DSL_ERR_BAD_PARAM
+    if rows <= 0:
+        return DSL_OK
+    nth = dsl_threads_for(rows * s.i[5] * s.i[6] * s.i[7], MIN_WORK, nt)
+    if nth > rows:
+        nth = <int>rows
+    if nth <= 1:
+        maxpool_idx_rows(s, x, y, ind, 0, rows)
+        return DSL_OK
+    for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
+        maxpool_idx_rows(s, x, y, ind, dsl_chunk_lo(rows, c, nth), dsl_chunk_lo(rows, c + 1, nth))
+    return DSL_OK
+
+
 cdef int run_pool(const dsl_step* s, char** p, int nt) noexcept nogil:
     cdef int sub = s.op % 100
     if sub == 1:
         return pool2d_op(s, p, nt)
+    if sub == 2:
+        return maxpool_idx_op(s, p, nt)
     return DSL_ERR_UNKNOWN_OP

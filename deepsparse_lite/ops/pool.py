@@ -7,7 +7,9 @@ beginning) and VALID. 1-D pools run as 2-D with H = 1. Average divisors are 1 / 
 counts precomputed per output row and column (count_include_pad counts pad positions but
 never the ceil_mode overhang, as onnxruntime and onnx.reference do). Global pools are
 plain per-plane reductions (REDUCE of the reduce family). MaxPool's optional Indices
-output is not supported (the compiler reports the node when a model uses it).
+output selects a scalar kernel that tracks the arg-max (first maximum in row-major window
+order, flattened over N * C * H * W with storage_order 0, or h + w * H within the plane
+for storage_order 1).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from deepsparse_lite.plan import Family
 class PoolOp:
     """Sub-op numbers of the pool family (kernels/pool.pyx documents the layout)."""
     POOL2D = op_id(Family.POOL, 1)
+    MAXPOOL2D_IDX = op_id(Family.POOL, 2)
 
 
 def pool_geometry(node, in_spatial, *, allow_dilations=True):
@@ -110,11 +113,18 @@ class _Pool(OpDef):
             H, W = int(shape[2]), int(shape[3])
         planes = int(shape[0]) * int(shape[1])
         x = b.value(node.inputs[0])
-        y = b.output(node.outputs[0], tuple(shape[:2]) + tuple(out[-(len(shape) - 2):]), np.float32)
+        oshape = tuple(shape[:2]) + tuple(out[-(len(shape) - 2):])
+        y = b.output(node.outputs[0], oshape, np.float32)
         if y.size == 0:
             return
         OH, OW = out
         KH, KW = kernel
+        if not self.avg and len(node.outputs) > 1 and node.outputs[1]:
+            ind = b.output(node.outputs[1], oshape, np.int64)
+            b.emit(PoolOp.MAXPOOL2D_IDX, [x, y, ind],
+                   [0, planes, H, W, OH, OW, KH, KW, strides[0], strides[1], pb[0], pb[1], dil[0],
+                    dil[1], int(node.attrs.get("storage_order", 0))])
+            return
         Wp = (OW - 1) * strides[1] + (KW - 1) * dil[1] + 1
         stride = -(-(Wp + 1) // 16) * 16   # per-thread row buffers, 64-byte apart
         nbuf = max(1, min(b.max_threads, planes * OH))
@@ -137,7 +147,10 @@ class MaxPool(_Pool):
     def infer(self, node, ins):
         if int(node.attrs.get("storage_order", 0)) not in (0, 1):
             raise UnsupportedModelError(f"{node.describe()}: invalid storage_order")
-        return super().infer(node, ins)
+        res = super().infer(node, ins)
+        if len(node.outputs) > 1 and node.outputs[1]:
+            res.append((res[0][0], np.dtype(np.int64)))
+        return res
 
 
 @register("AveragePool")

@@ -117,8 +117,24 @@ def test_pool_unsupported_forms():
     x = _randn(1, 2, 4, 4, 4)
     with pytest.raises(UnsupportedModelError, match="2-D"):
         compile_onnx(make_single_node_model("MaxPool", {"x": x}, {"kernel_shape": [2, 2, 2]}, opset=13))
-    # MaxPool's Indices output is not supported: a clear error names the node
-    m = make_single_node_model("MaxPool", {"x": _randn(1, 2, 4, 4)}, {"kernel_shape": [2, 2]},
-                               n_outputs=2, opset=13)
-    with pytest.raises(UnsupportedModelError, match="MaxPool"):
-        compile_onnx(m)
+    x = _randn(1, 2, 5, 5).astype(np.int64)
+    with pytest.raises(UnsupportedModelError, match="float32 only"):
+        compile_onnx(make_single_node_model("AveragePool", {"x": x}, {"kernel_shape": [2, 2]}, opset=13))
+
+
+@pytest.mark.parametrize("attrs", [
+    dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+    dict(kernel_shape=[2, 3], strides=[1, 2], dilations=[2, 1], storage_order=1),
+    dict(kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1, storage_order=1),
+    dict(kernel_shape=[3], strides=[2], pads=[1, 1]),
+])
+def test_maxpool_indices(attrs):
+    # ties (integer-valued data) exercise the first-maximum rule
+    nd = len(attrs["kernel_shape"])
+    x = RNG.integers(0, 4, (2, 3, 9, 11)[:2 + nd]).astype(np.float32)
+    model = make_single_node_model("MaxPool", {"x": x}, attrs, n_outputs=2, opset=12)
+    model.graph.output[0].type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+    model.graph.output[1].type.tensor_type.elem_type = onnx.TensorProto.INT64
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"x": x})
+    check_op("MaxPool", {"x": x}, attrs, n_outputs=2, opset=12, expected=want)
