@@ -80,6 +80,7 @@ ctypedef fused num_t:
 DEF MIN_WORK = 16384
 # Column block of the inner > 1 kernels: the partial results (4 KiB) stay in L1.
 DEF COL_BLOCK = 1024
+DEF ARG_BLOCK = 256
 
 
 cdef inline int cap_isa(int64_t isa) noexcept nogil:
@@ -191,38 +192,52 @@ cdef int reduce_op(const dsl_step* s, char** p, int nt) noexcept nogil:
 
 cdef void arg_items(const num_t* x, int64_t* y, int64_t n, int64_t inner, int is_min, int last,
                     int64_t lo, int64_t hi) noexcept nogil:
-    # items are (outer, column) pairs; a column's best index over r in [0, n)
-    cdef int64_t it, o, j, r, best
-    cdef num_t bv, v
+    # items are (outer, block of ARG_BLOCK columns): rows are read contiguously and the
+    # running best values of the block stay on the stack (segmentation heads: argmax over
+    # classes of [1, K, H, W] is K passes over H * W, not H * W strided walks)
+    cdef int64_t nb = ceil_div(inner, ARG_BLOCK), it, o, j0, w, j, r
+    cdef num_t bv[ARG_BLOCK]
+    cdef num_t v
     cdef const num_t* xc
+    cdef const num_t* xr
+    cdef int64_t* yo
     for it in range(lo, hi):
-        o = it // inner
-        j = it % inner
-        xc = x + o * n * inner + j
-        best = 0
-        bv = xc[0]
+        o = it // nb
+        j0 = (it % nb) * ARG_BLOCK
+        w = inner - j0
+        if w > ARG_BLOCK:
+            w = ARG_BLOCK
+        xc = x + o * n * inner + j0
+        yo = y + o * inner + j0
+        for j in range(w):
+            bv[j] = xc[j]
+            yo[j] = 0
         for r in range(1, n):
-            v = xc[r * inner]
+            xr = xc + r * inner
             if is_min:
-                if v < bv or (last and v == bv):
-                    bv = v
-                    best = r
+                for j in range(w):
+                    v = xr[j]
+                    if v < bv[j] or (last and v == bv[j]):
+                        bv[j] = v
+                        yo[j] = r
             else:
-                if v > bv or (last and v == bv):
-                    bv = v
-                    best = r
-        y[it] = best
+                for j in range(w):
+                    v = xr[j]
+                    if v > bv[j] or (last and v == bv[j]):
+                        bv[j] = v
+                        yo[j] = r
 
 
 cdef int arg_op(const dsl_step* s, char** p, int nt) noexcept nogil:
     cdef int is_min = <int>s.i[0], last = <int>s.i[5], nth, c
     cdef int isa = cap_isa(s.i[6])
-    cdef int64_t outer = s.i[2], n = s.i[3], inner = s.i[4], items = outer * inner, lo
+    cdef int64_t outer = s.i[2], n = s.i[3], inner = s.i[4], items, lo
     cdef char* x = p[s.t[0]]
     cdef int64_t* y = <int64_t*>p[s.t[1]]
     if n < 1:
         return DSL_ERR_BAD_PARAM
-    nth = threads_for(items * n, items, nt)
+    items = outer if inner == 1 else outer * ceil_div(inner, ARG_BLOCK)
+    nth = threads_for(outer * inner * n, items, nt)
     if s.i[1] == DSL_F32 and inner == 1:
         # contiguous rows: vectorised max/min pass + scan
         if nth <= 1:

@@ -127,6 +127,15 @@ def test_arg_rows_vectorised(op, last):
 
 
 @pytest.mark.parametrize("op", ["ArgMax", "ArgMin"])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64])
+def test_arg_segmentation_head(op, dtype):
+    # argmax over the classes of [N, K, H, W]: column blocks of 256 plus a partial block
+    x = RNG.integers(0, 6, (2, 21, 23, 30)).astype(dtype)
+    check_op(op, {"x": x}, {"axis": 1, "keepdims": 1}, opset=13)
+    check_op(op, {"x": x}, {"axis": 1, "keepdims": 0, "select_last_index": 1}, opset=13)
+
+
+@pytest.mark.parametrize("op", ["ArgMax", "ArgMin"])
 def test_arg_int64_and_old_opset(op):
     x = RNG.integers(-50, 50, (7, 300)).astype(np.int64)
     check_op(op, {"x": x}, {"axis": 1, "keepdims": 0}, opset=13)
