@@ -18,7 +18,7 @@ Sub-ops (op = 300 + sub). Tensor slots t[...] and params:
                f: [0] scale applied to a mean (1 / n)
   2 ARG        t=[x, y:int64]
                i: [0] 0 argmax | 1 argmin, [1] dtype (F32 | I64), [2] outer, [3] n, [4] inner,
-                  [5] select_last_index, [6] isa
+                  [5] select_last_index, [6] isa   (inner > 1: column blocks of ARG_BLOCK)
   3 TOPK       t=[x, values, indices:int64]
                i: [0] dtype (F32 | I64), [1] outer, [2] n, [3] inner, [4] k, [5] largest
                (always sorted; ties: lower index first, like onnx.reference / onnxruntime)
@@ -81,6 +81,13 @@ DEF MIN_WORK = 16384
 # Column block of the inner > 1 kernels: the partial results (4 KiB) stay in L1.
 DEF COL_BLOCK = 1024
 DEF ARG_BLOCK = 256
+
+
+def reduce_kinds():
+    """The DSL_RK_* codes of csrc/reduce_f32.h (ops.reduce.RK mirrors them; a test checks)."""
+    return {"SUM": DSL_RK_SUM, "MEAN": DSL_RK_MEAN, "MAX": DSL_RK_MAX, "MIN": DSL_RK_MIN,
+            "PROD": DSL_RK_PROD, "L2": DSL_RK_L2, "L1": DSL_RK_L1, "SUMSQ": DSL_RK_SUMSQ,
+            "LOGSUM": DSL_RK_LOGSUM, "LOGSUMEXP": DSL_RK_LOGSUMEXP}
 
 
 cdef inline int cap_isa(int64_t isa) noexcept nogil:

@@ -92,6 +92,13 @@ def test_reduce_rejects_runtime_axes_and_int32():
         compile_onnx(m)
 
 
+def test_reduce_kind_codes_mirror_c():
+    from deepsparse_lite.kernels import reduce as kreduce
+    from deepsparse_lite.ops.reduce import RK
+    assert kreduce.reduce_kinds() == {k: getattr(RK, k) for k in kreduce.reduce_kinds()}
+    assert len(kreduce.reduce_kinds()) == len([k for k in vars(RK) if k.isupper()])
+
+
 def test_reduce_layout_groups():
     # kept/reduced blocks are merged, size-1 dims dropped
     assert reduce_layout((2, 3, 5, 7), [1, 2]) == (2, 15, 7, None)
