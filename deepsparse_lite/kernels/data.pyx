@@ -10,7 +10,8 @@ Sub-ops (op = 100 + sub). Strides and offsets are in bytes; arrays of 8 are zero
 
   1 COPY            t=[src, dst]
                     i[0] ndim (1..8), i[1] esz, i[2:10] shape, i[10:18] src strides,
-                    i[18:26] dst strides, i[26] src byte offset, i[27] dst byte offset
+                    i[18:26] dst strides, i[26] src byte offset, i[27] dst byte offset,
+                    i[28] ISA level the plan was compiled for (>= 1: AVX2 transpose tiles)
   2 FILL            t=[dst]
                     i[0] nbytes, i[1] esz, i[2] bit pattern of the value, i[3] dst byte offset
   3 GATHER          t=[data, indices, dst]; data as [outer, axis_len, inner], dst as
@@ -75,14 +76,15 @@ DEF SUB_RESIZE_LINEAR = 6
 
 
 cdef int copy_transpose(const char* src, char* dst, int ndim, int64_t esz, const int64_t* shape,
-                        const int64_t* ss, const int64_t* ds, int bdim, int nt) noexcept nogil:
+                        const int64_t* ss, const int64_t* ds, int bdim, int isa,
+                        int nt) noexcept nogil:
     """Tiled copy: dim ndim-1 is contiguous in dst, dim bdim is contiguous in src."""
     cdef int64_t oshape[8]
     cdef int64_t oss[8]
     cdef int64_t ods[8]
     cdef int nouter = 0, d, c, nth
     cdef int64_t nitems = 1, nbands
-    cdef int use_avx2 = dsl_isa() >= DSL_ISA_AVX2
+    cdef int use_avx2 = isa >= DSL_ISA_AVX2 and dsl_isa() >= DSL_ISA_AVX2
     for d in range(ndim - 1):
         if d != bdim:
             oshape[nouter] = shape[d]
@@ -131,7 +133,7 @@ cdef int copy_nd(const dsl_step* s, char** p, int nt) noexcept nogil:
             if ss[d] == esz and shape[d] >= 8:
                 bdim = d
         if bdim >= 0:
-            return copy_transpose(src, dst, ndim, esz, shape, ss, ds, bdim, nt)
+            return copy_transpose(src, dst, ndim, esz, shape, ss, ds, bdim, <int>s.i[28], nt)
     nth = dsl_threads_for(total, COPY_MIN_BYTES_PER_THREAD, nt)
     if nth > outer:
         nth = <int>outer
@@ -296,7 +298,7 @@ cdef int run_data(const dsl_step* s, char** p, int nt) noexcept nogil:
     return DSL_ERR_UNKNOWN_OP
 
 
-def _set_isa(int level):
-    """Tests: force this module's ISA level (COPY's transpose path picks AVX2 from it)."""
+def set_isa_level(int level):
+    """Clamp this module's run-time ISA (COPY's AVX2 tiles also need the plan's i[28])."""
     dsl_set_isa(level)
     return dsl_isa()
