@@ -333,14 +333,15 @@ def test_gather_out_of_range_raises(threads, idx_dtype):
 
 @pytest.mark.parametrize("threads", [1, 2])
 def test_gather_elements_out_of_range_raises(threads):
-    x = rand((64, 40))
-    idx = RNG.integers(0, 40, size=(64, 40)).astype(np.int64)
+    # big enough to be split across threads; the bad index sits in the last chunk
+    x = rand((256, 40))
+    idx = RNG.integers(0, 40, size=(256, 300)).astype(np.int64)
     plan = _compiled("GatherElements", {"x": x, "i": idx}, {"axis": 1}, threads=threads)
     bad = idx.copy()
-    bad[63, 39] = 40
+    bad[255, 299] = 40
     with pytest.raises(RuntimeError, match="out of range"):
         compiler.execute(plan, [x, bad], num_threads=threads)
-    bad[63, 39] = -(2 ** 40)
+    bad[255, 299] = -(2 ** 40)
     with pytest.raises(RuntimeError, match="out of range"):
         compiler.execute(plan, [x, bad], num_threads=threads)
     out = compiler.execute(plan, [x, idx], num_threads=threads)[0]
@@ -506,3 +507,22 @@ def test_legacy_resize_matches_onnxruntime(mode, scales, op, opset):
 def test_upsample_nearest_reference():
     check_op("Upsample", {"x": rand((1, 2, 3, 4), np.int64)}, {"mode": "nearest"},
              consts={"s": f32(1, 1, 2, 3)}, opset=9)
+
+
+# --------------------------------------------------------------------------------------
+# sizes above the per-thread work threshold, so 2 threads really split the work
+# --------------------------------------------------------------------------------------
+
+def test_big_enough_to_thread():
+    x = rand((3, 70, 130))
+    check_op("Transpose", {"x": x}, {"perm": [2, 0, 1]})
+    check_op("Transpose", {"x": rand((3, 70, 130), np.int64)}, {"perm": [0, 2, 1]})
+    check_op("Slice", {"x": x}, consts={"s": i64(-1), "e": i64(-1000), "a": i64(1), "st": i64(-1)})
+    check_op("Expand", {"x": rand((1, 70, 1))}, consts={"s": i64(5, 70, 130)})
+    check_op("Pad", {"x": x}, {"mode": "reflect"}, consts={"p": i64(0, 3, 5, 0, 4, 6)})
+    check_op("Gather", {"x": rand((50, 40, 30)), "i": RNG.integers(-40, 40, (5, 7))}, {"axis": 1})
+    check_op("GatherElements", {"x": x, "i": RNG.integers(-3, 3, x.shape)}, {"axis": 0})
+    check_op("Resize", {"x": rand((2, 8, 30, 40))}, {"mode": "nearest"},
+             consts={"roi": ROI, "s": f32(1, 1, 2, 2)})
+    check_op("Resize", {"x": rand((2, 8, 30, 40))}, {"mode": "linear"},
+             consts={"roi": ROI, "s": f32(1, 1, 2, 2)})
