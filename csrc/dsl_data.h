@@ -96,30 +96,34 @@ static inline int64_t dsl_gather_elements_rows(const char* data, const char* idx
 }
 
 /* Nearest resize (any rank): out[c] = src[sum_d tab[toff[d] + c[d]]], the tables holding
- * source byte offsets per output coordinate. Rows [lo, hi) over dims 0..ndim-2. */
+ * source byte offsets per output coordinate. Rows [lo, hi) over dims 0..ndim-2; a row that
+ * reads the same source row as the one before it (upsampling along H) is a memcpy of it. */
 static inline void dsl_resize_nearest_rows(const char* src, char* dst, int ndim, int64_t esz,
                                            const int64_t* oshape, const int64_t* tab,
                                            const int64_t* toff, int64_t lo, int64_t hi) {
     if (lo >= hi) return;
-    int64_t n_in = oshape[ndim - 1];
+    int64_t n_in = oshape[ndim - 1], row_bytes = n_in * esz;
     const int64_t* last = tab + toff[ndim - 1];
     int64_t c[8];
-    int64_t rem = lo, so = 0;
+    int64_t rem = lo, so = 0, prev = -1;
     for (int d = ndim - 2; d >= 0; --d) {
         c[d] = rem % oshape[d];
         rem /= oshape[d];
         so += tab[toff[d] + c[d]];
     }
-    char* dp = dst + lo * n_in * esz;
-    for (int64_t r = lo; r < hi; ++r, dp += n_in * esz) {
+    char* dp = dst + lo * row_bytes;
+    for (int64_t r = lo; r < hi; ++r, dp += row_bytes) {
         const char* sp = src + so;
-        if (esz == 4) {
+        if (so == prev) {
+            memcpy(dp, dp - row_bytes, (size_t)row_bytes);
+        } else if (esz == 4) {
             for (int64_t x = 0; x < n_in; ++x) ((uint32_t*)dp)[x] = *(const uint32_t*)(sp + last[x]);
         } else if (esz == 8) {
             for (int64_t x = 0; x < n_in; ++x) ((uint64_t*)dp)[x] = *(const uint64_t*)(sp + last[x]);
         } else {
             for (int64_t x = 0; x < n_in; ++x) dsl_move_elem(dp + x * esz, sp + last[x], esz);
         }
+        prev = so;
         for (int d = ndim - 2; d >= 0; --d) {
             so -= tab[toff[d] + c[d]];
             if (++c[d] < oshape[d]) { so += tab[toff[d] + c[d]]; break; }
@@ -131,26 +135,46 @@ static inline void dsl_resize_nearest_rows(const char* src, char* dst, int ndim,
 
 /* Bilinear resize of the last two dims, f32: src [outer, H, W] -> dst [outer, OH, OW].
  * iy = [y0[OH], y1[OH]], ix = [x0[OW], x1[OW]] (source element indices, clamped at compile
- * time), wy = [wy0[OH], wy1[OH]], wx = [wx0[OW], wx1[OW]]. Rows [lo, hi) of outer * OH. */
+ * time), wy = [wy0[OH], wy1[OH]], wx = [wx0[OW], wx1[OW]]. Rows [lo, hi) of outer * OH.
+ * Separable: each needed source row is interpolated along W once into one of two cached
+ * rows (ws, 2 * OW floats per thread), then every output row is a blend of two cached rows,
+ * so upsampling along H does not redo the horizontal gathers. */
+static inline void f32_resize_hrow(const float* p, float* h, int64_t OW, const int64_t* x0,
+                                   const int64_t* x1, const float* wx0, const float* wx1) {
+    for (int64_t x = 0; x < OW; ++x) h[x] = wx0[x] * p[x0[x]] + wx1[x] * p[x1[x]];
+}
+
 static inline void f32_resize_bilinear_rows(const float* src, float* dst, int64_t H, int64_t W,
                                             int64_t OH, int64_t OW, const int64_t* iy,
                                             const int64_t* ix, const float* wy,
-                                            const float* wx, int64_t lo, int64_t hi) {
+                                            const float* wx, float* ws, int64_t lo,
+                                            int64_t hi) {
     const int64_t* x0 = ix;
     const int64_t* x1 = ix + OW;
     const float* wx0 = wx;
     const float* wx1 = wx + OW;
+    float* buf[2] = {ws, ws + OW};
+    int64_t key[2] = {-1, -1};   /* which source row (o * H + y) each buffer holds */
     for (int64_t r = lo; r < hi; ++r) {
         int64_t o = r / OH, y = r % OH;
-        const float* p0 = src + (o * H + iy[y]) * W;
-        const float* p1 = src + (o * H + iy[OH + y]) * W;
+        int64_t k0 = o * H + iy[y], k1 = o * H + iy[OH + y];
+        const float* h[2];
+        int64_t want[2] = {k0, k1};
+        for (int j = 0; j < 2; ++j) {
+            int64_t k = want[j];
+            if (key[0] == k) { h[j] = buf[0]; continue; }
+            if (key[1] == k) { h[j] = buf[1]; continue; }
+            /* evict the buffer the other operand does not need */
+            int slot = (j == 1 && h[0] == buf[0]) ? 1 : (j == 1 ? 0 : (key[0] == k1 ? 1 : 0));
+            f32_resize_hrow(src + k * W, buf[slot], OW, x0, x1, wx0, wx1);
+            key[slot] = k;
+            h[j] = buf[slot];
+        }
         float a = wy[y], b = wy[OH + y];
         float* d = dst + r * OW;
-        for (int64_t x = 0; x < OW; ++x) {
-            float top = wx0[x] * p0[x0[x]] + wx1[x] * p0[x1[x]];
-            float bot = wx0[x] * p1[x0[x]] + wx1[x] * p1[x1[x]];
-            d[x] = a * top + b * bot;
-        }
+        const float* h0 = h[0];
+        const float* h1 = h[1];
+        for (int64_t x = 0; x < OW; ++x) d[x] = a * h0[x] + b * h1[x];
     }
 }
 #endif

@@ -26,9 +26,10 @@ Sub-ops (op = 100 + sub). Strides and offsets are in bytes; arrays of 8 are zero
   5 RESIZE_NEAREST  t=[src, dst, table (int64 const)]
                     i[0] ndim, i[1] esz, i[2:10] output shape, i[10:18] start of each dim's
                     table in `table` (elements); table entries are source byte offsets
-  6 RESIZE_LINEAR   t=[src, dst, itab (int64 const), wtab (f32 const)]; f32 only,
+  6 RESIZE_LINEAR   t=[src, dst, itab (int64 const), wtab (f32 const), workspace]; f32 only,
                     src [outer, H, W] -> dst [outer, OH, OW]
-                    i[0] outer, i[1] H, i[2] W, i[3] OH, i[4] OW
+                    i[0] outer, i[1] H, i[2] W, i[3] OH, i[4] OW, i[5] workspace floats per
+                    thread (>= 2*OW: two cached W-interpolated rows), i[6] threads covered
                     itab = [y0[OH], y1[OH], x0[OW], x1[OW]], wtab = [wy0, wy1, wx0, wx1]
 
 COPY takes a blocked-transpose path (8x8 tiles, AVX2 when available) when the innermost
@@ -64,7 +65,8 @@ cdef extern from "dsl_data.h" nogil:
                                  int64_t lo, int64_t hi)
     void f32_resize_bilinear_rows(const float* src, float* dst, int64_t H, int64_t W, int64_t OH,
                                   int64_t OW, const int64_t* iy, const int64_t* ix,
-                                  const float* wy, const float* wx, int64_t lo, int64_t hi)
+                                  const float* wy, const float* wx, float* ws, int64_t lo,
+                                  int64_t hi)
 
 DEF COPY_MIN_BYTES_PER_THREAD = 65536
 DEF SUB_COPY = 1
@@ -262,22 +264,29 @@ cdef int resize_linear(const dsl_step* s, char** p, int nt) noexcept nogil:
     cdef float* dst = <float*>p[s.t[1]]
     cdef const int64_t* itab = <const int64_t*>p[s.t[2]]
     cdef const float* wtab = <const float*>p[s.t[3]]
+    cdef float* ws = <float*>p[s.t[4]]
     cdef int64_t outer = s.i[0], H = s.i[1], W = s.i[2], OH = s.i[3], OW = s.i[4]
+    cdef int64_t ws_stride = s.i[5]
     cdef int64_t rows = outer * OH
     cdef int c, nth
+    if ws_stride < 2 * OW or s.i[6] < 1:
+        return DSL_ERR_BAD_PARAM
     if rows * OW == 0:
         return DSL_OK
-    # ~4 loads and 6 flops per output element: count it as 16 bytes of copy work.
+    # ~3 loads and 4 flops per output element: count it as 16 bytes of copy work.
     nth = dsl_threads_for(rows * OW * 16, COPY_MIN_BYTES_PER_THREAD, nt)
     if nth > rows:
         nth = <int>rows
+    if nth > s.i[6]:  # one cached-row workspace per thread
+        nth = <int>s.i[6]
     if nth <= 1:
         f32_resize_bilinear_rows(src, dst, H, W, OH, OW, itab, itab + 2 * OH, wtab, wtab + 2 * OH,
-                                 0, rows)
+                                 ws, 0, rows)
         return DSL_OK
     for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
         f32_resize_bilinear_rows(src, dst, H, W, OH, OW, itab, itab + 2 * OH, wtab, wtab + 2 * OH,
-                                 dsl_chunk_lo(rows, c, nth), dsl_chunk_lo(rows, c + 1, nth))
+                                 ws + c * ws_stride, dsl_chunk_lo(rows, c, nth),
+                                 dsl_chunk_lo(rows, c + 1, nth))
     return DSL_OK
 
 

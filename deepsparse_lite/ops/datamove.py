@@ -750,6 +750,9 @@ class Resize(OpDef):
         outer = _numel(spec.in_shape[:-2]) if rank >= 2 else 1
         itab = np.concatenate([y0, y1, x0, x1]).astype(np.int64)
         wtab = np.concatenate([wy0, wy1, wx0, wx1]).astype(np.float32)
-        b.emit(RESIZE_LINEAR, [src, dst, b.const(itab, name="resize_linear_idx"),
-                               b.const(wtab, name="resize_linear_w")],
-               [outer, H, W, OH, OW])
+        itab_t = b.const(itab, name="resize_linear_idx")
+        wtab_t = b.const(wtab, name="resize_linear_w")
+        stride = (2 * OW + 15) // 16 * 16  # floats; 64-byte aligned per-thread slices
+        ws = b.workspace(stride * 4 * b.max_threads, name="resize_linear_rows")
+        b.emit(RESIZE_LINEAR, [src, dst, itab_t, wtab_t, ws],
+               [outer, H, W, OH, OW, stride, b.max_threads])
