@@ -82,6 +82,27 @@ static inline void dsl_copy_rows(const char* src, char* dst, int ndim, int64_t e
     }
 }
 
+/* Work items [lo, hi) when there are fewer rows than threads: item = (row, segment), each
+ * row cut into nseg nearly equal segments, so one long contiguous copy still uses every
+ * thread. */
+static inline void dsl_copy_row_segments(const char* src, char* dst, int ndim, int64_t esz,
+                                         const int64_t* shape, const int64_t* ss,
+                                         const int64_t* ds, int64_t nseg, int64_t lo,
+                                         int64_t hi) {
+    int64_t n_in = shape[ndim - 1], s_in = ss[ndim - 1], d_in = ds[ndim - 1];
+    for (int64_t it = lo; it < hi; ++it) {
+        int64_t rem = it / nseg, seg = it % nseg, so = 0, dof = 0;
+        for (int d = ndim - 2; d >= 0; --d) {
+            int64_t q = rem % shape[d];
+            rem /= shape[d];
+            so += q * ss[d];
+            dof += q * ds[d];
+        }
+        int64_t k0 = n_in * seg / nseg, k1 = n_in * (seg + 1) / nseg;
+        dsl_copy_row(src + so + k0 * s_in, dst + dof + k0 * d_in, k1 - k0, esz, s_in, d_in);
+    }
+}
+
 /* ---- blocked transpose ---------------------------------------------------------------
  * Tile: dst[b*dB + a*esz] = src[b*esz + a*sA] for b < nb (<= 8), a < na (<= 8). */
 static inline void dsl_copy_tile_scalar(const char* src, char* dst, int64_t esz, int64_t nb,

@@ -47,6 +47,9 @@ from deepsparse_lite.kernels.dsl cimport (dsl_step, DSL_OK, DSL_ERR_UNKNOWN_OP, 
 cdef extern from "dsl_copy.h" nogil:
     void dsl_copy_rows(const char* src, char* dst, int ndim, int64_t esz, const int64_t* shape,
                        const int64_t* ss, const int64_t* ds, int64_t lo, int64_t hi)
+    void dsl_copy_row_segments(const char* src, char* dst, int ndim, int64_t esz,
+                               const int64_t* shape, const int64_t* ss, const int64_t* ds,
+                               int64_t nseg, int64_t lo, int64_t hi)
     void dsl_copy_transpose_items(const char* src, char* dst, int64_t esz, int nouter,
                                   const int64_t* oshape, const int64_t* oss, const int64_t* ods,
                                   int64_t nB, int64_t dB, int64_t nA, int64_t sA, int64_t lo,
@@ -118,7 +121,7 @@ cdef int copy_nd(const dsl_step* s, char** p, int nt) noexcept nogil:
     cdef const int64_t* ds = &s.i[18]
     cdef const char* src = p[s.t[0]] + s.i[26]
     cdef char* dst = p[s.t[1]] + s.i[27]
-    cdef int64_t outer = 1, total
+    cdef int64_t outer = 1, total, nitems
     cdef int d, c, nth, bdim
     if ndim < 1 or ndim > 8 or esz < 1:
         return DSL_ERR_BAD_PARAM
@@ -137,10 +140,15 @@ cdef int copy_nd(const dsl_step* s, char** p, int nt) noexcept nogil:
         if bdim >= 0:
             return copy_transpose(src, dst, ndim, esz, shape, ss, ds, bdim, <int>s.i[28], nt)
     nth = dsl_threads_for(total, COPY_MIN_BYTES_PER_THREAD, nt)
-    if nth > outer:
-        nth = <int>outer
     if nth <= 1:
         dsl_copy_rows(src, dst, ndim, esz, shape, ss, ds, 0, outer)
+        return DSL_OK
+    if outer < nth:
+        # fewer (long) rows than threads: cut every row into nth segments
+        nitems = outer * nth
+        for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
+            dsl_copy_row_segments(src, dst, ndim, esz, shape, ss, ds, nth,
+                                  dsl_chunk_lo(nitems, c, nth), dsl_chunk_lo(nitems, c + 1, nth))
         return DSL_OK
     for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
         dsl_copy_rows(src, dst, ndim, esz, shape, ss, ds,
