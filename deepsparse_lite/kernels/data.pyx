@@ -32,9 +32,15 @@ Sub-ops (op = 100 + sub). Strides and offsets are in bytes; arrays of 8 are zero
                     thread (>= 2*OW: two cached W-interpolated rows), i[6] threads covered
                     itab = [y0[OH], y1[OH], x0[OW], x1[OW]], wtab = [wy0, wy1, wx0, wx1]
 
-COPY takes a blocked-transpose path (8x8 tiles, AVX2 when available) when the innermost
-destination dim is contiguous, its source stride is not, and another dim is contiguous in
-the source: the [1,S,H,D] -> [1,H,D,S] attention transposes.
+COPY takes a blocked-transpose path (8x8 tiles, AVX2 when the plan's i[28] and the CPU allow)
+when the innermost destination dim is contiguous, its source stride is not, and another dim
+is contiguous in the source: the [1,S,H,D] -> [1,H,D,S] attention transposes. Otherwise rows
+(all dims but the last) are split across threads, or, when there are fewer rows than
+threads, each row is cut into per-thread segments.
+
+Threads: every kernel asks dsl_threads_for(bytes moved, 64 KiB, nt), so small steps stay on
+the calling thread. Index errors: GATHER checks all indices before reading anything;
+GATHER_ELEMENTS checks each index before its read and counts failures across threads.
 """
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
