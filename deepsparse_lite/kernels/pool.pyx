@@ -35,6 +35,16 @@ cdef extern from "pool_f32.h" nogil:
     f32_pool2d_rows_fn f32_pool2d_rows_select(int isa)
 
 DEF MIN_WORK = 16384
+# Threshold actually used; tests lower it (set_min_work) so small shapes take the threaded path.
+cdef int64_t min_work = MIN_WORK
+
+
+def set_min_work(int64_t n):
+    """Set the elements-per-thread threshold of this family (tests only); returns the old one."""
+    global min_work
+    old = min_work
+    min_work = n if n > 0 else MIN_WORK
+    return old
 
 
 cdef int pool2d_op(const dsl_step* s, char** p, int nt) noexcept nogil:
@@ -58,7 +68,7 @@ cdef int pool2d_op(const dsl_step* s, char** p, int nt) noexcept nogil:
     if isa > hw:
         isa = hw
     cdef f32_pool2d_rows_fn fn = f32_pool2d_rows_select(isa)
-    nth = dsl_threads_for(rows * q.OW * q.KH * q.KW, MIN_WORK, nt)
+    nth = dsl_threads_for(rows * q.OW * q.KH * q.KW, min_work, nt)
     if nth > s.i[16]:
         nth = <int>s.i[16]
     if nth > rows:
@@ -117,7 +127,7 @@ cdef int maxpool_idx_op(const dsl_step* s, char** p, int nt) noexcept nogil:
         return DSL_ERR_BAD_PARAM
     if rows <= 0:
         return DSL_OK
-    nth = dsl_threads_for(rows * s.i[5] * s.i[6] * s.i[7], MIN_WORK, nt)
+    nth = dsl_threads_for(rows * s.i[5] * s.i[6] * s.i[7], min_work, nt)
     if nth > rows:
         nth = <int>rows
     if nth <= 1:

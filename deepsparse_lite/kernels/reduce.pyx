@@ -78,6 +78,16 @@ ctypedef fused num_t:
 
 # Elements a thread should at least get before another one is woken (fork/join ~ a few us).
 DEF MIN_WORK = 16384
+# Threshold actually used; tests lower it (set_min_work) so small shapes take the threaded path.
+cdef int64_t min_work = MIN_WORK
+
+
+def set_min_work(int64_t n):
+    """Set the elements-per-thread threshold of this family (tests only); returns the old one."""
+    global min_work
+    old = min_work
+    min_work = n if n > 0 else MIN_WORK
+    return old
 # Column block of the inner > 1 kernels: the partial results (4 KiB) stay in L1.
 DEF COL_BLOCK = 1024
 DEF ARG_BLOCK = 256
@@ -100,7 +110,7 @@ cdef inline int64_t ceil_div(int64_t a, int64_t b) noexcept nogil:
 
 
 cdef inline int threads_for(int64_t work, int64_t items, int nt) noexcept nogil:
-    cdef int nth = dsl_threads_for(work, MIN_WORK, nt)
+    cdef int nth = dsl_threads_for(work, min_work, nt)
     if nth > items:
         nth = <int>items
     return nth if nth > 0 else 1
