@@ -101,6 +101,8 @@ class LayerNormalization(OpDef):
         stash = int(node.attrs.get("stash_type", 1))
         if stash not in (1, 11):   # float or double statistics: float accumulation is accurate
             raise UnsupportedModelError(f"{node.describe()}: stash_type={stash} is not supported")
+        if len(ins) < 2 or ins[1] is None:
+            raise UnsupportedModelError(f"{node.describe()}: the Scale input is required")
         x = b.value(node.inputs[0])
         w = _broadcast_param(node, b, node.inputs[1], ins[1], norm_shape, "Scale")
         has_b = len(ins) > 2 and ins[2] is not None
