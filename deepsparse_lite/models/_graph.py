@@ -1,0 +1,165 @@
+"""A small ONNX graph builder with deterministic synthetic weights.
+
+Every architecture module builds its graph through :class:`GraphBuilder`: it names nodes and
+tensors the way an exporter would (stable, readable names), owns the numpy ``Generator`` so the
+same ``seed`` always gives the same bytes, and holds the weight-initialisation rules in one place.
+
+Weights are synthetic. Scales are chosen only so activations stay finite and varied through deep
+networks (He-style for convolutions, ``1/sqrt(fan_in)`` for dense layers, BatchNorm statistics
+random with positive variance); they carry no learned meaning.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence, Union
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+# IR 8 is understood by every onnx/onnxruntime release we support and by opsets up to 18.
+IR_VERSION = 8
+
+Dim = Union[int, str, None]
+
+
+class GraphBuilder:
+    """Collects nodes, initializers and graph inputs/outputs for one model."""
+
+    def __init__(self, name: str, seed: int = 0, opset: int = 13):
+        self.name = name
+        self.opset = opset
+        self.rng = np.random.default_rng(seed)
+        self.nodes: list = []
+        self.initializers: list = []
+        self.inputs: list = []
+        self.outputs: list = []
+        self._names: set = set()
+        self._counts: dict = {}
+
+    # ---------------------------------------------------------------- naming
+    def unique(self, base: str) -> str:
+        if base not in self._names:
+            self._names.add(base)
+            return base
+        n = self._counts.get(base, 1)
+        while f"{base}_{n}" in self._names:
+            n += 1
+        self._counts[base] = n + 1
+        name = f"{base}_{n}"
+        self._names.add(name)
+        return name
+
+    # ---------------------------------------------------------- graph pieces
+    def input(self, name: str, dtype: int, shape: Sequence[Dim]) -> str:
+        self._names.add(name)
+        self.inputs.append(helper.make_tensor_value_info(name, dtype, list(shape)))
+        return name
+
+    def output(self, name: str, dtype: int, shape: Sequence[Dim]) -> str:
+        self.outputs.append(helper.make_tensor_value_info(name, dtype, list(shape)))
+        return name
+
+    def const(self, name: str, value) -> str:
+        """Add an initializer (weights and constant operands alike)."""
+        name = self.unique(name)
+        # np.array(copy) keeps 0-d scalars 0-d (np.ascontiguousarray would make them 1-d).
+        arr = np.array(value, order="C")
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        self.initializers.append(numpy_helper.from_array(arr, name))
+        return name
+
+    def node(self, op: str, inputs: Sequence[str], name: Optional[str] = None,
+             outputs: Union[int, Sequence[str]] = 1, **attrs):
+        """Add a node; returns its output name (or a list of names if ``outputs`` > 1)."""
+        name = self.unique(name or op)
+        if isinstance(outputs, int):
+            outs = [name if outputs == 1 else f"{name}:{k}" for k in range(outputs)]
+            for o in outs:
+                self._names.add(o)
+        else:
+            outs = list(outputs)
+            self._names.update(outs)
+        self.nodes.append(helper.make_node(op, list(inputs), outs, name=name, **attrs))
+        return outs[0] if len(outs) == 1 else outs
+
+    # ------------------------------------------------------- weight helpers
+    def normal(self, shape, std: float) -> np.ndarray:
+        return (self.rng.standard_normal(shape, dtype=np.float32) * np.float32(std))
+
+    def uniform(self, shape, lo: float, hi: float) -> np.ndarray:
+        return self.rng.uniform(lo, hi, size=shape).astype(np.float32)
+
+    # ------------------------------------------------------- common layers
+    def conv(self, x: str, name: str, cin: int, cout: int, k: int, stride: int = 1,
+             pad: Optional[int] = None, group: int = 1, bias: bool = False,
+             gain: float = 2.0) -> str:
+        """Conv with He-normal weights (``std = sqrt(gain / fan_in)``)."""
+        pad = (k - 1) // 2 if pad is None else pad
+        fan_in = (cin // group) * k * k
+        w = self.const(f"{name}.weight",
+                       self.normal((cout, cin // group, k, k), np.sqrt(gain / fan_in)))
+        ins = [x, w]
+        if bias:
+            ins.append(self.const(f"{name}.bias", self.normal((cout,), 0.05)))
+        return self.node("Conv", ins, name=name, kernel_shape=[k, k], strides=[stride, stride],
+                         pads=[pad] * 4, group=group, dilations=[1, 1])
+
+    def batchnorm(self, x: str, name: str, c: int, gamma: float = 1.0) -> str:
+        """Inference BatchNorm with random affine params and running stats.
+
+        The running statistics do not match the real activation statistics (there is no
+        training), so ``gamma`` is the knob that keeps the per-layer gain near ``gamma``:
+        ``scale = gamma' / sqrt(var)`` with ``gamma' ~ gamma * sqrt(var) * U(0.8, 1.2)``.
+        """
+        var = self.uniform((c,), 0.5, 2.0)
+        mean = self.normal((c,), 0.1)
+        scale = (gamma * np.sqrt(var) * self.uniform((c,), 0.8, 1.2)).astype(np.float32)
+        beta = self.normal((c,), 0.1)
+        ins = [x, self.const(f"{name}.weight", scale), self.const(f"{name}.bias", beta),
+               self.const(f"{name}.running_mean", mean), self.const(f"{name}.running_var", var)]
+        return self.node("BatchNormalization", ins, name=name, epsilon=1e-5, momentum=0.9)
+
+    def relu(self, x: str, name: str) -> str:
+        return self.node("Relu", [x], name=name)
+
+    def relu6(self, x: str, name: str) -> str:
+        """ReLU6 exported the way PyTorch does at opset >= 11: Clip with min/max inputs."""
+        lo = self.const(f"{name}.min", np.array(0.0, np.float32))
+        hi = self.const(f"{name}.max", np.array(6.0, np.float32))
+        return self.node("Clip", [x, lo, hi], name=name)
+
+    def gemm(self, x: str, name: str, fin: int, fout: int) -> str:
+        """``torch.nn.Linear`` on a 2-D input: Gemm with transB=1."""
+        w = self.const(f"{name}.weight", self.normal((fout, fin), 1.0 / np.sqrt(fin)))
+        b = self.const(f"{name}.bias", self.normal((fout,), 0.05))
+        return self.node("Gemm", [x, w, b], name=name, alpha=1.0, beta=1.0, transB=1)
+
+    def linear_matmul(self, x: str, name: str, fin: int, fout: int,
+                      std: Optional[float] = None, bias_std: float = 0.02) -> str:
+        """``torch.nn.Linear`` on an N-d input: MatMul with a pre-transposed weight + Add."""
+        std = 1.0 / np.sqrt(fin) if std is None else std
+        w = self.const(f"{name}.weight", self.normal((fin, fout), std))
+        b = self.const(f"{name}.bias", self.normal((fout,), bias_std))
+        y = self.node("MatMul", [x, w], name=f"{name}/MatMul")
+        return self.node("Add", [b, y], name=f"{name}/Add")
+
+    # ------------------------------------------------------------- finish
+    def build(self, doc: str = "") -> onnx.ModelProto:
+        graph = helper.make_graph(self.nodes, self.name, self.inputs, self.outputs,
+                                  initializer=self.initializers)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)],
+                                  producer_name="deepsparse_lite.models",
+                                  ir_version=IR_VERSION)
+        model.doc_string = doc
+        helper.set_model_props(model, {"synthetic_weights": "true", "sample_model": self.name})
+        return model
+
+
+def batch_dim(batch_size: Optional[int]) -> Dim:
+    """A fixed batch dimension, or the symbolic ``"batch"`` when ``batch_size`` is None."""
+    return "batch" if batch_size is None else int(batch_size)
+
+
+FLOAT = TensorProto.FLOAT
+INT64 = TensorProto.INT64
