@@ -214,8 +214,8 @@ def test_bert_base_structure_matches_hf():
     ops = Counter(n.op_type for n in m.graph.node)
     assert ops["LayerNormalization"] == 25 and ops["Softmax"] == 12 and ops["Erf"] == 12
     assert ops["MatMul"] == 12 * 8 and ops["Gemm"] == 2
-    io = [(v.name, v.type.tensor_type.elem_type, [d.dim_value for d in v.type.tensor_type.shape.dim])
-          for v in m.graph.input]
+    io = [(v.name, v.type.tensor_type.elem_type,
+           [d.dim_value for d in v.type.tensor_type.shape.dim]) for v in m.graph.input]
     assert io == [(n, onnx.TensorProto.INT64, [1, 128])
                   for n in ("input_ids", "attention_mask", "token_type_ids")]
     assert [o.name for o in m.graph.output] == ["logits"]

@@ -140,15 +140,16 @@ def _atomic_write_text(text: str, path: str) -> None:
 
 
 def sample_model_path(name: str, batch_size: Optional[int] = 1,
-                      cache_dir_: Optional[str] = None) -> str:
+                      directory: Optional[str] = None) -> str:
     """Path of sample model ``name`` (seed 0, default config), built on first use.
 
-    Files live in ``<cache>/<name>/model.onnx`` (batch 1), ``model-b<N>.onnx`` or
+    Files live in ``<cache>/<name>/model.onnx`` (``<cache>`` is :func:`cache_dir` unless
+    ``directory`` is given) (batch 1), ``model-b<N>.onnx`` or
     ``model-dynamic.onnx`` (``batch_size=None``); a ``.json`` stamp next to each records the
     builder version so stale files are rebuilt. Safe for concurrent callers.
     """
     _get(name)
-    d = os.path.join(cache_dir_ or cache_dir(), name)
+    d = os.path.join(directory or cache_dir(), name)
     if batch_size == 1:
         fname = "model.onnx"
     elif batch_size is None:

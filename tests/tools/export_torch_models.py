@@ -492,7 +492,9 @@ Fixture = Tuple[Callable[[], nn.Module], int, Callable[[], List[torch.Tensor]], 
 
 
 def _image(batch: int, size: int, seed: int):
-    return lambda: [torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))]
+    def make():
+        return [torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))]
+    return make
 
 
 def _text(kind: str, impl: str, seed: int, types: bool):
@@ -514,15 +516,17 @@ FIXTURES: Dict[str, Fixture] = {
                         ["output"], "squeezenet1_1: fire modules, ceil_mode MaxPool, biased "
                         "convs, conv classifier", False),
     "shufflenet_v2_tiny": (lambda: randomize(ShuffleNetV2Tiny(), 6), 14, _image(1, 64, 6),
-                           ["input"], ["output"], "shufflenet v2: Split, channel shuffle "
-                           "Reshape/Transpose, depthwise, ReduceMean head", False),
+                           ["input"], ["output"], "shufflenet v2: chunk (Slice), channel "
+                           "shuffle Reshape/Transpose, depthwise, ReduceMean head", False),
     "mobilenet_v2_tiny": (lambda: randomize(MobileNetV2Tiny(), 7), 13, _image(2, 32, 7),
                           ["input"], ["output"], "mobilenet v2: ReLU6 Clip, depthwise, "
                           "inverted residuals", False),
-    "mobilenet_v3_tiny": (lambda: randomize(MobileNetV3Tiny(), 8, bn_gain=1.1), 17, _image(1, 64, 8),
+    "mobilenet_v3_tiny": (lambda: randomize(MobileNetV3Tiny(), 8, bn_gain=1.1), 17,
+                          _image(1, 64, 8),
                           ["input"], ["output"], "mobilenet v3 small: HardSwish, SE with "
                           "HardSigmoid + Mul, 5x5 depthwise; BN kept", True),
-    "mobilenet_v3_tiny_op13": (lambda: randomize(MobileNetV3Tiny(), 8, bn_gain=1.1), 13, _image(1, 64, 8),
+    "mobilenet_v3_tiny_op13": (lambda: randomize(MobileNetV3Tiny(), 8, bn_gain=1.1), 13,
+                               _image(1, 64, 8),
                                ["input"], ["output"], "same model at opset 13 (no HardSwish "
                                "op: exported as HardSigmoid * x)", False),
     "alexnet_tiny": (lambda: randomize(AlexNetTiny(), 9), 13, _image(1, 127, 9), ["input"],
