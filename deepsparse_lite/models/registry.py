@@ -143,10 +143,11 @@ def sample_model_path(name: str, batch_size: Optional[int] = 1,
                       directory: Optional[str] = None) -> str:
     """Path of sample model ``name`` (seed 0, default config), built on first use.
 
-    Files live in ``<cache>/<name>/model.onnx`` (``<cache>`` is :func:`cache_dir` unless
-    ``directory`` is given) (batch 1), ``model-b<N>.onnx`` or
-    ``model-dynamic.onnx`` (``batch_size=None``); a ``.json`` stamp next to each records the
-    builder version so stale files are rebuilt. Safe for concurrent callers.
+    Files live in ``<cache>/<name>/``, where ``<cache>`` is :func:`cache_dir` unless
+    ``directory`` is given: ``model.onnx`` (batch 1), ``model-b<N>.onnx`` or
+    ``model-dynamic.onnx`` (``batch_size=None``). A ``.json`` stamp next to each records the
+    builder version so stale files are rebuilt. Safe for concurrent callers: each builds into
+    a temp file and renames it into place.
     """
     _get(name)
     d = os.path.join(directory or cache_dir(), name)
