@@ -29,8 +29,8 @@ from deepsparse_lite.models._graph import FLOAT, INT64, GraphBuilder, batch_dim
 
 
 def _layer_norm(g: GraphBuilder, x: str, name: str, hidden: int, eps: float = 1e-12) -> str:
-    gamma = g.const(f"{name}.weight", 1.0 + g.normal((hidden,), 0.1))
-    beta = g.const(f"{name}.bias", g.normal((hidden,), 0.05))
+    gamma = g.const(f"{name}.weight", 1.0 + g.rand((hidden,), 0.1))
+    beta = g.const(f"{name}.bias", g.rand((hidden,), 0.05))
     if g.opset >= 17:
         return g.node("LayerNormalization", [x, gamma, beta], name=name, axis=-1, epsilon=eps)
     # Pre-17 exporters decompose LayerNorm; ReduceMean takes axes as an attribute below 18.
@@ -111,9 +111,9 @@ def build_bert(name: str = "bert_base", num_layers: int = 12, hidden: int = 768,
     tt = g.input("token_type_ids", INT64, [n, seq_len])
 
     e = "bert.embeddings"
-    word = g.const(f"{e}.word_embeddings.weight", g.normal((vocab_size, hidden), 0.5))
-    pos = g.const(f"{e}.position_embeddings.weight", g.normal((max_position, hidden), 0.5))
-    typ = g.const(f"{e}.token_type_embeddings.weight", g.normal((type_vocab_size, hidden), 0.5))
+    word = g.const(f"{e}.word_embeddings.weight", g.rand((vocab_size, hidden), 0.5))
+    pos = g.const(f"{e}.position_embeddings.weight", g.rand((max_position, hidden), 0.5))
+    typ = g.const(f"{e}.token_type_embeddings.weight", g.rand((type_vocab_size, hidden), 0.5))
     pos_ids = g.const(f"{e}.position_ids", np.arange(seq_len, dtype=np.int64)[None, :])
     y = g.node("Gather", [word, ids], name=f"{e}.word_embeddings", axis=0)
     y = g.node("Add", [y, g.node("Gather", [typ, tt], name=f"{e}.token_type_embeddings",
@@ -138,8 +138,8 @@ def build_bert(name: str = "bert_base", num_layers: int = 12, hidden: int = 768,
     p = g.node("Gather", [h, zero], name="bert.pooler/Gather", axis=1)
     p = g.gemm(p, "bert.pooler.dense", hidden, hidden)
     p = g.node("Tanh", [p], name="bert.pooler.activation")
-    w = g.const("classifier.weight", g.normal((num_labels, hidden), 1.0 / np.sqrt(hidden)))
-    b = g.const("classifier.bias", g.normal((num_labels,), 0.05))
+    w = g.const("classifier.weight", g.rand((num_labels, hidden), 1.0 / np.sqrt(hidden)))
+    b = g.const("classifier.bias", g.rand((num_labels,), 0.05))
     g.node("Gemm", [p, w, b], name="classifier", outputs=["logits"], alpha=1.0, beta=1.0,
            transB=1)
     g.output("logits", FLOAT, [n, num_labels])

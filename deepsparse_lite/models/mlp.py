@@ -23,8 +23,8 @@ def build_mlp(name: str = "mlp", sizes: Sequence[int] = (512, 1024, 1024, 1024, 
     y = g.input("input", FLOAT, [n, sizes[0]])
     last = len(sizes) - 2
     for i, (fin, fout) in enumerate(zip(sizes[:-1], sizes[1:])):
-        w = g.const(f"fc{i}.weight", g.normal((fout, fin), (2.0 / fin) ** 0.5))
-        b = g.const(f"fc{i}.bias", g.normal((fout,), 0.05))
+        w = g.const(f"fc{i}.weight", g.rand((fout, fin), (2.0 / fin) ** 0.5))
+        b = g.const(f"fc{i}.bias", g.rand((fout,), 0.05))
         outs = ["output"] if i == last else 1
         y = g.node("Gemm", [y, w, b], name=f"fc{i}", outputs=outs, alpha=1.0, beta=1.0,
                    transB=1)

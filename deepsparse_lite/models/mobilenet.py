@@ -83,8 +83,8 @@ def build_mobilenet_v2(name: str = "mobilenet_v2", width_mult: float = 1.0,
 
     y = g.node("GlobalAveragePool", [y], name="avgpool")
     y = g.node("Flatten", [y], name="flatten", axis=1)
-    w = g.const("classifier.1.weight", g.normal((num_classes, last), 1.0 / last ** 0.5))
-    b = g.const("classifier.1.bias", g.normal((num_classes,), 0.05))
+    w = g.const("classifier.1.weight", g.rand((num_classes, last), 1.0 / last ** 0.5))
+    b = g.const("classifier.1.bias", g.rand((num_classes,), 0.05))
     g.node("Gemm", [y, w, b], name="classifier.1", outputs=["output"], alpha=1.0, beta=1.0,
            transB=1)
     g.output("output", FLOAT, [n, num_classes])

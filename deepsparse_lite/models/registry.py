@@ -17,7 +17,7 @@ from deepsparse_lite.models.mobilenet import build_mobilenet_v2
 from deepsparse_lite.models.resnet import build_resnet
 
 # Bump when any builder changes its output, so cached files are rebuilt.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -62,8 +62,8 @@ def build_resnet(name: str = "resnet50", layers: Sequence[int] = (3, 4, 6, 3),
 
     y = g.node("GlobalAveragePool", [y], name="avgpool")
     y = g.node("Flatten", [y], name="flatten", axis=1)
-    w = g.const("fc.weight", g.normal((num_classes, cin), 1.0 / cin ** 0.5))
-    b = g.const("fc.bias", g.normal((num_classes,), 0.05))
+    w = g.const("fc.weight", g.rand((num_classes, cin), 1.0 / cin ** 0.5))
+    b = g.const("fc.bias", g.rand((num_classes,), 0.05))
     g.node("Gemm", [y, w, b], name="fc", outputs=["output"], alpha=1.0, beta=1.0, transB=1)
     g.output("output", FLOAT, [n, num_classes])
     return g.build(doc=__doc__)
