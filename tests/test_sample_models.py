@@ -16,6 +16,7 @@ import pytest
 
 from deepsparse_lite.models import (build_model, list_models, model_config, sample_inputs,
                                     sample_model_path, zoo_stub_to_sample)
+from tests.helpers import available_isas
 from tests.tools.model_compare import assert_close, compile_or_skip, engine_run, ort_run
 
 TINY = ["resnet_tiny", "mobilenet_v2_tiny", "bert_tiny", "mlp"]
@@ -223,7 +224,7 @@ def test_bert_base_structure_matches_hf():
 
 
 # ----------------------------------------------------------------------- numerics
-def _check_model(name, model, batch, threads=(1, 2)):
+def _check_model(name, model, batch, threads=(1, 2), isa=None):
     onnx.checker.check_model(model)
     arrays = sample_inputs(name, batch, seed=3)
     feeds = _feeds(model, arrays)
@@ -231,16 +232,33 @@ def _check_model(name, model, batch, threads=(1, 2)):
     _sanity(want, f"{name} (onnxruntime)")
     if batch > 1:       # different inputs must give different outputs
         assert float(np.abs(want[0][0] - want[0][1]).max()) > 1e-4
-    plan = compile_or_skip(model, max_threads=max(threads))
+    plan = compile_or_skip(model, max_threads=max(threads), isa=isa)
     names = [o.name for o in model.graph.output]
     for nt in threads:
         got = engine_run(plan, feeds, nt)
-        assert_close(got, want, names, RTOL, ATOL, f"{name} threads={nt}")
+        assert_close(got, want, names, RTOL, ATOL, f"{name} threads={nt} isa={isa}")
 
 
+@pytest.mark.parametrize("isa", available_isas())
 @pytest.mark.parametrize("name", TINY)
-def test_tiny_model_matches_onnxruntime(name):
-    _check_model(name, build_model(name, batch_size=2), batch=2)
+def test_tiny_model_matches_onnxruntime(name, isa):
+    """Every ISA level this CPU runs (the generic C path included), 1 and 2 threads."""
+    _check_model(name, build_model(name, batch_size=2), batch=2, isa=isa)
+
+
+@pytest.mark.parametrize("name", ["resnet_tiny", "bert_tiny"])
+@pytest.mark.parametrize("declared", [1, None])
+def test_batch_size_override_matches_onnxruntime(name, declared):
+    """A batch-1 (or symbolic-batch) file compiled with batch_size=3 behaves like a batch-3
+    model: the override reaches every shape, including Reshape targets and masks."""
+    feeds_list = sample_inputs(name, 3, seed=11)
+    ref_model = build_model(name, batch_size=3)
+    want = ort_run(ref_model, _feeds(ref_model, feeds_list))
+    model = build_model(name, batch_size=declared)
+    plan = compile_or_skip(model, batch_size=3)
+    got = engine_run(plan, _feeds(model, feeds_list), 2)
+    assert_close(got, want, [o.name for o in model.graph.output], RTOL, ATOL,
+                 f"{name} declared batch {declared} compiled at 3")
 
 
 def test_bert_tiny_opset13_decomposed_layernorm_matches_onnxruntime():

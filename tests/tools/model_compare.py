@@ -50,12 +50,12 @@ def missing_ops(model) -> Tuple[List[str], bool]:
     return sorted({t for t, d in nodes if get_op(t, d or "") is None}), folded
 
 
-def compile_or_skip(model, max_threads: int = 2):
+def compile_or_skip(model, max_threads: int = 2, **compile_kw):
     """Compile with deepsparse_lite; skip (or fail when strict) if an op is unsupported."""
     from deepsparse_lite import compiler
 
     try:
-        return compiler.compile_onnx(model, max_threads=max_threads)
+        return compiler.compile_onnx(model, max_threads=max_threads, **compile_kw)
     except compiler.UnsupportedModelError as exc:
         missing, folded = missing_ops(model)
         where = "" if folded else " in the unfolded graph"
