@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import pytest
 
+from tests.helpers import available_isas
 from tests.tools.model_compare import assert_close, compile_or_skip, engine_run, ort_run
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "exported")
@@ -60,11 +61,13 @@ def test_fixture_is_valid_and_onnxruntime_matches_torch(name):
         assert float(o.std()) > 1e-2, f"{name}: degenerate (near-constant) reference output"
 
 
+@pytest.mark.parametrize("isa", available_isas())
 @pytest.mark.parametrize("name", NAMES)
-def test_engine_matches_onnxruntime(name):
+def test_engine_matches_onnxruntime(name, isa):
     path, feeds, _ = _load(name)
     want = ort_run(path, feeds)
-    plan = compile_or_skip(path, max_threads=2)
+    plan = compile_or_skip(path, max_threads=2, isa=isa)
     for nt in (1, 2):
         got = engine_run(plan, feeds, nt)
-        assert_close(got, want, MANIFEST[name]["outputs"], RTOL, ATOL, f"{name} threads={nt}")
+        assert_close(got, want, MANIFEST[name]["outputs"], RTOL, ATOL,
+                     f"{name} threads={nt} isa={isa}")
