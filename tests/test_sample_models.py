@@ -154,6 +154,57 @@ def test_sample_model_path_concurrent_builders(tmp_path):
     assert left == ["model.json", "model.onnx"], left
 
 
+# ----------------------------------------------------------------------- pruned variants
+def _weights(model):
+    from onnx import numpy_helper
+    return {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+
+
+def test_sparsity_zero_is_the_dense_model():
+    assert (build_model("resnet_tiny", sparsity=0.0).SerializeToString()
+            == build_model("resnet_tiny").SerializeToString())
+    with pytest.raises(ValueError, match="sparsity"):
+        build_model("mlp", sparsity=1.0)
+
+
+def test_pruned_resnet_layers_hit_the_target_and_depthwise_stays_dense():
+    w = _weights(build_model("resnet_tiny", sparsity=0.9))
+    conv = w["layer2.0.conv2.weight"]                    # fan-in 16*9 >= 16: pruned
+    assert abs(float((conv == 0).mean()) - 0.9) < 0.01
+    mw = _weights(build_model("mobilenet_v2_tiny", sparsity=0.9))
+    dw = [a for n, a in mw.items() if a.ndim == 4 and a.shape[1] == 1]
+    assert dw and all((a != 0).all() for a in dw)        # depthwise convs are left dense
+
+
+def test_block_sparsity_groups_four_along_the_input_axis():
+    w = _weights(build_model("bert_tiny", sparsity=0.75, sparsity_block=4))
+    q = w["bert.encoder.layer.0.attention.self.query.weight"]     # MatMul weight [in, out]
+    blocks = (q.T.reshape(q.shape[1], -1, 4) != 0)
+    assert (blocks.all(axis=2) | ~blocks.any(axis=2)).all()       # all-zero or all-nonzero
+    assert abs(float((q == 0).mean()) - 0.75) < 0.01
+    g = _weights(build_model("mlp", sparsity=0.5, sparsity_block=4))["fc1.weight"]  # [out, in]
+    gb = g.reshape(g.shape[0], -1, 4) != 0
+    assert (gb.all(axis=2) | ~gb.any(axis=2)).all()
+    assert (w["bert.embeddings.word_embeddings.weight"] != 0).all()   # embeddings untouched
+
+
+@pytest.mark.parametrize("name,sparsity,block", [("resnet_tiny", 0.9, 1),
+                                                 ("bert_tiny", 0.8, 4), ("mlp", 0.95, 1)])
+def test_pruned_model_matches_onnxruntime(name, sparsity, block):
+    m = build_model(name, batch_size=2, sparsity=sparsity, sparsity_block=block)
+    _check_model(name, m, batch=2)
+
+
+def test_sample_model_path_pruned_names(tmp_path):
+    p = sample_model_path("mlp", directory=str(tmp_path), sparsity=0.9)
+    assert os.path.basename(p) == "model-s90.onnx"
+    p4 = sample_model_path("mlp", batch_size=4, directory=str(tmp_path), sparsity=0.8,
+                           sparsity_block=4)
+    assert os.path.basename(p4) == "model-b4-s80b4.onnx"
+    w = _weights(onnx.load(p))["fc1.weight"]
+    assert abs(float((w == 0).mean()) - 0.9) < 0.01
+
+
 # ----------------------------------------------------------------------- zoo stubs
 @pytest.mark.parametrize("stub,expected", [
     ("zoo:cv/classification/resnet_v1-50/pytorch/sparseml/imagenet/pruned95_quant-none",

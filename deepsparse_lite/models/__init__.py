@@ -13,10 +13,12 @@ accuracy: predictions are arbitrary.
 
 Example::
 
-    from deepsparse_lite.models import build_model, list_models, sample_model_path
+    from deepsparse_lite.models import (build_model, list_models, sample_inputs,
+                                        sample_model_path)
     path = sample_model_path("resnet50")          # built once, then cached on disk
     model = build_model("bert_tiny", batch_size=4)  # an onnx.ModelProto
     feeds = sample_inputs("bert_tiny", batch_size=4)
+    pruned = build_model("resnet50", sparsity=0.9)  # magnitude-pruned, like SparseZoo's
 
 The cache lives in ``$DSL_CACHE_DIR/models`` (default ``~/.cache/deepsparse_lite/models``).
 """

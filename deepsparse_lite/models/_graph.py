@@ -25,9 +25,16 @@ Dim = Union[int, str, None]
 class GraphBuilder:
     """Collects nodes, initializers and graph inputs/outputs for one model."""
 
-    def __init__(self, name: str, seed: int = 0, opset: int = 13):
+    def __init__(self, name: str, seed: int = 0, opset: int = 13, sparsity: float = 0.0,
+                 sparsity_block: int = 1):
+        if not 0.0 <= sparsity < 1.0:
+            raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+        if sparsity_block < 1:
+            raise ValueError(f"sparsity_block must be >= 1, got {sparsity_block}")
         self.name = name
         self.opset = opset
+        self.sparsity = float(sparsity)
+        self.sparsity_block = int(sparsity_block)
         self.rng = np.random.default_rng(seed)
         self.nodes: list = []
         # Initializers go straight into the final proto: copying BERT-base's 440 MB through
@@ -101,6 +108,34 @@ class GraphBuilder:
     def uniform(self, shape, lo: float, hi: float) -> np.ndarray:
         return self.rng.uniform(lo, hi, size=shape).astype(np.float32)
 
+    def prune(self, w: np.ndarray, in_axis: int) -> np.ndarray:
+        """Magnitude-prune ``w`` to ``self.sparsity`` like a pruned SparseZoo model.
+
+        Blocks of ``sparsity_block`` consecutive weights along the input (reduction) axis are
+        kept or zeroed together (block 4 is what int8 VNNI kernels want). The survivors are
+        rescaled so the layer keeps its output scale. Small layers (fan-in < 16) and layers
+        whose input dim is not a multiple of the block stay dense.
+        """
+        bs = self.sparsity_block
+        fan_in = w.size // w.shape[0] if in_axis == 1 else w.shape[0]
+        if self.sparsity <= 0.0 or fan_in < 16 or w.shape[in_axis] % bs:
+            return w
+        v = np.moveaxis(w, in_axis, -1)
+        shape = v.shape
+        blocks = v.reshape(-1, bs)
+        score = np.abs(blocks).sum(axis=1)
+        n_zero = int(round(self.sparsity * len(score)))
+        if n_zero == 0:
+            return w
+        drop = np.argsort(score, kind="stable")[:n_zero]
+        energy = float(np.square(blocks).sum())
+        blocks = blocks.copy()
+        blocks[drop] = 0.0
+        kept = float(np.square(blocks).sum())
+        if kept > 0.0:
+            blocks *= np.float32(np.sqrt(energy / kept))
+        return np.ascontiguousarray(np.moveaxis(blocks.reshape(shape), -1, in_axis))
+
     # ------------------------------------------------------- common layers
     def conv(self, x: str, name: str, cin: int, cout: int, k: int, stride: int = 1,
              pad: Optional[int] = None, group: int = 1, bias: bool = False,
@@ -108,8 +143,10 @@ class GraphBuilder:
         """Conv with He-scaled weights (``std = sqrt(gain / fan_in)``)."""
         pad = (k - 1) // 2 if pad is None else pad
         fan_in = (cin // group) * k * k
-        w = self.const(f"{name}.weight",
-                       self.rand((cout, cin // group, k, k), np.sqrt(gain / fan_in)))
+        w = self.rand((cout, cin // group, k, k), np.sqrt(gain / fan_in))
+        if group == 1:                  # depthwise/grouped convs stay dense, as in SparseZoo
+            w = self.prune(w, in_axis=1)
+        w = self.const(f"{name}.weight", w)
         ins = [x, w]
         if bias:
             ins.append(self.const(f"{name}.bias", self.rand((cout,), 0.05)))
@@ -140,17 +177,20 @@ class GraphBuilder:
         hi = self.const(f"{name}.max", np.array(6.0, np.float32))
         return self.node("Clip", [x, lo, hi], name=name)
 
-    def gemm(self, x: str, name: str, fin: int, fout: int) -> str:
-        """``torch.nn.Linear`` on a 2-D input: Gemm with transB=1."""
-        w = self.const(f"{name}.weight", self.rand((fout, fin), 1.0 / np.sqrt(fin)))
+    def gemm(self, x: str, name: str, fin: int, fout: int, std: Optional[float] = None,
+             outputs=1) -> str:
+        """``torch.nn.Linear`` on a 2-D input: Gemm with transB=1 (default std 1/sqrt(fin))."""
+        std = 1.0 / np.sqrt(fin) if std is None else std
+        w = self.const(f"{name}.weight", self.prune(self.rand((fout, fin), std), in_axis=1))
         b = self.const(f"{name}.bias", self.rand((fout,), 0.05))
-        return self.node("Gemm", [x, w, b], name=name, alpha=1.0, beta=1.0, transB=1)
+        return self.node("Gemm", [x, w, b], name=name, outputs=outputs, alpha=1.0, beta=1.0,
+                         transB=1)
 
     def linear_matmul(self, x: str, name: str, fin: int, fout: int,
                       std: Optional[float] = None, bias_std: float = 0.02) -> str:
         """``torch.nn.Linear`` on an N-d input: MatMul with a pre-transposed weight + Add."""
         std = 1.0 / np.sqrt(fin) if std is None else std
-        w = self.const(f"{name}.weight", self.rand((fin, fout), std))
+        w = self.const(f"{name}.weight", self.prune(self.rand((fin, fout), std), in_axis=0))
         b = self.const(f"{name}.bias", self.rand((fout,), bias_std))
         y = self.node("MatMul", [x, w], name=f"{name}/MatMul")
         return self.node("Add", [b, y], name=f"{name}/Add")

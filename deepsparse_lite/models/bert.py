@@ -98,13 +98,19 @@ def build_bert(name: str = "bert_base", num_layers: int = 12, hidden: int = 768,
                intermediate: int = 3072, vocab_size: int = 30522, max_position: int = 512,
                type_vocab_size: int = 2, seq_len: int = 128, num_labels: int = 2,
                batch_size: Optional[int] = 1, seed: int = 0, opset: int = 17,
-               mask_value: float = -10000.0) -> onnx.ModelProto:
-    """Build a BertForSequenceClassification graph; the defaults give bert-base-uncased."""
+               mask_value: float = -10000.0, sparsity: float = 0.0,
+               sparsity_block: int = 1) -> onnx.ModelProto:
+    """Build a BertForSequenceClassification graph; the defaults give bert-base-uncased.
+
+    ``sparsity`` > 0 magnitude-prunes every encoder/pooler/classifier weight matrix (not the
+    embeddings), like SparseZoo's pruned (o)BERT models.
+    """
     if hidden % heads:
         raise ValueError(f"hidden ({hidden}) must be a multiple of heads ({heads})")
     if seq_len > max_position:
         raise ValueError(f"seq_len ({seq_len}) exceeds max_position ({max_position})")
-    g = GraphBuilder(name, seed=seed, opset=opset)
+    g = GraphBuilder(name, seed=seed, opset=opset, sparsity=sparsity,
+                     sparsity_block=sparsity_block)
     n = batch_dim(batch_size)
     ids = g.input("input_ids", INT64, [n, seq_len])
     am = g.input("attention_mask", INT64, [n, seq_len])
@@ -138,10 +144,7 @@ def build_bert(name: str = "bert_base", num_layers: int = 12, hidden: int = 768,
     p = g.node("Gather", [h, zero], name="bert.pooler/Gather", axis=1)
     p = g.gemm(p, "bert.pooler.dense", hidden, hidden)
     p = g.node("Tanh", [p], name="bert.pooler.activation")
-    w = g.const("classifier.weight", g.rand((num_labels, hidden), 1.0 / np.sqrt(hidden)))
-    b = g.const("classifier.bias", g.rand((num_labels,), 0.05))
-    g.node("Gemm", [p, w, b], name="classifier", outputs=["logits"], alpha=1.0, beta=1.0,
-           transB=1)
+    g.gemm(p, "classifier", hidden, num_labels, outputs=["logits"])
     g.output("logits", FLOAT, [n, num_labels])
     return g.build(doc=__doc__)
 

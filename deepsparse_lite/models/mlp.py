@@ -14,20 +14,19 @@ from deepsparse_lite.models._graph import FLOAT, GraphBuilder, batch_dim
 
 
 def build_mlp(name: str = "mlp", sizes: Sequence[int] = (512, 1024, 1024, 1024, 10),
-              batch_size: Optional[int] = 1, seed: int = 0, opset: int = 13) -> onnx.ModelProto:
+              batch_size: Optional[int] = 1, seed: int = 0, opset: int = 13,
+              sparsity: float = 0.0, sparsity_block: int = 1) -> onnx.ModelProto:
     """Build ``Gemm(+Relu)`` layers for consecutive ``sizes``; no ReLU after the last one."""
     if len(sizes) < 2:
         raise ValueError("an MLP needs at least an input and an output size")
-    g = GraphBuilder(name, seed=seed, opset=opset)
+    g = GraphBuilder(name, seed=seed, opset=opset, sparsity=sparsity,
+                     sparsity_block=sparsity_block)
     n = batch_dim(batch_size)
     y = g.input("input", FLOAT, [n, sizes[0]])
     last = len(sizes) - 2
     for i, (fin, fout) in enumerate(zip(sizes[:-1], sizes[1:])):
-        w = g.const(f"fc{i}.weight", g.rand((fout, fin), (2.0 / fin) ** 0.5))
-        b = g.const(f"fc{i}.bias", g.rand((fout,), 0.05))
         outs = ["output"] if i == last else 1
-        y = g.node("Gemm", [y, w, b], name=f"fc{i}", outputs=outs, alpha=1.0, beta=1.0,
-                   transB=1)
+        y = g.gemm(y, f"fc{i}", fin, fout, std=(2.0 / fin) ** 0.5, outputs=outs)
         if i != last:
             y = g.relu(y, f"relu{i}")
     g.output("output", FLOAT, [n, sizes[-1]])

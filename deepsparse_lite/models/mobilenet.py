@@ -63,9 +63,15 @@ def build_mobilenet_v2(name: str = "mobilenet_v2", width_mult: float = 1.0,
                        settings: Sequence[Tuple[int, int, int, int]] = V2_SETTINGS,
                        last_channel: int = 1280, image_size: int = 224,
                        num_classes: int = 1000, batch_size: Optional[int] = 1, seed: int = 0,
-                       opset: int = 13) -> onnx.ModelProto:
-    """Build a MobileNetV2; the defaults give torchvision's mobilenet_v2 (width 1.0)."""
-    g = GraphBuilder(name, seed=seed, opset=opset)
+                       opset: int = 13, sparsity: float = 0.0,
+                       sparsity_block: int = 1) -> onnx.ModelProto:
+    """Build a MobileNetV2; the defaults give torchvision's mobilenet_v2 (width 1.0).
+
+    ``sparsity`` > 0 magnitude-prunes the 1x1 convs and the classifier (depthwise convs stay
+    dense).
+    """
+    g = GraphBuilder(name, seed=seed, opset=opset, sparsity=sparsity,
+                     sparsity_block=sparsity_block)
     n = batch_dim(batch_size)
     x = g.input("input", FLOAT, [n, 3, image_size, image_size])
 
@@ -83,9 +89,6 @@ def build_mobilenet_v2(name: str = "mobilenet_v2", width_mult: float = 1.0,
 
     y = g.node("GlobalAveragePool", [y], name="avgpool")
     y = g.node("Flatten", [y], name="flatten", axis=1)
-    w = g.const("classifier.1.weight", g.rand((num_classes, last), 1.0 / last ** 0.5))
-    b = g.const("classifier.1.bias", g.rand((num_classes,), 0.05))
-    g.node("Gemm", [y, w, b], name="classifier.1", outputs=["output"], alpha=1.0, beta=1.0,
-           transB=1)
+    g.gemm(y, "classifier.1", last, num_classes, outputs=["output"])
     g.output("output", FLOAT, [n, num_classes])
     return g.build(doc=__doc__)

@@ -140,27 +140,34 @@ def _atomic_write_text(text: str, path: str) -> None:
 
 
 def sample_model_path(name: str, batch_size: Optional[int] = 1,
-                      directory: Optional[str] = None) -> str:
+                      directory: Optional[str] = None, sparsity: float = 0.0,
+                      sparsity_block: int = 1) -> str:
     """Path of sample model ``name`` (seed 0, default config), built on first use.
 
     Files live in ``<cache>/<name>/``, where ``<cache>`` is :func:`cache_dir` unless
     ``directory`` is given: ``model.onnx`` (batch 1), ``model-b<N>.onnx`` or
-    ``model-dynamic.onnx`` (``batch_size=None``). A ``.json`` stamp next to each records the
+    ``model-dynamic.onnx`` (``batch_size=None``); a pruned variant (``sparsity=0.9``, see
+    :meth:`GraphBuilder.prune`) adds ``-s90`` (``-s90b4`` with ``sparsity_block=4``) before
+    ``.onnx``. A ``.json`` stamp next to each records the
     builder version so stale files are rebuilt. Safe for concurrent callers: each builds into
     a temp file and renames it into place.
     """
     _get(name)
     d = os.path.join(directory or cache_dir(), name)
     if batch_size == 1:
-        fname = "model.onnx"
+        stem = "model"
     elif batch_size is None:
-        fname = "model-dynamic.onnx"
+        stem = "model-dynamic"
     else:
-        fname = f"model-b{int(batch_size)}.onnx"
-    path = os.path.join(d, fname)
+        stem = f"model-b{int(batch_size)}"
+    if sparsity:
+        stem += f"-s{round(sparsity * 100):d}" + (f"b{sparsity_block}" if sparsity_block > 1
+                                                  else "")
+    path = os.path.join(d, stem + ".onnx")
     stamp_path = path[:-len(".onnx")] + ".json"
     stamp = {"name": name, "builder_version": BUILDER_VERSION, "batch_size": batch_size,
-             "seed": 0, "synthetic_weights": True}
+             "sparsity": sparsity, "sparsity_block": sparsity_block, "seed": 0,
+             "synthetic_weights": True}
     if os.path.exists(path) and os.path.exists(stamp_path):
         try:
             with open(stamp_path) as f:
@@ -168,7 +175,8 @@ def sample_model_path(name: str, batch_size: Optional[int] = 1,
                     return path
         except (OSError, ValueError):
             pass  # unreadable stamp: rebuild
-    build_model(name, path=path, batch_size=batch_size)
+    extra = dict(sparsity=sparsity, sparsity_block=sparsity_block) if sparsity else {}
+    build_model(name, path=path, batch_size=batch_size, **extra)
     _atomic_write_text(json.dumps(stamp), stamp_path)
     return path
 

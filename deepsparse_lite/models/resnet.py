@@ -40,9 +40,15 @@ def _bottleneck(g: GraphBuilder, x: str, prefix: str, cin: int, planes: int, str
 
 def build_resnet(name: str = "resnet50", layers: Sequence[int] = (3, 4, 6, 3),
                  base_width: int = 64, image_size: int = 224, num_classes: int = 1000,
-                 batch_size: Optional[int] = 1, seed: int = 0, opset: int = 13) -> onnx.ModelProto:
-    """Build a bottleneck ResNet; the defaults give torchvision's resnet50."""
-    g = GraphBuilder(name, seed=seed, opset=opset)
+                 batch_size: Optional[int] = 1, seed: int = 0, opset: int = 13,
+                 sparsity: float = 0.0, sparsity_block: int = 1) -> onnx.ModelProto:
+    """Build a bottleneck ResNet; the defaults give torchvision's resnet50.
+
+    ``sparsity`` > 0 magnitude-prunes every dense conv and the classifier (see
+    :meth:`GraphBuilder.prune`), like SparseZoo's pruned ResNets.
+    """
+    g = GraphBuilder(name, seed=seed, opset=opset, sparsity=sparsity,
+                     sparsity_block=sparsity_block)
     n = batch_dim(batch_size)
     x = g.input("input", FLOAT, [n, 3, image_size, image_size])
 
@@ -62,8 +68,6 @@ def build_resnet(name: str = "resnet50", layers: Sequence[int] = (3, 4, 6, 3),
 
     y = g.node("GlobalAveragePool", [y], name="avgpool")
     y = g.node("Flatten", [y], name="flatten", axis=1)
-    w = g.const("fc.weight", g.rand((num_classes, cin), 1.0 / cin ** 0.5))
-    b = g.const("fc.bias", g.rand((num_classes,), 0.05))
-    g.node("Gemm", [y, w, b], name="fc", outputs=["output"], alpha=1.0, beta=1.0, transB=1)
+    g.gemm(y, "fc", cin, num_classes, outputs=["output"])
     g.output("output", FLOAT, [n, num_classes])
     return g.build(doc=__doc__)
