@@ -453,7 +453,7 @@ def isa_level():
     return dsl_isa()
 
 
-def set_min_work_per_thread(int64_t macs):
+def set_min_work(int64_t macs):
     """Work (multiply-adds) each extra thread needs; returns the previous value. Tests set
     it to 1 so that small shapes exercise the thread partitioning."""
     global MIN_MACS_PER_THREAD

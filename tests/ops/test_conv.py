@@ -18,9 +18,9 @@ def rnd(*shape, seed=0):
 
 @pytest.fixture(autouse=True)
 def split_small_work():
-    old = gemm_kernels.set_min_work_per_thread(1)
+    old = gemm_kernels.set_min_work(1)
     yield
-    gemm_kernels.set_min_work_per_thread(old)
+    gemm_kernels.set_min_work(old)
 
 
 def conv(x_shape, w_shape, attrs=None, bias=True, op="Conv", expected_from_ort=False):

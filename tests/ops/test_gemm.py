@@ -17,9 +17,9 @@ RTOL, ATOL = 1e-4, 1e-4
 @pytest.fixture(autouse=True)
 def split_small_work():
     """Tiny shapes go through the multi-thread partitioning too."""
-    old = gemm_kernels.set_min_work_per_thread(1)
+    old = gemm_kernels.set_min_work(1)
     yield
-    gemm_kernels.set_min_work_per_thread(old)
+    gemm_kernels.set_min_work(old)
 
 
 def rnd(*shape, seed=0):
