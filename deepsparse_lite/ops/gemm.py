@@ -301,7 +301,9 @@ class Gemm(OpDef):
         y = b.output(outs[0].name, (M, N), np.float32)
         if B.const is not None:
             w = np.asarray(B.const, np.float32)
-            w = (w.T if tb else w) * np.float32(alpha) if alpha != 1.0 else (w.T if tb else w)
+            w = w.T if tb else w
+            if alpha != 1.0:  # folded into the packed weights
+                w = w * np.float32(alpha)
             emit_packed_gemm(b, a_t, w, y, M, rsa=rsa, csa=csa, act=act, bias=bias, d=d,
                              rsd=rsd, csd=csd, beta=beta)
             return
@@ -352,12 +354,15 @@ def _parse_einsum(eq: str, ranks: Sequence[int], node) -> Tuple[List[str], str]:
 
 
 def _einsum_shape(terms, rhs, shapes, node):
+    """Size of every index (a size-1 dim broadcasts against a larger one) and the output shape."""
     size = {}
-    for t, s in zip(terms, shapes):
-        for c, d in zip(t, s):
-            if c in size and size[c] != d and 1 not in (size[c], d):
+    for t, shp in zip(terms, shapes):
+        for c, d in zip(t, shp):
+            d = int(d)
+            if c not in size or size[c] == 1:
+                size[c] = d
+            elif d not in (1, size[c]):
                 raise UnsupportedModelError(f"{node.describe()}: index '{c}' has sizes {size[c]} and {d}")
-            size[c] = max(size.get(c, d), d) if d != 1 or c not in size else size[c]
     return size, tuple(size[c] for c in rhs)
 
 
@@ -416,6 +421,10 @@ def _lower_einsum2(node, b, ins, terms, rhs, size, y):
     ms = "".join(c for c in rhs if c in ta and c not in tb)
     ns = "".join(c for c in rhs if c in tb and c not in ta)
     ks = "".join(c for c in ta if c in tb and c not in rhs)
+    for c in ms + ns + ks:  # only batch (shared output) indices may broadcast
+        dims = [v.shape[t.index(c)] for t, v in zip(terms, ins) if c in t]
+        if any(d != size[c] for d in dims):
+            raise UnsupportedModelError(f"{node.describe()}: index '{c}' broadcasts in '{ta},{tb}->{rhs}'")
     M = int(np.prod([size[c] for c in ms], dtype=np.int64))
     N = int(np.prod([size[c] for c in ns], dtype=np.int64))
     K = int(np.prod([size[c] for c in ks], dtype=np.int64))

@@ -236,6 +236,7 @@ def test_gemm_relu_fused():
     ("ij,kj->ik", [(5, 7), (6, 7)]),
     ("ij,jk", [(5, 7), (7, 6)]),                   # implicit output
     ("...ij,...jk->...ik", [(2, 3, 5, 7), (3, 7, 4)]),
+    ("bij,bjk->bik", [(1, 5, 7), (3, 7, 4)]),        # broadcast batch index
     ("bnhd,bmhd->bhnm", [(1, 6, 2, 4), (1, 5, 2, 4)]),  # transposed layouts (copied)
     ("i,i->", [(7,), (7,)]),
     ("ij->ji", [(4, 6)]),
