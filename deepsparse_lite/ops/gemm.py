@@ -244,12 +244,29 @@ class MatMul(OpDef):
             emit_packed_gemm(b, a_t, np.asarray(B.const, np.float32).reshape(K, N), y, rows,
                              rsa=K, csa=1, act=act, bias=bias)
             return
+        if A.const is not None and len(a_shape) == 2 and B.rank >= 2 and bias is None:
+            # constant left operand (W @ X): a 1x1 convolution over the batch of X, with W
+            # packed now as the A panels and X read directly as B
+            _emit_const_left(b, np.asarray(A.const, np.float32), b.value(B.name), y, b_shape, act)
+            return
         batch = broadcast_shape(a_shape[:-2], b_shape[:-2])
         sc = contiguous_strides(tuple(batch) + (M, N), 1)[:-2]
         emit_matmul(b, a_t, b.value(B.name), y, M, N, K, rsa=K, csa=1, rsb=N, csb=1, rsc=N,
                     batch=batch, sa=_batch_strides(a_shape, batch),
                     sb=_batch_strides(b_shape, batch), sc=sc, act=act, bias=bias,
                     node_desc=node.describe())
+
+
+def _emit_const_left(b: PlanBuilder, w: np.ndarray, x: Tensor, y: Tensor, x_shape, act) -> None:
+    """Y[..., M, N] = W[M, K] · X[..., K, N] as the CONV sub-op (1x1, one row of N pixels)."""
+    M, K = w.shape
+    N = x_shape[-1]
+    batch = int(np.prod(x_shape[:-2], dtype=np.int64))
+    mr, _ = geometry(b.isa)
+    mc, kc, nc, ws = blocking(b.isa, M, N, K, False, True)
+    geom = [batch, 1, K, 1, N, M, 1, N, 1, 1, 1, 1, 0, 0, 1, 1]
+    emit_gemm_step(b, GemmOp.CONV, [x, b.const(pack_a(w, mr), name=f"{b.current_node}_packed"), y],
+                   M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act, extra=geom + [1])
 
 
 # --------------------------------------------------------------------------------------

@@ -71,6 +71,11 @@ def test_matmul_const_weights_batched_a(sa, sb):
     close("MatMul", {"a": rnd(*sa)}, consts={"w": rnd(*sb, seed=3)})
 
 
+@pytest.mark.parametrize("sa,sb", [((9, 17), (17, 30)), ((9, 17), (2, 3, 17, 30)), ((1, 5), (5, 1))])
+def test_matmul_const_left_operand(sa, sb):
+    close("MatMul", {"b": rnd(*sb, seed=1)}, consts={"w": rnd(*sa)}, input_order=["w", "b"])
+
+
 def test_matmul_non_float_is_unsupported():
     model = make_single_node_model("MatMul", {"a": np.ones((2, 3), np.int32), "b": np.ones((3, 2), np.int32)})
     with pytest.raises(UnsupportedModelError):
