@@ -1,0 +1,266 @@
+/* Body of the vector math, written once against the VF_* / VI_* / M_* primitives that
+ * dsl_vmath.h binds to one ISA before each inclusion (no include guard on purpose).
+ * Every function name goes through VM_SFX (dsl_v_exp__avx2, ...) and carries VM_TARGET.
+ *
+ * Algorithms (Cephes-style range reduction + polynomials, all branches computed and
+ * blended, so the code is straight-line):
+ *   exp     x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, 2^n applied in two halves so
+ *           results down to the smallest denormal and up to overflow (inf) are right.
+ *   log     x = m 2^e, m in [sqrt(1/2), sqrt(2)), degree-9 polynomial in m - 1.
+ *   tanh    odd polynomial for |x| < 0.625, 1 - 2 / (exp(2|x|) + 1) above (saturates to 1).
+ *   sigmoid 1 / (1 + e) or e / (1 + e) with e = exp(-|x|): never overflows, keeps relative
+ *           accuracy for very negative x.
+ *   erf     z P(z^2) for |z| < 0.9; erfc(z) = t exp(-z^2 + Q(t)), t = 1 / (1 + z/2) above,
+ *           with -z^2 carried in two floats (FMA) so large z keep their relative accuracy.
+ *           GELU uses erfc directly for x < 0 (no cancellation in 1 + erf(x/sqrt2)).
+ */
+
+static inline VM_TARGET VF VM_SFX(dsl_v_exp)(VF x) {
+    /* clamp (NaN passes through: the second operand of min/max is returned on NaN) */
+    x = VF_MIN(VF_SET1(88.8f), x);
+    x = VF_MAX(VF_SET1(-104.0f), x);
+    VF fn = VF_ROUND(VF_MUL(x, VF_SET1(DSL_VM_LOG2E)));
+    VF r = VF_FNMA(fn, VF_SET1(DSL_VM_LN2_HI), x);
+    r = VF_FNMA(fn, VF_SET1(DSL_VM_LN2_LO), r);
+    VF p = VF_SET1(1.9875691500E-4f);
+    p = VF_FMA(p, r, VF_SET1(1.3981999507E-3f));
+    p = VF_FMA(p, r, VF_SET1(8.3334519073E-3f));
+    p = VF_FMA(p, r, VF_SET1(4.1665795894E-2f));
+    p = VF_FMA(p, r, VF_SET1(1.6666665459E-1f));
+    p = VF_FMA(p, r, VF_SET1(5.0000001201E-1f));
+    p = VF_FMA(p, VF_MUL(r, r), r);
+    p = VF_ADD(p, VF_SET1(1.f));
+    /* 2^n = 2^n1 * 2^n2 with both halves normal numbers for n in [-150, 128] */
+    VI n = VF_TO_I(fn);
+    VI n1 = VI_SRAI(n, 1);
+    VI n2 = VI_SUB(n, n1);
+    VF s1 = VI_AS_F(VI_SLLI(VI_ADD(n1, VI_SET1(127)), 23));
+    VF s2 = VI_AS_F(VI_SLLI(VI_ADD(n2, VI_SET1(127)), 23));
+    return VF_MUL(VF_MUL(p, s1), s2);
+}
+
+/* exp(x) - 1 without cancellation near 0 (ELU, SELU). */
+static inline VM_TARGET VF VM_SFX(dsl_v_expm1)(VF x) {
+    const VF one = VF_SET1(1.f);
+    VF p = VF_SET1(1.f / 40320.f);
+    p = VF_FMA(p, x, VF_SET1(1.f / 5040.f));
+    p = VF_FMA(p, x, VF_SET1(1.f / 720.f));
+    p = VF_FMA(p, x, VF_SET1(1.f / 120.f));
+    p = VF_FMA(p, x, VF_SET1(1.f / 24.f));
+    p = VF_FMA(p, x, VF_SET1(1.f / 6.f));
+    p = VF_FMA(p, x, VF_SET1(0.5f));
+    VF small = VF_FMA(VF_MUL(p, x), x, x);
+    VF big = VF_SUB(VM_SFX(dsl_v_exp)(x), one);
+    VF ax = VF_ANDNOT(VF_SET1(-0.f), x);
+    return VF_BLEND(M_LT(ax, VF_SET1(0.5f)), big, small);
+}
+
+static inline VM_TARGET VF VM_SFX(dsl_v_log)(VF x) {
+    const VF one = VF_SET1(1.f), zero = VF_SET1(0.f), inf = VF_SET1(INFINITY);
+    /* denormals: scale by 2^23 first */
+    VM tiny = M_LT(x, VF_SET1(1.17549435e-38f));
+    VF xs = VF_BLEND(tiny, x, VF_MUL(x, VF_SET1(8388608.f)));
+    VF e = VF_BLEND(tiny, zero, VF_SET1(-23.f));
+    VI bits = VF_AS_I(xs);
+    e = VF_ADD(e, VI_TO_F(VI_SUB(VI_SRLI(bits, 23), VI_SET1(126))));
+    VF m = VI_AS_F(VI_OR(VI_AND(bits, VI_SET1(0x007fffff)), VI_SET1(0x3f000000)));  /* [0.5,1) */
+    VM lt = M_LT(m, VF_SET1(0.707106781186547524f));
+    e = VF_BLEND(lt, e, VF_SUB(e, one));
+    m = VF_SUB(VF_BLEND(lt, m, VF_ADD(m, m)), one);
+    VF z = VF_MUL(m, m);
+    VF p = VF_SET1(7.0376836292E-2f);
+    p = VF_FMA(p, m, VF_SET1(-1.1514610310E-1f));
+    p = VF_FMA(p, m, VF_SET1(1.1676998740E-1f));
+    p = VF_FMA(p, m, VF_SET1(-1.2420140846E-1f));
+    p = VF_FMA(p, m, VF_SET1(1.4249322787E-1f));
+    p = VF_FMA(p, m, VF_SET1(-1.6668057665E-1f));
+    p = VF_FMA(p, m, VF_SET1(2.0000714765E-1f));
+    p = VF_FMA(p, m, VF_SET1(-2.4999993993E-1f));
+    p = VF_FMA(p, m, VF_SET1(3.3333331174E-1f));
+    p = VF_MUL(VF_MUL(p, m), z);
+    p = VF_FMA(e, VF_SET1(DSL_VM_LN2_LO), p);
+    p = VF_FNMA(VF_SET1(0.5f), z, p);
+    VF r = VF_ADD(m, p);
+    r = VF_FMA(e, VF_SET1(DSL_VM_LN2_HI), r);
+    r = VF_BLEND(M_EQ(x, zero), r, VF_SET1(-INFINITY));
+    r = VF_BLEND(M_LT(x, zero), r, VF_SET1(NAN));
+    r = VF_BLEND(M_EQ(x, inf), r, inf);
+    return VF_BLEND(M_ISNAN(x), r, x);
+}
+
+/* log(1 + u) for u >= 0 (softplus): log(w) corrected by the rounding of w = 1 + u. */
+static inline VM_TARGET VF VM_SFX(dsl_v_log1p_pos)(VF u) {
+    const VF one = VF_SET1(1.f);
+    VF w = VF_ADD(one, u);
+    VF corr = VF_DIV(VF_SUB(u, VF_SUB(w, one)), w);
+    return VF_ADD(VM_SFX(dsl_v_log)(w), corr);
+}
+
+static inline VM_TARGET VF VM_SFX(dsl_v_tanh)(VF x) {
+    const VF sign = VF_SET1(-0.f), one = VF_SET1(1.f);
+    VF ax = VF_ANDNOT(sign, x);
+    VF z = VF_MUL(x, x);
+    VF p = VF_SET1(-5.70498872745E-3f);
+    p = VF_FMA(p, z, VF_SET1(2.06390887954E-2f));
+    p = VF_FMA(p, z, VF_SET1(-5.37397155531E-2f));
+    p = VF_FMA(p, z, VF_SET1(1.33314422036E-1f));
+    p = VF_FMA(p, z, VF_SET1(-3.33332819422E-1f));
+    VF ys = VF_FMA(VF_MUL(p, z), x, x);
+    VF e = VM_SFX(dsl_v_exp)(VF_ADD(ax, ax));   /* inf for large |x|: 2/(inf+1) = 0 */
+    VF yl = VF_SUB(one, VF_DIV(VF_SET1(2.f), VF_ADD(e, one)));
+    yl = VF_OR(yl, VF_AND(sign, x));
+    return VF_BLEND(M_LT(ax, VF_SET1(0.625f)), yl, ys);
+}
+
+static inline VM_TARGET VF VM_SFX(dsl_v_sigmoid)(VF x) {
+    const VF sign = VF_SET1(-0.f), one = VF_SET1(1.f);
+    VF e = VM_SFX(dsl_v_exp)(VF_OR(x, sign));   /* exp(-|x|) in (0, 1] */
+    VF s = VF_DIV(one, VF_ADD(one, e));
+    s = VF_BLEND(M_LT(x, VF_SET1(0.f)), s, VF_MUL(e, s));
+    /* flush denormal results (x < -87.3) to 0: no denormals flowing into later layers */
+    return VF_BLEND(M_LT(s, VF_SET1(1.17549435e-38f)), s, VF_SET1(0.f));
+}
+
+/* erf(z) / z as a polynomial in z^2, for 0 <= z < DSL_VM_ERF_SPLIT (fitted, 1.7e-7 rel.) */
+static inline VM_TARGET VF VM_SFX(dsl_v_erf_small)(VF z) {
+    VF z2 = VF_MUL(z, z);
+    VF p = VF_SET1(-6.144192367e-4f);
+    p = VF_FMA(p, z2, VF_SET1(5.023307410e-3f));
+    p = VF_FMA(p, z2, VF_SET1(-2.678741434e-2f));
+    p = VF_FMA(p, z2, VF_SET1(1.128240908e-1f));
+    p = VF_FMA(p, z2, VF_SET1(-3.761255504e-1f));
+    p = VF_FMA(p, z2, VF_SET1(1.128379162e+00f));
+    return VF_MUL(p, z);
+}
+
+/* erfc(z) for DSL_VM_ERF_SPLIT <= z, given z^2 = z2 + z2e exactly (two floats): erfc is
+ * ill-conditioned for large z (relative error 2 z^2 eps), so callers form z^2 from the
+ * exact input (x^2 or x^2 / 2 by FMA) instead of squaring a rounded z. */
+static inline VM_TARGET VF VM_SFX(dsl_v_erfc_big)(VF z, VF z2, VF z2e) {
+    const VF one = VF_SET1(1.f);
+    /* erfc is 0 in float beyond 10.05; the clamp keeps inf out of the arithmetic */
+    z = VF_MIN(VF_SET1(10.5f), z);
+    z2 = VF_MIN(VF_SET1(110.25f), z2);
+    z2e = VF_BLEND(M_LT(z2, VF_SET1(110.25f)), VF_SET1(0.f), z2e);
+    VF t = VF_DIV(one, VF_FMA(VF_SET1(0.5f), z, one));
+    VF p = VF_SET1(-2.201105430e-01f);
+    p = VF_FMA(p, t, VF_SET1(5.793534078e-01f));
+    p = VF_FMA(p, t, VF_SET1(-3.614697337e-01f));
+    p = VF_FMA(p, t, VF_SET1(-1.329011892e-01f));
+    p = VF_FMA(p, t, VF_SET1(-4.218825068e-02f));
+    p = VF_FMA(p, t, VF_SET1(6.296880348e-02f));
+    p = VF_FMA(p, t, VF_SET1(3.793069147e-01f));
+    p = VF_FMA(p, t, VF_SET1(9.995445284e-01f));
+    p = VF_FMA(p, t, VF_SET1(-1.265492680e+00f));
+    /* erfc = t exp(p - z^2); p - z^2 as hi + lo (two-sum), exp(hi + lo) = exp(hi)(1 + lo) */
+    VF hi = VF_SUB(p, z2);
+    VF bb = VF_SUB(hi, p);
+    VF lo = VF_SUB(VF_SUB(p, VF_SUB(hi, bb)), VF_ADD(z2, bb));
+    lo = VF_SUB(lo, z2e);
+    VF q = VF_MUL(t, VM_SFX(dsl_v_exp)(hi));
+    return VF_FMA(q, lo, q);
+}
+
+static inline VM_TARGET VF VM_SFX(dsl_v_erf)(VF x) {
+    const VF sign = VF_SET1(-0.f);
+    VF ax = VF_ANDNOT(sign, x);
+    VF x2 = VF_MUL(x, x);
+    VF small = VM_SFX(dsl_v_erf_small)(ax);
+    VF big = VF_SUB(VF_SET1(1.f), VM_SFX(dsl_v_erfc_big)(ax, x2, VF_FMS(x, x, x2)));
+    VF r = VF_BLEND(M_LT(ax, VF_SET1(DSL_VM_ERF_SPLIT)), big, small);
+    return VF_OR(r, VF_AND(sign, x));
+}
+
+/* x * Phi(x), Phi(x) = erfc(-x / sqrt2) / 2 */
+static inline VM_TARGET VF VM_SFX(dsl_v_gelu_erf)(VF x) {
+    const VF one = VF_SET1(1.f), half = VF_SET1(0.5f);
+    VF z = VF_MUL(VF_ANDNOT(VF_SET1(-0.f), x), VF_SET1(DSL_VM_SQRT1_2));
+    VF x2 = VF_MUL(x, x);
+    VF z2 = VF_MUL(half, x2), z2e = VF_MUL(half, VF_FMS(x, x, x2));   /* x^2/2, exact */
+    VF qs = VF_SUB(one, VM_SFX(dsl_v_erf_small)(z));
+    VF qb = VM_SFX(dsl_v_erfc_big)(z, z2, z2e);
+    VF hq = VF_MUL(half, VF_BLEND(M_LT(z, VF_SET1(DSL_VM_ERF_SPLIT)), qb, qs));  /* erfc(|x|/sqrt2)/2 */
+    VF phi = VF_BLEND(M_LT(x, VF_SET1(0.f)), VF_SUB(one, hq), hq);
+    return VF_MUL(x, phi);
+}
+
+/* 0.5 x (1 + tanh(y)) = x * sigmoid(2y), y = sqrt(2/pi) (x + 0.044715 x^3) */
+static inline VM_TARGET VF VM_SFX(dsl_v_gelu_tanh)(VF x) {
+    VF x2 = VF_MUL(x, x);
+    VF u = VF_MUL(VF_MUL(x, VF_SET1(2.f * DSL_VM_GELU_K)), VF_FMA(x2, VF_SET1(0.044715f), VF_SET1(1.f)));
+    return VF_MUL(x, VM_SFX(dsl_v_sigmoid)(u));
+}
+
+static inline VM_TARGET VF VM_SFX(dsl_v_clamp01)(VF y) {
+    /* NaN passes through both */
+    return VF_MAX(VF_SET1(0.f), VF_MIN(VF_SET1(1.f), y));
+}
+
+/* Apply function `fn` to n floats. */
+static VM_TARGET void VM_SFX(dsl_vunary_f32)(int fn, const float* x, float* y, int64_t n,
+                                             float a, float b) {
+    const VF va = VF_SET1(a), vb = VF_SET1(b), zero = VF_SET1(0.f), one = VF_SET1(1.f);
+    const VF sign = VF_SET1(-0.f);
+    int64_t k;
+#define VM_MAP(EXPR)                                                          \
+    for (k = 0; k + VM_LEN <= n; k += VM_LEN) {                               \
+        VF v = VF_LOAD(x + k);                                                \
+        VF_STORE(y + k, (EXPR));                                              \
+    }                                                                         \
+    if (k < n) {                                                              \
+        VF v = VF_LOAD_N(x + k, n - k);                                       \
+        VF_STORE_N(y + k, (EXPR), n - k);                                     \
+    }                                                                         \
+    return;
+
+    switch (fn) {
+    case DSL_ACT_NONE:
+        if (x != y) memmove(y, x, (size_t)n * sizeof(float));
+        return;
+    case DSL_ACT_RELU: VM_MAP(VF_MAX(zero, v))
+    case DSL_ACT_LEAKY_RELU: VM_MAP(VF_BLEND(M_LT(v, zero), v, VF_MUL(va, v)))
+    case DSL_ACT_CLIP: VM_MAP(VF_MIN(vb, VF_MAX(va, v)))
+    case DSL_ACT_SIGMOID: VM_MAP(VM_SFX(dsl_v_sigmoid)(v))
+    case DSL_ACT_TANH: VM_MAP(VM_SFX(dsl_v_tanh)(v))
+    case DSL_ACT_HARD_SIGMOID: VM_MAP(VM_SFX(dsl_v_clamp01)(VF_FMA(va, v, vb)))
+    case DSL_ACT_HARD_SWISH:
+        VM_MAP(VF_MUL(v, VM_SFX(dsl_v_clamp01)(VF_FMA(VF_SET1(1.f / 6.f), v, VF_SET1(0.5f)))))
+    case DSL_ACT_GELU_ERF: VM_MAP(VM_SFX(dsl_v_gelu_erf)(v))
+    case DSL_ACT_GELU_TANH: VM_MAP(VM_SFX(dsl_v_gelu_tanh)(v))
+    case DSL_ACT_ELU:
+        VM_MAP(VF_BLEND(M_LT(v, zero), v, VF_MUL(va, VM_SFX(dsl_v_expm1)(v))))
+    case DSL_ACT_SELU:
+        VM_MAP(VF_MUL(vb, VF_BLEND(M_GT(v, zero), VF_MUL(va, VM_SFX(dsl_v_expm1)(v)), v)))
+    case DSL_ACT_SOFTPLUS:
+        VM_MAP(VF_ADD(VF_MAX(zero, v),
+                      VM_SFX(dsl_v_log1p_pos)(VM_SFX(dsl_v_exp)(VF_OR(v, sign)))))
+    case DSL_VF_EXP: VM_MAP(VM_SFX(dsl_v_exp)(v))
+    case DSL_VF_LOG: VM_MAP(VM_SFX(dsl_v_log)(v))
+    case DSL_VF_SQRT: VM_MAP(VF_SQRT(v))
+    case DSL_VF_NEG: VM_MAP(VF_XOR(v, sign))
+    case DSL_VF_ABS: VM_MAP(VF_ANDNOT(sign, v))
+    case DSL_VF_RECIP: VM_MAP(VF_DIV(one, v))
+    case DSL_VF_ERF: VM_MAP(VM_SFX(dsl_v_erf)(v))
+    case DSL_VF_AFFINE: VM_MAP(VF_FMA(va, v, vb))
+    case DSL_VF_FLOOR: VM_MAP(VF_FLOOR(v))
+    case DSL_VF_CEIL: VM_MAP(VF_CEIL(v))
+    case DSL_VF_ROUND: VM_MAP(VF_ROUND(v))
+    case DSL_VF_SIGN:
+        VM_MAP(VF_BLEND(M_LT(v, zero), VF_BLEND(M_GT(v, zero), v, one), VF_SET1(-1.f)))
+    case DSL_VF_SOFTSIGN: VM_MAP(VF_DIV(v, VF_ADD(one, VF_ANDNOT(sign, v))))
+    case DSL_VF_POW:
+        if (a == 2.f) { VM_MAP(VF_MUL(v, v)) }
+        if (a == 1.f) { if (x != y) memmove(y, x, (size_t)n * sizeof(float)); return; }
+        if (a == 0.5f) {
+            VM_MAP(VF_BLEND(M_EQ(v, VF_SET1(-INFINITY)), VF_SQRT(v), VF_SET1(INFINITY)))
+        }
+        if (a == -1.f) { VM_MAP(VF_DIV(one, v)) }
+        if (a == 3.f) { VM_MAP(VF_MUL(VF_MUL(v, v), v)) }
+        for (k = 0; k < n; ++k) y[k] = powf(x[k], a);
+        return;
+    default:
+        dsl_vunary_f32__generic(fn, x, y, n, a, b);
+        return;
+    }
+#undef VM_MAP
+}
