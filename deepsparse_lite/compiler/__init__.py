@@ -1,0 +1,79 @@
+"""The compiler: ONNX file -> graph IR -> passes -> lowered steps -> Plan.
+
+``compile_onnx`` loads the model (never writing the user's file), gives every input a
+static shape (``batch_size`` / ``input_shapes`` overrides are applied in memory), folds
+constants and infers every shape, runs the fusion passes, lowers each node through its
+OpDef (packing weights once) and plans the arena. ``execute`` runs a plan once; engines
+keep their own arenas and call the runner directly.
+"""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import numpy as np
+
+from deepsparse_lite.compiler.graph import (Graph, ModelLoadError, ShapeOverrideError,
+                                            build_graph, load_model_proto)
+from deepsparse_lite.compiler.infer import fold_and_infer, prune
+from deepsparse_lite.compiler.lower import lower_graph
+from deepsparse_lite.compiler.passes import run_passes
+from deepsparse_lite.ops.base import UnsupportedModelError
+from deepsparse_lite.plan import ERROR_MESSAGES, Err, Plan
+
+__all__ = ["compile_onnx", "execute", "new_arena", "PlanExecutionError", "ModelLoadError",
+           "ShapeOverrideError", "UnsupportedModelError"]
+
+
+class PlanExecutionError(RuntimeError):
+    """A kernel refused its inputs at run time (for example a Gather index out of range)."""
+
+
+def compile_onnx(model, batch_size: Optional[int] = None, input_shapes=None, max_threads: int = 1,
+                 isa: Optional[int] = None, fuse: bool = True) -> Plan:
+    import deepsparse_lite.ops  # noqa: F401  (registers every op)
+    from deepsparse_lite import kernels
+
+    proto = load_model_proto(model)
+    graph = build_graph(proto, batch_size=batch_size, input_shapes=input_shapes)
+    node_count = len(graph.nodes)
+    fold_and_infer(graph)
+    prune(graph)
+    run_passes(graph, fuse=fuse)
+    prune(graph)
+    level = kernels.isa_level() if isa is None else min(int(isa), kernels.isa_level())
+    return lower_graph(graph, isa=level, max_threads=max_threads, node_count=node_count)
+
+
+def new_arena(plan: Plan) -> np.ndarray:
+    """A 64-byte-aligned byte buffer big enough for ``plan`` (one per stream and model)."""
+    n = plan.arena_bytes
+    buf = np.empty(n + 64, dtype=np.uint8)
+    start = (-buf.ctypes.data) % 64
+    return buf[start:start + n]
+
+
+def allocate_outputs(plan: Plan) -> List[np.ndarray]:
+    return [np.empty(o.shape, dtype=o.dtype) for o in plan.outputs]
+
+
+def run(plan: Plan, inputs: List[np.ndarray], outputs: List[np.ndarray], arena: np.ndarray,
+        num_threads: int) -> None:
+    from deepsparse_lite.kernels import runner
+
+    nbytes = np.array([int(np.prod(i.shape, dtype=np.int64)) * np.dtype(i.dtype).itemsize
+                       for i in plan.inputs], dtype=np.int64)
+    rc, failed = runner.run_plan(plan.steps, plan.tensor_table, plan.const_ptrs, inputs, nbytes,
+                                 outputs, arena, plan.table_bytes, int(num_threads))
+    if rc != 0:
+        info = plan.step_info[failed] if 0 <= failed < len(plan.step_info) else None
+        where = f" in node '{info.node}'" if info else ""
+        msg = ERROR_MESSAGES.get(Err(rc) if rc in Err._value2member_map_ else rc, f"error code {rc}")
+        raise PlanExecutionError(f"inference failed{where}: {msg}")
+
+
+def execute(plan: Plan, inputs: List[np.ndarray], num_threads: int = 1) -> List[np.ndarray]:
+    """Run ``plan`` once on ``inputs`` (C-contiguous arrays of the planned dtypes/shapes)."""
+    inputs = [np.ascontiguousarray(x, dtype=io.dtype) for x, io in zip(inputs, plan.inputs)]
+    outputs = allocate_outputs(plan)
+    run(plan, inputs, outputs, new_arena(plan), num_threads)
+    return outputs

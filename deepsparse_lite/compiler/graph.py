@@ -1,0 +1,246 @@
+"""Load an ONNX model into the compiler's graph IR, applying shape overrides in memory.
+
+The user's file is never modified: ``batch_size`` and ``input_shapes`` overrides are
+applied to the in-memory graph only (DeepSparse rewrites the file in place; we do not).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from deepsparse_lite.ops.base import Node, UnsupportedModelError, Value
+
+MIN_OPSET, MAX_OPSET = 7, onnx.defs.onnx_opset_version()
+
+ONNX_TO_NP = {
+    onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.DOUBLE: np.float64,
+    onnx.TensorProto.FLOAT16: np.float16, onnx.TensorProto.INT64: np.int64,
+    onnx.TensorProto.INT32: np.int32, onnx.TensorProto.INT16: np.int16,
+    onnx.TensorProto.INT8: np.int8, onnx.TensorProto.UINT8: np.uint8,
+    onnx.TensorProto.UINT16: np.uint16, onnx.TensorProto.UINT32: np.uint32,
+    onnx.TensorProto.UINT64: np.uint64, onnx.TensorProto.BOOL: np.bool_,
+}
+
+
+class ModelLoadError(ValueError):
+    """The file is not a usable ONNX model (unreadable, corrupt, truncated, empty)."""
+
+
+class ShapeOverrideError(ValueError, AssertionError):
+    """An ``input_shapes`` override does not fit the model. Also an AssertionError, which
+    is what DeepSparse raises for the same mistakes."""
+
+
+@dataclass
+class Graph:
+    nodes: List[Node]
+    values: Dict[str, Value]
+    inputs: List[str]
+    outputs: List[str]
+    opset: int
+    opsets: Dict[str, int] = field(default_factory=dict)
+    declared_input_shapes: Dict[str, tuple] = field(default_factory=dict)
+    node_protos: Dict[str, onnx.NodeProto] = field(default_factory=dict)
+
+
+def load_model_proto(model: Union[str, os.PathLike, onnx.ModelProto, bytes]) -> onnx.ModelProto:
+    """Read a ModelProto from a path, bytes or a proto, raising ModelLoadError if unusable."""
+    if isinstance(model, onnx.ModelProto):
+        return model
+    if isinstance(model, (bytes, bytearray)):
+        try:
+            return onnx.load_from_string(bytes(model))
+        except Exception as exc:  # protobuf DecodeError and friends
+            raise ModelLoadError(f"could not parse ONNX model bytes: {exc}") from None
+    path = os.fspath(model)
+    if not os.path.exists(path):
+        raise ModelLoadError(f"model path must exist: given {path}")
+    if os.path.isdir(path):
+        raise ModelLoadError(f"expected an ONNX file, got a directory: {path}")
+    try:
+        proto = onnx.load(path, load_external_data=False)
+    except Exception as exc:
+        raise ModelLoadError(f"could not parse ONNX model '{path}': {type(exc).__name__}: {exc}") from None
+    try:
+        onnx.external_data_helper.load_external_data_for_model(proto, os.path.dirname(os.path.abspath(path)))
+    except Exception as exc:
+        raise ModelLoadError(f"could not load the external data of ONNX model '{path}': {exc}") from None
+    return proto
+
+
+def _dims(type_proto) -> Optional[List[Optional[int]]]:
+    if not type_proto.HasField("tensor_type"):
+        return None
+    tt = type_proto.tensor_type
+    if not tt.HasField("shape"):
+        return None
+    out = []
+    for d in tt.shape.dim:
+        out.append(int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None)
+    return out
+
+
+def _elem_dtype(type_proto, name: str):
+    if not type_proto.HasField("tensor_type"):
+        raise UnsupportedModelError(f"graph value '{name}' is not a tensor (sequences/maps are not supported)")
+    et = type_proto.tensor_type.elem_type
+    if et not in ONNX_TO_NP:
+        raise UnsupportedModelError(
+            f"graph value '{name}' has element type {onnx.TensorProto.DataType.Name(et)}, which is not supported")
+    return np.dtype(ONNX_TO_NP[et])
+
+
+def _attr_value(a: onnx.AttributeProto):
+    if a.type == onnx.AttributeProto.TENSOR:
+        return numpy_helper.to_array(a.t)
+    if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+        return a  # kept raw: ops with subgraphs are only folded, never lowered
+    v = onnx.helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode("utf-8", errors="replace")
+    if isinstance(v, list) and v and isinstance(v[0], bytes):
+        return [x.decode("utf-8", errors="replace") for x in v]
+    return v
+
+
+def normalize_input_shapes(input_shapes) -> Optional[List[List[int]]]:
+    """DeepSparse semantics: None/empty -> None; a flat list -> [list]; str via parse_input_shapes."""
+    if input_shapes is None:
+        return None
+    if isinstance(input_shapes, str):
+        from deepsparse_lite.utils.data import parse_input_shapes
+        input_shapes = parse_input_shapes(input_shapes)
+        if input_shapes is None:
+            return None
+    shapes = list(input_shapes)
+    if not shapes:
+        return None
+    if all(isinstance(d, (int, np.integer)) for d in shapes):
+        shapes = [shapes]
+    try:
+        return [[int(d) for d in s] for s in shapes]
+    except TypeError:
+        raise ShapeOverrideError(f"input_shapes must be a list of shapes (lists of ints), got {input_shapes!r}") from None
+
+
+def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
+                input_shapes=None) -> Graph:
+    """The graph IR of ``proto`` with every graph input given a static shape."""
+    if not isinstance(proto, onnx.ModelProto) or not proto.HasField("graph"):
+        raise ModelLoadError("the file holds no ONNX graph")
+    g = proto.graph
+    if len(g.output) == 0:
+        raise ModelLoadError("the ONNX graph declares no outputs (is the file truncated or not an ONNX model?)")
+    opsets = {}
+    for imp in proto.opset_import:
+        opsets[imp.domain or ""] = int(imp.version)
+    opsets.setdefault("ai.onnx", opsets.get("", 0))
+    opset = opsets.get("", 0) or opsets.get("ai.onnx", 0)
+    if not opset:
+        opset = 13 if not proto.opset_import else opset
+    if opset < MIN_OPSET or opset > MAX_OPSET:
+        raise UnsupportedModelError(f"the model's opset {opset} is not supported ({MIN_OPSET}..{MAX_OPSET})")
+
+    values: Dict[str, Value] = {}
+    for init in g.initializer:
+        try:
+            arr = numpy_helper.to_array(init)
+        except Exception as exc:
+            raise ModelLoadError(f"initializer '{init.name}' could not be read: {exc}") from None
+        values[init.name] = Value(init.name, tuple(int(d) for d in arr.shape), arr.dtype, arr)
+    if len(g.sparse_initializer):
+        raise UnsupportedModelError("sparse_initializer tensors are not supported")
+
+    inputs = [vi for vi in g.input if vi.name not in values]
+    declared = {}
+    for vi in inputs:
+        dims = _dims(vi.type)
+        if dims is None:
+            raise UnsupportedModelError(f"graph input '{vi.name}' has no shape information")
+        declared[vi.name] = tuple(dims)
+
+    # ---- overrides (in memory only) ----
+    shapes = {vi.name: list(declared[vi.name]) for vi in inputs}
+    overrides = normalize_input_shapes(input_shapes)
+    if overrides is not None:
+        if len(overrides) == 1 and len(inputs) > 1:
+            overrides = overrides * len(inputs)  # DeepSparse duplicates one shape to every input
+        if len(overrides) != len(inputs):
+            raise ShapeOverrideError(
+                f"Mismatch of number of model inputs ({len(inputs)}) and override shapes ({len(overrides)})")
+        for vi, shp in zip(inputs, overrides):
+            if len(shp) != len(shapes[vi.name]):
+                raise ShapeOverrideError(
+                    f"Input '{vi.name}' shape doesn't match shape override: {list(declared[vi.name])} vs {shp}")
+            if any(d < 1 for d in shp):
+                raise ShapeOverrideError(f"Input '{vi.name}' shape override has a dimension < 1: {shp}")
+            shapes[vi.name] = list(shp)
+    if batch_size is not None:
+        for vi in inputs:
+            if shapes[vi.name]:
+                shapes[vi.name][0] = int(batch_size)
+    for vi in inputs:
+        shp = shapes[vi.name]
+        missing = [k for k, d in enumerate(shp) if d is None]
+        if missing:
+            tt = vi.type.tensor_type.shape.dim
+            names = [tt[k].dim_param or "?" for k in missing]
+            raise UnsupportedModelError(
+                f"input '{vi.name}' has dynamic dimension(s) {names} at index {missing}; "
+                f"compile with input_shapes=[...] (or batch_size for dim 0) to make every input static")
+        dtype = _elem_dtype(vi.type, vi.name)
+        values[vi.name] = Value(vi.name, tuple(int(d) for d in shp), dtype, None)
+
+    nodes: List[Node] = []
+    protos: Dict[str, onnx.NodeProto] = {}
+    seen_names = set()
+    for k, n in enumerate(g.node):
+        name = n.name or f"{n.op_type}_{k}"
+        if name in seen_names:
+            name = f"{name}__{k}"
+        seen_names.add(name)
+        domain = n.domain if n.domain not in ("ai.onnx",) else ""
+        attrs = {a.name: _attr_value(a) for a in n.attribute}
+        nodes.append(Node(name, n.op_type, list(n.input), list(n.output), attrs, domain,
+                          opsets.get(domain, opset)))
+        protos[name] = n
+    graph = Graph(nodes, values, [vi.name for vi in inputs], [o.name for o in g.output], opset,
+                  opsets, declared, protos)
+    _check_topological(graph)
+    return graph
+
+
+def _check_topological(graph: Graph) -> None:
+    """ONNX requires topological order; re-sort if a producer comes after its consumer."""
+    known = set(graph.values) | {""}
+    ordered, pending = [], list(graph.nodes)
+    progress = True
+    while pending and progress:
+        progress = False
+        rest = []
+        for n in pending:
+            if all(i in known for i in n.inputs):
+                ordered.append(n)
+                known.update(n.outputs)
+                progress = True
+            else:
+                rest.append(n)
+        pending = rest
+    if pending:
+        n = pending[0]
+        missing = [i for i in n.inputs if i not in known]
+        raise ModelLoadError(f"{n.describe()} uses undefined value(s) {missing} (graph is not a DAG or is truncated)")
+    graph.nodes = ordered
+    for o in graph.outputs:
+        if o not in known:
+            raise ModelLoadError(f"graph output '{o}' is not produced by any node")
+
+
+def declared_input_shapes(proto: onnx.ModelProto) -> List[tuple]:
+    inits = {i.name for i in proto.graph.initializer}
+    return [tuple(_dims(vi.type) or ()) for vi in proto.graph.input if vi.name not in inits]

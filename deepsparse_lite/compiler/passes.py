@@ -1,0 +1,401 @@
+"""Graph passes run after constant folding, before lowering.
+
+- Identity/Dropout removal (consumers read the source value directly);
+- BatchNormalization folded into the preceding Conv: W' = W * g/sqrt(v+eps),
+  b' = (b - m) * g/sqrt(v+eps) + beta (ONNX Runtime's "basic" rewrite);
+- the exact-GELU subgraph PyTorch exports (x * 0.5 * (1 + erf(x / sqrt(2)))) becomes Gelu;
+- a constant bias Add after Conv / MatMul becomes the GEMM's bias (``_bias`` for MatMul);
+- an activation after Conv / Gemm / MatMul becomes the GEMM epilogue (``_act`` attrs).
+
+A rewrite only fires when the intermediate value has exactly one consumer and is not a
+graph output, so no value the user can observe changes.
+"""
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from deepsparse_lite.compiler.graph import Graph
+from deepsparse_lite.ops.base import Act, Node, Value
+
+_uid = itertools.count()
+
+
+def _consumers(graph: Graph) -> Dict[str, List[Node]]:
+    cons = defaultdict(list)
+    for n in graph.nodes:
+        for i in n.inputs:
+            if i:
+                cons[i].append(n)
+    return cons
+
+
+def _const(graph: Graph, name: str) -> Optional[np.ndarray]:
+    if not name:
+        return None
+    v = graph.values.get(name)
+    return None if v is None else v.const
+
+
+def _new_const(graph: Graph, base: str, arr: np.ndarray) -> str:
+    name = f"{base}__dsl{next(_uid)}"
+    graph.values[name] = Value(name, tuple(arr.shape), arr.dtype, arr)
+    return name
+
+
+def _single_private_consumer(graph: Graph, cons, name: str) -> Optional[Node]:
+    if name in graph.outputs:
+        return None
+    users = cons.get(name, [])
+    return users[0] if len(users) == 1 else None
+
+
+def remove_identities(graph: Graph) -> None:
+    rename: Dict[str, str] = {}
+    keep = []
+    for n in graph.nodes:
+        n.inputs = [rename.get(i, i) for i in n.inputs]
+        if n.op_type in ("Identity", "Dropout") and n.domain == "":
+            out = n.outputs[0]
+            extra_used = [o for o in n.outputs[1:] if o]
+            if out not in graph.outputs and not extra_used:
+                rename[out] = n.inputs[0]
+                continue
+        keep.append(n)
+    graph.nodes = keep
+    graph.outputs = [o for o in graph.outputs]
+
+
+def fold_batchnorm(graph: Graph) -> None:
+    cons = _consumers(graph)
+    drop = set()
+    for conv in graph.nodes:
+        if conv.op_type != "Conv" or conv.domain != "":
+            continue
+        w = _const(graph, conv.inputs[1])
+        if w is None or w.dtype != np.float32:
+            continue
+        bn = _single_private_consumer(graph, cons, conv.outputs[0])
+        if bn is None or bn.op_type != "BatchNormalization" or bn.inputs[0] != conv.outputs[0]:
+            continue
+        if len([o for o in bn.outputs if o]) > 1 or bn.attrs.get("training_mode", 0):
+            continue
+        params = [_const(graph, bn.inputs[k]) for k in range(1, 5)]
+        if any(p is None for p in params):
+            continue
+        scale, beta, mean, var = (p.astype(np.float64) for p in params)
+        eps = float(bn.attrs.get("epsilon", 1e-5))
+        cout = w.shape[0]
+        if any(p.shape != (cout,) for p in (scale, beta, mean, var)):
+            continue
+        b = _const(graph, conv.inputs[2]) if len(conv.inputs) > 2 and conv.inputs[2] else np.zeros(cout, np.float32)
+        if b is None:
+            continue
+        f = scale / np.sqrt(var + eps)
+        w2 = (w.astype(np.float64) * f.reshape((-1,) + (1,) * (w.ndim - 1))).astype(np.float32)
+        b2 = ((b.astype(np.float64) - mean) * f + beta).astype(np.float32)
+        conv.inputs = [conv.inputs[0], _new_const(graph, conv.inputs[1], w2), _new_const(graph, conv.name + "_bias", b2)]
+        conv.outputs = [bn.outputs[0]]
+        drop.add(id(bn))
+        cons = _consumers(graph)
+    graph.nodes = [n for n in graph.nodes if id(n) not in drop]
+
+
+def _scalar(graph: Graph, name: str) -> Optional[float]:
+    c = _const(graph, name)
+    if c is None or c.size != 1:
+        return None
+    return float(c.reshape(()))
+
+
+def fuse_gelu(graph: Graph) -> None:
+    """Div(x, sqrt2) -> Erf -> Add(1) -> Mul(x, .) -> Mul(., 0.5)  ==>  Gelu(x).
+
+    Also accepts Mul(x, 1/sqrt2) for the Div and the 0.5 applied to x first
+    (Mul(x, 0.5) * (1 + erf)), the two orders exporters produce.
+    """
+    cons = _consumers(graph)
+    drop = set()
+    for erf in graph.nodes:
+        if erf.op_type != "Erf":
+            continue
+        scale_node = next((n for n in graph.nodes if erf.inputs[0] in n.outputs), None)
+        if scale_node is None:
+            continue
+        x = None
+        if scale_node.op_type == "Div" and abs((_scalar(graph, scale_node.inputs[1]) or 0) - 2 ** 0.5) < 1e-3:
+            x = scale_node.inputs[0]
+        elif scale_node.op_type == "Mul":
+            for a, c in ((0, 1), (1, 0)):
+                s = _scalar(graph, scale_node.inputs[c])
+                if s is not None and abs(s - 2 ** -0.5) < 1e-3:
+                    x = scale_node.inputs[a]
+        if x is None or _single_private_consumer(graph, cons, scale_node.outputs[0]) is not erf:
+            continue
+        add = _single_private_consumer(graph, cons, erf.outputs[0])
+        if add is None or add.op_type != "Add":
+            continue
+        other = add.inputs[1] if add.inputs[0] == erf.outputs[0] else add.inputs[0]
+        if _scalar(graph, other) != 1.0:
+            continue
+        mul1 = _single_private_consumer(graph, cons, add.outputs[0])
+        if mul1 is None or mul1.op_type != "Mul":
+            continue
+        m_other = mul1.inputs[1] if mul1.inputs[0] == add.outputs[0] else mul1.inputs[0]
+        out = None
+        removed = [scale_node, erf, add, mul1]
+        if m_other == x:  # x * (1 + erf) then * 0.5
+            mul2 = _single_private_consumer(graph, cons, mul1.outputs[0])
+            if mul2 is None or mul2.op_type != "Mul":
+                continue
+            h = mul2.inputs[1] if mul2.inputs[0] == mul1.outputs[0] else mul2.inputs[0]
+            if _scalar(graph, h) != 0.5:
+                continue
+            out = mul2.outputs[0]
+            removed.append(mul2)
+        else:  # (x * 0.5) * (1 + erf)
+            half = next((n for n in graph.nodes if m_other in n.outputs), None)
+            if half is None or half.op_type != "Mul" or _single_private_consumer(graph, cons, m_other) is not mul1:
+                continue
+            hx = half.inputs[0] if _scalar(graph, half.inputs[1]) == 0.5 else (
+                half.inputs[1] if _scalar(graph, half.inputs[0]) == 0.5 else None)
+            if hx != x:
+                continue
+            out = mul1.outputs[0]
+            removed.append(half)
+        if graph.values[x].shape != graph.values[out].shape or graph.values[x].dtype != np.float32:
+            continue
+        gelu = Node(f"{erf.name}_gelu", "Gelu", [x], [out], {"approximate": "none"}, "", max(graph.opset, 20))
+        last = next(r for r in removed if out in r.outputs)
+        graph.nodes[graph.nodes.index(last)] = gelu
+        drop.update(id(r) for r in removed if r is not last)
+        cons = _consumers(graph)
+    graph.nodes = [n for n in graph.nodes if id(n) not in drop]
+    _reorder(graph)
+
+
+def _producer(graph: Graph, name: str) -> Optional[Node]:
+    return next((n for n in graph.nodes if name in n.outputs), None)
+
+
+def _reduce_axes(graph: Graph, n: Node) -> Optional[list]:
+    if "axes" in n.attrs:
+        return [int(a) for a in n.attrs["axes"]]
+    if len(n.inputs) > 1 and n.inputs[1]:
+        c = _const(graph, n.inputs[1])
+        return None if c is None else [int(a) for a in c.reshape(-1)]
+    return None
+
+
+def _is_last_axis_mean(graph: Graph, n: Node, rank: int) -> bool:
+    if n is None or n.op_type != "ReduceMean" or not int(n.attrs.get("keepdims", 1)):
+        return False
+    axes = _reduce_axes(graph, n)
+    return axes is not None and len(axes) == 1 and axes[0] in (-1, rank - 1)
+
+
+def fuse_layernorm(graph: Graph) -> None:
+    """ReduceMean -> Sub -> Pow(2) -> ReduceMean -> Add(eps) -> Sqrt -> Div [-> Mul(g) -> Add(b)]
+    over the last axis (how PyTorch exports LayerNorm below opset 17) ==> LayerNormalization."""
+    cons = _consumers(graph)
+    drop = set()
+    for m1 in list(graph.nodes):
+        if id(m1) in drop or m1.op_type != "ReduceMean":
+            continue
+        x = m1.inputs[0]
+        xv = graph.values.get(x)
+        if xv is None or xv.dtype != np.float32 or not _is_last_axis_mean(graph, m1, len(xv.shape)):
+            continue
+        sub = _single_private_consumer(graph, cons, m1.outputs[0])
+        if sub is None or sub.op_type != "Sub" or sub.inputs != [x, m1.outputs[0]]:
+            continue
+        d_users = cons.get(sub.outputs[0], [])
+        if len(d_users) != 2 or sub.outputs[0] in graph.outputs:
+            continue
+        pw = next((u for u in d_users if u.op_type in ("Pow", "Mul")), None)
+        div = next((u for u in d_users if u.op_type == "Div"), None)
+        if pw is None or div is None or div.inputs[0] != sub.outputs[0]:
+            continue
+        if pw.op_type == "Pow" and (pw.inputs[0] != sub.outputs[0] or _scalar(graph, pw.inputs[1]) != 2.0):
+            continue
+        if pw.op_type == "Mul" and pw.inputs != [sub.outputs[0], sub.outputs[0]]:
+            continue
+        m2 = _single_private_consumer(graph, cons, pw.outputs[0])
+        if not _is_last_axis_mean(graph, m2, len(xv.shape)):
+            continue
+        add = _single_private_consumer(graph, cons, m2.outputs[0])
+        if add is None or add.op_type != "Add":
+            continue
+        eps = _scalar(graph, add.inputs[1] if add.inputs[0] == m2.outputs[0] else add.inputs[0])
+        sq = _single_private_consumer(graph, cons, add.outputs[0])
+        if eps is None or sq is None or sq.op_type != "Sqrt" or div.inputs[1] != sq.outputs[0]:
+            continue
+        if _single_private_consumer(graph, cons, sq.outputs[0]) is not div:
+            continue
+        chain = [m1, sub, pw, m2, add, sq, div]
+        n_last = xv.shape[-1]
+        out, gamma, beta = div.outputs[0], None, None
+        mul = _single_private_consumer(graph, cons, out)
+        if mul is not None and mul.op_type == "Mul":
+            g = _const(graph, mul.inputs[1] if mul.inputs[0] == out else mul.inputs[0])
+            gamma = None if g is None else _per_axis(g, len(xv.shape), len(xv.shape) - 1, n_last)
+            if gamma is not None:
+                chain.append(mul)
+                out = mul.outputs[0]
+                badd = _single_private_consumer(graph, cons, out)
+                if badd is not None and badd.op_type == "Add":
+                    bb = _const(graph, badd.inputs[1] if badd.inputs[0] == out else badd.inputs[0])
+                    beta = None if bb is None else _per_axis(bb, len(xv.shape), len(xv.shape) - 1, n_last)
+                    if beta is not None:
+                        chain.append(badd)
+                        out = badd.outputs[0]
+        if graph.values[out].shape != xv.shape:
+            continue
+        gamma = np.ones(n_last, np.float32) if gamma is None else gamma
+        beta = np.zeros(n_last, np.float32) if beta is None else beta
+        ln = Node(f"{m1.name}_layernorm", "LayerNormalization",
+                  [x, _new_const(graph, m1.name + "_ln_scale", gamma), _new_const(graph, m1.name + "_ln_bias", beta)],
+                  [out], {"axis": -1, "epsilon": float(eps)}, "", max(graph.opset, 17))
+        graph.nodes[graph.nodes.index(chain[-1])] = ln
+        drop.update(id(c) for c in chain[:-1])
+        cons = _consumers(graph)
+    graph.nodes = [n for n in graph.nodes if id(n) not in drop]
+    _reorder(graph)
+
+
+ACT_OPS = {"Relu", "LeakyRelu", "Clip", "Sigmoid", "Tanh", "HardSigmoid", "HardSwish", "Gelu",
+           "Elu", "Selu", "Softplus"}
+
+
+def _act_of(graph: Graph, n: Node):
+    t = n.op_type
+    if t == "Relu":
+        return Act.RELU, 0.0, 0.0
+    if t == "LeakyRelu":
+        return Act.LEAKY_RELU, float(n.attrs.get("alpha", 0.01)), 0.0
+    if t == "Clip":
+        if n.opset < 11:
+            lo, hi = n.attrs.get("min", -3.4028234663852886e38), n.attrs.get("max", 3.4028234663852886e38)
+        else:
+            lo = _scalar(graph, n.inputs[1]) if len(n.inputs) > 1 and n.inputs[1] else -np.inf
+            hi = _scalar(graph, n.inputs[2]) if len(n.inputs) > 2 and n.inputs[2] else np.inf
+            if lo is None or hi is None:
+                return None
+        return Act.CLIP, float(max(lo, -3.4028234663852886e38)), float(min(hi, 3.4028234663852886e38))
+    if t == "Sigmoid":
+        return Act.SIGMOID, 0.0, 0.0
+    if t == "Tanh":
+        return Act.TANH, 0.0, 0.0
+    if t == "HardSigmoid":
+        return Act.HARD_SIGMOID, float(n.attrs.get("alpha", 0.2)), float(n.attrs.get("beta", 0.5))
+    if t == "HardSwish":
+        return Act.HARD_SWISH, 0.0, 0.0
+    if t == "Gelu":
+        approx = n.attrs.get("approximate", "none")
+        return (Act.GELU_TANH if approx == "tanh" else Act.GELU_ERF), 0.0, 0.0
+    if t == "Elu":
+        return Act.ELU, float(n.attrs.get("alpha", 1.0)), 0.0
+    if t == "Selu":
+        return Act.SELU, float(n.attrs.get("alpha", 1.67326319217681884765625)), float(
+            n.attrs.get("gamma", 1.05070102214813232421875))
+    if t == "Softplus":
+        return Act.SOFTPLUS, 0.0, 0.0
+    return None
+
+
+def _is_packed_matmul(graph: Graph, n: Node) -> bool:
+    if n.op_type != "MatMul":
+        return False
+    w = _const(graph, n.inputs[1])
+    return w is not None and w.ndim == 2 and w.dtype == np.float32 and len(graph.values[n.inputs[0]].shape) >= 2
+
+
+def fuse_bias(graph: Graph) -> None:
+    cons = _consumers(graph)
+    drop = set()
+    for n in graph.nodes:
+        is_conv = n.op_type == "Conv" and (len(n.inputs) < 3 or not n.inputs[2])
+        is_mm = _is_packed_matmul(graph, n) and "_bias" not in n.attrs and not n.attrs.get("_act")
+        if not (is_conv or is_mm):
+            continue
+        add = _single_private_consumer(graph, cons, n.outputs[0])
+        if add is None or add.op_type != "Add":
+            continue
+        other = add.inputs[1] if add.inputs[0] == n.outputs[0] else add.inputs[0]
+        c = _const(graph, other)
+        out_shape = graph.values[n.outputs[0]].shape
+        if c is None or c.dtype != np.float32 or graph.values[add.outputs[0]].shape != out_shape:
+            continue
+        if is_conv:
+            bias = _per_axis(c, len(out_shape), 1, out_shape[1])
+            if bias is None:
+                continue
+            n.inputs = [n.inputs[0], n.inputs[1], _new_const(graph, n.name + "_bias", bias)]
+        else:
+            bias = _per_axis(c, len(out_shape), len(out_shape) - 1, out_shape[-1])
+            if bias is None:
+                continue
+            n.attrs["_bias"] = _new_const(graph, n.name + "_bias", bias)
+        n.outputs = [add.outputs[0]]
+        drop.add(id(add))
+        cons = _consumers(graph)
+    graph.nodes = [x for x in graph.nodes if id(x) not in drop]
+
+
+def _per_axis(c: np.ndarray, rank: int, axis: int, n: int) -> Optional[np.ndarray]:
+    """``c`` as a length-n vector if broadcasting it against a rank-``rank`` tensor adds a
+    value per index of ``axis`` (or one value everywhere); None otherwise."""
+    if c.size == 1:
+        return np.full(n, float(c.reshape(())), dtype=np.float32)
+    shape = list(c.shape)
+    if len(shape) > rank:
+        return None
+    shape = [1] * (rank - len(shape)) + shape
+    if shape[axis] != n or any(d != 1 for k, d in enumerate(shape) if k != axis):
+        return None
+    return c.reshape(-1).astype(np.float32)
+
+
+def fuse_activation(graph: Graph) -> None:
+    cons = _consumers(graph)
+    drop = set()
+    for n in graph.nodes:
+        if n.attrs.get("_act"):
+            continue
+        ok = n.op_type in ("Conv", "Gemm") or _is_packed_matmul(graph, n)
+        if n.op_type == "Gemm" and _const(graph, n.inputs[1]) is None:
+            ok = False
+        if n.op_type == "Conv" and _const(graph, n.inputs[1]) is None:
+            ok = False
+        if not ok:
+            continue
+        act_node = _single_private_consumer(graph, cons, n.outputs[0])
+        if act_node is None or act_node.op_type not in ACT_OPS or act_node.inputs[0] != n.outputs[0]:
+            continue
+        act = _act_of(graph, act_node)
+        if act is None or graph.values[n.outputs[0]].dtype != np.float32:
+            continue
+        n.attrs["_act"], n.attrs["_act_alpha"], n.attrs["_act_beta"] = int(act[0]), act[1], act[2]
+        n.outputs = [act_node.outputs[0]]
+        drop.add(id(act_node))
+        cons = _consumers(graph)
+    graph.nodes = [x for x in graph.nodes if id(x) not in drop]
+
+
+def _reorder(graph: Graph) -> None:
+    from deepsparse_lite.compiler.graph import _check_topological
+    _check_topological(graph)
+
+
+def run_passes(graph: Graph, fuse: bool = True) -> None:
+    remove_identities(graph)
+    if not fuse:
+        return
+    fold_batchnorm(graph)
+    fuse_layernorm(graph)
+    fuse_gelu(graph)
+    fuse_bias(graph)
+    fuse_activation(graph)

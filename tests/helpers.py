@@ -1,0 +1,86 @@
+"""One helper to check any op against the ONNX reference implementation.
+
+``check_op`` builds a one-node model, compiles it with deepsparse_lite for each requested
+thread count and each ISA level this CPU supports, runs it, and compares every output with
+``onnx.reference.ReferenceEvaluator``. Op tests call it with shapes that are not multiples
+of kernel tiles, with broadcasting, and so on (cf. tinygrad's helper_test_op).
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable, Optional, Sequence
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from deepsparse_lite import compiler, kernels
+
+NP_TO_ONNX = {
+    np.dtype(np.float32): onnx.TensorProto.FLOAT, np.dtype(np.float64): onnx.TensorProto.DOUBLE,
+    np.dtype(np.int64): onnx.TensorProto.INT64, np.dtype(np.int32): onnx.TensorProto.INT32,
+    np.dtype(np.bool_): onnx.TensorProto.BOOL, np.dtype(np.uint8): onnx.TensorProto.UINT8,
+    np.dtype(np.int8): onnx.TensorProto.INT8, np.dtype(np.float16): onnx.TensorProto.FLOAT16,
+}
+
+
+def available_isas() -> list:
+    """ISA levels to test: generic always, plus every vector level the CPU supports."""
+    return list(range(kernels.isa_level() + 1))
+
+
+def make_single_node_model(op_type: str, inputs: Dict[str, np.ndarray], attrs: Optional[dict] = None, *,
+                           consts: Optional[Dict[str, np.ndarray]] = None, n_outputs: int = 1,
+                           opset: int = 17, input_order: Optional[Sequence[str]] = None,
+                           domain: str = "") -> onnx.ModelProto:
+    consts = consts or {}
+    order = list(input_order) if input_order is not None else list(inputs) + list(consts)
+    outs = [f"out{k}" for k in range(n_outputs)]
+    node = helper.make_node(op_type, order, outs, domain=domain or None, **(attrs or {}))
+    g_inputs = [helper.make_tensor_value_info(n, NP_TO_ONNX[np.asarray(a).dtype], np.asarray(a).shape)
+                for n, a in inputs.items()]
+    g_outputs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in outs]
+    inits = [numpy_helper.from_array(np.asarray(a), n) for n, a in consts.items()]
+    graph = helper.make_graph([node], f"test_{op_type}", g_inputs, g_outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = min(model.ir_version, 8 if opset <= 17 else 9)
+    return model
+
+
+def reference_outputs(model: onnx.ModelProto, inputs: Dict[str, np.ndarray]) -> list:
+    return [np.asarray(o) for o in ReferenceEvaluator(model).run(None, inputs)]
+
+
+def run_model(model, inputs: Dict[str, np.ndarray], threads: int = 1, isa: Optional[int] = None,
+              **compile_kw) -> list:
+    plan = compiler.compile_onnx(model, max_threads=max(threads, 1), isa=isa, **compile_kw)
+    return compiler.execute(plan, [inputs[i.name] for i in plan.inputs], num_threads=threads)
+
+
+def assert_outputs_close(got, want, rtol, atol, what=""):
+    assert len(got) == len(want), f"{what}: {len(got)} outputs, expected {len(want)}"
+    for k, (g, w) in enumerate(zip(got, want)):
+        w = np.asarray(w)
+        assert g.shape == w.shape, f"{what} output {k}: shape {g.shape} != expected {w.shape}"
+        assert g.dtype == w.dtype, f"{what} output {k}: dtype {g.dtype} != expected {w.dtype}"
+        if w.dtype.kind in "fc":
+            np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=f"{what} output {k}")
+        else:
+            np.testing.assert_array_equal(g, w, err_msg=f"{what} output {k}")
+
+
+def check_op(op_type: str, inputs: Dict[str, np.ndarray], attrs: Optional[dict] = None, *,
+             consts: Optional[Dict[str, np.ndarray]] = None, n_outputs: int = 1, opset: int = 17,
+             threads: Iterable[int] = (1, 2), isas: Optional[Iterable[int]] = None,
+             rtol: float = 1e-4, atol: float = 1e-5, input_order: Optional[Sequence[str]] = None,
+             domain: str = "", expected: Optional[list] = None) -> list:
+    """Compile and run a one-node model; compare with the reference. Returns our outputs."""
+    model = make_single_node_model(op_type, inputs, attrs, consts=consts, n_outputs=n_outputs,
+                                   opset=opset, input_order=input_order, domain=domain)
+    want = expected if expected is not None else reference_outputs(model, inputs)
+    got = None
+    for isa in (available_isas() if isas is None else isas):
+        for nt in threads:
+            got = run_model(model, inputs, threads=nt, isa=isa)
+            assert_outputs_close(got, want, rtol, atol, f"{op_type} (isa={isa}, threads={nt})")
+    return got
