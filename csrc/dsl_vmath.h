@@ -41,7 +41,7 @@
 #define DSL_VF_ROUND      23   /* half to even, like ONNX Round */
 #define DSL_VF_SIGN       24
 #define DSL_VF_SOFTSIGN   25
-#define DSL_VF_POW        26   /* x ** a for a compile-time scalar a (fast paths 2, 0.5, -1, 3) */
+#define DSL_VF_POW        26   /* x ** a for a compile-time scalar a (fast paths 2, 3, 0.5, -1) */
 #define DSL_VF_COUNT      27
 
 /* Coefficients shared by the scalar and vector variants. */
@@ -58,7 +58,7 @@
 static inline float dsl_vm_pow_scalar(float x, float e) {
     if (e == 2.f) return x * x;
     if (e == 1.f) return x;
-    if (e == 0.5f) return x == -INFINITY ? INFINITY : sqrtf(x);
+    if (e == 0.5f) return sqrtf(x);   /* NaN for -inf, like numpy's power(x, 0.5) */
     if (e == -1.f) return 1.f / x;
     return powf(x, e);
 }

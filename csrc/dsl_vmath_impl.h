@@ -251,9 +251,7 @@ static VM_TARGET void VM_SFX(dsl_vunary_f32)(int fn, const float* x, float* y, i
     case DSL_VF_POW:
         if (a == 2.f) { VM_MAP(VF_MUL(v, v)) }
         if (a == 1.f) { if (x != y) memmove(y, x, (size_t)n * sizeof(float)); return; }
-        if (a == 0.5f) {
-            VM_MAP(VF_BLEND(M_EQ(v, VF_SET1(-INFINITY)), VF_SQRT(v), VF_SET1(INFINITY)))
-        }
+        if (a == 0.5f) { VM_MAP(VF_SQRT(v)) }
         if (a == -1.f) { VM_MAP(VF_DIV(one, v)) }
         if (a == 3.f) { VM_MAP(VF_MUL(VF_MUL(v, v), v)) }
         for (k = 0; k < n; ++k) y[k] = powf(x[k], a);

@@ -93,7 +93,7 @@ DSL_BIN_F32_OPS(DSL_BIN_DEF, __avx2, DSL_BIN_TARGET_AVX2)
 DSL_BIN_F32_OPS(DSL_BIN_DEF, __avx512, DSL_BIN_TARGET_AVX512)
 #endif
 
-/* Pow: the exponent-is-one-scalar rows take the fast paths of dsl_vm_pow_scalar. */
+/* Pow: rows whose exponent is one scalar take the fast paths of dsl_vm_pow_scalar. */
 static void f32_pow_vv(const char* pa, const char* pb, char* py, int64_t n) {
     const float* a = (const float*)pa; const float* b = (const float*)pb; float* y = (float*)py;
     for (int64_t k = 0; k < n; ++k) y[k] = powf(a[k], b[k]);
@@ -104,10 +104,7 @@ static void f32_pow_vs(const char* pa, const char* pb, char* py, int64_t n) {
     if (e == 2.f) { for (k = 0; k < n; ++k) y[k] = a[k] * a[k]; return; }
     if (e == 3.f) { for (k = 0; k < n; ++k) y[k] = a[k] * a[k] * a[k]; return; }
     if (e == 1.f) { for (k = 0; k < n; ++k) y[k] = a[k]; return; }
-    if (e == 0.5f) {
-        for (k = 0; k < n; ++k) y[k] = a[k] == -INFINITY ? INFINITY : sqrtf(a[k]);
-        return;
-    }
+    if (e == 0.5f) { for (k = 0; k < n; ++k) y[k] = sqrtf(a[k]); return; }  /* (-inf)^0.5: NaN, like numpy */
     if (e == -1.f) { for (k = 0; k < n; ++k) y[k] = 1.f / a[k]; return; }
     for (k = 0; k < n; ++k) y[k] = powf(a[k], e);
 }

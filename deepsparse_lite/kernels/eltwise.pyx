@@ -95,3 +95,8 @@ def vunary_f32(int fn, cnp.ndarray x not None, int isa=-1, float a=0.0, float b=
 def cpu_isa():
     """The ISA level dsl_isa() picks in this module (0 generic, 1 avx2, 2 avx512)."""
     return dsl_isa()
+
+
+def set_isa_level(int level):
+    """Force this module's dsl_isa() down to ``level`` (clamped to the CPU; tests only)."""
+    dsl_set_isa(level)
