@@ -15,22 +15,37 @@
  *           GELU uses erfc directly for x < 0 (no cancellation in 1 + erf(x/sqrt2)).
  */
 
-static inline VM_TARGET VF VM_SFX(dsl_v_exp)(VF x) {
-    /* clamp (NaN passes through: the second operand of min/max is returned on NaN) */
-    x = VF_MIN(VF_SET1(88.8f), x);
+/* e^x for x in [-87.3, 88.3] (callers clamp; NaN propagates): n = round(x log2e) by the
+ * 1.5*2^23 "magic" addition, whose low mantissa bits then hold n + 127, i.e. the exponent
+ * field of 2^n after a shift; e^r = 1 + r + r^2 Q(r), Q a fitted quartic (Estrin). */
+static inline VM_TARGET VF VM_SFX(dsl_v_exp_core)(VF x) {
+    const VF magic = VF_SET1(12582912.f + 127.f);
+    VF fn = VF_FMA(x, VF_SET1(DSL_VM_LOG2E), magic);
+    VF scale = VI_AS_F(VI_SLLI(VF_AS_I(fn), 23));
+    fn = VF_SUB(fn, magic);
+    VF r = VF_FNMA(fn, VF_SET1(DSL_VM_LN2_HI), x);
+    r = VF_FNMA(fn, VF_SET1(DSL_VM_LN2_LO), r);
+    VF r2 = VF_MUL(r, r);
+    VF q01 = VF_FMA(VF_SET1(1.666651846e-01f), r, VF_SET1(4.999998860e-01f));
+    VF q23 = VF_FMA(VF_SET1(8.368916341e-03f), r, VF_SET1(4.166953311e-02f));
+    VF q = VF_FMA(VF_FMA(VF_SET1(1.375140790e-03f), r2, q23), r2, q01);
+    VF p = VF_ADD(VF_FMA(q, r2, r), VF_SET1(1.f));
+    return VF_MUL(p, scale);
+}
+
+/* e^x over the whole float range: overflow gives inf, underflow gives denormals then 0.
+ * 2^n is applied in two halves so both stay normal numbers for n in [-150, 128]. */
+static inline VM_TARGET VF VM_SFX(dsl_v_exp_full)(VF x) {
+    x = VF_MIN(VF_SET1(88.8f), x);    /* NaN passes: min/max return the 2nd operand on NaN */
     x = VF_MAX(VF_SET1(-104.0f), x);
     VF fn = VF_ROUND(VF_MUL(x, VF_SET1(DSL_VM_LOG2E)));
     VF r = VF_FNMA(fn, VF_SET1(DSL_VM_LN2_HI), x);
     r = VF_FNMA(fn, VF_SET1(DSL_VM_LN2_LO), r);
-    VF p = VF_SET1(1.9875691500E-4f);
-    p = VF_FMA(p, r, VF_SET1(1.3981999507E-3f));
-    p = VF_FMA(p, r, VF_SET1(8.3334519073E-3f));
-    p = VF_FMA(p, r, VF_SET1(4.1665795894E-2f));
-    p = VF_FMA(p, r, VF_SET1(1.6666665459E-1f));
-    p = VF_FMA(p, r, VF_SET1(5.0000001201E-1f));
-    p = VF_FMA(p, VF_MUL(r, r), r);
-    p = VF_ADD(p, VF_SET1(1.f));
-    /* 2^n = 2^n1 * 2^n2 with both halves normal numbers for n in [-150, 128] */
+    VF r2 = VF_MUL(r, r);
+    VF q01 = VF_FMA(VF_SET1(1.666651846e-01f), r, VF_SET1(4.999998860e-01f));
+    VF q23 = VF_FMA(VF_SET1(8.368916341e-03f), r, VF_SET1(4.166953311e-02f));
+    VF q = VF_FMA(VF_FMA(VF_SET1(1.375140790e-03f), r2, q23), r2, q01);
+    VF p = VF_ADD(VF_FMA(q, r2, r), VF_SET1(1.f));
     VI n = VF_TO_I(fn);
     VI n1 = VI_SRAI(n, 1);
     VI n2 = VI_SUB(n, n1);
@@ -39,8 +54,17 @@ static inline VM_TARGET VF VM_SFX(dsl_v_exp)(VF x) {
     return VF_MUL(VF_MUL(p, s1), s2);
 }
 
-/* exp(x) - 1 without cancellation near 0 (ELU, SELU). */
-static inline VM_TARGET VF VM_SFX(dsl_v_expm1)(VF x) {
+/* e^x for any x: the core when every lane is in its range (the common case), else full. */
+static inline VM_TARGET VF VM_SFX(dsl_v_exp)(VF x) {
+    VF ax = VF_ANDNOT(VF_SET1(-0.f), x);
+    if (M_ALL(M_LT(ax, VF_SET1(87.3f)))) return VM_SFX(dsl_v_exp_core)(x);
+    return VM_SFX(dsl_v_exp_full)(x);
+}
+
+/* e^x - 1 without cancellation near 0, for the x <= 0 side of ELU / SELU (positive lanes
+ * are computed on x clamped to 0 and discarded by the caller; below -87.3 it is -1). */
+static inline VM_TARGET VF VM_SFX(dsl_v_expm1_neg)(VF x) {
+    x = VF_MAX(VF_SET1(-87.3f), VF_MIN(VF_SET1(0.f), x));
     const VF one = VF_SET1(1.f);
     VF p = VF_SET1(1.f / 40320.f);
     p = VF_FMA(p, x, VF_SET1(1.f / 5040.f));
@@ -50,7 +74,7 @@ static inline VM_TARGET VF VM_SFX(dsl_v_expm1)(VF x) {
     p = VF_FMA(p, x, VF_SET1(1.f / 6.f));
     p = VF_FMA(p, x, VF_SET1(0.5f));
     VF small = VF_FMA(VF_MUL(p, x), x, x);
-    VF big = VF_SUB(VM_SFX(dsl_v_exp)(x), one);
+    VF big = VF_SUB(VM_SFX(dsl_v_exp_core)(x), one);
     VF ax = VF_ANDNOT(VF_SET1(-0.f), x);
     return VF_BLEND(M_LT(ax, VF_SET1(0.5f)), big, small);
 }
@@ -106,7 +130,8 @@ static inline VM_TARGET VF VM_SFX(dsl_v_tanh)(VF x) {
     p = VF_FMA(p, z, VF_SET1(1.33314422036E-1f));
     p = VF_FMA(p, z, VF_SET1(-3.33332819422E-1f));
     VF ys = VF_FMA(VF_MUL(p, z), x, x);
-    VF e = VM_SFX(dsl_v_exp)(VF_ADD(ax, ax));   /* inf for large |x|: 2/(inf+1) = 0 */
+    /* tanh is 1 in float beyond 9.01: clamp so e^(2|x|) stays finite (NaN passes) */
+    VF e = VM_SFX(dsl_v_exp_core)(VF_ADD(VF_MIN(VF_SET1(9.1f), ax), VF_MIN(VF_SET1(9.1f), ax)));
     VF yl = VF_SUB(one, VF_DIV(VF_SET1(2.f), VF_ADD(e, one)));
     yl = VF_OR(yl, VF_AND(sign, x));
     return VF_BLEND(M_LT(ax, VF_SET1(0.625f)), yl, ys);
@@ -114,11 +139,12 @@ static inline VM_TARGET VF VM_SFX(dsl_v_tanh)(VF x) {
 
 static inline VM_TARGET VF VM_SFX(dsl_v_sigmoid)(VF x) {
     const VF sign = VF_SET1(-0.f), one = VF_SET1(1.f);
-    VF e = VM_SFX(dsl_v_exp)(VF_OR(x, sign));   /* exp(-|x|) in (0, 1] */
+    /* e = exp(-|x|) in (0, 1]; below -87.3 the result is flushed to 0 (no denormals
+     * flowing into the next layer), so the clamp costs nothing in accuracy */
+    VF e = VM_SFX(dsl_v_exp_core)(VF_MAX(VF_SET1(-87.3f), VF_OR(x, sign)));
     VF s = VF_DIV(one, VF_ADD(one, e));
     s = VF_BLEND(M_LT(x, VF_SET1(0.f)), s, VF_MUL(e, s));
-    /* flush denormal results (x < -87.3) to 0: no denormals flowing into later layers */
-    return VF_BLEND(M_LT(s, VF_SET1(1.17549435e-38f)), s, VF_SET1(0.f));
+    return VF_BLEND(M_LT(x, VF_SET1(-87.3f)), s, VF_SET1(0.f));
 }
 
 /* erf(z) / z as a polynomial in z^2, for 0 <= z < DSL_VM_ERF_SPLIT (fitted, 1.7e-7 rel.) */
@@ -133,32 +159,30 @@ static inline VM_TARGET VF VM_SFX(dsl_v_erf_small)(VF z) {
     return VF_MUL(p, z);
 }
 
-/* erfc(z) for DSL_VM_ERF_SPLIT <= z, given z^2 = z2 + z2e exactly (two floats): erfc is
+/* erfc(z) for DSL_VM_ERF_SPLIT <= z (flushed to 0 below FLT_MIN), given z^2 = z2 + z2e exactly (two floats): erfc is
  * ill-conditioned for large z (relative error 2 z^2 eps), so callers form z^2 from the
  * exact input (x^2 or x^2 / 2 by FMA) instead of squaring a rounded z. */
 static inline VM_TARGET VF VM_SFX(dsl_v_erfc_big)(VF z, VF z2, VF z2e) {
     const VF one = VF_SET1(1.f);
-    /* erfc is 0 in float beyond 10.05; the clamp keeps inf out of the arithmetic */
-    z = VF_MIN(VF_SET1(10.5f), z);
-    z2 = VF_MIN(VF_SET1(110.25f), z2);
-    z2e = VF_BLEND(M_LT(z2, VF_SET1(110.25f)), VF_SET1(0.f), z2e);
     VF t = VF_DIV(one, VF_FMA(VF_SET1(0.5f), z, one));
-    VF p = VF_SET1(-2.201105430e-01f);
-    p = VF_FMA(p, t, VF_SET1(5.793534078e-01f));
-    p = VF_FMA(p, t, VF_SET1(-3.614697337e-01f));
-    p = VF_FMA(p, t, VF_SET1(-1.329011892e-01f));
-    p = VF_FMA(p, t, VF_SET1(-4.218825068e-02f));
-    p = VF_FMA(p, t, VF_SET1(6.296880348e-02f));
-    p = VF_FMA(p, t, VF_SET1(3.793069147e-01f));
-    p = VF_FMA(p, t, VF_SET1(9.995445284e-01f));
-    p = VF_FMA(p, t, VF_SET1(-1.265492680e+00f));
-    /* erfc = t exp(p - z^2); p - z^2 as hi + lo (two-sum), exp(hi + lo) = exp(hi)(1 + lo) */
+    /* degree-8 polynomial in t, Estrin's scheme (half the dependency chain of Horner) */
+    VF t2 = VF_MUL(t, t);
+    VF t4 = VF_MUL(t2, t2);
+    VF p01 = VF_FMA(VF_SET1(9.995445284e-01f), t, VF_SET1(-1.265492680e+00f));
+    VF p23 = VF_FMA(VF_SET1(6.296880348e-02f), t, VF_SET1(3.793069147e-01f));
+    VF p45 = VF_FMA(VF_SET1(-1.329011892e-01f), t, VF_SET1(-4.218825068e-02f));
+    VF p67 = VF_FMA(VF_SET1(5.793534078e-01f), t, VF_SET1(-3.614697337e-01f));
+    VF p03 = VF_FMA(p23, t2, p01);
+    VF p47 = VF_FMA(p67, t2, p45);
+    VF p = VF_FMA(VF_FMA(VF_SET1(-2.201105430e-01f), t4, p47), t4, p03);
+    /* erfc = t exp(p - z^2); p - z^2 as hi + lo, exp(hi + lo) = exp(hi)(1 + lo). Fast2Sum
+     * is exact here: z^2 >= |p| on the whole branch (p in [-1.12, -0.41], z^2 >= 0.81). */
     VF hi = VF_SUB(p, z2);
-    VF bb = VF_SUB(hi, p);
-    VF lo = VF_SUB(VF_SUB(p, VF_SUB(hi, bb)), VF_ADD(z2, bb));
-    lo = VF_SUB(lo, z2e);
-    VF q = VF_MUL(t, VM_SFX(dsl_v_exp)(hi));
-    return VF_FMA(q, lo, q);
+    VF lo = VF_SUB(VF_SUB(p, VF_ADD(hi, z2)), z2e);
+    VF q = VF_MUL(t, VM_SFX(dsl_v_exp_core)(VF_MAX(VF_SET1(-87.3f), hi)));
+    q = VF_FMA(q, lo, q);
+    /* erfc(z) < FLT_MIN beyond 9.19: flushed to 0 (this also absorbs z = inf) */
+    return VF_BLEND(M_GT(z, VF_SET1(9.19f)), q, VF_SET1(0.f));
 }
 
 static inline VM_TARGET VF VM_SFX(dsl_v_erf)(VF x) {
@@ -203,7 +227,14 @@ static VM_TARGET void VM_SFX(dsl_vunary_f32)(int fn, const float* x, float* y, i
     const VF sign = VF_SET1(-0.f);
     int64_t k;
 #define VM_MAP(EXPR)                                                          \
-    for (k = 0; k + VM_LEN <= n; k += VM_LEN) {                               \
+    for (k = 0; k + 2 * VM_LEN <= n; k += 2 * VM_LEN) {                       \
+        VF y0, y1;                                                            \
+        { VF v = VF_LOAD(x + k); y0 = (EXPR); }                               \
+        { VF v = VF_LOAD(x + k + VM_LEN); y1 = (EXPR); }                      \
+        VF_STORE(y + k, y0);                                                  \
+        VF_STORE(y + k + VM_LEN, y1);                                         \
+    }                                                                         \
+    for (; k + VM_LEN <= n; k += VM_LEN) {                                    \
         VF v = VF_LOAD(x + k);                                                \
         VF_STORE(y + k, (EXPR));                                              \
     }                                                                         \
@@ -228,12 +259,13 @@ static VM_TARGET void VM_SFX(dsl_vunary_f32)(int fn, const float* x, float* y, i
     case DSL_ACT_GELU_ERF: VM_MAP(VM_SFX(dsl_v_gelu_erf)(v))
     case DSL_ACT_GELU_TANH: VM_MAP(VM_SFX(dsl_v_gelu_tanh)(v))
     case DSL_ACT_ELU:
-        VM_MAP(VF_BLEND(M_LT(v, zero), v, VF_MUL(va, VM_SFX(dsl_v_expm1)(v))))
+        VM_MAP(VF_BLEND(M_LT(v, zero), v, VF_MUL(va, VM_SFX(dsl_v_expm1_neg)(v))))
     case DSL_ACT_SELU:
-        VM_MAP(VF_MUL(vb, VF_BLEND(M_GT(v, zero), VF_MUL(va, VM_SFX(dsl_v_expm1)(v)), v)))
+        VM_MAP(VF_MUL(vb, VF_BLEND(M_GT(v, zero), VF_MUL(va, VM_SFX(dsl_v_expm1_neg)(v)), v)))
     case DSL_ACT_SOFTPLUS:
-        VM_MAP(VF_ADD(VF_MAX(zero, v),
-                      VM_SFX(dsl_v_log1p_pos)(VM_SFX(dsl_v_exp)(VF_OR(v, sign)))))
+        VM_MAP(VF_ADD(VF_MAX(zero, v), VF_BLEND(M_LT(v, VF_SET1(-87.3f)),
+                      VM_SFX(dsl_v_log1p_pos)(VM_SFX(dsl_v_exp_core)(
+                          VF_MAX(VF_SET1(-87.3f), VF_OR(v, sign)))), zero)))
     case DSL_VF_EXP: VM_MAP(VM_SFX(dsl_v_exp)(v))
     case DSL_VF_LOG: VM_MAP(VM_SFX(dsl_v_log)(v))
     case DSL_VF_SQRT: VM_MAP(VF_SQRT(v))
