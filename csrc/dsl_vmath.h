@@ -153,6 +153,7 @@ static inline void dsl_vunary_f32__generic(int fn, const float* x, float* y, int
 #define M_EQ(a, b) _mm256_cmp_ps((a), (b), _CMP_EQ_OQ)
 #define M_ISNAN(a) _mm256_cmp_ps((a), (a), _CMP_UNORD_Q)
 #define M_OR(a, b) _mm256_or_ps((a), (b))
+#define M_AND(a, b) _mm256_and_ps((a), (b))
 #define M_ALL(m) (_mm256_movemask_ps(m) == 0xff)
 #define VF_BLEND(m, a, b) _mm256_blendv_ps((a), (b), (m))  /* m ? b : a */
 
@@ -209,6 +210,7 @@ static inline VM_TARGET __m256i dsl_vm_tailmask__avx2(int64_t n) {
 #undef M_EQ
 #undef M_ISNAN
 #undef M_OR
+#undef M_AND
 #undef M_ALL
 #undef VF_BLEND
 
@@ -260,6 +262,7 @@ static inline VM_TARGET __m256i dsl_vm_tailmask__avx2(int64_t n) {
 #define M_EQ(a, b) _mm512_cmp_ps_mask((a), (b), _CMP_EQ_OQ)
 #define M_ISNAN(a) _mm512_cmp_ps_mask((a), (a), _CMP_UNORD_Q)
 #define M_OR(a, b) ((__mmask16)((a) | (b)))
+#define M_AND(a, b) ((__mmask16)((a) & (b)))
 #define M_ALL(m) ((m) == (__mmask16)0xffff)
 #define VF_BLEND(m, a, b) _mm512_mask_blend_ps((m), (a), (b))  /* m ? b : a */
 
@@ -316,6 +319,7 @@ static inline VM_TARGET __mmask16 dsl_vm_tailmask__avx512(int64_t n) {
 #undef M_EQ
 #undef M_ISNAN
 #undef M_OR
+#undef M_AND
 #undef M_ALL
 #undef VF_BLEND
 #endif /* x86 */

@@ -3,16 +3,20 @@
  * Every function name goes through VM_SFX (dsl_v_exp__avx2, ...) and carries VM_TARGET.
  *
  * Algorithms (Cephes-style range reduction + polynomials, all branches computed and
- * blended, so the code is straight-line):
- *   exp     x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, 2^n applied in two halves so
- *           results down to the smallest denormal and up to overflow (inf) are right.
- *   log     x = m 2^e, m in [sqrt(1/2), sqrt(2)), degree-9 polynomial in m - 1.
+ * blended, so the code is straight-line; a branch only picks a whole-vector fast path):
+ *   exp     x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial; the core covers |x| < 87.3
+ *           with one 2^n scale, the full version (any vector with a lane outside) applies
+ *           2^n in two halves so denormal results and overflow to inf are right.
+ *   log     x = m 2^e, m in [sqrt(1/2), sqrt(2)), degree-9 polynomial in m - 1; vectors with
+ *           a zero / negative / denormal / inf / NaN lane take the special-case path.
  *   tanh    odd polynomial for |x| < 0.625, 1 - 2 / (exp(2|x|) + 1) above (saturates to 1).
  *   sigmoid 1 / (1 + e) or e / (1 + e) with e = exp(-|x|): never overflows, keeps relative
  *           accuracy for very negative x.
  *   erf     z P(z^2) for |z| < 0.9; erfc(z) = t exp(-z^2 + Q(t)), t = 1 / (1 + z/2) above,
  *           with -z^2 carried in two floats (FMA) so large z keep their relative accuracy.
  *           GELU uses erfc directly for x < 0 (no cancellation in 1 + erf(x/sqrt2)).
+ * Results below FLT_MIN of sigmoid, softplus and erfc (GELU's tail) are flushed to 0, so
+ * no denormals flow into the next layer; Exp alone returns denormals.
  */
 
 /* e^x for x in [-87.3, 88.3] (callers clamp; NaN propagates): n = round(x log2e) by the
@@ -79,14 +83,12 @@ static inline VM_TARGET VF VM_SFX(dsl_v_expm1_neg)(VF x) {
     return VF_BLEND(M_LT(ax, VF_SET1(0.5f)), big, small);
 }
 
-static inline VM_TARGET VF VM_SFX(dsl_v_log)(VF x) {
-    const VF one = VF_SET1(1.f), zero = VF_SET1(0.f), inf = VF_SET1(INFINITY);
-    /* denormals: scale by 2^23 first */
-    VM tiny = M_LT(x, VF_SET1(1.17549435e-38f));
-    VF xs = VF_BLEND(tiny, x, VF_MUL(x, VF_SET1(8388608.f)));
-    VF e = VF_BLEND(tiny, zero, VF_SET1(-23.f));
+/* log(m 2^e) for x = m 2^(e-bias) given x's bits: e from the exponent field plus eadj,
+ * m in [sqrt(1/2), sqrt(2)) - 1, degree-9 polynomial (Cephes logf). No special cases. */
+static inline VM_TARGET VF VM_SFX(dsl_v_log_core)(VF xs, VF eadj) {
+    const VF one = VF_SET1(1.f);
     VI bits = VF_AS_I(xs);
-    e = VF_ADD(e, VI_TO_F(VI_SUB(VI_SRLI(bits, 23), VI_SET1(126))));
+    VF e = VF_ADD(eadj, VI_TO_F(VI_SUB(VI_SRLI(bits, 23), VI_SET1(126))));
     VF m = VI_AS_F(VI_OR(VI_AND(bits, VI_SET1(0x007fffff)), VI_SET1(0x3f000000)));  /* [0.5,1) */
     VM lt = M_LT(m, VF_SET1(0.707106781186547524f));
     e = VF_BLEND(lt, e, VF_SUB(e, one));
@@ -105,7 +107,18 @@ static inline VM_TARGET VF VM_SFX(dsl_v_log)(VF x) {
     p = VF_FMA(e, VF_SET1(DSL_VM_LN2_LO), p);
     p = VF_FNMA(VF_SET1(0.5f), z, p);
     VF r = VF_ADD(m, p);
-    r = VF_FMA(e, VF_SET1(DSL_VM_LN2_HI), r);
+    return VF_FMA(e, VF_SET1(DSL_VM_LN2_HI), r);
+}
+
+static inline VM_TARGET VF VM_SFX(dsl_v_log)(VF x) {
+    const VF zero = VF_SET1(0.f), inf = VF_SET1(INFINITY);
+    /* the common case: every lane a positive normal finite number */
+    if (M_ALL(M_AND(M_GE(x, VF_SET1(1.17549435e-38f)), M_LT(x, inf))))
+        return VM_SFX(dsl_v_log_core)(x, zero);
+    /* denormals: scale by 2^23 first; then 0 -> -inf, < 0 -> NaN, inf -> inf, NaN -> NaN */
+    VM tiny = M_LT(x, VF_SET1(1.17549435e-38f));
+    VF xs = VF_BLEND(tiny, x, VF_MUL(x, VF_SET1(8388608.f)));
+    VF r = VM_SFX(dsl_v_log_core)(xs, VF_BLEND(tiny, zero, VF_SET1(-23.f)));
     r = VF_BLEND(M_EQ(x, zero), r, VF_SET1(-INFINITY));
     r = VF_BLEND(M_LT(x, zero), r, VF_SET1(NAN));
     r = VF_BLEND(M_EQ(x, inf), r, inf);

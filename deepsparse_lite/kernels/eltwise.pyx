@@ -2,7 +2,7 @@
 
 The loops are C (csrc/eltwise*.h, csrc/dsl_vmath*.h); this module validates a step, decides
 how many threads it deserves and splits its output range [0, n) into per-thread chunks
-(multiples of 16 elements, so no two threads write one cache line).
+(multiples of 64 elements, so no two threads write one cache line, even for bool outputs).
 
 Sub-ops (op = 200 + sub). Shared i[] slots: i0 fn, i1 dtype, i2 isa, i3 ndim, i4 n
 (output elements), i8..15 merged shape, i16+8k.. element strides of input k.
@@ -44,7 +44,7 @@ cdef extern from "eltwise.h" nogil:
     int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t hi)
     void dsl_vunary_f32(int isa, int fn, const float* x, float* y, int64_t n, float a, float b)
 
-DEF CHUNK_ALIGN = 16
+DEF CHUNK_ALIGN = 64
 
 
 cdef inline int64_t chunk_bound(int64_t n, int c, int nchunks) noexcept nogil:
