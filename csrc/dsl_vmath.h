@@ -10,9 +10,12 @@
  *     CPU supports (dsl_isa(), or a plan's isa clamped to it).
  *
  * Accuracy (float32, checked by tests/ops/test_elementwise.py against float64 references):
- * exp/log/sigmoid/tanh within ~2 ulp, erf/GELU within ~3 ulp / 3e-7 relative; overflow gives
- * inf, underflow gives 0 (denormals are produced, not flushed), NaN propagates, tanh and
- * sigmoid saturate exactly to +-1 / 0 / 1.
+ * exp, log, tanh, ELU within ~1.5 ulp; sigmoid, erf, softplus within ~3 ulp; GELU (erf)
+ * within ~6 ulp / 6e-7 relative down to x = -13 (libm's erfcf-based generic variant loses
+ * up to 1e-5 there); GELU (tanh) within ~4e-6 relative (its argument's rounding is
+ * amplified by |2y|).
+ * Overflow gives inf, NaN propagates, tanh and sigmoid saturate exactly to +-1 / 0 / 1.
+ * Exp returns denormals; the activations flush results below FLT_MIN to 0.
  *
  * Function codes: 0..12 are the activation codes of dsl_act.h (same meaning, same params);
  * 13.. are the remaining unary ops. Params a, b are the op's float attributes.
