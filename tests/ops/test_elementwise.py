@@ -538,3 +538,19 @@ def test_unsupported_types_raise_cleanly():
     m = make_single_node_model("Sigmoid", {"x": x})
     with pytest.raises(UnsupportedModelError):
         run_model(m, {"x": x})
+
+
+def test_kernel_rejects_malformed_steps():
+    """A corrupted plan step fails with a clear error instead of computing garbage."""
+    from deepsparse_lite import compiler
+    from tests.helpers import make_single_node_model
+    x = randn(4, 5)
+    cases = [("Relu", {"x": x}, 0, 99),                       # unknown unary function
+             ("Add", {"a": x, "b": randn(5)}, 0, 77),          # unknown binary function
+             ("Add", {"a": x, "b": randn(5)}, 3, 9),           # ndim out of range
+             ("Add", {"a": x, "b": randn(5)}, 4, 21)]          # n inconsistent with the shape
+    for op, feeds, slot, value in cases:
+        plan = compiler.compile_onnx(make_single_node_model(op, feeds))
+        plan.steps[0]["i"][slot] = value
+        with pytest.raises(compiler.PlanExecutionError, match="invalid parameter"):
+            compiler.execute(plan, list(feeds.values()))
