@@ -184,7 +184,7 @@ def emit_copy(b: PlanBuilder, src: Tensor, dst: Tensor, shape, src_strides, dst_
         raise UnsupportedModelError(f"a copy needs {len(shp)} dims after merging (max {MAX_NDIM})")
     pad = MAX_NDIM - len(shp)
     ints = ([len(shp), esz] + list(shp) + [0] * pad + list(ss) + [0] * pad + list(ds) + [0] * pad
-            + [src_offset, dst_offset])
+            + [src_offset, dst_offset, b.isa])  # i[28]: ISA level (blocked transpose variant)
     b.emit(DataOp.COPY, [src, dst], ints)
 
 

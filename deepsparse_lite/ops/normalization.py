@@ -1,2 +1,206 @@
-"""normalization ops (see ops/__init__.py)."""
-from deepsparse_lite.ops.base import register  # noqa: F401
+"""Normalisations: Softmax, LogSoftmax, LayerNormalization, BatchNormalization (inference,
+when the compiler could not fold it into a Conv), InstanceNormalization, LRN.
+
+All lower to the reduce family (kernels/reduce.pyx). Softmax before opset 13 flattens the
+input to 2-D at ``axis`` (the whole tail is one softmax); from 13 on it normalises the
+single ``axis`` ([outer, n, inner] with inner > 1 when it is not the last axis).
+LayerNormalization's Scale / B are broadcast to the normalised shape at compile time (a
+strided copy when they are runtime tensors); its optional Mean / InvStdDev outputs are
+produced by the same kernel. BatchNormalization becomes y = x * a[c] + b[c] with a, b
+computed at compile time from constant parameters (or by a BN_PREP step otherwise).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from deepsparse_lite.ops.base import (OpDef, UnsupportedModelError, contiguous_strides, emit_copy,
+                                      normalize_axis, register)
+from deepsparse_lite.ops.reduce import ReduceOp, _prod
+
+
+def _require_f32(node, v, what="input"):
+    if np.dtype(v.dtype) != np.float32:
+        raise UnsupportedModelError(f"{node.describe()}: {what} of type {np.dtype(v.dtype)} is not "
+                                    f"supported (float32 only)")
+
+
+@register("Softmax", "LogSoftmax")
+class Softmax(OpDef):
+    def infer(self, node, ins):
+        return [(ins[0].shape, ins[0].dtype)]
+
+    def lower(self, node, b, ins, outs):
+        xv = ins[0]
+        _require_f32(node, xv)
+        shape = xv.shape
+        rank = len(shape)
+        if node.opset >= 13:
+            axis = normalize_axis(int(node.attrs.get("axis", -1)), rank, node)
+            outer, n, inner = _prod(shape[:axis]), int(shape[axis]), _prod(shape[axis + 1:])
+        else:   # "coerced" 2-D: [prod(shape[:axis]), prod(shape[axis:])]
+            axis = normalize_axis(int(node.attrs.get("axis", 1)), rank, node) if rank else 0
+            outer, n, inner = _prod(shape[:axis]), _prod(shape[axis:]), 1
+        x = b.value(node.inputs[0])
+        y = b.output(node.outputs[0], shape, np.float32)
+        if y.size == 0:
+            return
+        b.emit(ReduceOp.SOFTMAX, [x, y], [1 if node.op_type == "LogSoftmax" else 0, outer, n,
+                                          inner, b.isa])
+
+
+def _broadcast_param(node, b, name, value, norm_shape, what):
+    """The Tensor of a LayerNorm Scale/B broadcast to ``norm_shape`` (contiguous)."""
+    _require_f32(node, value, what)
+    shape = tuple(value.shape)
+    if len(shape) > len(norm_shape):
+        if any(int(d) != 1 for d in shape[:len(shape) - len(norm_shape)]):
+            raise UnsupportedModelError(f"{node.describe()}: {what} of shape {shape} does not "
+                                        f"broadcast to the normalised shape {norm_shape}")
+        shape = shape[len(shape) - len(norm_shape):]
+    try:
+        np.broadcast_shapes(shape, norm_shape)
+    except ValueError:
+        raise UnsupportedModelError(f"{node.describe()}: {what} of shape {value.shape} does not "
+                                    f"broadcast to the normalised shape {norm_shape}") from None
+    if value.is_const:
+        arr = np.broadcast_to(np.asarray(value.const, np.float32).reshape(shape), norm_shape)
+        return b.const(np.ascontiguousarray(arr).reshape(-1), name=f"{name}_bcast")
+    t = b.value(name)
+    if tuple(shape) == tuple(norm_shape):
+        return t
+    full = (1,) * (len(norm_shape) - len(shape)) + tuple(shape)
+    src_strides = [0 if int(full[d]) == 1 and int(norm_shape[d]) != 1 else s
+                   for d, s in enumerate(contiguous_strides(full, 4))]
+    dst = b.temp((_prod(norm_shape),), np.float32, name=f"{name}_bcast")
+    emit_copy(b, t, dst, norm_shape, src_strides, contiguous_strides(norm_shape, 4))
+    return dst
+
+
+@register("LayerNormalization")
+class LayerNormalization(OpDef):
+    def _axis(self, node, ins):
+        rank = len(ins[0].shape)
+        return normalize_axis(int(node.attrs.get("axis", -1)), rank, node)
+
+    def infer(self, node, ins):
+        x = ins[0]
+        axis = self._axis(node, ins)
+        stat = tuple(x.shape[:axis]) + (1,) * (len(x.shape) - axis)
+        res = [(x.shape, x.dtype)]
+        if len(node.outputs) > 1:
+            res += [(stat, np.dtype(np.float32)), (stat, np.dtype(np.float32))][:len(node.outputs) - 1]
+        return res
+
+    def lower(self, node, b, ins, outs):
+        xv = ins[0]
+        _require_f32(node, xv)
+        axis = self._axis(node, ins)
+        shape = xv.shape
+        norm_shape = tuple(int(d) for d in shape[axis:])
+        outer, n = _prod(shape[:axis]), _prod(norm_shape)
+        stash = int(node.attrs.get("stash_type", 1))
+        if stash not in (1, 11):   # float or double statistics: float accumulation is accurate
+            raise UnsupportedModelError(f"{node.describe()}: stash_type={stash} is not supported")
+        if len(ins) < 2 or ins[1] is None:
+            raise UnsupportedModelError(f"{node.describe()}: the Scale input is required")
+        x = b.value(node.inputs[0])
+        w = _broadcast_param(node, b, node.inputs[1], ins[1], norm_shape, "Scale")
+        has_b = len(ins) > 2 and ins[2] is not None
+        bias = _broadcast_param(node, b, node.inputs[2], ins[2], norm_shape, "B") if has_b else w
+        y = b.output(node.outputs[0], shape, np.float32)
+        stat = tuple(shape[:axis]) + (1,) * (len(shape) - axis)
+        names = list(node.outputs[1:3]) + [""] * (3 - len(node.outputs))
+        mean = b.output(names[0], stat, np.float32) if names[0] else x
+        rstd = b.output(names[1], stat, np.float32) if names[1] else x
+        if y.size == 0:
+            return
+        b.emit(ReduceOp.LAYERNORM, [x, w, bias, y, mean, rstd],
+               [outer, n, int(has_b), int(bool(names[0])), int(bool(names[1])), b.isa],
+               [float(node.attrs.get("epsilon", 1e-5))])
+
+
+@register("BatchNormalization")
+class BatchNormalization(OpDef):
+    def infer(self, node, ins):
+        if int(node.attrs.get("training_mode", 0)):
+            raise UnsupportedModelError(f"{node.describe()}: training_mode=1 is not supported "
+                                        f"(inference engine)")
+        return [(ins[0].shape, ins[0].dtype)]
+
+    def lower(self, node, b, ins, outs):
+        xv = ins[0]
+        _require_f32(node, xv)
+        shape = xv.shape
+        if len(shape) < 2:
+            raise UnsupportedModelError(f"{node.describe()}: input must have rank >= 2")
+        N, C, inner = int(shape[0]), int(shape[1]), _prod(shape[2:])
+        eps = float(node.attrs.get("epsilon", 1e-5))
+        params = ins[1:5]
+        if len(params) < 4 or any(p is None for p in params):
+            raise UnsupportedModelError(f"{node.describe()}: needs scale, B, mean and var")
+        for p, what in zip(params, ("scale", "B", "mean", "var")):
+            _require_f32(node, p, what)
+            if _prod(p.shape) != C:
+                raise UnsupportedModelError(f"{node.describe()}: {what} must have {C} elements")
+        x = b.value(node.inputs[0])
+        y = b.output(node.outputs[0], shape, np.float32)
+        if y.size == 0:
+            return
+        if all(p.is_const for p in params):
+            sc, bi, mu, var = (np.asarray(p.const, np.float64).reshape(-1) for p in params)
+            a = sc / np.sqrt(var + eps)
+            ab = b.const(np.concatenate([a, bi - mu * a]).astype(np.float32), name=f"{node.name}_ab")
+        else:
+            ab = b.temp((2 * C,), np.float32, name=f"{node.name}_ab")
+            b.emit(ReduceOp.BN_PREP, [b.value(nm) for nm in node.inputs[1:5]] + [ab], [C], [eps])
+        b.emit(ReduceOp.AFFINE, [x, ab, y], [N, C, inner, b.isa])
+
+
+@register("LRN")
+class LRN(OpDef):
+    def infer(self, node, ins):
+        return [(ins[0].shape, ins[0].dtype)]
+
+    def lower(self, node, b, ins, outs):
+        xv = ins[0]
+        _require_f32(node, xv)
+        shape = xv.shape
+        if len(shape) < 3:
+            raise UnsupportedModelError(f"{node.describe()}: input must be [N, C, D1, ...]")
+        size = int(node.attrs["size"])
+        if size < 1:
+            raise UnsupportedModelError(f"{node.describe()}: size must be >= 1")
+        x = b.value(node.inputs[0])
+        y = b.output(node.outputs[0], shape, np.float32)
+        if y.size == 0:
+            return
+        b.emit(ReduceOp.LRN, [x, y], [int(shape[0]), int(shape[1]), _prod(shape[2:]), size],
+               [float(node.attrs.get("alpha", 1e-4)), float(node.attrs.get("beta", 0.75)),
+                float(node.attrs.get("bias", 1.0))])
+
+
+@register("InstanceNormalization")
+class InstanceNormalization(OpDef):
+    def infer(self, node, ins):
+        return [(ins[0].shape, ins[0].dtype)]
+
+    def lower(self, node, b, ins, outs):
+        xv = ins[0]
+        _require_f32(node, xv)
+        shape = xv.shape
+        if len(shape) < 3:
+            raise UnsupportedModelError(f"{node.describe()}: input must be [N, C, D1, ...]")
+        C = int(shape[1])
+        for p, what in zip(ins[1:3], ("scale", "B")):
+            if p is None:
+                raise UnsupportedModelError(f"{node.describe()}: {what} is required")
+            _require_f32(node, p, what)
+            if _prod(p.shape) != C:
+                raise UnsupportedModelError(f"{node.describe()}: {what} must have {C} elements")
+        x = b.value(node.inputs[0])
+        y = b.output(node.outputs[0], shape, np.float32)
+        if y.size == 0:
+            return
+        b.emit(ReduceOp.INSTNORM, [x, b.value(node.inputs[1]), b.value(node.inputs[2]), y],
+               [int(shape[0]) * C, _prod(shape[2:]), C, b.isa],
+               [float(node.attrs.get("epsilon", 1e-5))])

@@ -1,0 +1,44 @@
+/* fp32 2-D pooling kernels (generic / AVX2+FMA / AVX-512 from one template, pool_f32_tmpl.h).
+ * Single-threaded over a range of output rows; kernels/pool.pyx splits rows across threads
+ * and gives each thread its own row buffer of Wp floats from the step's workspace. */
+#ifndef DSL_POOL_F32_H
+#define DSL_POOL_F32_H
+#include <math.h>
+#include <stdint.h>
+
+typedef struct {
+    int64_t H, W, OH, OW;      /* input / output plane sizes */
+    int64_t KH, KW, SH, SW;    /* kernel, strides */
+    int64_t PT, PL, DH, DW;    /* top / left pads (bottom / right are implied by OH, OW), dilations */
+    int64_t Wp;                /* row buffer length: (OW - 1) * SW + (KW - 1) * DW + 1 */
+    int64_t avg;               /* 0 max, 1 average */
+} dsl_pool2d;
+
+#define DSL_SIMD_LEVEL 0
+#include "reduce_simd.h"
+#include "pool_f32_tmpl.h"
+#undef DSL_SIMD_LEVEL
+
+#if defined(__x86_64__) || defined(__i386__)
+#define DSL_SIMD_LEVEL 1
+#include "reduce_simd.h"
+#include "pool_f32_tmpl.h"
+#undef DSL_SIMD_LEVEL
+#define DSL_SIMD_LEVEL 2
+#include "reduce_simd.h"
+#include "pool_f32_tmpl.h"
+#undef DSL_SIMD_LEVEL
+#endif
+
+typedef void (*f32_pool2d_rows_fn)(const float*, float*, const dsl_pool2d*, int64_t, int64_t,
+                                   float*, const float*, const float*);
+
+static inline f32_pool2d_rows_fn f32_pool2d_rows_select(int isa) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (isa >= 2) return f32_pool2d_rows__avx512;
+    if (isa == 1) return f32_pool2d_rows__avx2;
+#endif
+    (void)isa;
+    return f32_pool2d_rows__generic;
+}
+#endif

@@ -1,0 +1,122 @@
+/* fp32 2-D max / average pooling over NCHW planes, compiled once per ISA level (no include
+ * guard: pool_f32.h includes it after reduce_simd.h for each DSL_SIMD_LEVEL).
+ *
+ * One output row (plane, oh) at a time, through a row buffer rb (>= Wp + 1 floats) that
+ * stands for the padded input row, rb[u] <-> input column u - PL:
+ *   1. vertical:   rb[PL + w] = op over the valid kernel rows of x[ih, w], vectorised along
+ *                  w, up to 4 input rows per pass over rb; rb's pad and ceil_mode overhang
+ *                  positions hold the identity (-inf / 0), written once per call;
+ *   2. horizontal: y[ow] = op over kw of rb[ow * SW + kw * DW], vectorised along ow for
+ *                  SW == 1 (plain loads) and SW == 2 (even-lane loads, VLOAD_EVEN), scalar
+ *                  otherwise; averages are scaled by invh[oh] * invw[ow] (1 / window counts
+ *                  precomputed at compile time, which is where count_include_pad lives).
+ * VLOAD_EVEN reads one float past the last needed position: rb must hold Wp + 1 floats. */
+
+#define DSL_POOL_VROWS 4
+
+DSL_TGT static void DSL_FN(f32_pool2d_rows)(const float* x, float* y, const dsl_pool2d* p,
+                                            int64_t r0, int64_t r1, float* rb,
+                                            const float* invh, const float* invw) {
+    const int64_t H = p->H, W = p->W, OH = p->OH, OW = p->OW, KH = p->KH, KW = p->KW;
+    const int64_t SH = p->SH, SW = p->SW, PT = p->PT, PL = p->PL, DH = p->DH, DW = p->DW;
+    const int64_t Wp = p->Wp, avg = p->avg;
+    const float ident = avg ? 0.f : -INFINITY;
+    /* input columns some window reaches (the ceil_mode overhang may reach past W, a large
+     * right pad may leave columns unread) */
+    const int64_t wn = W < Wp - PL ? (W > 0 ? W : 0) : (Wp - PL > 0 ? Wp - PL : 0);
+    int64_t u;
+    for (u = 0; u < PL && u < Wp + 1; ++u) rb[u] = ident;
+    for (u = PL + wn; u < Wp + 1; ++u) rb[u] = ident;
+    float* rw = rb + PL;
+    for (int64_t r = r0; r < r1; ++r) {
+        const int64_t plane = r / OH, oh = r % OH;
+        const float* xp = x + plane * H * W;
+        float* yr = y + r * OW;
+        /* 1. vertical: valid kernel rows kh in [kh0, kh1) */
+        const int64_t base = oh * SH - PT;
+        int64_t kh0 = base >= 0 ? 0 : (-base + DH - 1) / DH;
+        int64_t kh1 = base > H - 1 ? 0 : (H - 1 - base) / DH + 1;
+        if (kh1 > KH) kh1 = KH;
+        if (kh0 >= kh1) {   /* the window is all padding (huge pads / dilation) */
+            for (int64_t w = 0; w < wn; ++w) rw[w] = ident;
+        }
+        for (int64_t k0 = kh0; k0 < kh1; k0 += DSL_POOL_VROWS) {
+            const float* rows[DSL_POOL_VROWS];
+            int nr = 0, q;
+            for (int64_t kh = k0; kh < kh1 && nr < DSL_POOL_VROWS; ++kh)
+                rows[nr++] = xp + (base + kh * DH) * W;
+            const int init = k0 == kh0;
+            int64_t w = 0;
+            if (avg) {
+                for (; w + VN <= wn; w += VN) {
+                    vf a = init ? VLOAD(rows[0] + w) : VADD(VLOAD(rw + w), VLOAD(rows[0] + w));
+                    for (q = 1; q < nr; ++q) a = VADD(a, VLOAD(rows[q] + w));
+                    VSTORE(rw + w, a);
+                }
+                for (; w < wn; ++w) {
+                    float a = init ? rows[0][w] : rw[w] + rows[0][w];
+                    for (q = 1; q < nr; ++q) a += rows[q][w];
+                    rw[w] = a;
+                }
+            } else {
+                for (; w + VN <= wn; w += VN) {
+                    vf a = init ? VLOAD(rows[0] + w) : VMAX(VLOAD(rw + w), VLOAD(rows[0] + w));
+                    for (q = 1; q < nr; ++q) a = VMAX(a, VLOAD(rows[q] + w));
+                    VSTORE(rw + w, a);
+                }
+                for (; w < wn; ++w) {
+                    float a = init ? rows[0][w] : (rw[w] > rows[0][w] ? rw[w] : rows[0][w]);
+                    for (q = 1; q < nr; ++q) a = rows[q][w] > a ? rows[q][w] : a;
+                    rw[w] = a;
+                }
+            }
+        }
+        /* 2. horizontal + output */
+        int64_t ow = 0;
+        if (avg) {
+            const float sh = invh[oh];
+            const vf vs = VSET1(sh);
+            if (SW == 1) {
+                for (; ow + VN <= OW; ow += VN) {
+                    vf a = VLOAD(rb + ow);
+                    for (int64_t kw = 1; kw < KW; ++kw) a = VADD(a, VLOAD(rb + ow + kw * DW));
+                    VSTORE(yr + ow, VMUL(VMUL(a, vs), VLOAD(invw + ow)));
+                }
+            } else if (SW == 2) {
+                for (; ow + VN <= OW; ow += VN) {
+                    vf a = VLOAD_EVEN(rb + 2 * ow);
+                    for (int64_t kw = 1; kw < KW; ++kw) a = VADD(a, VLOAD_EVEN(rb + 2 * ow + kw * DW));
+                    VSTORE(yr + ow, VMUL(VMUL(a, vs), VLOAD(invw + ow)));
+                }
+            }
+            for (; ow < OW; ++ow) {
+                const float* rp = rb + ow * SW;
+                float a = rp[0];
+                for (int64_t kw = 1; kw < KW; ++kw) a += rp[kw * DW];
+                yr[ow] = a * sh * invw[ow];
+            }
+        } else {
+            if (SW == 1) {
+                for (; ow + VN <= OW; ow += VN) {
+                    vf a = VLOAD(rb + ow);
+                    for (int64_t kw = 1; kw < KW; ++kw) a = VMAX(a, VLOAD(rb + ow + kw * DW));
+                    VSTORE(yr + ow, a);
+                }
+            } else if (SW == 2) {
+                for (; ow + VN <= OW; ow += VN) {
+                    vf a = VLOAD_EVEN(rb + 2 * ow);
+                    for (int64_t kw = 1; kw < KW; ++kw) a = VMAX(a, VLOAD_EVEN(rb + 2 * ow + kw * DW));
+                    VSTORE(yr + ow, a);
+                }
+            }
+            for (; ow < OW; ++ow) {
+                const float* rp = rb + ow * SW;
+                float a = rp[0];
+                for (int64_t kw = 1; kw < KW; ++kw) a = rp[kw * DW] > a ? rp[kw * DW] : a;
+                yr[ow] = a;
+            }
+        }
+    }
+}
+
+#undef DSL_POOL_VROWS
