@@ -45,6 +45,9 @@ cdef extern from "eltwise.h" nogil:
     void dsl_vunary_f32(int isa, int fn, const float* x, float* y, int64_t n, float a, float b)
 
 DEF CHUNK_ALIGN = 64
+# Per-thread work threshold override (0 = the per-step default); tests set 1 so that small
+# shapes take the threaded path and the partitioning is exercised.
+cdef int64_t min_work_override = 0
 
 
 cdef inline int64_t chunk_bound(int64_t n, int c, int nchunks) noexcept nogil:
@@ -61,7 +64,7 @@ cdef int run_eltwise(const dsl_step* s, char** p, int nt) noexcept nogil:
         return rc
     if n <= 0:
         return DSL_OK
-    nth = dsl_threads_for(n, dsl_ew_min_work(s), nt)
+    nth = dsl_threads_for(n, min_work_override if min_work_override > 0 else dsl_ew_min_work(s), nt)
     if nth <= 1:
         return dsl_ew_range(s, p, 0, n)
     # every failure mode was ruled out by dsl_ew_check, so chunks cannot fail
@@ -95,6 +98,15 @@ def vunary_f32(int fn, cnp.ndarray x not None, int isa=-1, float a=0.0, float b=
 def cpu_isa():
     """The ISA level dsl_isa() picks in this module (0 generic, 1 avx2, 2 avx512)."""
     return dsl_isa()
+
+
+def set_min_work(int64_t n):
+    """Set the elements-per-thread threshold (tests only; <= 0 restores the per-step
+    defaults); returns the old override."""
+    global min_work_override
+    old = min_work_override
+    min_work_override = n if n > 0 else 0
+    return old
 
 
 def set_isa_level(int level):

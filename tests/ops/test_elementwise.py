@@ -24,6 +24,23 @@ F32, F64, I64, I32, I8, U8, BOOL = (np.float32, np.float64, np.int64, np.int32, 
 MATH = dict(rtol=2e-6, atol=1e-7)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _small_shapes_use_threads():
+    """Per-thread work threshold 1: with threads=2 even small shapes split (chunks start
+    mid-row of a broadcast walk), so the partitioning is tested. The *_large_threaded
+    tests run with the default thresholds (``default_thresholds``)."""
+    old = eltwise.set_min_work(1)
+    yield
+    eltwise.set_min_work(old)
+
+
+@pytest.fixture
+def default_thresholds():
+    old = eltwise.set_min_work(0)
+    yield
+    eltwise.set_min_work(old)
+
+
 def rng(seed=0):
     return np.random.default_rng(seed)
 
@@ -244,7 +261,7 @@ def test_unary_special_values_through_ops():
 
 
 @pytest.mark.parametrize("op", ["Sigmoid", "Relu", "Tanh"])
-def test_unary_large_threaded(op):
+def test_unary_large_threaded(op, default_thresholds):
     x = randn(1000003, seed=5, scale=4.0)
     check_op(op, {"x": x}, **MATH)
 
@@ -442,7 +459,7 @@ def test_binary_with_constant_operand_of_other_type():
 
 
 @pytest.mark.parametrize("op", ["Add", "Mul"])
-def test_binary_large_threaded(op):
+def test_binary_large_threaded(op, default_thresholds):
     a = randn(1000003, seed=22)
     check_op(op, {"a": a, "b": randn(1000003, seed=23)}, rtol=1e-6, atol=0)
     big = randn(16, 64, 1001, seed=24)
@@ -495,7 +512,7 @@ def test_where(dtype, sc, sx, sy):
     check_op("Where", {"c": cond, "x": x, "y": y}, opset=16)
 
 
-def test_where_large_threaded():
+def test_where_large_threaded(default_thresholds):
     cond = rng(41).random((64, 1, 4001)) > 0.3
     check_op("Where", {"c": cond, "x": randn(64, 7, 1, seed=42), "y": randn(4001, seed=43)})
 
@@ -525,7 +542,7 @@ def test_cast(src, dst):
     check_op("Cast", {"x": x}, {"to": _ONNX_TYPE[dst]}, threads=(1,))
 
 
-def test_cast_large_threaded_and_castlike():
+def test_cast_large_threaded_and_castlike(default_thresholds):
     x = randn(1000003, seed=45, scale=1000.0)
     check_op("Cast", {"x": x}, {"to": 7})
     check_op("CastLike", {"x": x}, consts={"like": np.zeros(1, I32)}, opset=15)
