@@ -8,7 +8,8 @@
  *
  * Semantics follow numpy / the ONNX reference: Max/Min propagate NaN; integer arithmetic
  * wraps; integer Div truncates toward zero (x / 0 gives 0 and INT_MIN / -1 wraps, instead of
- * trapping); integer Pow with a negative exponent gives 0 (or +-1 for a base of +-1).
+ * trapping), and so do Mod / Fmod (x mod 0 gives 0); integer Pow with a negative exponent
+ * gives 0 (or +-1 for a base of +-1).
  * Comparisons and logical ops write bool (one byte, 0 or 1).
  */
 #ifndef ELTWISE_BINARY_H
@@ -28,6 +29,8 @@
 #define DSL_BIN_MAX    6
 #define DSL_BIN_MIN    7
 #define DSL_BIN_PRELU  8   /* a < 0 ? a * slope : a */
+#define DSL_BIN_MOD    9   /* remainder with the divisor's sign (numpy mod, ONNX fmod=0) */
+#define DSL_BIN_FMOD  10   /* truncated remainder (C fmod / %, ONNX fmod=1) */
 #define DSL_BIN_EQ    20
 #define DSL_BIN_LT    21
 #define DSL_BIN_GT    22
@@ -65,6 +68,20 @@ typedef void (*dsl_bin_loop)(const char* a, const char* b, char* y, int64_t n);
     case CODE: return v == DSL_BIN_VV ? T##_##NAME##_vv##SFX                                \
                     : (v == DSL_BIN_VS ? T##_##NAME##_vs##SFX : T##_##NAME##_sv##SFX);
 
+/* numpy's mod: fmod, moved to the divisor's side when the signs differ */
+static inline float dsl_modf(float a, float b) {
+    float r = fmodf(a, b);
+    if (r != 0.f) { if ((r < 0.f) != (b < 0.f)) r += b; }
+    else r = copysignf(0.f, b);
+    return r;
+}
+static inline double dsl_mod(double a, double b) {
+    double r = fmod(a, b);
+    if (r != 0.0) { if ((r < 0.0) != (b < 0.0)) r += b; }
+    else r = copysign(0.0, b);
+    return r;
+}
+
 /* ---- float32: the ops worth an AVX2 / AVX-512 instantiation ---- */
 #define DSL_BIN_F32_OPS(X, SFX, TARGET)                                                     \
     X(f32, add, DSL_BIN_ADD, SFX, TARGET, float, float, x0 + x1)                            \
@@ -74,6 +91,8 @@ typedef void (*dsl_bin_loop)(const char* a, const char* b, char* y, int64_t n);
     X(f32, max, DSL_BIN_MAX, SFX, TARGET, float, float, (x0 > x1 || x0 != x0) ? x0 : x1)    \
     X(f32, min, DSL_BIN_MIN, SFX, TARGET, float, float, (x0 < x1 || x0 != x0) ? x0 : x1)    \
     X(f32, prelu, DSL_BIN_PRELU, SFX, TARGET, float, float, x0 < 0.f ? x0 * x1 : x0)        \
+    X(f32, mod, DSL_BIN_MOD, SFX, TARGET, float, float, dsl_modf(x0, x1))                   \
+    X(f32, fmod, DSL_BIN_FMOD, SFX, TARGET, float, float, fmodf(x0, x1))                    \
     X(f32, eq, DSL_BIN_EQ, SFX, TARGET, float, uint8_t, x0 == x1)                           \
     X(f32, lt, DSL_BIN_LT, SFX, TARGET, float, uint8_t, x0 < x1)                            \
     X(f32, gt, DSL_BIN_GT, SFX, TARGET, float, uint8_t, x0 > x1)                            \
@@ -139,6 +158,8 @@ static inline dsl_bin_loop dsl_binary_loop_f32(int fn, int isa, int v) {
     X(f64, max, DSL_BIN_MAX, , , double, double, (x0 > x1 || x0 != x0) ? x0 : x1)           \
     X(f64, min, DSL_BIN_MIN, , , double, double, (x0 < x1 || x0 != x0) ? x0 : x1)           \
     X(f64, prelu, DSL_BIN_PRELU, , , double, double, x0 < 0.0 ? x0 * x1 : x0)               \
+    X(f64, mod, DSL_BIN_MOD, , , double, double, dsl_mod(x0, x1))                           \
+    X(f64, fmod, DSL_BIN_FMOD, , , double, double, fmod(x0, x1))                            \
     X(f64, eq, DSL_BIN_EQ, , , double, uint8_t, x0 == x1)                                   \
     X(f64, lt, DSL_BIN_LT, , , double, uint8_t, x0 < x1)                                    \
     X(f64, gt, DSL_BIN_GT, , , double, uint8_t, x0 > x1)                                    \
@@ -158,6 +179,17 @@ static inline int64_t dsl_ipow_i64(int64_t base, int64_t e) {
     return (int64_t)r;
 }
 
+#define DSL_IMOD(T, TA)                                                                     \
+    static inline TA dsl_imod_##T(TA a, TA b) {                                             \
+        if (b == 0 || ((TA)-1 < 0 && b == (TA)-1)) return 0;  /* no INT_MIN % -1 trap */  \
+        TA r = a % b;                                                                       \
+        return (r != 0 && ((r < 0) != (b < 0))) ? (TA)(r + b) : r;                          \
+    }
+DSL_IMOD(i64, int64_t)
+DSL_IMOD(i32, int32_t)
+DSL_IMOD(i8, int8_t)
+DSL_IMOD(u8, uint8_t)
+
 #define DSL_BIN_INT_OPS(X, T, TA, UT)                                                       \
     X(T, add, DSL_BIN_ADD, , , TA, TA, (UT)x0 + (UT)x1)                                     \
     X(T, sub, DSL_BIN_SUB, , , TA, TA, (UT)x0 - (UT)x1)                                     \
@@ -168,6 +200,8 @@ static inline int64_t dsl_ipow_i64(int64_t base, int64_t e) {
     X(T, max, DSL_BIN_MAX, , , TA, TA, x0 > x1 ? x0 : x1)                                   \
     X(T, min, DSL_BIN_MIN, , , TA, TA, x0 < x1 ? x0 : x1)                                   \
     X(T, prelu, DSL_BIN_PRELU, , , TA, TA, x0 < 0 ? (UT)x0 * (UT)x1 : (UT)x0)               \
+    X(T, mod, DSL_BIN_MOD, , , TA, TA, dsl_imod_##T(x0, x1))                                \
+    X(T, fmod, DSL_BIN_FMOD, , , TA, TA, (x1 == 0 || ((TA)-1 < 0 && x1 == (TA)-1)) ? 0 : x0 % x1) \
     X(T, eq, DSL_BIN_EQ, , , TA, uint8_t, x0 == x1)                                         \
     X(T, lt, DSL_BIN_LT, , , TA, uint8_t, x0 < x1)                                          \
     X(T, gt, DSL_BIN_GT, , , TA, uint8_t, x0 > x1)                                          \

@@ -1,5 +1,5 @@
-"""Elementwise ops: unary math, broadcasting binary arithmetic / comparison / logic, Where,
-Cast, and the variadic Sum / Max / Min / Mean.
+"""Elementwise ops: unary math, broadcasting binary arithmetic (incl. Mod, PRelu) /
+comparison / logic, Where, Cast, and the variadic Sum / Max / Min / Mean.
 
 Everything is decided here at compile time: the kernel variant (by dtype), the function
 code and its float parameters, and for broadcasting ops the merged iteration space (size-1
@@ -52,7 +52,7 @@ class Fn(Act):
 
 class Bin:
     """Binary function codes (csrc/eltwise_binary.h)."""
-    ADD, SUB, MUL, DIV, POW, MAX, MIN, PRELU = 1, 2, 3, 4, 5, 6, 7, 8
+    ADD, SUB, MUL, DIV, POW, MAX, MIN, PRELU, MOD, FMOD = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
     EQ, LT, GT, LE, GE = 20, 21, 22, 23, 24
     AND, OR, XOR = 30, 31, 32
 
@@ -351,6 +351,21 @@ class Arith(OpDef):
         tmp = b.temp(y.shape, f64, name=f"{node.name}_pow")
         emit_binary(b, Bin.POW, xb64, xe64, tmp)
         emit_cast(b, tmp, y)
+
+
+@register("Mod")
+class Mod(OpDef):
+    def infer(self, node, ins):
+        return [(broadcast_shape(ins[0].shape, ins[1].shape), _operand_dtype(node, ins[0], ins[1]))]
+
+    def lower(self, node, b, ins, outs):
+        dt = np.dtype(outs[0].dtype)
+        x0, x1, dt = _common_operands(node, b, ins, dt)
+        if dt not in _NUMERIC:
+            raise UnsupportedModelError(f"{node.describe()}: element type {dt} is not supported")
+        fn = Bin.FMOD if int(node.attrs.get("fmod", 0)) else Bin.MOD
+        y = b.output(node.outputs[0], outs[0].shape, dt)
+        emit_binary(b, fn, x0, x1, y)
 
 
 @register("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual")

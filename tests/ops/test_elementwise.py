@@ -380,6 +380,18 @@ def test_integer_div_by_zero_and_overflow_do_not_trap():
     np.testing.assert_array_equal(got, [0, -9223372036854775808, 3])
 
 
+@pytest.mark.parametrize("dtype", [F32, F64, I64, I32])
+@pytest.mark.parametrize("fmod", [0, 1])
+def test_mod(fmod, dtype):
+    if fmod == 0 and np.dtype(dtype).kind == "f":
+        a = np.array([5.5, -5.5, 5.5, -5.5, 0.0, 7.0, -3.0], dtype)
+        b = np.array([2.0, 2.0, -2.0, -2.0, 3.0, 3.5, 1.5], dtype)
+    else:
+        a, b = _operands((4, 9), (9,), dtype, seed=3, positive_b=True)
+        b = np.where(np.arange(9) % 2 == 0, b, -np.abs(b)).astype(dtype)   # both divisor signs
+    check_op("Mod", {"a": a, "b": b}, {"fmod": fmod}, opset=13, rtol=1e-6, atol=0)
+
+
 @pytest.mark.parametrize("sa,sb", [((2, 3, 4, 5), (5,)), ((7,), (7,)), ((3, 1), (1, 4)), ((), (6,))])
 def test_pow_f32(sa, sb):
     a, _ = _operands(sa, sb, F32, seed=12)
