@@ -138,13 +138,15 @@ def emit_cast(b: PlanBuilder, x: Tensor, y: Tensor) -> None:
     b.emit(EltOp.CAST, [x, y], [dtype_code(x.dtype), dtype_code(y.dtype), 0, 0, x.size])
 
 
-def _cast_tensor(b: PlanBuilder, node, v, t: Tensor, dtype) -> Tensor:
-    """``t`` (the tensor of Value ``v``) as ``dtype``: a cast constant or a cast step."""
+def _as_dtype(b: PlanBuilder, node, v, dtype) -> Tensor:
+    """The tensor of Value ``v`` as ``dtype``: itself, a converted constant (the original is
+    then never materialised), or the output of a cast step."""
     dtype = np.dtype(dtype)
-    if np.dtype(t.dtype) == dtype:
-        return t
-    if v is not None and v.is_const:
+    if np.dtype(v.dtype) == dtype:
+        return b.value(v.name)
+    if v.is_const:
         return b.const(np.asarray(v.const).astype(dtype), name=f"{v.name}_as_{dtype.name}")
+    t = b.value(v.name)
     out = b.temp(t.shape, dtype, name=f"{node.name}_cast")
     emit_cast(b, t, out)
     return out
@@ -249,7 +251,7 @@ class Clip(OpDef):
             lo, hi = _clip_bounds(node, ins)
             bounds_t = [b.const(np.array(lo, dt)), b.const(np.array(hi, dt))]
         else:
-            bounds_t = [None if v is None else _cast_tensor(b, node, v, b.value(v.name), dt)
+            bounds_t = [None if v is None else _as_dtype(b, node, v, dt)
                         for v in bounds]
         steps = [(Bin.MAX, bounds_t[0]), (Bin.MIN, bounds_t[1])]
         steps = [(f, t) for f, t in steps if t is not None]
@@ -303,8 +305,8 @@ def _common_operands(node, b, ins, dtype=None):
     a, c = ins[0], ins[1]
     if dtype is None:
         dtype = _operand_dtype(node, a, c)
-    ta = _cast_tensor(b, node, a, b.value(a.name), dtype)
-    tc = _cast_tensor(b, node, c, b.value(c.name), dtype)
+    ta = _as_dtype(b, node, a, dtype)
+    tc = _as_dtype(b, node, c, dtype)
     return ta, tc, np.dtype(dtype)
 
 
@@ -337,7 +339,7 @@ class Arith(OpDef):
             emit_unary(b, Fn.POW, xb, y, e, 0.0)
             return
         if bt in _FLOAT or (bt in _NUMERIC and np.dtype(ex.dtype) not in _FLOAT):
-            xe = _cast_tensor(b, node, ex, b.value(ex.name), bt)
+            xe = _as_dtype(b, node, ex, bt)
             if bt not in _NUMERIC:
                 raise UnsupportedModelError(f"{node.describe()}: element type {bt} is not supported")
             emit_binary(b, Bin.POW, xb, xe, y)
@@ -346,8 +348,8 @@ class Arith(OpDef):
             raise UnsupportedModelError(f"{node.describe()}: element type {bt} is not supported")
         # integer base, float exponent: numpy computes in float64 and truncates
         f64 = np.dtype(np.float64)
-        xb64 = _cast_tensor(b, node, base, xb, f64)
-        xe64 = _cast_tensor(b, node, ex, b.value(ex.name), f64)
+        xb64 = _as_dtype(b, node, base, f64)
+        xe64 = _as_dtype(b, node, ex, f64)
         tmp = b.temp(y.shape, f64, name=f"{node.name}_pow")
         emit_binary(b, Bin.POW, xb64, xe64, tmp)
         emit_cast(b, tmp, y)
@@ -447,7 +449,7 @@ class Variadic(OpDef):
         if dt not in _NUMERIC or (node.op_type == "Mean" and dt not in _FLOAT):
             raise UnsupportedModelError(f"{node.describe()}: element type {dt} is not supported")
         y = b.output(node.outputs[0], outs[0].shape, dt)
-        tensors = [_cast_tensor(b, node, v, b.value(v.name), dt) for v in vals]
+        tensors = [_as_dtype(b, node, v, dt) for v in vals]
         mean = node.op_type == "Mean" and len(vals) > 1
         if len(tensors) == 1:
             src = tensors[0]
@@ -481,9 +483,9 @@ class Where(OpDef):
     def lower(self, node, b, ins, outs):
         c, x, z = ins
         dt = np.dtype(outs[0].dtype)
-        tc = _cast_tensor(b, node, c, b.value(c.name), _BOOL)
-        tx = _cast_tensor(b, node, x, b.value(x.name), dt)
-        tz = _cast_tensor(b, node, z, b.value(z.name), dt)
+        tc = _as_dtype(b, node, c, _BOOL)
+        tx = _as_dtype(b, node, x, dt)
+        tz = _as_dtype(b, node, z, dt)
         y = b.output(node.outputs[0], outs[0].shape, dt)
         emit_where(b, tc, tx, tz, y)
 
