@@ -24,7 +24,8 @@ Unary fn codes (f32/f64): the activation codes of dsl_act.h, then dsl_vmath.h's:
   18 RECIPROCAL, 19 ERF, 20 AFFINE (a*x+b), 21 FLOOR, 22 CEIL, 23 ROUND, 24 SIGN,
   25 SOFTSIGN, 26 POW (x ** a).
 Binary fn codes (csrc/eltwise_binary.h): 1 ADD, 2 SUB, 3 MUL, 4 DIV, 5 POW, 6 MAX, 7 MIN,
-  8 PRELU, 9 MOD (divisor's sign), 10 FMOD (truncated), 20 EQ, 21 LT, 22 GT, 23 LE, 24 GE (-> bool), 30 AND, 31 OR, 32 XOR (bool).
+  8 PRELU, 9 MOD (divisor's sign), 10 FMOD (truncated), 20 EQ, 21 LT, 22 GT, 23 LE,
+  24 GE (-> bool), 30 AND, 31 OR, 32 XOR (bool).
   Operand dtypes: F32 (all arithmetic + comparisons; SSE2/AVX2/AVX-512 loops), F64, I64,
   I32, I8, U8 (arithmetic + comparisons), BOOL (AND/OR/XOR/EQ).
 """
