@@ -513,3 +513,38 @@ class Cast(OpDef):
         x = b.value(node.inputs[0])
         y = b.output(node.outputs[0], outs[0].shape, dt)
         emit_cast(b, x, y)
+
+
+# --------------------------------------------------------------------------------------
+# IsNaN / IsInf: compositions of the compare and unary kernels
+# --------------------------------------------------------------------------------------
+
+@register("IsNaN", "IsInf")
+class FloatClass(OpDef):
+    def infer(self, node, ins):
+        if np.dtype(ins[0].dtype).kind != "f":
+            raise UnsupportedModelError(f"{node.describe()}: input must be a float tensor")
+        return [(ins[0].shape, _BOOL)]
+
+    def lower(self, node, b, ins, outs):
+        x = b.value(node.inputs[0])
+        y = b.output(node.outputs[0], outs[0].shape, _BOOL)
+        if not x.size:
+            return
+        if node.op_type == "IsNaN":  # NaN is the one value not equal to itself
+            eq = b.temp(x.shape, _BOOL)
+            emit_binary(b, Bin.EQ, x, x, eq)
+            b.emit(EltOp.NOT, [eq, y], [0, int(DType.BOOL), 0, 0, x.size])
+            return
+        pos = int(node.attrs.get("detect_positive", 1))
+        neg = int(node.attrs.get("detect_negative", 1))
+        if not pos and not neg:
+            from deepsparse_lite.ops.base import emit_fill
+            emit_fill(b, y, False)
+            return
+        src = x
+        if pos and neg:
+            src = b.temp(x.shape, x.dtype)
+            emit_unary(b, Fn.ABS, x, src)
+        inf = b.const(np.array(np.inf if pos else -np.inf, dtype=x.dtype))
+        emit_binary(b, Bin.EQ, src, inf, y)

@@ -583,3 +583,11 @@ def test_kernel_rejects_malformed_steps():
         plan.steps[0]["i"][slot] = value
         with pytest.raises(compiler.PlanExecutionError, match="invalid parameter"):
             compiler.execute(plan, list(feeds.values()))
+
+
+@pytest.mark.parametrize("op, attrs", [("IsNaN", {}), ("IsInf", {}), ("IsInf", {"detect_negative": 0}),
+                                       ("IsInf", {"detect_positive": 0}),
+                                       ("IsInf", {"detect_positive": 0, "detect_negative": 0})])
+def test_isnan_isinf(op, attrs):
+    x = np.array([[0.0, np.nan, np.inf, -np.inf, 1.5, -0.0, 3e38, np.nan]] * 3, dtype=np.float32)
+    check_op(op, {"x": x}, attrs, opset=20 if op == "IsInf" else 13)
