@@ -3,7 +3,9 @@
  * the corresponding unary ops. Codes mirror deepsparse_lite.ops.base.Act.
  *
  * This file holds the portable implementation; the vectorised variants (AVX2 / AVX-512)
- * live in dsl_vmath.h and are selected by dsl_act_row at run time. */
+ * live in dsl_vmath.h (included at the end) and are selected by dsl_act_row at run time.
+ * NaN propagates through every activation (like numpy / the ONNX reference); Clip with
+ * min > max gives max (np.clip). */
 #ifndef DSL_ACT_H
 #define DSL_ACT_H
 #include <math.h>
@@ -25,17 +27,18 @@
 
 static inline float dsl_act_scalar(int act, float x, float a, float b) {
     switch (act) {
-    case DSL_ACT_RELU: return x > 0.f ? x : 0.f;
+    case DSL_ACT_RELU: return x < 0.f ? 0.f : x;
     case DSL_ACT_LEAKY_RELU: return x >= 0.f ? x : a * x;
-    case DSL_ACT_CLIP: return x < a ? a : (x > b ? b : x);
+    case DSL_ACT_CLIP: { float y = x < a ? a : x; return y > b ? b : y; }
     case DSL_ACT_SIGMOID: return 1.f / (1.f + expf(-x));
     case DSL_ACT_TANH: return tanhf(x);
     case DSL_ACT_HARD_SIGMOID: { float y = a * x + b; return y < 0.f ? 0.f : (y > 1.f ? 1.f : y); }
-    case DSL_ACT_HARD_SWISH: { float y = x / 6.f + 0.5f; y = y < 0.f ? 0.f : (y > 1.f ? 1.f : y); return x * y; }
-    case DSL_ACT_GELU_ERF: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+    case DSL_ACT_HARD_SWISH: { float y = x * (1.f / 6.f) + 0.5f; y = y < 0.f ? 0.f : (y > 1.f ? 1.f : y); return x * y; }
+    /* erfc, not 1 + erf: no cancellation for negative x */
+    case DSL_ACT_GELU_ERF: return 0.5f * x * erfcf(-x * 0.70710678118654752f);
     case DSL_ACT_GELU_TANH: return 0.5f * x * (1.f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-    case DSL_ACT_ELU: return x >= 0.f ? x : a * (expf(x) - 1.f);
-    case DSL_ACT_SELU: return x > 0.f ? b * x : b * (a * expf(x) - a);
+    case DSL_ACT_ELU: return x >= 0.f ? x : a * expm1f(x);
+    case DSL_ACT_SELU: return x > 0.f ? b * x : b * (a * expm1f(x));
     case DSL_ACT_SOFTPLUS: return x > 20.f ? x : log1pf(expf(x));
     default: return x;
     }
@@ -44,18 +47,21 @@ static inline float dsl_act_scalar(int act, float x, float a, float b) {
 static inline void dsl_act_row_scalar(int act, float* x, int64_t n, float a, float b) {
     if (act == DSL_ACT_NONE) return;
     if (act == DSL_ACT_RELU) {
-        for (int64_t k = 0; k < n; ++k) x[k] = x[k] > 0.f ? x[k] : 0.f;
+        for (int64_t k = 0; k < n; ++k) x[k] = x[k] < 0.f ? 0.f : x[k];
         return;
     }
     if (act == DSL_ACT_CLIP) {
-        for (int64_t k = 0; k < n; ++k) x[k] = x[k] < a ? a : (x[k] > b ? b : x[k]);
+        for (int64_t k = 0; k < n; ++k) { float y = x[k] < a ? a : x[k]; x[k] = y > b ? b : y; }
         return;
     }
     for (int64_t k = 0; k < n; ++k) x[k] = dsl_act_scalar(act, x[k], a, b);
 }
 
+/* The vectorised, ISA-dispatched dsl_act_row (and dsl_act_row_isa). */
+#include "dsl_vmath.h"
+
 #ifndef DSL_HAVE_VMATH_ACT
-/* Until a vectorised variant is provided, the portable one serves every ISA. */
+/* Without vector math (dsl_vmath.h removed), the portable variant serves every ISA. */
 static inline void dsl_act_row(int act, float* x, int64_t n, float a, float b) {
     dsl_act_row_scalar(act, x, n, a, b);
 }

@@ -190,35 +190,6 @@ def _affinity() -> List[int]:
         return list(range(os.cpu_count() or 1))
 
 
-def _cpu_records() -> List[Dict[str, int]]:
-    """One record per online logical CPU: cpu, core (unique physical-core key), socket, numa.
-
-    Empty when sysfs topology is unavailable (containers without /sys, non-Linux)."""
-    cpus = _parse_cpu_list(_read(os.path.join(_SYS_CPU, "online")))
-    if not cpus:
-        cpus = sorted(int(p.rsplit("cpu", 1)[1]) for p in glob.glob(os.path.join(_SYS_CPU, "cpu[0-9]*")))
-    numa_of: Dict[int, int] = {}
-    for node_dir in glob.glob(os.path.join(_SYS_NODE, "node[0-9]*")):
-        node = int(node_dir.rsplit("node", 1)[1])
-        for c in _parse_cpu_list(_read(os.path.join(node_dir, "cpulist"))):
-            numa_of[c] = node
-    recs = []
-    core_keys: Dict[Tuple[int, str], int] = {}
-    for c in cpus:
-        topo = os.path.join(_SYS_CPU, f"cpu{c}", "topology")
-        pkg = _read(os.path.join(topo, "physical_package_id"))
-        core = _read(os.path.join(topo, "core_id"))
-        if pkg is None or core is None:
-            return []
-        socket = max(int(pkg), 0)  # -1 on some VMs
-        # core_id is only unique within a package (and on some machines within a die);
-        # thread_siblings_list names the physical core unambiguously.
-        sib = _read(os.path.join(topo, "thread_siblings_list")) or f"{socket}:{core}:{c}"
-        key = core_keys.setdefault((socket, sib), len(core_keys))
-        recs.append({"cpu": c, "core": key, "socket": socket, "numa": numa_of.get(c, socket)})
-    return recs
-
-
 def _cache_sizes(cpu: int) -> Dict[str, int]:
     sizes = {"L1_data_cache_size": 0, "L1_instruction_cache_size": 0,
              "L2_cache_size": 0, "L3_cache_size": 0}
@@ -306,41 +277,23 @@ def _build_architecture() -> architecture:
     family = int(info.get("cpu family", "0") or 0) if info.get("cpu family", "").isdigit() else 0
     model = int(info.get("model", "0") or 0) if info.get("model", "").isdigit() else 0
 
-    allowed = set(_affinity())
-    recs = _cpu_records()
-    if recs:
-        sockets = sorted({r["socket"] for r in recs})
-        cores = {r["core"] for r in recs}
-        numas = {r["numa"] for r in recs}
-        threads_per_core = max(sum(1 for r in recs if r["core"] == k) for k in cores)
-        cores_per_socket = max(len({r["core"] for r in recs if r["socket"] == s}) for s in sockets)
-        avail = [r for r in recs if r["cpu"] in allowed] or recs
-        a_cores = {r["core"] for r in avail}
-        a_sockets = sorted({r["socket"] for r in avail})
-        a_tpc = max(sum(1 for r in avail if r["core"] == k) for k in a_cores)
-        a_cps = max(len({r["core"] for r in avail if r["socket"] == s}) for s in a_sockets)
-        num_cores, num_hw = len(cores), len(recs)
-        num_sockets, num_numa = len(sockets), len(numas)
-        a_num_cores, a_num_hw = len(a_cores), len(avail)
-        a_num_sockets, a_num_numa = len(a_sockets), len({r["numa"] for r in avail})
-        cache_cpu = avail[0]["cpu"]
-    else:
-        try:
-            import psutil
-            num_hw = psutil.cpu_count(logical=True) or os.cpu_count() or 1
-            num_cores = psutil.cpu_count(logical=False) or num_hw
-        except ImportError:
-            num_hw = os.cpu_count() or 1
-            num_cores = num_hw
-        threads_per_core = max(1, num_hw // max(num_cores, 1))
-        num_sockets = num_numa = 1
-        cores_per_socket = num_cores
-        a_num_hw = len(allowed) or num_hw
-        a_tpc = min(threads_per_core, a_num_hw)
-        a_num_cores = max(1, a_num_hw // threads_per_core)
-        a_num_sockets = a_num_numa = 1
-        a_cps = a_num_cores
-        cache_cpu = min(allowed) if allowed else 0
+    # Counts come from the scheduler's Topology so that "available cores" here and the
+    # cores a Context actually uses can never disagree (it also does the psutil fallback).
+    from deepsparse_lite.scheduler.topology import Topology
+    allowed = _affinity()
+    topo = Topology.from_sysfs(cpu_dir=_SYS_CPU, node_dir=_SYS_NODE, affinity=None)
+    whole = topo
+    try:
+        topo = topo.restrict(allowed)
+    except ValueError:  # the mask names no CPU sysfs knows: report the whole machine
+        pass
+    num_cores, num_hw = whole.num_physical_cores, whole.num_hw_threads
+    num_sockets, num_numa = len(whole.sockets), len(whole.numa_nodes)
+    cores_per_socket, threads_per_core = whole.cores_per_socket, whole.threads_per_core
+    a_num_cores, a_num_hw = topo.num_physical_cores, topo.num_hw_threads
+    a_num_sockets, a_num_numa = len(topo.sockets), len(topo.numa_nodes)
+    a_cps, a_tpc = topo.cores_per_socket, topo.threads_per_core
+    cache_cpu = topo.cpus[0]
 
     hw_isa = _hardware_isa(machine, flags)
     arch = architecture(

@@ -1,6 +1,115 @@
-"""Elementwise kernels (family 2): unary math, broadcasting binary ops, where, cast."""
-from deepsparse_lite.kernels.dsl cimport dsl_step, DSL_ERR_UNKNOWN_OP
+"""Elementwise kernels (family 2): unary math, broadcasting binary ops, where, cast.
+
+The loops are C (csrc/eltwise*.h, csrc/dsl_vmath*.h); this module validates a step, decides
+how many threads it deserves and splits its output range [0, n) into per-thread chunks
+(multiples of 64 elements, so no two threads write one cache line, even for bool outputs).
+
+Sub-ops (op = 200 + sub). Shared i[] slots: i0 fn, i1 dtype, i2 isa, i3 ndim, i4 n
+(output elements), i8..15 merged shape, i16+8k.. element strides of input k.
+
+  1 UNARY_F32  t=[x, y]        i0 fn, i2 isa (0/1/2, clamped to the CPU), i4 n; f0 a, f1 b
+  2 UNARY_F64  t=[x, y]        i0 fn, i4 n; f0 a, f1 b                 (libm, scalar)
+  3 UNARY_INT  t=[x, y]        i0 fn (NEG 16, ABS 17, RELU 1, SIGN 24), i1 dtype (I64/I32/I8), i4 n
+  4 NOT        t=[x, y]        i4 n                                    (bool)
+  5 BINARY     t=[a, b, y]     i0 fn, i1 operand dtype, i2 isa, i3 ndim, i4 n, i8.. shape,
+                               i16.. a strides, i24.. b strides (elements, 0 = broadcast)
+  6 WHERE      t=[c, x, y, o]  i1 element size, i3 ndim, i4 n, i8.. shape,
+                               i16.. cond strides, i24.. x strides, i32.. y strides
+  7 CAST       t=[x, y]        i0 source dtype, i1 destination dtype, i4 n
+
+Unary fn codes (f32/f64): the activation codes of dsl_act.h, then dsl_vmath.h's:
+  0 NONE (copy), 1 RELU, 2 LEAKY_RELU(a=alpha), 3 CLIP(a=min, b=max), 4 SIGMOID, 5 TANH,
+  6 HARD_SIGMOID(a=alpha, b=beta), 7 HARD_SWISH, 8 GELU_ERF, 9 GELU_TANH, 10 ELU(a=alpha),
+  11 SELU(a=alpha, b=gamma), 12 SOFTPLUS, 13 EXP, 14 LOG, 15 SQRT, 16 NEG, 17 ABS,
+  18 RECIPROCAL, 19 ERF, 20 AFFINE (a*x+b), 21 FLOOR, 22 CEIL, 23 ROUND, 24 SIGN,
+  25 SOFTSIGN, 26 POW (x ** a).
+Binary fn codes (csrc/eltwise_binary.h): 1 ADD, 2 SUB, 3 MUL, 4 DIV, 5 POW, 6 MAX, 7 MIN,
+  8 PRELU, 9 MOD (divisor's sign), 10 FMOD (truncated), 20 EQ, 21 LT, 22 GT, 23 LE,
+  24 GE (-> bool), 30 AND, 31 OR, 32 XOR (bool).
+  Operand dtypes: F32 (all arithmetic + comparisons; SSE2/AVX2/AVX-512 loops), F64, I64,
+  I32, I8, U8 (arithmetic + comparisons), BOOL (AND/OR/XOR/EQ).
+"""
+import numpy as np
+cimport numpy as cnp
+from libc.stdint cimport int64_t
+from cython.parallel cimport prange
+
+from deepsparse_lite.kernels.dsl cimport (dsl_step, DSL_OK, dsl_threads_for, dsl_isa,
+                                          dsl_set_isa)
+
+cnp.import_array()
+
+cdef extern from "eltwise.h" nogil:
+    int dsl_ew_check(const dsl_step* s)
+    int64_t dsl_ew_min_work(const dsl_step* s)
+    int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t hi)
+    void dsl_vunary_f32(int isa, int fn, const float* x, float* y, int64_t n, float a, float b)
+
+DEF CHUNK_ALIGN = 64
+# Per-thread work threshold override (0 = the per-step default); tests set 1 so that small
+# shapes take the threaded path and the partitioning is exercised.
+cdef int64_t min_work_override = 0
+
+
+cdef inline int64_t chunk_bound(int64_t n, int c, int nchunks) noexcept nogil:
+    if c >= nchunks:
+        return n
+    return ((n * c) // nchunks) & ~(<int64_t>CHUNK_ALIGN - 1)
 
 
 cdef int run_eltwise(const dsl_step* s, char** p, int nt) noexcept nogil:
-    return DSL_ERR_UNKNOWN_OP
+    cdef int rc = dsl_ew_check(s)
+    cdef int64_t n = s.i[4]
+    cdef int nth, c
+    if rc != DSL_OK:
+        return rc
+    if n <= 0:
+        return DSL_OK
+    nth = dsl_threads_for(n, min_work_override if min_work_override > 0 else dsl_ew_min_work(s), nt)
+    if nth <= 1:
+        return dsl_ew_range(s, p, 0, n)
+    # every failure mode was ruled out by dsl_ew_check, so chunks cannot fail
+    for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
+        dsl_ew_range(s, p, chunk_bound(n, c, nth), chunk_bound(n, c + 1, nth))
+    return DSL_OK
+
+
+# ---- test hooks ----------------------------------------------------------------------
+
+def vunary_f32(int fn, cnp.ndarray x not None, int isa=-1, float a=0.0, float b=0.0):
+    """Apply unary function ``fn`` to a float32 array with one ISA variant (tests only).
+
+    ``isa`` -1 = the CPU's best; a level the CPU lacks is lowered to one it has.
+    """
+    cdef cnp.ndarray xc = np.ascontiguousarray(x, dtype=np.float32)
+    cdef cnp.ndarray y = np.empty_like(xc)
+    cdef int hw = dsl_isa()
+    if isa < 0 or isa > hw:
+        isa = hw
+    if fn < 0 or fn > 26:
+        raise ValueError(f"unknown unary function code {fn}")
+    cdef const float* xp = <const float*>cnp.PyArray_DATA(xc)
+    cdef float* yp = <float*>cnp.PyArray_DATA(y)
+    cdef int64_t n = xc.size
+    with nogil:
+        dsl_vunary_f32(isa, fn, xp, yp, n, a, b)
+    return y
+
+
+def cpu_isa():
+    """The ISA level dsl_isa() picks in this module (0 generic, 1 avx2, 2 avx512)."""
+    return dsl_isa()
+
+
+def set_min_work(int64_t n):
+    """Set the elements-per-thread threshold (tests only; <= 0 restores the per-step
+    defaults); returns the old override."""
+    global min_work_override
+    old = min_work_override
+    min_work_override = n if n > 0 else 0
+    return old
+
+
+def set_isa_level(int level):
+    """Force this module's dsl_isa() down to ``level`` (clamped to the CPU; tests only)."""
+    dsl_set_isa(level)

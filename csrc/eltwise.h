@@ -1,0 +1,265 @@
+/* The eltwise family (op = 200 + sub-op): step validation, work sizes for threading, and
+ * the kernel for one contiguous range [lo, hi) of output elements. kernels/eltwise.pyx
+ * splits the range over threads; everything here runs on one thread without allocating.
+ * The step layouts are documented in kernels/eltwise.pyx and mirrored by
+ * ops/elementwise.py.
+ *
+ * Broadcasting steps (BINARY, WHERE) see their iteration space already merged at compile
+ * time: shape[ndim] (size-1 dims dropped, contiguous dims fused) and, per input, element
+ * strides over that shape (0 on broadcast dims). The output is contiguous in that order.
+ * The walk is [outer rows, inner row]: every input's inner stride is 0 or 1, so a row is a
+ * vv / vs / sv loop; rows advance with an odometer (no division per row).
+ */
+#ifndef ELTWISE_H
+#define ELTWISE_H
+#include <stdint.h>
+#include "dsl_plan.h"
+#include "dsl_cpu.h"
+#include "dsl_vmath.h"
+#include "eltwise_binary.h"
+#include "eltwise_cast.h"
+
+#define DSL_EW_UNARY_F32  1
+#define DSL_EW_UNARY_F64  2
+#define DSL_EW_UNARY_INT  3
+#define DSL_EW_NOT        4
+#define DSL_EW_BINARY     5
+#define DSL_EW_WHERE      6
+#define DSL_EW_CAST       7
+
+/* i[] slots shared by the layouts */
+#define DSL_EW_I_FN     0
+#define DSL_EW_I_DTYPE  1
+#define DSL_EW_I_ISA    2
+#define DSL_EW_I_NDIM   3
+#define DSL_EW_I_N      4
+#define DSL_EW_I_SHAPE  8
+#define DSL_EW_I_STRIDE 16   /* input k: i[16 + 8k .. 16 + 8k + ndim) */
+
+/* elements per thread below which a step stays on one thread: roughly 10-20 us of work,
+ * well above an OpenMP fork/join */
+#define DSL_EW_MIN_CHEAP  32768
+#define DSL_EW_MIN_MATH    8192
+
+typedef void (*dsl_ew_row)(const void* ctx, const char* const* in, char* y, int64_t n);
+
+/* Visit output elements [lo, hi) row by row; in[k] points at input k's first element of the
+ * current piece (element strides st[k], element sizes esz[k]). */
+static inline void dsl_ew_walk(int ndim, const int64_t* shape, int nin, const int64_t* const* st,
+                               const char* const* base, const int64_t* esz, char* y,
+                               int64_t esz_y, int64_t lo, int64_t hi, dsl_ew_row row,
+                               const void* ctx) {
+    int64_t inner = shape[ndim - 1];
+    int64_t idx[8] = {0, 0, 0, 0, 0, 0, 0, 0}, off[3] = {0, 0, 0};
+    int64_t r = lo / inner, col = lo - r * inner, rem = r, pos = lo;
+    const char* ptr[3] = {0, 0, 0};
+    int d, j;
+    for (d = ndim - 2; d >= 0; --d) {
+        idx[d] = rem % shape[d];
+        rem /= shape[d];
+        for (j = 0; j < nin; ++j) off[j] += idx[d] * st[j][d];
+    }
+    while (pos < hi) {
+        int64_t n = inner - col;
+        if (n > hi - pos) n = hi - pos;
+        for (j = 0; j < nin; ++j)
+            ptr[j] = base[j] + (off[j] + col * st[j][ndim - 1]) * esz[j];
+        row(ctx, ptr, y + pos * esz_y, n);
+        pos += n;
+        col = 0;
+        for (d = ndim - 2; d >= 0; --d) {   /* odometer over the outer dims */
+            for (j = 0; j < nin; ++j) off[j] += st[j][d];
+            if (++idx[d] < shape[d]) break;
+            for (j = 0; j < nin; ++j) off[j] -= shape[d] * st[j][d];
+            idx[d] = 0;
+        }
+    }
+}
+
+static void dsl_ew_binary_row(const void* ctx, const char* const* in, char* y, int64_t n) {
+    (*(const dsl_bin_loop*)ctx)(in[0], in[1], y, n);
+}
+
+typedef struct { int64_t esz, sc, sx, sy; } dsl_where_ctx;
+
+#define DSL_WHERE_ROW(T)                                                                    \
+    {                                                                                       \
+        const uint8_t* c = (const uint8_t*)in[0];                                           \
+        const T* a = (const T*)in[1]; const T* b = (const T*)in[2]; T* o = (T*)y;           \
+        if (w->sc && w->sx && w->sy) {                                                      \
+            for (k = 0; k < n; ++k) o[k] = c[k] ? a[k] : b[k];                              \
+        } else {                                                                            \
+            for (k = 0; k < n; ++k) o[k] = c[k * w->sc] ? a[k * w->sx] : b[k * w->sy];      \
+        }                                                                                   \
+        return;                                                                             \
+    }
+
+static void dsl_ew_where_row(const void* ctx, const char* const* in, char* y, int64_t n) {
+    const dsl_where_ctx* w = (const dsl_where_ctx*)ctx;
+    int64_t k;
+    switch (w->esz) {
+    case 1: DSL_WHERE_ROW(uint8_t)
+    case 2: DSL_WHERE_ROW(uint16_t)
+    case 4: DSL_WHERE_ROW(uint32_t)
+    case 8: DSL_WHERE_ROW(uint64_t)
+    default: return;
+    }
+}
+
+static inline int dsl_ew_esz(int dtype) {
+    switch (dtype) {
+    case DSL_F64: case DSL_I64: return 8;
+    case DSL_F32: case DSL_I32: return 4;
+    case DSL_U8: case DSL_I8: case DSL_BOOL: return 1;
+    default: return 0;
+    }
+}
+
+static inline int dsl_ew_isa(const dsl_step* s) {
+    int hw = dsl_isa();
+    int want = (int)s->i[DSL_EW_I_ISA];
+    return want < hw ? want : hw;
+}
+
+/* Is the merged broadcast layout well formed (inner strides 0/1, sizes consistent)? */
+static inline int dsl_ew_check_walk(const dsl_step* s, int nin) {
+    int ndim = (int)s->i[DSL_EW_I_NDIM], d, k;
+    int64_t total = 1;
+    if (ndim < 1 || ndim > 8) return DSL_ERR_BAD_PARAM;
+    for (d = 0; d < ndim; ++d) {
+        if (s->i[DSL_EW_I_SHAPE + d] < 1) return DSL_ERR_BAD_PARAM;
+        total *= s->i[DSL_EW_I_SHAPE + d];
+    }
+    if (total != s->i[DSL_EW_I_N]) return DSL_ERR_BAD_PARAM;
+    int any_unit = 0;
+    for (k = 0; k < nin; ++k) {
+        int64_t inner = s->i[DSL_EW_I_STRIDE + 8 * k + ndim - 1];
+        if (inner != 0 && inner != 1) return DSL_ERR_BAD_PARAM;
+        any_unit |= inner == 1;
+    }
+    if (!any_unit && s->i[DSL_EW_I_SHAPE + ndim - 1] != 1) return DSL_ERR_BAD_PARAM;
+    return DSL_OK;
+}
+
+static inline int dsl_ew_bin_variant(const dsl_step* s) {
+    int ndim = (int)s->i[DSL_EW_I_NDIM];
+    int64_t sa = s->i[DSL_EW_I_STRIDE + ndim - 1], sb = s->i[DSL_EW_I_STRIDE + 8 + ndim - 1];
+    if (sa && !sb) return DSL_BIN_VS;
+    if (!sa && sb) return DSL_BIN_SV;
+    return DSL_BIN_VV;   /* both 1, or both 0 with a row of one element */
+}
+
+/* DSL_OK if the step can run; called once per step before any thread starts. */
+static inline int dsl_ew_check(const dsl_step* s) {
+    int sub = s->op % 100;
+    int64_t fn = s->i[DSL_EW_I_FN];
+    if (s->i[DSL_EW_I_N] < 0) return DSL_ERR_BAD_PARAM;
+    switch (sub) {
+    case DSL_EW_UNARY_F32:
+    case DSL_EW_UNARY_F64:
+        return (fn >= 0 && fn < DSL_VF_COUNT) ? DSL_OK : DSL_ERR_BAD_PARAM;
+    case DSL_EW_UNARY_INT: {
+        int dt = (int)s->i[DSL_EW_I_DTYPE];
+        if (dt != DSL_I64 && dt != DSL_I32 && dt != DSL_I8) return DSL_ERR_BAD_PARAM;
+        return (fn == DSL_VF_NEG || fn == DSL_VF_ABS || fn == DSL_ACT_RELU || fn == DSL_VF_SIGN)
+                   ? DSL_OK : DSL_ERR_BAD_PARAM;
+    }
+    case DSL_EW_NOT:
+        return DSL_OK;
+    case DSL_EW_BINARY:
+        if (!dsl_binary_loop((int)s->i[DSL_EW_I_DTYPE], (int)fn, dsl_ew_isa(s), DSL_BIN_VV))
+            return DSL_ERR_BAD_PARAM;
+        return dsl_ew_check_walk(s, 2);
+    case DSL_EW_WHERE: {
+        int64_t esz = s->i[DSL_EW_I_DTYPE];
+        if (esz != 1 && esz != 2 && esz != 4 && esz != 8) return DSL_ERR_BAD_PARAM;
+        return dsl_ew_check_walk(s, 3);
+    }
+    case DSL_EW_CAST:
+        return (dsl_ew_esz((int)s->i[0]) && dsl_ew_esz((int)s->i[1])) ? DSL_OK : DSL_ERR_BAD_PARAM;
+    default:
+        return DSL_ERR_UNKNOWN_OP;
+    }
+}
+
+/* Elements per thread below which the step should not be split. */
+static inline int64_t dsl_ew_min_work(const dsl_step* s) {
+    int sub = s->op % 100;
+    int fn = (int)s->i[DSL_EW_I_FN];
+    if (sub == DSL_EW_UNARY_F64) return DSL_EW_MIN_MATH / 4;
+    if (sub == DSL_EW_UNARY_F32) {
+        switch (fn) {
+        case DSL_ACT_NONE: case DSL_ACT_RELU: case DSL_ACT_LEAKY_RELU: case DSL_ACT_CLIP:
+        case DSL_ACT_HARD_SIGMOID: case DSL_ACT_HARD_SWISH: case DSL_VF_NEG: case DSL_VF_ABS:
+        case DSL_VF_AFFINE: case DSL_VF_FLOOR: case DSL_VF_CEIL: case DSL_VF_ROUND:
+        case DSL_VF_SIGN:
+            return DSL_EW_MIN_CHEAP;
+        default:
+            return DSL_EW_MIN_MATH;
+        }
+    }
+    if (sub == DSL_EW_BINARY && fn == DSL_BIN_POW) return DSL_EW_MIN_MATH / 2;
+    return DSL_EW_MIN_CHEAP;
+}
+
+/* Compute output elements [lo, hi) of a checked step. */
+static inline int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t hi) {
+    int sub = s->op % 100;
+    int fn = (int)s->i[DSL_EW_I_FN];
+    int64_t n = hi - lo;
+    if (n <= 0) return DSL_OK;
+    switch (sub) {
+    case DSL_EW_UNARY_F32: {
+        const float* x = (const float*)p[s->t[0]];
+        float* y = (float*)p[s->t[1]];
+        dsl_vunary_f32(dsl_ew_isa(s), fn, x + lo, y + lo, n, s->f[0], s->f[1]);
+        return DSL_OK;
+    }
+    case DSL_EW_UNARY_F64: {
+        const double* x = (const double*)p[s->t[0]];
+        double* y = (double*)p[s->t[1]];
+        dsl_unary_f64(fn, x + lo, y + lo, n, s->f[0], s->f[1]);
+        return DSL_OK;
+    }
+    case DSL_EW_UNARY_INT: {
+        int dt = (int)s->i[DSL_EW_I_DTYPE];
+        int64_t esz = dsl_ew_esz(dt);
+        return dsl_unary_int(dt, fn, p[s->t[0]] + lo * esz, p[s->t[1]] + lo * esz, n);
+    }
+    case DSL_EW_NOT:
+        dsl_not_bool(p[s->t[0]] + lo, p[s->t[1]] + lo, n);
+        return DSL_OK;
+    case DSL_EW_BINARY: {
+        int dt = (int)s->i[DSL_EW_I_DTYPE];
+        dsl_bin_loop loop = dsl_binary_loop(dt, fn, dsl_ew_isa(s), dsl_ew_bin_variant(s));
+        if (!loop) return DSL_ERR_BAD_PARAM;
+        int64_t esz = dsl_ew_esz(dt);
+        int64_t esz_y = (fn >= DSL_BIN_EQ) ? 1 : esz;
+        const int64_t* st[2] = {&s->i[DSL_EW_I_STRIDE], &s->i[DSL_EW_I_STRIDE + 8]};
+        const char* base[2] = {p[s->t[0]], p[s->t[1]]};
+        int64_t eszs[2] = {esz, esz};
+        dsl_ew_walk((int)s->i[DSL_EW_I_NDIM], &s->i[DSL_EW_I_SHAPE], 2, st, base, eszs,
+                    p[s->t[2]], esz_y, lo, hi, dsl_ew_binary_row, &loop);
+        return DSL_OK;
+    }
+    case DSL_EW_WHERE: {
+        int ndim = (int)s->i[DSL_EW_I_NDIM];
+        int64_t esz = s->i[DSL_EW_I_DTYPE];
+        const int64_t* st[3] = {&s->i[DSL_EW_I_STRIDE], &s->i[DSL_EW_I_STRIDE + 8],
+                                &s->i[DSL_EW_I_STRIDE + 16]};
+        const char* base[3] = {p[s->t[0]], p[s->t[1]], p[s->t[2]]};
+        int64_t eszs[3] = {1, esz, esz};
+        dsl_where_ctx w = {esz, st[0][ndim - 1], st[1][ndim - 1], st[2][ndim - 1]};
+        dsl_ew_walk(ndim, &s->i[DSL_EW_I_SHAPE], 3, st, base, eszs, p[s->t[3]], esz, lo, hi,
+                    dsl_ew_where_row, &w);
+        return DSL_OK;
+    }
+    case DSL_EW_CAST: {
+        int st_ = (int)s->i[0], dt = (int)s->i[1];
+        return dsl_cast(st_, dt, p[s->t[0]] + lo * dsl_ew_esz(st_), p[s->t[1]] + lo * dsl_ew_esz(dt), n);
+    }
+    default:
+        return DSL_ERR_UNKNOWN_OP;
+    }
+}
+#endif
