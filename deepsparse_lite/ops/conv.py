@@ -1,2 +1,250 @@
-"""conv ops (see ops/__init__.py)."""
-from deepsparse_lite.ops.base import register  # noqa: F401
+"""Conv and ConvTranspose (NCHW, 1-D and 2-D) on the fp32 GEMM kernels.
+
+Conv is a GEMM per (image, group) with the weights as the packed A operand and output
+pixels as the vectorised N dimension, so results land in NCHW directly:
+``Y[co, p] = W[co, k] · col[k, p]``. A 1x1 stride-1 unpadded conv reads X as B directly;
+otherwise im2col is fused into the kernel's B packing. Depthwise convs (groups == C_in ==
+C_out) use a direct kernel. Padding (explicit or auto_pad) is resolved here.
+ConvTranspose is GEMM (W^T · X) into a column buffer followed by col2im.
+Bias (input 2 and/or a fused ``_bias``) and the fused activation (``_act``) run in the
+epilogue.
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Optional
+
+import numpy as np
+
+from deepsparse_lite.ops.base import OpDef, UnsupportedModelError, ints_attr, register
+from deepsparse_lite.ops.gemm import (BIAS_ROW, GemmOp, act_of, blocking, emit_gemm_step,
+                                      geometry, pack_a, require_f32, _round_up)
+
+# Column buffer of one ConvTranspose work item (floats): bounds the per-thread workspace.
+CONVT_COL_FLOATS = 1 << 20
+
+
+def _spatial_attrs(node, nd: int, kernel: List[int]):
+    strides = ints_attr(node, "strides") or [1] * nd
+    dil = ints_attr(node, "dilations") or [1] * nd
+    if len(strides) != nd or len(dil) != nd or min(strides) < 1 or min(dil) < 1:
+        raise UnsupportedModelError(f"{node.describe()}: bad strides {strides} / dilations {dil}")
+    k_attr = ints_attr(node, "kernel_shape")
+    if k_attr is not None and list(k_attr) != list(kernel):
+        raise UnsupportedModelError(f"{node.describe()}: kernel_shape {k_attr} != weight shape {kernel}")
+    return strides, dil
+
+
+def _auto_pad(node) -> str:
+    ap = node.attrs.get("auto_pad", "NOTSET")
+    if isinstance(ap, bytes):
+        ap = ap.decode()
+    return str(ap or "NOTSET")
+
+
+def conv_geometry(node, x_shape, w_shape):
+    """(spatial out, pads_begin, strides, dilations, kernel) of a Conv node."""
+    nd = len(x_shape) - 2
+    kernel = [int(k) for k in w_shape[2:]]
+    strides, dil = _spatial_attrs(node, nd, kernel)
+    ins = [int(v) for v in x_shape[2:]]
+    ext = [(k - 1) * d + 1 for k, d in zip(kernel, dil)]
+    ap = _auto_pad(node)
+    if ap in ("SAME_UPPER", "SAME_LOWER"):
+        out = [math.ceil(i / s) for i, s in zip(ins, strides)]
+        total = [max(0, (o - 1) * s + e - i) for o, s, e, i in zip(out, strides, ext, ins)]
+        begin = [t // 2 if ap == "SAME_UPPER" else t - t // 2 for t in total]
+    elif ap == "VALID":
+        begin = [0] * nd
+        out = [(i - e) // s + 1 for i, e, s in zip(ins, ext, strides)]
+    elif ap == "NOTSET":
+        pads = ints_attr(node, "pads") or [0] * (2 * nd)
+        if len(pads) != 2 * nd:
+            raise UnsupportedModelError(f"{node.describe()}: pads {pads} for {nd} spatial dims")
+        begin = pads[:nd]
+        out = [(i + pads[k] + pads[k + nd] - ext[k]) // strides[k] + 1 for k, i in enumerate(ins)]
+    else:
+        raise UnsupportedModelError(f"{node.describe()}: unknown auto_pad '{ap}'")
+    if min(out) < 1:
+        raise UnsupportedModelError(f"{node.describe()}: empty output {out} for input {ins}")
+    return out, begin, strides, dil, kernel
+
+
+def convt_geometry(node, x_shape, w_shape):
+    """(spatial out, pads_begin, strides, dilations, kernel) of a ConvTranspose node."""
+    nd = len(x_shape) - 2
+    kernel = [int(k) for k in w_shape[2:]]
+    strides, dil = _spatial_attrs(node, nd, kernel)
+    ins = [int(v) for v in x_shape[2:]]
+    opad = ints_attr(node, "output_padding") or [0] * nd
+    full = [s * (i - 1) + op + (k - 1) * d + 1 for s, i, op, k, d in zip(strides, ins, opad, kernel, dil)]
+    ap = _auto_pad(node)
+    out_attr = ints_attr(node, "output_shape")
+    pads = ints_attr(node, "pads")
+    if out_attr is not None:
+        out = list(out_attr[-nd:])
+        total = [f - o for f, o in zip(full, out)]
+        begin = [t // 2 if ap == "SAME_UPPER" else t - t // 2 for t in total]
+    elif ap in ("SAME_UPPER", "SAME_LOWER"):
+        out = [i * s for i, s in zip(ins, strides)]
+        total = [f - o for f, o in zip(full, out)]
+        begin = [t // 2 if ap == "SAME_UPPER" else t - t // 2 for t in total]
+    else:
+        pads = pads if (pads is not None and ap == "NOTSET") else [0] * (2 * nd)
+        if len(pads) != 2 * nd:
+            raise UnsupportedModelError(f"{node.describe()}: pads {pads} for {nd} spatial dims")
+        begin = pads[:nd]
+        out = [f - pads[k] - pads[k + nd] for k, f in enumerate(full)]
+    if min(out) < 1:
+        raise UnsupportedModelError(f"{node.describe()}: empty output {out}")
+    return out, begin, strides, dil, kernel
+
+
+def _as_2d(vals, fill):
+    """Spatial params of a 1-D conv seen as 2-D with H = 1."""
+    return [fill] + list(vals) if len(vals) == 1 else list(vals)
+
+
+def _geom_ints(n, g, cin, x_sp, cout, out_sp, kernel, strides, pads, dil):
+    H, W = _as_2d(x_sp, 1)
+    OH, OW = _as_2d(out_sp, 1)
+    KH, KW = _as_2d(kernel, 1)
+    SH, SW = _as_2d(strides, 1)
+    PH, PW = _as_2d(pads, 0)
+    DH, DW = _as_2d(dil, 1)
+    return [n, g, cin, H, W, cout, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW]
+
+
+def _const_bias(node, b, ins, cout: int) -> Optional[np.ndarray]:
+    """Input 2 and a fused ``_bias`` (if any), summed; None when there is none."""
+    total = None
+    names = set()
+    for k in range(2, len(ins)):
+        v = ins[k]
+        if v is None or v.name in names:
+            continue
+        names.add(v.name)
+        if v.const is None:
+            raise UnsupportedModelError(f"{node.describe()}: a runtime bias is not supported")
+        arr = np.asarray(v.const, np.float32).reshape(-1)
+        if arr.size != cout:
+            raise UnsupportedModelError(f"{node.describe()}: bias of {arr.size} values for {cout} channels")
+        total = arr.copy() if total is None else total + arr
+    name = node.attrs.get("_bias")
+    if name and name not in names:
+        v = b.graph_values.get(name)
+        if v is None or v.const is None:
+            raise UnsupportedModelError(f"{node.describe()}: fused bias '{name}' is not a constant")
+        arr = np.asarray(v.const, np.float32).reshape(-1)
+        total = arr.copy() if total is None else total + arr
+    return total
+
+
+def _check_inputs(node, ins, transpose: bool):
+    X, W = ins[0], ins[1]
+    require_f32(node, X, W)
+    if X.rank not in (3, 4) or W.rank != X.rank:
+        raise UnsupportedModelError(f"{node.describe()}: only 1-D and 2-D convolutions are supported "
+                                    f"(input rank {X.rank}, weight rank {W.rank})")
+    if W.const is None:
+        raise UnsupportedModelError(f"{node.describe()}: runtime (non-constant) weights are not supported")
+    G = int(node.attrs.get("group", 1))
+    cin = X.shape[1]
+    if G < 1 or cin % G:
+        raise UnsupportedModelError(f"{node.describe()}: {cin} channels do not split into {G} groups")
+    if not transpose and (W.shape[1] * G != cin or W.shape[0] % G):
+        raise UnsupportedModelError(f"{node.describe()}: weight {W.shape} does not match {cin} channels / {G} groups")
+    if transpose and W.shape[0] != cin:
+        raise UnsupportedModelError(f"{node.describe()}: weight {W.shape} does not match {cin} channels")
+    return X, W, G
+
+
+@register("Conv")
+class Conv(OpDef):
+    def infer(self, node, ins):
+        X, W = ins[0], ins[1]
+        require_f32(node, X, W)
+        out, *_ = conv_geometry(node, X.shape, W.shape)
+        return [((X.shape[0], W.shape[0]) + tuple(out), np.dtype(np.float32))]
+
+    def lower(self, node, b, ins, outs):
+        X, W, G = _check_inputs(node, ins, transpose=False)
+        out_sp, pads, strides, dil, kernel = conv_geometry(node, X.shape, W.shape)
+        n, cin, cout = X.shape[0], X.shape[1], W.shape[0]
+        cig, cog = cin // G, cout // G
+        khw = int(np.prod(kernel))
+        act = act_of(node)
+        bias = _const_bias(node, b, ins, cout)
+        y = b.output(outs[0].name, outs[0].shape, np.float32)
+        x = b.value(X.name)
+        geom = _geom_ints(n, G, cin, X.shape[2:], cout, out_sp, kernel, strides, pads, dil)
+        w = np.asarray(W.const, np.float32)
+        bt = b.const(bias) if bias is not None else None
+        if G == cin and G == cout:
+            _, _, _, _, _, _, OH, OW, KH, KW, SH, SW, _, _, DH, DW = geom
+            hp = (OH - 1) * SH + (KH - 1) * DH + 1          # f32_dwconv_padded_dims
+            owr, ext = _round_up(OW, 8), (KW - 1) * DW
+            wp = 2 * (owr + ext // 2 + 1) if SW == 2 else (owr - 1) * SW + ext + 1 + 8
+            emit_gemm_step(b, GemmOp.DWCONV, [x, b.const(w.reshape(cout, khw), name=f"{node.name}_dw"), y],
+                           0, 0, 0, mc=0, kc=0, nc=0, ws_floats=hp * wp, act=act, bias=bt,
+                           bias_mode=BIAS_ROW, extra=geom)
+            return
+        mr, _ = geometry(b.isa)
+        M, K, N = cog, cig * khw, int(np.prod(out_sp))
+        packed = np.concatenate([pack_a(w[g * cog:(g + 1) * cog].reshape(cog, K), mr)
+                                 for g in range(G)], axis=0)
+        direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
+                     and list(out_sp) == list(X.shape[2:]))
+        mc, kc, nc, ws = blocking(b.isa, M, N, K, False, True)
+        emit_gemm_step(b, GemmOp.CONV, [x, b.const(packed, name=f"{node.name}_packed"), y],
+                       M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act, bias=bt,
+                       bias_mode=BIAS_ROW, extra=geom + [direct])
+
+
+@register("ConvTranspose")
+class ConvTranspose(OpDef):
+    def infer(self, node, ins):
+        X, W = ins[0], ins[1]
+        require_f32(node, X, W)
+        G = int(node.attrs.get("group", 1))
+        out, *_ = convt_geometry(node, X.shape, W.shape)
+        return [((X.shape[0], W.shape[1] * G) + tuple(out), np.dtype(np.float32))]
+
+    def lower(self, node, b, ins, outs):
+        X, W, G = _check_inputs(node, ins, transpose=True)
+        out_sp, pads, strides, dil, kernel = convt_geometry(node, X.shape, W.shape)
+        n, cin = X.shape[0], X.shape[1]
+        cig, cog = cin // G, W.shape[1]
+        cout = cog * G
+        khw = int(np.prod(kernel))
+        hw = int(np.prod(X.shape[2:]))
+        act = act_of(node)
+        bias = _const_bias(node, b, ins, cout)
+        y = b.output(outs[0].name, outs[0].shape, np.float32)
+        x = b.value(X.name)
+        # output-channel chunks: enough work items for every thread, bounded column buffer
+        want = max(1, math.ceil(b.max_threads / max(1, n * G)))
+        chunk = max(1, math.ceil(cog / want))
+        chunk = max(1, min(chunk, CONVT_COL_FLOATS // max(1, khw * hw)))
+        nchunks = math.ceil(cog / chunk)
+        mr, _ = geometry(b.isa)
+        M, K, N = chunk * khw, cig, hw
+        mp = _round_up(M, mr)
+        w = np.asarray(W.const, np.float32)
+        parts = []
+        for g in range(G):
+            wt = w[g * cig:(g + 1) * cig].reshape(cig, cog * khw).T  # rows (co, kh, kw)
+            for c in range(nchunks):
+                rows = wt[c * chunk * khw:(c + 1) * chunk * khw]
+                pa = np.zeros((mp // mr, K, mr), np.float32)
+                pk = pack_a(np.ascontiguousarray(rows), mr)
+                pa[:pk.shape[0]] = pk
+                parts.append(pa)
+        packed = np.concatenate(parts, axis=0)
+        mc, kc, nc, ws = blocking(b.isa, M, N, K, False, True)
+        col = _round_up(M * N, 16)
+        geom = _geom_ints(n, G, cin, X.shape[2:], cout, out_sp, kernel, strides, pads, dil)
+        bt = b.const(bias) if bias is not None else None
+        emit_gemm_step(b, GemmOp.CONVT, [x, b.const(packed, name=f"{node.name}_packed"), y],
+                       M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws + col, act=act, bias=bt,
+                       bias_mode=BIAS_ROW, extra=geom + [chunk, nchunks, col])

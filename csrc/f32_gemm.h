@@ -1,0 +1,267 @@
+/* Blocked fp32 GEMM (BLIS / Goto loop nest) with a fused epilogue.
+ *
+ *   C[M, N] = act(alpha * A[M, K] · B[K, N] + bias + beta * D)
+ *
+ * A is either prepacked (constant conv weights) or a strided matrix packed per block;
+ * B is prepacked (constant MatMul/Gemm weights), a strided matrix or an NCHW image read
+ * through im2col. C has contiguous columns and row stride rsc. The epilogue runs on each
+ * tile right after its last K block, while the tile is still in L1.
+ *
+ * One call of f32_gemm_range computes a rectangle [m0, m1) x [n0, n1) of C on the calling
+ * thread, packing into the workspace it is given (no allocation). The Cython driver
+ * (kernels/gemm.pyx) cuts C into rectangles, one or more per thread.
+ *
+ * Loop nest (per rectangle):  jc (NC) > pc (KC, pack B block) > ic (MC, pack A block)
+ *   > jr (NR: B micro-panel stays in L1) > ir (MR: A micro-panels stream from L2) > tile.
+ * With a prepacked B the jc loop has one trip (no B block to fit anywhere), so an A
+ * block is packed once and swept across the whole N range of the rectangle. */
+#ifndef F32_GEMM_H
+#define F32_GEMM_H
+#include <stdint.h>
+#include <string.h>
+#include "dsl_act.h"
+#include "dsl_cpu.h"
+#include "f32_gemm_scalar.h"
+#include "f32_gemm_pack.h"
+#include "f32_gemm_x86.h"
+
+#define F32_GEMM_A_PACKED 0
+#define F32_GEMM_A_STRIDED 1
+#define F32_GEMM_B_PACKED 0
+#define F32_GEMM_B_STRIDED 1
+#define F32_GEMM_B_IM2COL 2
+
+#define F32_GEMM_BIAS_NONE 0
+#define F32_GEMM_BIAS_COL 1 /* bias[n]: MatMul/Gemm output column */
+#define F32_GEMM_BIAS_ROW 2 /* bias[m]: conv output channel */
+
+typedef void (*f32_gemm_tile_fn)(int64_t kc, const float* a, const float* b, float* c,
+                                 int64_t ldc, int mr, int nr, int acc);
+
+typedef struct {
+    int mr, nr;
+    f32_gemm_tile_fn tile;
+    f32_gemm_pack_a_fn pack_a;
+    f32_gemm_pack_b_fn pack_b;
+    f32_gemm_pack_im2col_fn pack_im2col;
+} f32_gemm_kernel;
+
+/* Register-tile geometry of a plan ISA level (the packed layouts depend on it). */
+static inline void f32_gemm_geometry(int isa, int* mr, int* nr) {
+    if (isa >= DSL_ISA_AVX512) {
+        *mr = 8;
+        *nr = 32;
+    } else if (isa == DSL_ISA_AVX2) {
+        *mr = 6;
+        *nr = 16;
+    } else {
+        *mr = 4;
+        *nr = 8;
+    }
+}
+
+/* The kernel for data packed for ISA level `isa`. When the CPU (or DSL_ISA) does not
+ * allow that level, the portable kernel of the same geometry runs instead: never an
+ * unsupported instruction. Returns 0, or -1 for an unknown level. */
+static inline int f32_gemm_select(int isa, f32_gemm_kernel* k) {
+    if (isa < 0 || isa > DSL_ISA_AVX512) return -1;
+    f32_gemm_geometry(isa, &k->mr, &k->nr);
+    int cpu = dsl_isa();
+    k->pack_a = f32_gemm_pack_a__generic;
+    k->pack_b = f32_gemm_pack_b__generic;
+    k->pack_im2col = f32_gemm_pack_b_im2col__generic;
+#ifdef F32_GEMM_HAVE_X86
+    if (isa >= DSL_ISA_AVX2 && cpu >= DSL_ISA_AVX2) { /* same layouts, wider moves */
+        k->pack_a = f32_gemm_pack_a__avx2;
+        k->pack_b = f32_gemm_pack_b__avx2;
+        k->pack_im2col = f32_gemm_pack_b_im2col__avx2;
+    }
+#endif
+    if (isa == DSL_ISA_GENERIC) {
+        k->tile = f32_gemm_tile_4x8__scalar;
+    } else if (isa == DSL_ISA_AVX2) {
+        k->tile = f32_gemm_tile_6x16__fallback;
+#ifdef F32_GEMM_HAVE_X86
+        if (cpu >= DSL_ISA_AVX2) k->tile = f32_gemm_tile_6x16__avx2;
+#endif
+    } else {
+        k->tile = f32_gemm_tile_8x32__fallback;
+#ifdef F32_GEMM_HAVE_X86
+        if (cpu >= DSL_ISA_AVX512) k->tile = f32_gemm_tile_8x32__avx512;
+#endif
+    }
+    (void)cpu;
+    return 0;
+}
+
+typedef struct {
+    int64_t M, N, K;
+    int a_kind;
+    const float* a;     /* PACKED: ceil(M/MR) panels of K x MR; STRIDED: a[m*rsa + k*csa] */
+    int64_t rsa, csa;
+    int b_kind;
+    const float* b;     /* PACKED: ceil(N/NR) panels of K x NR; STRIDED: b[k*rsb + n*csb] */
+    int64_t rsb, csb;
+    f32_conv_geom conv; /* IM2COL */
+    float* c;
+    int64_t rsc;
+    /* epilogue */
+    float alpha;
+    int bias_mode;
+    const float* bias;
+    const float* d;     /* optional addend: beta * d[m*rsd + n*csd] (strides may be 0) */
+    int64_t rsd, csd;
+    float beta;
+    int act;
+    float act_a, act_b;
+    /* blocking (MC multiple of MR, NC multiple of NR) */
+    int64_t mc, kc, nc;
+    f32_gemm_kernel k;
+} f32_gemm_desc;
+
+static inline int64_t f32_round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+/* Floats of workspace one f32_gemm_range call needs (mirrored in ops/gemm.py). */
+static inline int64_t f32_gemm_ws_floats(const f32_gemm_desc* d) {
+    int64_t n = 0;
+    if (d->a_kind != F32_GEMM_A_PACKED) n += f32_round_up(d->mc, d->k.mr) * d->kc;
+    if (d->b_kind != F32_GEMM_B_PACKED) n += d->kc * f32_round_up(d->nc, d->k.nr);
+    return n;
+}
+
+static inline int f32_gemm_has_epilogue(const f32_gemm_desc* d) {
+    return d->alpha != 1.f || d->bias_mode != F32_GEMM_BIAS_NONE || d->d != 0 ||
+           d->act != DSL_ACT_NONE;
+}
+
+static void f32_gemm_epilogue(const f32_gemm_desc* d, int64_t m0, int mr, int64_t n0, int nr) {
+    for (int r = 0; r < mr; ++r) {
+        const int64_t m = m0 + r;
+        float* row = d->c + m * d->rsc + n0;
+        if (d->alpha != 1.f) {
+            const float al = d->alpha;
+            for (int j = 0; j < nr; ++j) row[j] *= al;
+        }
+        if (d->bias_mode == F32_GEMM_BIAS_COL) {
+            const float* bs = d->bias + n0;
+            for (int j = 0; j < nr; ++j) row[j] += bs[j];
+        } else if (d->bias_mode == F32_GEMM_BIAS_ROW) {
+            const float bv = d->bias[m];
+            for (int j = 0; j < nr; ++j) row[j] += bv;
+        }
+        if (d->d) {
+            const float* dr = d->d + m * d->rsd + n0 * d->csd;
+            const float be = d->beta;
+            if (d->csd == 1)
+                for (int j = 0; j < nr; ++j) row[j] += be * dr[j];
+            else if (d->csd == 0) {
+                const float v = be * dr[0];
+                for (int j = 0; j < nr; ++j) row[j] += v;
+            } else
+                for (int j = 0; j < nr; ++j) row[j] += be * dr[j * d->csd];
+        }
+        dsl_act_row(d->act, row, nr, d->act_a, d->act_b);
+    }
+}
+
+/* C[m0:m1, n0:n1] of the product. m0 must be a multiple of MR when A is prepacked and n0
+ * a multiple of NR when B is prepacked (panel boundaries). ws: f32_gemm_ws_floats floats. */
+static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
+                           float* ws) {
+    const int MR = d->k.mr, NR = d->k.nr;
+    const int64_t K = d->K, rsc = d->rsc;
+    const int epi = f32_gemm_has_epilogue(d);
+    if (m0 >= m1 || n0 >= n1) return;
+    if (K <= 0) { /* empty reduction: C = epilogue(0) */
+        for (int64_t m = m0; m < m1; ++m) memset(d->c + m * rsc + n0, 0, (size_t)(n1 - n0) * 4);
+        if (epi)
+            for (int64_t m = m0; m < m1; m += MR)
+                f32_gemm_epilogue(d, m, (int)(m1 - m < MR ? m1 - m : MR), n0, (int)(n1 - n0));
+        return;
+    }
+    const int64_t kcb = d->kc, mcb = d->mc;
+    const int64_t ncb = d->b_kind == F32_GEMM_B_PACKED ? n1 - n0 : d->nc;
+    float* wa = ws;
+    float* wb = ws + (d->a_kind != F32_GEMM_A_PACKED ? f32_round_up(mcb, MR) * kcb : 0);
+    for (int64_t jc = n0; jc < n1; jc += ncb) {
+        const int64_t nc = n1 - jc < ncb ? n1 - jc : ncb;
+        for (int64_t pc = 0; pc < K; pc += kcb) {
+            const int64_t kc = K - pc < kcb ? K - pc : kcb;
+            const int acc = pc > 0, last = pc + kc >= K;
+            const float* bblk;
+            int64_t bps; /* stride between B micro-panels */
+            if (d->b_kind == F32_GEMM_B_PACKED) {
+                bblk = d->b + (jc / NR) * K * NR + pc * NR;
+                bps = K * NR;
+            } else {
+                if (d->b_kind == F32_GEMM_B_STRIDED)
+                    d->k.pack_b(d->b, d->rsb, d->csb, pc, kc, jc, nc, NR, wb);
+                else
+                    d->k.pack_im2col(&d->conv, pc, kc, jc, nc, NR, wb);
+                bblk = wb;
+                bps = kc * NR;
+            }
+            for (int64_t ic = m0; ic < m1; ic += mcb) {
+                const int64_t mc = m1 - ic < mcb ? m1 - ic : mcb;
+                const float* ablk;
+                int64_t aps;
+                if (d->a_kind == F32_GEMM_A_PACKED) {
+                    ablk = d->a + (ic / MR) * K * MR + pc * MR;
+                    aps = K * MR;
+                } else {
+                    d->k.pack_a(d->a, d->rsa, d->csa, ic, mc, pc, kc, MR, wa);
+                    ablk = wa;
+                    aps = kc * MR;
+                }
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int nr = (int)(nc - jr < NR ? nc - jr : NR);
+                    const float* bp = bblk + (jr / NR) * bps;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        const int mr = (int)(mc - ir < MR ? mc - ir : MR);
+                        float* cp = d->c + (ic + ir) * rsc + jc + jr;
+                        d->k.tile(kc, ablk + (ir / MR) * aps, bp, cp, rsc, mr, nr, acc);
+                        if (last && epi) f32_gemm_epilogue(d, ic + ir, mr, jc + jr, nr);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Split C into tm x tn rectangles for `parts` workers: the split that minimises the
+ * largest per-worker cost, counted per K step in multiply-add equivalents: the tiles, the
+ * runtime operands packed (~16 per element, repeated per block that needs them) and the
+ * prepacked panels streamed from L3/memory (~4 per element, per pass). */
+static inline void f32_gemm_grid(const f32_gemm_desc* d, int a_runtime, int b_runtime, int parts,
+                                 int* tm, int* tn) {
+    const int MR = d->k.mr, NR = d->k.nr;
+    const int64_t mt = (d->M + MR - 1) / MR, nt = (d->N + NR - 1) / NR;
+    double best = -1.0;
+    *tm = 1;
+    *tn = parts;
+    for (int x = 1; x <= parts; ++x) {
+        if (parts % x) continue;
+        const int y = parts / x;
+        if ((x > mt && x > 1) || (y > nt && y > 1)) continue;
+        const double pm = (double)((mt + x - 1) / x) * MR, pn = (double)((nt + y - 1) / y) * NR;
+        const double m_passes = b_runtime ? 1.0 : (double)(int64_t)((pm + d->mc - 1) / d->mc);
+        const double n_passes = b_runtime ? (double)(int64_t)((pn + d->nc - 1) / d->nc) : 1.0;
+        double cost = pm * pn;
+        cost += (a_runtime ? 16.0 : 4.0) * pm * n_passes;
+        cost += b_runtime ? 16.0 * pn : 4.0 * pn * m_passes;
+        if (best < 0 || cost < best) {
+            best = cost;
+            *tm = x;
+            *tn = y;
+        }
+    }
+}
+
+/* [lo, hi) of part `i` of `parts` over `n` elements cut at multiples of `align`. */
+static inline void f32_split(int64_t n, int64_t align, int i, int parts, int64_t* lo, int64_t* hi) {
+    const int64_t units = (n + align - 1) / align;
+    int64_t a = units * i / parts * align, b = units * (i + 1) / parts * align;
+    *lo = a < n ? a : n;
+    *hi = b < n ? b : n;
+}
+#endif

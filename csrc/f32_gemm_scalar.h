@@ -1,0 +1,83 @@
+/* Portable fp32 GEMM microkernels: the generic ISA variant (4x8) and the any-geometry
+ * fallback that runs a plan packed for a wider ISA on a CPU that lacks it.
+ *
+ * Packed operand layouts (shared by every variant, see f32_gemm_pack.h):
+ *   A micro-panel: kc x MR, a[k * MR + r]   (row r of the tile, step k)
+ *   B micro-panel: kc x NR, b[k * NR + j]   (column j of the tile, step k)
+ * A tile computes C[0:mr, 0:nr] (+)= A·B with C row stride ldc; acc = 0 overwrites C,
+ * acc = 1 adds to it (later K blocks). Columns beyond nr in B are zero padded; rows beyond
+ * mr in A are never read. */
+#ifndef F32_GEMM_SCALAR_H
+#define F32_GEMM_SCALAR_H
+#include <stdint.h>
+
+#define F32_GEMM_MAX_MR 16
+#define F32_GEMM_MAX_NR 32
+
+/* Copy (acc = 0) or add (acc = 1) the valid mr x nr corner of a dense tile t into C. */
+static inline void f32_gemm_store_tile(const float* t, int64_t ldt, float* c, int64_t ldc,
+                                       int mr, int nr, int acc) {
+    for (int r = 0; r < mr; ++r) {
+        const float* tr = t + r * ldt;
+        float* cr = c + r * ldc;
+        if (acc)
+            for (int j = 0; j < nr; ++j) cr[j] += tr[j];
+        else
+            for (int j = 0; j < nr; ++j) cr[j] = tr[j];
+    }
+}
+
+/* Any geometry, any edge: the oracle and the safe fallback. Rows >= mr are not computed. */
+static void f32_gemm_tile_any(int MR, int NR, int64_t kc, const float* a, const float* b,
+                              float* c, int64_t ldc, int mr, int nr, int acc) {
+    float t[F32_GEMM_MAX_MR * F32_GEMM_MAX_NR];
+    for (int r = 0; r < mr; ++r)
+        for (int j = 0; j < NR; ++j) t[r * NR + j] = 0.f;
+    for (int64_t k = 0; k < kc; ++k) {
+        const float* ak = a + k * MR;
+        const float* bk = b + k * NR;
+        for (int r = 0; r < mr; ++r) {
+            const float av = ak[r];
+            float* tr = t + r * NR;
+            for (int j = 0; j < NR; ++j) tr[j] += av * bk[j];
+        }
+    }
+    f32_gemm_store_tile(t, NR, c, ldc, mr, nr, acc);
+}
+
+/* The generic ISA variant: a fixed 4x8 tile the compiler keeps in (SSE) registers. */
+static void f32_gemm_ukernel_4x8__scalar(int64_t kc, const float* a, const float* b, float* c,
+                                         int64_t ldc, int acc) {
+    float t[4][8];
+    for (int r = 0; r < 4; ++r)
+        for (int j = 0; j < 8; ++j) t[r][j] = 0.f;
+    for (int64_t k = 0; k < kc; ++k) {
+        for (int r = 0; r < 4; ++r) {
+            const float av = a[r];
+            for (int j = 0; j < 8; ++j) t[r][j] += av * b[j];
+        }
+        a += 4;
+        b += 8;
+    }
+    f32_gemm_store_tile(&t[0][0], 8, c, ldc, 4, 8, acc);
+}
+
+static void f32_gemm_tile_4x8__scalar(int64_t kc, const float* a, const float* b, float* c,
+                                      int64_t ldc, int mr, int nr, int acc) {
+    if (mr == 4 && nr == 8)
+        f32_gemm_ukernel_4x8__scalar(kc, a, b, c, ldc, acc);
+    else
+        f32_gemm_tile_any(4, 8, kc, a, b, c, ldc, mr, nr, acc);
+}
+
+/* Fallbacks with the geometry of the vector variants (their packing layouts). */
+static void f32_gemm_tile_6x16__fallback(int64_t kc, const float* a, const float* b, float* c,
+                                         int64_t ldc, int mr, int nr, int acc) {
+    f32_gemm_tile_any(6, 16, kc, a, b, c, ldc, mr, nr, acc);
+}
+
+static void f32_gemm_tile_8x32__fallback(int64_t kc, const float* a, const float* b, float* c,
+                                         int64_t ldc, int mr, int nr, int acc) {
+    f32_gemm_tile_any(8, 32, kc, a, b, c, ldc, mr, nr, acc);
+}
+#endif

@@ -1,0 +1,206 @@
+"""Conv and ConvTranspose against the ONNX reference (or onnxruntime where the reference
+is known to be wrong): groups, depthwise, strides, dilations, explicit and auto pads, 1-D,
+batch 2, tile edges and K/N blocking, fused bias/activation, every ISA, 1-2 threads."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from deepsparse_lite import compiler, kernels
+from deepsparse_lite.kernels import gemm as gemm_kernels
+from deepsparse_lite.ops.base import Act, UnsupportedModelError, get_op
+from tests.helpers import check_op, make_single_node_model, reference_outputs, run_model
+
+
+def rnd(*shape, seed=0):
+    return np.random.default_rng(seed + 7 * len(shape) + sum(shape)).standard_normal(shape).astype(np.float32)
+
+
+@pytest.fixture(autouse=True)
+def split_small_work():
+    old = gemm_kernels.set_min_work(1)
+    yield
+    gemm_kernels.set_min_work(old)
+
+
+def conv(x_shape, w_shape, attrs=None, bias=True, op="Conv", expected_from_ort=False):
+    cout = w_shape[1] * attrs.get("group", 1) if op == "ConvTranspose" else w_shape[0]
+    consts = {"w": rnd(*w_shape, seed=1) * 0.3}
+    if bias:
+        consts["b"] = rnd(cout, seed=2)
+    inputs = {"x": rnd(*x_shape)}
+    expected = None
+    if expected_from_ort:
+        model = make_single_node_model(op, inputs, attrs, consts=consts)
+        model.graph.output[0].type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        expected = sess.run(None, inputs)
+    return check_op(op, inputs, attrs or {}, consts=consts, rtol=1e-4, atol=2e-4, expected=expected)
+
+
+# ---- Conv -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("x,w,attrs", [
+    ((1, 3, 10, 11), (5, 3, 3, 3), {"pads": [1, 1, 1, 1]}),
+    ((1, 33, 9, 7), (17, 33, 3, 3), {}),                              # odd channels
+    ((2, 6, 9, 8), (10, 3, 3, 3), {"group": 2, "pads": [1, 0, 2, 1]}),  # groups, asymmetric pads
+    ((1, 6, 9, 8), (6, 2, 3, 2), {"group": 3, "strides": [2, 1]}),
+    ((1, 4, 13, 12), (7, 4, 3, 3), {"strides": [2, 2], "dilations": [2, 1], "pads": [2, 1, 2, 1]}),
+    ((1, 4, 13, 12), (7, 4, 5, 3), {"dilations": [2, 3]}),
+    ((1, 40, 12, 11), (19, 40, 3, 3), {"pads": [1, 1, 1, 1]}),       # K = 360: two K blocks
+    ((1, 5, 40, 41), (9, 5, 3, 3), {"pads": [1, 1, 1, 1]}),          # N = 1640: two N blocks
+    ((1, 3, 7, 7), (4, 3, 7, 7), {}),                                 # kernel == image
+    ((1, 3, 5, 5), (4, 3, 3, 3), {"pads": [3, 3, 3, 3]}),             # more padding than kernel
+])
+def test_conv_general(x, w, attrs):
+    conv(x, w, attrs)
+
+
+@pytest.mark.parametrize("attrs", [{}, {"strides": [2, 2]}, {"pads": [1, 0, 0, 1]}, {"group": 2}])
+def test_conv_1x1(attrs):
+    conv((2, 8, 10, 11), (6, 8 // attrs.get("group", 1), 1, 1), attrs)
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER", "VALID"])
+@pytest.mark.parametrize("strides", [[1, 1], [2, 2], [3, 2]])
+def test_conv_auto_pad(auto_pad, strides):
+    conv((1, 3, 11, 10), (4, 3, 4, 3), {"auto_pad": auto_pad, "strides": strides})
+
+
+@pytest.mark.parametrize("k,attrs", [
+    (3, {"pads": [1, 1, 1, 1]}),
+    (3, {"pads": [1, 1, 1, 1], "strides": [2, 2]}),
+    (5, {"pads": [2, 2, 2, 2]}),
+    (3, {"pads": [0, 1, 2, 1], "dilations": [2, 2]}),
+    (3, {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+    (7, {"strides": [3, 3]}),
+])
+def test_conv_depthwise(k, attrs):
+    c = 7
+    conv((2, c, 12, 13), (c, 1, k, k), dict(attrs, group=c))
+
+
+@pytest.mark.parametrize("k,attrs", [
+    (3, {"pads": [1, 1, 1, 1]}), (5, {"pads": [2, 1, 0, 2], "dilations": [1, 2]}),
+    (3, {"pads": [1, 1, 1, 1], "strides": [2, 2]}), (3, {"pads": [0, 0, 1, 1], "strides": [1, 2]}),
+    (5, {"pads": [2, 2, 2, 2], "strides": [2, 2], "dilations": [1, 3]}), (3, {"strides": [1, 3]}),
+    (3, {"pads": [1, 1, 1, 1], "dilations": [2, 2]}),
+])
+@pytest.mark.parametrize("width", [45, 8, 5])
+def test_conv_depthwise_row_widths(k, attrs, width):
+    # wide rows use the 16/8-pixel blocks (and vector de-interleave for stride 2), short
+    # rows the overlapping tail block or a partial one
+    conv((1, 3, 6, width + 4), (3, 1, k, k), dict(attrs, group=3))
+
+
+def test_conv_depthwise_channel_multiplier_uses_grouped_gemm():
+    conv((1, 4, 9, 9), (8, 1, 3, 3), {"group": 4, "pads": [1, 1, 1, 1]})
+
+
+@pytest.mark.parametrize("attrs", [{}, {"pads": [2, 1], "strides": [2], "dilations": [2]},
+                                   {"auto_pad": "SAME_LOWER", "strides": [2]}, {"group": 2}])
+def test_conv_1d(attrs):
+    conv((2, 6, 19), (4, 6 // attrs.get("group", 1), 4), attrs)
+
+
+def test_conv_1d_depthwise():
+    conv((1, 6, 30), (6, 1, 5), {"group": 6, "pads": [2, 2]})
+
+
+def test_conv_without_bias():
+    conv((1, 3, 8, 8), (4, 3, 3, 3), {"pads": [1, 1, 1, 1]}, bias=False)
+
+
+def test_conv_3d_is_unsupported():
+    model = make_single_node_model("Conv", {"x": rnd(1, 2, 4, 4, 4)}, consts={"w": rnd(3, 2, 2, 2, 2)})
+    with pytest.raises(UnsupportedModelError):
+        compiler.compile_onnx(model)
+
+
+def test_conv_bad_groups_rejected():
+    model = make_single_node_model("Conv", {"x": rnd(1, 6, 4, 4)}, {"group": 2}, consts={"w": rnd(9, 3, 2, 2)})
+    with pytest.raises(UnsupportedModelError):
+        compiler.compile_onnx(model)
+
+
+def test_conv_runtime_weights_unsupported():
+    model = make_single_node_model("Conv", {"x": rnd(1, 2, 4, 4), "w": rnd(3, 2, 2, 2)})
+    with pytest.raises(UnsupportedModelError):
+        compiler.compile_onnx(model)
+
+
+@pytest.mark.parametrize("w_shape,attrs", [((6, 4, 3, 3), {"pads": [1, 1, 1, 1]}),
+                                           ((4, 1, 3, 3), {"group": 4, "pads": [1, 1, 1, 1]})])
+@pytest.mark.parametrize("act,a,b", [(Act.RELU, 0.0, 0.0), (Act.CLIP, 0.0, 6.0), (Act.LEAKY_RELU, 0.1, 0.0),
+                                     (Act.HARD_SWISH, 0.0, 0.0)])
+def test_conv_fused_bias_and_activation_attrs(w_shape, attrs, act, a, b):
+    from tests.ops.test_gemm import compile_with_node_attrs
+
+    x, w, bias = rnd(2, 4, 9, 10), rnd(*w_shape, seed=1), rnd(w_shape[0], seed=2)
+    model = make_single_node_model("Conv", {"x": x}, attrs, consts={"w": w, "b": bias})
+    (pre,) = reference_outputs(model, {"x": x})
+    if act == Act.RELU:
+        want = np.maximum(pre, 0)
+    elif act == Act.CLIP:
+        want = np.clip(pre, a, b)
+    elif act == Act.LEAKY_RELU:
+        want = np.where(pre >= 0, pre, a * pre)
+    else:
+        want = pre * np.clip(pre / 6 + 0.5, 0, 1)
+    for isa in range(kernels.isa_level() + 1):
+        for nt in (1, 2):
+            plan = compile_with_node_attrs(model, {"_act": act, "_act_alpha": a, "_act_beta": b},
+                                           isa=isa, max_threads=nt)
+            got = compiler.execute(plan, [x], num_threads=nt)[0]
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.skipif(get_op("Relu") is None or get_op("BatchNormalization") is None,
+                    reason="elementwise / normalization ops are not on this branch yet")
+def test_conv_bn_relu_fused_end_to_end():
+    import onnx
+    from onnx import helper, numpy_helper
+
+    c = 5
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("BatchNormalization", ["c", "s", "bb", "m", "v"], ["n"]),
+             helper.make_node("Relu", ["n"], ["y"])]
+    inits = [numpy_helper.from_array(rnd(c, 3, 3, 3, seed=1), "w"),
+             numpy_helper.from_array(np.abs(rnd(c, seed=2)) + 0.5, "s"),
+             numpy_helper.from_array(rnd(c, seed=3), "bb"), numpy_helper.from_array(rnd(c, seed=4), "m"),
+             numpy_helper.from_array(np.abs(rnd(c, seed=5)) + 0.5, "v")]
+    model = helper.make_model(helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 8, 9])],
+        [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], inits),
+        opset_imports=[helper.make_opsetid("", 13)])
+    x = rnd(1, 3, 8, 9)
+    assert compiler.compile_onnx(model).num_steps == 1
+    np.testing.assert_allclose(run_model(model, {"x": x})[0], reference_outputs(model, {"x": x})[0],
+                               rtol=1e-4, atol=1e-4)
+
+
+# ---- ConvTranspose --------------------------------------------------------------------
+
+@pytest.mark.parametrize("x,w,attrs", [
+    ((1, 4, 5, 6), (4, 3, 3, 3), {"strides": [2, 2], "pads": [1, 0, 1, 1], "output_padding": [1, 0]}),
+    ((2, 3, 4, 4), (3, 5, 4, 4), {"strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    ((1, 3, 5, 4), (3, 2, 3, 3), {}),
+    ((1, 3, 5, 4), (3, 2, 3, 2), {"dilations": [2, 1], "strides": [1, 3]}),
+    ((1, 3, 5, 4), (3, 2, 3, 3), {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+    ((1, 3, 5, 4), (3, 2, 3, 3), {"auto_pad": "SAME_LOWER", "strides": [2, 2]}),
+    ((1, 3, 5, 4), (3, 2, 3, 3), {"output_shape": [11, 10], "strides": [2, 2]}),
+    ((1, 20, 6, 6), (20, 19, 2, 2), {"strides": [2, 2]}),
+])
+def test_conv_transpose(x, w, attrs):
+    conv(x, w, attrs, op="ConvTranspose")
+
+
+@pytest.mark.parametrize("attrs", [{"group": 2, "strides": [2, 2]}, {"group": 3, "pads": [1, 1, 1, 1]}])
+def test_conv_transpose_groups(attrs):
+    # onnx.reference mishandles grouped ConvTranspose: onnxruntime is the oracle here
+    conv((2, 6, 5, 4), (6, 2, 3, 3), attrs, op="ConvTranspose", expected_from_ort=True)
+
+
+@pytest.mark.parametrize("attrs", [{}, {"strides": [3], "pads": [1, 2], "output_padding": [1]}])
+def test_conv_transpose_1d(attrs):
+    conv((2, 3, 7), (3, 4, 3), attrs, op="ConvTranspose")
