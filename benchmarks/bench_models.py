@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, __import__("os").path.dirname(__import__("os").path.dirname(__import__("os").path.abspath(__file__))))
+
 
 def _inputs_for(engine, seed=0):
     rng = np.random.default_rng(seed)

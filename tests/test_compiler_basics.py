@@ -103,3 +103,12 @@ def test_unsupported_op_names_type_and_node():
     model = helper.make_model(helper.make_graph([node], "g", [x], [y]), opset_imports=[helper.make_opsetid("", 13)])
     with pytest.raises(compiler.UnsupportedModelError, match=r"Det.*my_det"):
         compiler.compile_onnx(model)
+
+
+def test_profile_plan_reports_every_step():
+    model = make_single_node_model("Transpose", {"x": np.random.rand(3, 4, 5).astype(np.float32)},
+                                   {"perm": [2, 0, 1]})
+    plan = compiler.compile_onnx(model)
+    prof = compiler.profile_plan(plan, [np.random.rand(3, 4, 5).astype(np.float32)], iterations=3)
+    assert len(prof) == plan.num_steps >= 1
+    assert all(p["ms"] >= 0 and p["node"] for p in prof)

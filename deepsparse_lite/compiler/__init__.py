@@ -57,18 +57,33 @@ def allocate_outputs(plan: Plan) -> List[np.ndarray]:
 
 
 def run(plan: Plan, inputs: List[np.ndarray], outputs: List[np.ndarray], arena: np.ndarray,
-        num_threads: int) -> None:
+        num_threads: int, profile: Optional[np.ndarray] = None) -> None:
     from deepsparse_lite.kernels import runner
 
     nbytes = np.array([int(np.prod(i.shape, dtype=np.int64)) * np.dtype(i.dtype).itemsize
                        for i in plan.inputs], dtype=np.int64)
     rc, failed = runner.run_plan(plan.steps, plan.tensor_table, plan.const_ptrs, inputs, nbytes,
-                                 outputs, arena, plan.table_bytes, int(num_threads))
+                                 outputs, arena, plan.table_bytes, int(num_threads), profile)
     if rc != 0:
         info = plan.step_info[failed] if 0 <= failed < len(plan.step_info) else None
         where = f" in node '{info.node}'" if info else ""
         msg = ERROR_MESSAGES.get(Err(rc) if rc in Err._value2member_map_ else rc, f"error code {rc}")
         raise PlanExecutionError(f"inference failed{where}: {msg}")
+
+
+def profile_plan(plan: Plan, inputs: List[np.ndarray], num_threads: int = 1, iterations: int = 10,
+                 warmup: int = 2) -> List[dict]:
+    """Per-step mean wall time (ms) over ``iterations`` runs, with the node each step
+    comes from: what model_debug_analysis-style reports are built on."""
+    inputs = [np.ascontiguousarray(x, dtype=io.dtype) for x, io in zip(inputs, plan.inputs)]
+    outputs, arena = allocate_outputs(plan), new_arena(plan)
+    for _ in range(warmup):
+        run(plan, inputs, outputs, arena, num_threads)
+    prof = np.zeros(max(plan.num_steps, 1), dtype=np.float64)
+    for _ in range(iterations):
+        run(plan, inputs, outputs, arena, num_threads, prof)
+    return [{"step": k, "op": int(plan.steps[k]["op"]), "node": plan.step_info[k].node,
+             "ms": prof[k] / iterations / 1e6} for k in range(plan.num_steps)]
 
 
 def execute(plan: Plan, inputs: List[np.ndarray], num_threads: int = 1) -> List[np.ndarray]:

@@ -7,6 +7,14 @@ the step's family. No Python object is touched between steps.
 cimport numpy as cnp
 from libc.stdint cimport int64_t, intptr_t
 
+cdef extern from "<time.h>" nogil:
+    ctypedef long time_t
+    cdef struct timespec:
+        time_t tv_sec
+        long tv_nsec
+    int clock_gettime(int clk, timespec* ts)
+    int CLOCK_MONOTONIC
+
 from deepsparse_lite.kernels.dsl cimport (dsl_step, DSL_OK, DSL_ERR_UNKNOWN_OP, DSL_FAM_DATA,
                                           DSL_FAM_ELTWISE, DSL_FAM_REDUCE, DSL_FAM_POOL,
                                           DSL_FAM_GEMM)
@@ -29,11 +37,20 @@ def step_size():
     return sizeof(dsl_step)
 
 
+cdef inline double now_ns() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <double>ts.tv_sec * 1e9 + <double>ts.tv_nsec
+
+
 cdef int execute(const dsl_step* steps, Py_ssize_t n, char** p, int nt,
-                 Py_ssize_t* failed) noexcept nogil:
+                 Py_ssize_t* failed, double* prof) noexcept nogil:
     cdef Py_ssize_t k
     cdef int rc, fam
+    cdef double t0 = 0
     for k in range(n):
+        if prof != NULL:
+            t0 = now_ns()
         fam = steps[k].op // 100
         if fam == DSL_FAM_GEMM:
             rc = run_gemm(&steps[k], p, nt)
@@ -47,6 +64,8 @@ cdef int execute(const dsl_step* steps, Py_ssize_t n, char** p, int nt,
             rc = run_pool(&steps[k], p, nt)
         else:
             rc = DSL_ERR_UNKNOWN_OP
+        if prof != NULL:
+            prof[k] += now_ns() - t0
         if rc != DSL_OK:
             failed[0] = k
             return rc
@@ -55,8 +74,12 @@ cdef int execute(const dsl_step* steps, Py_ssize_t n, char** p, int nt,
 
 def run_plan(cnp.ndarray steps not None, const int64_t[:, ::1] table, const int64_t[::1] const_ptrs,
              list inputs, const int64_t[::1] input_nbytes, list outputs,
-             cnp.ndarray arena not None, Py_ssize_t table_bytes, int nthreads):
+             cnp.ndarray arena not None, Py_ssize_t table_bytes, int nthreads,
+             double[::1] profile=None):
     """Run ``steps`` with the given input and output arrays; returns (code, failed_step).
+
+    ``profile``, if given (float64, one slot per step), accumulates each step's wall time
+    in nanoseconds: the basis of per-layer analysis.
 
     The caller (Engine) validates inputs and allocates outputs; the checks here only guard
     against a crash: every array must be C-contiguous with exactly the planned byte size.
@@ -89,6 +112,11 @@ def run_plan(cnp.ndarray steps not None, const int64_t[:, ::1] table, const int6
         out_ptrs[k] = <char*>cnp.PyArray_DATA(a)
     cdef Py_ssize_t nsteps = steps.shape[0]
     cdef const dsl_step* sp = <const dsl_step*>cnp.PyArray_DATA(steps)
+    cdef double* prof = NULL
+    if profile is not None:
+        if profile.shape[0] < steps.shape[0]:
+            raise ValueError("profile needs one slot per step")
+        prof = &profile[0]
     with nogil:
         for k in range(nt):
             if table[k, 0] == WHERE_ARENA:
@@ -99,5 +127,5 @@ def run_plan(cnp.ndarray steps not None, const int64_t[:, ::1] table, const int6
                 p[k] = out_ptrs[table[k, 1]] + table[k, 2]
             else:
                 p[k] = <char*><intptr_t>const_ptrs[table[k, 1]] + table[k, 2]
-        rc = execute(sp, nsteps, p, nthreads, &failed)
+        rc = execute(sp, nsteps, p, nthreads, &failed, prof)
     return rc, failed
