@@ -81,6 +81,7 @@ f32_gemm_pack_b_body(const float* b, int64_t rsb, int64_t csb, int64_t pc, int64
 }
 
 typedef float f32_pk_v8 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef int32_t f32_pk_i8 __attribute__((vector_size(32)));
 
 /* dst[0:n] = src[0:n*ss:ss] with zeros at t < lo and t >= hi (the padded border). */
 static inline __attribute__((always_inline)) void
@@ -89,6 +90,16 @@ f32_pack_segment(float* restrict d, const float* restrict src, int64_t ss, int n
         int t = 0;
         for (; t + 8 <= n; t += 8) *(f32_pk_v8*)(d + t) = *(const f32_pk_v8*)(src + t);
         for (; t < n; ++t) d[t] = src[t];
+        return;
+    }
+    if (ss == 2 && lo == 0 && hi == n) { /* stride-2 convs: even lanes of two loads */
+        /* the second load starts one float early so that nothing past src[2(n-1)] is read */
+        const f32_pk_i8 pick = {0, 2, 4, 6, 9, 11, 13, 15};
+        int t = 0;
+        for (; t + 8 <= n; t += 8)
+            *(f32_pk_v8*)(d + t) = __builtin_shuffle(*(const f32_pk_v8*)(src + 2 * t),
+                                                     *(const f32_pk_v8*)(src + 2 * t + 7), pick);
+        for (; t < n; ++t) d[t] = src[2 * t];
         return;
     }
     for (int t = 0; t < lo; ++t) d[t] = 0.f;

@@ -5,8 +5,9 @@
  *   T_MR      rows of the register tile      T_NR      columns (= 2 vectors)
  *   T_VW      floats per vector              VEC, VZERO, VLOAD, VSTORE, VBCAST, VFMA, VADD
  * It defines f32_gemm_ukernel_<mr>x<T_NR>__<T_ISA> for mr = 1..T_MR (full-width tiles,
- * written straight into C) and f32_gemm_tile_<T_MR>x<T_NR>__<T_ISA>, the tile entry point
- * that also handles column edges (computed into a local tile, valid corner copied).
+ * written straight into C), the half-width f32_gemm_ukernel_<mr>x<T_VW>__<T_ISA> for narrow
+ * column edges, and f32_gemm_tile_<T_MR>x<T_NR>__<T_ISA>, the tile entry point that picks
+ * one and handles partial tiles (computed into a local tile, valid corner copied).
  *
  * Each k step loads two B vectors, broadcasts one A value per row and issues 2 FMAs per
  * row into 2*T_MR accumulators (12 ymm for 6x16, 16 zmm for 8x32): enough independent
@@ -21,6 +22,8 @@
 #define T_TILE T_PASTE5(f32_gemm_tile_, T_MR, x, T_NR, T_PASTE2(__, T_ISA))
 #define T_BODY T_PASTE2(f32_gemm_body__, T_ISA)
 #define T_BODY1 T_PASTE2(f32_gemm_body1__, T_ISA)
+#define T_UKH(mr) T_PASTE5(f32_gemm_ukernel_, mr, x, T_VW, T_PASTE2(__, T_ISA))
+#define T_BODYH T_PASTE2(f32_gemm_bodyh__, T_ISA)
 
 static inline __attribute__((always_inline, target(T_TARGET))) void
 T_BODY(const int mr, int64_t kc, const float* restrict a, const float* restrict b,
@@ -93,6 +96,59 @@ T_BODY1(int64_t kc, const float* restrict a, const float* restrict b, float* res
     VSTORE(c + T_VW, s1);
 }
 
+/* Half-width tile (one vector of columns): the column edge of a matrix whose N leaves at
+ * most T_VW columns in the last panel (e.g. 49 output pixels = 3 x 16 + 1). B keeps its
+ * T_NR-wide packing; even and odd k accumulate separately to keep two chains per row. */
+static inline __attribute__((always_inline, target(T_TARGET))) void
+T_BODYH(const int mr, int64_t kc, const float* restrict a, const float* restrict b,
+        float* restrict c, int64_t ldc, int acc) {
+    VEC c0[T_MR], c1[T_MR];
+#pragma GCC unroll 16
+    for (int r = 0; r < mr; ++r) {
+        c0[r] = VZERO();
+        c1[r] = VZERO();
+    }
+    int64_t k = 0;
+#pragma GCC unroll 2
+    for (; k + 2 <= kc; k += 2) {
+        const VEC b0 = VLOAD(b), b1 = VLOAD(b + T_NR);
+#pragma GCC unroll 16
+        for (int r = 0; r < mr; ++r) {
+            c0[r] = VFMA(VBCAST(a + r), b0, c0[r]);
+            c1[r] = VFMA(VBCAST(a + T_MR + r), b1, c1[r]);
+        }
+        a += 2 * T_MR;
+        b += 2 * T_NR;
+    }
+    if (k < kc) {
+        const VEC b0 = VLOAD(b);
+#pragma GCC unroll 16
+        for (int r = 0; r < mr; ++r) c0[r] = VFMA(VBCAST(a + r), b0, c0[r]);
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < mr; ++r) {
+        VEC v = VADD(c0[r], c1[r]);
+        if (acc) v = VADD(v, VLOAD(c + r * ldc));
+        VSTORE(c + r * ldc, v);
+    }
+}
+
+#define T_DEFINE_UKH(mr)                                                                       \
+    static __attribute__((noinline, target(T_TARGET))) void T_UKH(mr)(                        \
+        int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int acc) {         \
+        T_BODYH(mr, kc, a, b, c, ldc, acc);                                                    \
+    }
+T_DEFINE_UKH(1)
+T_DEFINE_UKH(2)
+T_DEFINE_UKH(3)
+T_DEFINE_UKH(4)
+T_DEFINE_UKH(5)
+T_DEFINE_UKH(6)
+#if T_MR >= 8
+T_DEFINE_UKH(7)
+T_DEFINE_UKH(8)
+#endif
+
 #define T_DEFINE_UK(mr)                                                                        \
     static __attribute__((noinline, target(T_TARGET))) void T_UK(mr)(                         \
         int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int acc) {         \
@@ -121,6 +177,28 @@ static __attribute__((target(T_TARGET))) void T_TILE(int64_t kc, const float* a,
     float* dst = c;
     int64_t ldd = ldc;
     int dacc = acc;
+    if (nr <= T_VW) { /* narrow column edge: half-width tile */
+        if (nr != T_VW) {
+            dst = t;
+            ldd = T_VW;
+            dacc = 0;
+        }
+        switch (mr) {
+        case 1: T_UKH(1)(kc, a, b, dst, ldd, dacc); break;
+        case 2: T_UKH(2)(kc, a, b, dst, ldd, dacc); break;
+        case 3: T_UKH(3)(kc, a, b, dst, ldd, dacc); break;
+        case 4: T_UKH(4)(kc, a, b, dst, ldd, dacc); break;
+        case 5: T_UKH(5)(kc, a, b, dst, ldd, dacc); break;
+        case 6: T_UKH(6)(kc, a, b, dst, ldd, dacc); break;
+#if T_MR >= 8
+        case 7: T_UKH(7)(kc, a, b, dst, ldd, dacc); break;
+        case 8: T_UKH(8)(kc, a, b, dst, ldd, dacc); break;
+#endif
+        default: return;
+        }
+        if (dst == t) f32_gemm_store_tile(t, T_VW, c, ldc, mr, nr, acc);
+        return;
+    }
     if (nr != T_NR) { /* column edge: full-width tile into t, then copy the valid part */
         dst = t;
         ldd = T_NR;
@@ -143,7 +221,10 @@ static __attribute__((target(T_TARGET))) void T_TILE(int64_t kc, const float* a,
 }
 
 #undef T_DEFINE_UK
+#undef T_DEFINE_UKH
 #undef T_UK
+#undef T_UKH
+#undef T_BODYH
 #undef T_TILE
 #undef T_BODY
 #undef T_BODY1
