@@ -51,6 +51,9 @@ def conv(x_shape, w_shape, attrs=None, bias=True, op="Conv", expected_from_ort=F
     ((1, 5, 40, 41), (9, 5, 3, 3), {"pads": [1, 1, 1, 1]}),          # N = 1640: two N blocks
     ((1, 3, 7, 7), (4, 3, 7, 7), {}),                                 # kernel == image
     ((1, 3, 5, 5), (4, 3, 3, 3), {"pads": [3, 3, 3, 3]}),             # more padding than kernel
+    ((1, 3, 9, 70), (5, 3, 3, 3), {"strides": [2, 2], "pads": [1, 1, 1, 1]}),  # wide stride-2 rows
+    ((1, 4, 5, 66), (3, 4, 1, 1), {"strides": [2, 2]}),
+    ((1, 3, 9, 71), (5, 3, 7, 7), {"strides": [2, 2], "pads": [3, 3, 3, 3]}),  # ResNet stem-like
 ])
 def test_conv_general(x, w, attrs):
     conv(x, w, attrs)
