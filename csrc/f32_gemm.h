@@ -5,7 +5,9 @@
  * A is either prepacked (constant conv weights) or a strided matrix packed per block;
  * B is prepacked (constant MatMul/Gemm weights), a strided matrix or an NCHW image read
  * through im2col. C has contiguous columns and row stride rsc. The epilogue runs on each
- * tile right after its last K block, while the tile is still in L1.
+ * tile at its last K block: alpha, bias and clamp-type activations (none, Relu, Clip) in
+ * registers before the store; the addend D and other activations right after, on the
+ * tile while it is in L1. A column bias must be readable up to a multiple of NR.
  *
  * One call of f32_gemm_range computes a rectangle [m0, m1) x [n0, n1) of C on the calling
  * thread, packing into the workspace it is given (no allocation). The Cython driver
@@ -17,6 +19,7 @@
  * block is packed once and swept across the whole N range of the rectangle. */
 #ifndef F32_GEMM_H
 #define F32_GEMM_H
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include "dsl_act.h"
@@ -36,7 +39,7 @@
 #define F32_GEMM_BIAS_ROW 2 /* bias[m]: conv output channel */
 
 typedef void (*f32_gemm_tile_fn)(int64_t kc, const float* a, const float* b, float* c,
-                                 int64_t ldc, int mr, int nr, int acc);
+                                 int64_t ldc, int mr, int nr, int acc, const f32_gemm_epi* e);
 
 typedef struct {
     int mr, nr;
@@ -129,26 +132,39 @@ static inline int64_t f32_gemm_ws_floats(const f32_gemm_desc* d) {
     return n;
 }
 
-static inline int f32_gemm_has_epilogue(const f32_gemm_desc* d) {
-    return d->alpha != 1.f || d->bias_mode != F32_GEMM_BIAS_NONE || d->d != 0 ||
-           d->act != DSL_ACT_NONE;
+/* Activations the tiles apply in registers as a clamp [lo, hi]. */
+static inline int f32_gemm_act_is_clamp(int act) {
+    return act == DSL_ACT_NONE || act == DSL_ACT_RELU || act == DSL_ACT_CLIP;
 }
 
-static void f32_gemm_epilogue(const f32_gemm_desc* d, int64_t m0, int mr, int64_t n0, int nr) {
+/* What runs after a tile's store: the addend D and activations that are not a clamp (the
+ * clamp moves here too when D is present, since it must see D). */
+static inline int f32_gemm_needs_post(const f32_gemm_desc* d) {
+    return d->d != 0 || !f32_gemm_act_is_clamp(d->act);
+}
+
+/* The epilogue part every tile applies in registers (bias pointers set per tile). */
+static inline f32_gemm_epi f32_gemm_tile_epi(const f32_gemm_desc* d) {
+    f32_gemm_epi e;
+    e.alpha = d->alpha;
+    e.bias_r = 0;
+    e.bias_c = 0;
+    e.lo = -INFINITY;
+    e.hi = INFINITY;
+    if (!f32_gemm_needs_post(d)) {
+        if (d->act == DSL_ACT_RELU) e.lo = 0.f;
+        if (d->act == DSL_ACT_CLIP) {
+            e.lo = d->act_a;
+            e.hi = d->act_b;
+        }
+    }
+    return e;
+}
+
+static void f32_gemm_post(const f32_gemm_desc* d, int64_t m0, int mr, int64_t n0, int nr) {
     for (int r = 0; r < mr; ++r) {
         const int64_t m = m0 + r;
         float* row = d->c + m * d->rsc + n0;
-        if (d->alpha != 1.f) {
-            const float al = d->alpha;
-            for (int j = 0; j < nr; ++j) row[j] *= al;
-        }
-        if (d->bias_mode == F32_GEMM_BIAS_COL) {
-            const float* bs = d->bias + n0;
-            for (int j = 0; j < nr; ++j) row[j] += bs[j];
-        } else if (d->bias_mode == F32_GEMM_BIAS_ROW) {
-            const float bv = d->bias[m];
-            for (int j = 0; j < nr; ++j) row[j] += bv;
-        }
         if (d->d) {
             const float* dr = d->d + m * d->rsd + n0 * d->csd;
             const float be = d->beta;
@@ -170,13 +186,24 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
                            float* ws) {
     const int MR = d->k.mr, NR = d->k.nr;
     const int64_t K = d->K, rsc = d->rsc;
-    const int epi = f32_gemm_has_epilogue(d);
+    const int post = f32_gemm_needs_post(d);
+    const f32_gemm_epi e0 = f32_gemm_tile_epi(d);
+    f32_gemm_epi e;
     if (m0 >= m1 || n0 >= n1) return;
-    if (K <= 0) { /* empty reduction: C = epilogue(0) */
-        for (int64_t m = m0; m < m1; ++m) memset(d->c + m * rsc + n0, 0, (size_t)(n1 - n0) * 4);
-        if (epi)
-            for (int64_t m = m0; m < m1; m += MR)
-                f32_gemm_epilogue(d, m, (int)(m1 - m < MR ? m1 - m : MR), n0, (int)(n1 - n0));
+    if (K <= 0) { /* empty reduction: C = epilogue(0), tile by tile */
+        float z[F32_GEMM_MAX_MR * F32_GEMM_MAX_NR];
+        for (int64_t m = m0; m < m1; m += MR) {
+            const int mr = (int)(m1 - m < MR ? m1 - m : MR);
+            for (int64_t n = n0; n < n1; n += NR) {
+                const int nr = (int)(n1 - n < NR ? n1 - n : NR);
+                memset(z, 0, sizeof(z));
+                e = e0;
+                if (d->bias_mode == F32_GEMM_BIAS_ROW) e.bias_r = d->bias + m;
+                if (d->bias_mode == F32_GEMM_BIAS_COL) e.bias_c = d->bias + n;
+                f32_gemm_store_tile(z, NR, d->c + m * rsc + n, rsc, mr, nr, 0, &e);
+                if (post) f32_gemm_post(d, m, mr, n, nr);
+            }
+        }
         return;
     }
     const int64_t kcb = d->kc, mcb = d->mc;
@@ -219,8 +246,15 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int mr = (int)(mc - ir < MR ? mc - ir : MR);
                         float* cp = d->c + (ic + ir) * rsc + jc + jr;
-                        d->k.tile(kc, ablk + (ir / MR) * aps, bp, cp, rsc, mr, nr, acc);
-                        if (last && epi) f32_gemm_epilogue(d, ic + ir, mr, jc + jr, nr);
+                        const f32_gemm_epi* ep = 0;
+                        if (last) { /* epilogue in registers, before the tile's last store */
+                            e = e0;
+                            if (d->bias_mode == F32_GEMM_BIAS_ROW) e.bias_r = d->bias + ic + ir;
+                            if (d->bias_mode == F32_GEMM_BIAS_COL) e.bias_c = d->bias + jc + jr;
+                            ep = &e;
+                        }
+                        d->k.tile(kc, ablk + (ir / MR) * aps, bp, cp, rsc, mr, nr, acc, ep);
+                        if (last && post) f32_gemm_post(d, ic + ir, mr, jc + jr, nr);
                     }
                 }
             }

@@ -24,6 +24,9 @@
 #define VBCAST(p) _mm256_broadcast_ss(p)
 #define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define VADD(a, b) _mm256_add_ps((a), (b))
+#define VSET1(x) _mm256_set1_ps(x)
+#define VMAX(a, b) _mm256_max_ps((a), (b))
+#define VMIN(a, b) _mm256_min_ps((a), (b))
 #include "f32_gemm_x86_tpl.h"
 #undef T_ISA
 #undef T_TARGET
@@ -37,6 +40,9 @@
 #undef VBCAST
 #undef VFMA
 #undef VADD
+#undef VSET1
+#undef VMAX
+#undef VMIN
 
 /* ---- AVX-512F: 8 x 32 ---------------------------------------------------------------- */
 #define T_ISA avx512
@@ -51,6 +57,9 @@
 #define VBCAST(p) _mm512_set1_ps(*(p))
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define VADD(a, b) _mm512_add_ps((a), (b))
+#define VSET1(x) _mm512_set1_ps(x)
+#define VMAX(a, b) _mm512_max_ps((a), (b))
+#define VMIN(a, b) _mm512_min_ps((a), (b))
 #include "f32_gemm_x86_tpl.h"
 #undef T_ISA
 #undef T_TARGET
@@ -64,6 +73,9 @@
 #undef VBCAST
 #undef VFMA
 #undef VADD
+#undef VSET1
+#undef VMAX
+#undef VMIN
 
 #endif /* __x86_64__ */
 #endif

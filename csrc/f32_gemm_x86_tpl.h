@@ -9,6 +9,9 @@
  * column edges, and f32_gemm_tile_<T_MR>x<T_NR>__<T_ISA>, the tile entry point that picks
  * one and handles partial tiles (computed into a local tile, valid corner copied).
  *
+ * On the last K block the tile applies the epilogue `e` in registers before its one store
+ * (alpha, per-row / per-column bias, clamp; see f32_gemm_scalar.h).
+ *
  * Each k step loads two B vectors, broadcasts one A value per row and issues 2 FMAs per
  * row into 2*T_MR accumulators (12 ymm for 6x16, 16 zmm for 8x32): enough independent
  * chains to cover FMA latency x 2 pipes. The 1-row kernel (GEMV, M = 1) has too few
@@ -24,10 +27,19 @@
 #define T_BODY1 T_PASTE2(f32_gemm_body1__, T_ISA)
 #define T_UKH(mr) T_PASTE5(f32_gemm_ukernel_, mr, x, T_VW, T_PASTE2(__, T_ISA))
 #define T_BODYH T_PASTE2(f32_gemm_bodyh__, T_ISA)
+#define T_EPI T_PASTE2(f32_gemm_epi_vec__, T_ISA)
+
+/* Final value of one vector of C: alpha * v + row bias + column bias, clamped. max/min take
+ * the bound first so that a NaN in v is what they return (propagated, like numpy). */
+static inline __attribute__((always_inline, target(T_TARGET))) VEC
+T_EPI(VEC v, VEC alpha, VEC bias, VEC lo, VEC hi) {
+    v = VFMA(alpha, v, bias);
+    return VMIN(hi, VMAX(lo, v));
+}
 
 static inline __attribute__((always_inline, target(T_TARGET))) void
 T_BODY(const int mr, int64_t kc, const float* restrict a, const float* restrict b,
-       float* restrict c, int64_t ldc, int acc) {
+       float* restrict c, int64_t ldc, int acc, const f32_gemm_epi* e) {
     VEC c0[T_MR], c1[T_MR];
 #pragma GCC unroll 16
     for (int r = 0; r < mr; ++r) {
@@ -53,6 +65,17 @@ T_BODY(const int mr, int64_t kc, const float* restrict a, const float* restrict 
             c1[r] = VADD(c1[r], VLOAD(c + r * ldc + T_VW));
         }
     }
+    if (e) {
+        const VEC al = VSET1(e->alpha), lo = VSET1(e->lo), hi = VSET1(e->hi);
+        const VEC bc0 = e->bias_c ? VLOAD(e->bias_c) : VZERO();
+        const VEC bc1 = e->bias_c ? VLOAD(e->bias_c + T_VW) : VZERO();
+#pragma GCC unroll 16
+        for (int r = 0; r < mr; ++r) {
+            const VEC br = e->bias_r ? VSET1(e->bias_r[r]) : VZERO();
+            c0[r] = T_EPI(c0[r], al, VADD(bc0, br), lo, hi);
+            c1[r] = T_EPI(c1[r], al, VADD(bc1, br), lo, hi);
+        }
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < mr; ++r) {
         VSTORE(c + r * ldc, c0[r]);
@@ -61,7 +84,8 @@ T_BODY(const int mr, int64_t kc, const float* restrict a, const float* restrict 
 }
 
 static inline __attribute__((always_inline, target(T_TARGET))) void
-T_BODY1(int64_t kc, const float* restrict a, const float* restrict b, float* restrict c, int acc) {
+T_BODY1(int64_t kc, const float* restrict a, const float* restrict b, float* restrict c, int acc,
+        const f32_gemm_epi* e) {
     VEC s0 = VZERO(), s1 = VZERO(), s2 = VZERO(), s3 = VZERO();
     VEC s4 = VZERO(), s5 = VZERO(), s6 = VZERO(), s7 = VZERO();
     int64_t k = 0;
@@ -92,6 +116,14 @@ T_BODY1(int64_t kc, const float* restrict a, const float* restrict b, float* res
         s0 = VADD(s0, VLOAD(c));
         s1 = VADD(s1, VLOAD(c + T_VW));
     }
+    if (e) {
+        const VEC al = VSET1(e->alpha), lo = VSET1(e->lo), hi = VSET1(e->hi);
+        const VEC br = e->bias_r ? VSET1(e->bias_r[0]) : VZERO();
+        const VEC bc0 = e->bias_c ? VLOAD(e->bias_c) : VZERO();
+        const VEC bc1 = e->bias_c ? VLOAD(e->bias_c + T_VW) : VZERO();
+        s0 = T_EPI(s0, al, VADD(bc0, br), lo, hi);
+        s1 = T_EPI(s1, al, VADD(bc1, br), lo, hi);
+    }
     VSTORE(c, s0);
     VSTORE(c + T_VW, s1);
 }
@@ -101,7 +133,7 @@ T_BODY1(int64_t kc, const float* restrict a, const float* restrict b, float* res
  * T_NR-wide packing; even and odd k accumulate separately to keep two chains per row. */
 static inline __attribute__((always_inline, target(T_TARGET))) void
 T_BODYH(const int mr, int64_t kc, const float* restrict a, const float* restrict b,
-        float* restrict c, int64_t ldc, int acc) {
+        float* restrict c, int64_t ldc, int acc, const f32_gemm_epi* e) {
     VEC c0[T_MR], c1[T_MR];
 #pragma GCC unroll 16
     for (int r = 0; r < mr; ++r) {
@@ -125,18 +157,23 @@ T_BODYH(const int mr, int64_t kc, const float* restrict a, const float* restrict
 #pragma GCC unroll 16
         for (int r = 0; r < mr; ++r) c0[r] = VFMA(VBCAST(a + r), b0, c0[r]);
     }
+    const VEC al = VSET1(e ? e->alpha : 1.f), lo = VSET1(e ? e->lo : 0.f);
+    const VEC hi = VSET1(e ? e->hi : 0.f);
+    const VEC bc = e && e->bias_c ? VLOAD(e->bias_c) : VZERO();
 #pragma GCC unroll 16
     for (int r = 0; r < mr; ++r) {
         VEC v = VADD(c0[r], c1[r]);
         if (acc) v = VADD(v, VLOAD(c + r * ldc));
+        if (e) v = T_EPI(v, al, VADD(bc, e->bias_r ? VSET1(e->bias_r[r]) : VZERO()), lo, hi);
         VSTORE(c + r * ldc, v);
     }
 }
 
 #define T_DEFINE_UKH(mr)                                                                       \
     static __attribute__((noinline, target(T_TARGET))) void T_UKH(mr)(                        \
-        int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int acc) {         \
-        T_BODYH(mr, kc, a, b, c, ldc, acc);                                                    \
+        int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int acc,           \
+        const f32_gemm_epi* e) {                                                               \
+        T_BODYH(mr, kc, a, b, c, ldc, acc, e);                                                 \
     }
 T_DEFINE_UKH(1)
 T_DEFINE_UKH(2)
@@ -151,14 +188,16 @@ T_DEFINE_UKH(8)
 
 #define T_DEFINE_UK(mr)                                                                        \
     static __attribute__((noinline, target(T_TARGET))) void T_UK(mr)(                         \
-        int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int acc) {         \
-        T_BODY(mr, kc, a, b, c, ldc, acc);                                                     \
+        int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int acc,           \
+        const f32_gemm_epi* e) {                                                               \
+        T_BODY(mr, kc, a, b, c, ldc, acc, e);                                                  \
     }
 
 static __attribute__((noinline, target(T_TARGET))) void T_UK(1)(
-    int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int acc) {
+    int64_t kc, const float* a, const float* b, float* c, int64_t ldc, int acc,
+    const f32_gemm_epi* e) {
     (void)ldc;
-    T_BODY1(kc, a, b, c, acc);
+    T_BODY1(kc, a, b, c, acc, e);
 }
 T_DEFINE_UK(2)
 T_DEFINE_UK(3)
@@ -172,52 +211,41 @@ T_DEFINE_UK(8)
 
 static __attribute__((target(T_TARGET))) void T_TILE(int64_t kc, const float* a, const float* b,
                                                     float* c, int64_t ldc, int mr, int nr,
-                                                    int acc) {
+                                                    int acc, const f32_gemm_epi* e) {
     float t[T_MR * T_NR] __attribute__((aligned(64)));
+    const int half = nr <= T_VW, width = half ? T_VW : T_NR;
     float* dst = c;
     int64_t ldd = ldc;
     int dacc = acc;
-    if (nr <= T_VW) { /* narrow column edge: half-width tile */
-        if (nr != T_VW) {
-            dst = t;
-            ldd = T_VW;
-            dacc = 0;
-        }
-        switch (mr) {
-        case 1: T_UKH(1)(kc, a, b, dst, ldd, dacc); break;
-        case 2: T_UKH(2)(kc, a, b, dst, ldd, dacc); break;
-        case 3: T_UKH(3)(kc, a, b, dst, ldd, dacc); break;
-        case 4: T_UKH(4)(kc, a, b, dst, ldd, dacc); break;
-        case 5: T_UKH(5)(kc, a, b, dst, ldd, dacc); break;
-        case 6: T_UKH(6)(kc, a, b, dst, ldd, dacc); break;
-#if T_MR >= 8
-        case 7: T_UKH(7)(kc, a, b, dst, ldd, dacc); break;
-        case 8: T_UKH(8)(kc, a, b, dst, ldd, dacc); break;
-#endif
-        default: return;
-        }
-        if (dst == t) f32_gemm_store_tile(t, T_VW, c, ldc, mr, nr, acc);
-        return;
-    }
-    if (nr != T_NR) { /* column edge: full-width tile into t, then copy the valid part */
+    const f32_gemm_epi* de = e;
+    if (nr != width) { /* partial tile: compute into t, store the valid corner below */
         dst = t;
-        ldd = T_NR;
+        ldd = width;
         dacc = 0;
+        de = 0;
     }
+#define T_CASE(m)                                                                              \
+    case m:                                                                                    \
+        if (half)                                                                              \
+            T_UKH(m)(kc, a, b, dst, ldd, dacc, de);                                            \
+        else                                                                                   \
+            T_UK(m)(kc, a, b, dst, ldd, dacc, de);                                             \
+        break;
     switch (mr) {
-    case 1: T_UK(1)(kc, a, b, dst, ldd, dacc); break;
-    case 2: T_UK(2)(kc, a, b, dst, ldd, dacc); break;
-    case 3: T_UK(3)(kc, a, b, dst, ldd, dacc); break;
-    case 4: T_UK(4)(kc, a, b, dst, ldd, dacc); break;
-    case 5: T_UK(5)(kc, a, b, dst, ldd, dacc); break;
-    case 6: T_UK(6)(kc, a, b, dst, ldd, dacc); break;
+        T_CASE(1)
+        T_CASE(2)
+        T_CASE(3)
+        T_CASE(4)
+        T_CASE(5)
+        T_CASE(6)
 #if T_MR >= 8
-    case 7: T_UK(7)(kc, a, b, dst, ldd, dacc); break;
-    case 8: T_UK(8)(kc, a, b, dst, ldd, dacc); break;
+        T_CASE(7)
+        T_CASE(8)
 #endif
     default: return;
     }
-    if (dst == t) f32_gemm_store_tile(t, T_NR, c, ldc, mr, nr, acc);
+#undef T_CASE
+    if (dst == t) f32_gemm_store_tile(t, width, c, ldc, mr, nr, acc, e);
 }
 
 #undef T_DEFINE_UK
@@ -225,6 +253,7 @@ static __attribute__((target(T_TARGET))) void T_TILE(int64_t kc, const float* a,
 #undef T_UK
 #undef T_UKH
 #undef T_BODYH
+#undef T_EPI
 #undef T_TILE
 #undef T_BODY
 #undef T_BODY1

@@ -47,8 +47,6 @@ from deepsparse_lite.kernels.dsl cimport (dsl_step, DSL_OK, DSL_ERR_UNKNOWN_OP, 
                                           dsl_threads_for, dsl_isa, dsl_set_isa)
 
 cdef extern from "f32_gemm.h" nogil:
-    ctypedef void (*f32_gemm_tile_fn)(int64_t kc, const float* a, const float* b, float* c,
-                                      int64_t ldc, int mr, int nr, int acc) noexcept nogil
     ctypedef struct f32_gemm_kernel:
         int mr
         int nr

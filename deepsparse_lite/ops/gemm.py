@@ -138,6 +138,17 @@ def emit_gemm_step(b: PlanBuilder, op: int, t3: Sequence[Tensor], M: int, N: int
     b.emit(op, tensors, ints, [alpha, beta, float(act[1]), float(act[2])])
 
 
+def col_bias_const(b: PlanBuilder, bias: Optional[np.ndarray], N: int) -> Optional[Tensor]:
+    """A per-column bias as a constant zero padded to a multiple of NR: the tiles load it
+    a vector at a time, also on the last (partial) panel."""
+    if bias is None:
+        return None
+    _, nr = geometry(b.isa)
+    padded = np.zeros(_round_up(max(N, 1), nr), np.float32)
+    padded[:N] = np.asarray(bias, np.float32).reshape(-1)
+    return b.const(padded)
+
+
 def emit_packed_gemm(b: PlanBuilder, a: Tensor, w: np.ndarray, y: Tensor, M: int, *, rsa: int,
                      csa: int, act=(0, 0.0, 0.0), bias: Optional[np.ndarray] = None,
                      d: Optional[Tensor] = None, rsd: int = 0, csd: int = 0,
@@ -147,7 +158,7 @@ def emit_packed_gemm(b: PlanBuilder, a: Tensor, w: np.ndarray, y: Tensor, M: int
     mr, nr = geometry(b.isa)
     mc, kc, nc, ws = blocking(b.isa, M, N, K, True, False)
     wt = b.const(pack_b(np.asarray(w, dtype=np.float32), nr), name=f"{b.current_node}_packed")
-    bt = b.const(np.asarray(bias, dtype=np.float32)) if bias is not None else None
+    bt = col_bias_const(b, bias, N)
     emit_gemm_step(b, GemmOp.GEMM, [a, wt, y], M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws,
                    act=act, bias=bt, bias_mode=BIAS_COL, d=d, rsd=rsd, csd=csd, beta=beta,
                    extra=[rsa, csa, N])
@@ -177,7 +188,7 @@ def emit_matmul(b: PlanBuilder, a: Tensor, bm: Tensor, y: Tensor, M: int, N: int
     nb = len(batch)
     pad = [0] * (MAX_BATCH_DIMS - nb)
     mc, kc, nc, ws = blocking(b.isa, M, N, K, True, True)
-    bt = b.const(np.asarray(bias, dtype=np.float32)) if bias is not None else None
+    bt = col_bias_const(b, bias, N)
     extra = ([rsa, csa, rsb, csb, rsc, nb] + batch + [1] * (MAX_BATCH_DIMS - nb)
              + list(sa) + pad + list(sb) + pad + list(sc) + pad + list(sd) + pad)
     emit_gemm_step(b, GemmOp.MATMUL, [a, bm, y], M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws,

@@ -133,13 +133,15 @@ def test_conv_runtime_weights_unsupported():
 
 
 @pytest.mark.parametrize("w_shape,attrs", [((6, 4, 3, 3), {"pads": [1, 1, 1, 1]}),
+                                           ((7, 40, 3, 3), {"pads": [1, 1, 1, 1]}),  # 2 K blocks
                                            ((4, 1, 3, 3), {"group": 4, "pads": [1, 1, 1, 1]})])
 @pytest.mark.parametrize("act,a,b", [(Act.RELU, 0.0, 0.0), (Act.CLIP, 0.0, 6.0), (Act.LEAKY_RELU, 0.1, 0.0),
                                      (Act.HARD_SWISH, 0.0, 0.0)])
 def test_conv_fused_bias_and_activation_attrs(w_shape, attrs, act, a, b):
     from tests.ops.test_gemm import compile_with_node_attrs
 
-    x, w, bias = rnd(2, 4, 9, 10), rnd(*w_shape, seed=1), rnd(w_shape[0], seed=2)
+    cin = w_shape[1] * attrs.get("group", 1)
+    x, w, bias = rnd(2, cin, 9, 10), rnd(*w_shape, seed=1) * 0.3, rnd(w_shape[0], seed=2)
     model = make_single_node_model("Conv", {"x": x}, attrs, consts={"w": w, "b": bias})
     (pre,) = reference_outputs(model, {"x": x})
     if act == Act.RELU:

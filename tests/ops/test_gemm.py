@@ -180,8 +180,9 @@ def _np_act(code, x, a, b):
 @pytest.mark.parametrize("op", ["MatMul", "MatMulRuntime", "Gemm"])
 @pytest.mark.parametrize("act,a,b", [(Act.RELU, 0.0, 0.0), (Act.LEAKY_RELU, 0.1, 0.0), (Act.CLIP, -0.5, 0.7),
                                      (Act.SIGMOID, 0.0, 0.0), (Act.HARD_SIGMOID, 0.3, 0.4)])
-def test_fused_bias_and_activation_attrs(op, act, a, b):
-    M, K, N = 11, 37, 21
+@pytest.mark.parametrize("K", [37, 300])  # one K block / two (epilogue after accumulation)
+def test_fused_bias_and_activation_attrs(op, act, a, b, K):
+    M, N = 11, 21
     x, w, bias = rnd(2, M, K), rnd(K, N, seed=1), rnd(N, seed=2)
     if op == "MatMul":
         model = make_single_node_model("MatMul", {"x": x}, consts={"w": w})
@@ -199,6 +200,16 @@ def test_fused_bias_and_activation_attrs(op, act, a, b):
             inputs = [x, w] if op == "MatMulRuntime" else [x]
             got = compiler.execute(plan, inputs, num_threads=nt)[0]
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("act", [Act.NONE, Act.RELU, Act.CLIP])
+def test_fused_clamp_propagates_nan(act):
+    x = rnd(7, 5)
+    x[2, 3] = np.nan
+    model = make_single_node_model("MatMul", {"x": x}, consts={"w": rnd(5, 20, seed=1)})
+    plan = compile_with_node_attrs(model, {"_act": act, "_act_alpha": 0.0, "_act_beta": 6.0})
+    got = compiler.execute(plan, [x])[0]
+    assert np.isnan(got[2]).all() and not np.isnan(np.delete(got, 2, axis=0)).any()
 
 
 needs_eltwise = pytest.mark.skipif(get_op("Add") is None or get_op("Relu") is None,
