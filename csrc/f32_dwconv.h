@@ -6,7 +6,7 @@
  * buffer row is stored de-interleaved (even columns, then odd columns), so the taps of 8
  * consecutive output pixels are again 8 contiguous floats. Blocks of 8 (or 16) output
  * pixels then accumulate all taps in registers and are stored once; 3x3 kernels keep the
- * nine weights in registers with the taps unrolled. Bias and the activation run per row.
+ * nine weights in registers with the taps unrolled. The activation runs once per plane.
  *
  * The body is written with GCC vector extensions and compiled twice, generic and with
  * AVX2 enabled (target attribute on the wrapper); f32_dwconv_select picks one. */
@@ -90,11 +90,15 @@ f32_dwconv_fill(const f32_dw_geom* g, const float* restrict x, float* restrict p
     }
 }
 
+/* Store a block of 8 outputs of row yr. A block running past OW (rows shorter than 8) may
+ * spill into the following rows of the plane, which are computed (and overwritten) later;
+ * `room` is how many floats of the plane remain from yr + ow: with fewer than 8 only the
+ * valid part is stored. */
 static inline __attribute__((always_inline)) void f32_dw_store(float* yr, int64_t ow, int64_t OW,
-                                                               f32_dw_v8 acc) {
-    if (ow + 8 <= OW) {
+                                                               f32_dw_v8 acc, int64_t room) {
+    if (ow + 8 <= OW || room >= 8) {
         *(f32_dw_v8*)(yr + ow) = acc;
-    } else { /* a row shorter than 8: the block ran into the buffer's slack */
+    } else {
         float t[8];
         memcpy(t, &acc, sizeof(t));
         for (int64_t j = 0; j < OW - ow; ++j) yr[ow + j] = t[j];
@@ -104,8 +108,7 @@ static inline __attribute__((always_inline)) void f32_dw_store(float* yr, int64_
 /* 3x3, contiguous taps (stride 1, or stride 2 de-interleaved): weights in registers. */
 static inline __attribute__((always_inline)) void
 f32_dwconv_rows_3x3(const f32_dw_geom* g, const float* restrict pad, int64_t Wp,
-                    const int64_t* off, const float* restrict w, float bias, float* restrict y,
-                    int act, float aa, float ab) {
+                    const int64_t* off, const float* restrict w, float bias, float* restrict y) {
     const int64_t OW = g->OW;
     const f32_dw_v8 vb = {bias, bias, bias, bias, bias, bias, bias, bias};
     /* off[kh*3 + kw] = kh*rs + c[kw]: three row pointers and three column offsets keep
@@ -144,9 +147,8 @@ f32_dwconv_rows_3x3(const f32_dw_geom* g, const float* restrict pad, int64_t Wp,
             f32_dw_v8 a0;
             ow = OW >= 8 ? OW - 8 : ow;
             F32_DW_TAPS(a0, p0 + ow);
-            f32_dw_store(yr, ow, OW, a0);
+            f32_dw_store(yr, ow, OW, a0, (g->OH - oh) * OW - ow);
         }
-        dsl_act_row(act, yr, OW, aa, ab);
     }
 #undef F32_DW_TAPS
 }
@@ -155,7 +157,7 @@ f32_dwconv_rows_3x3(const f32_dw_geom* g, const float* restrict pad, int64_t Wp,
 static inline __attribute__((always_inline)) void
 f32_dwconv_rows_taps(const f32_dw_geom* g, const float* restrict pad, int64_t Wp,
                      const int64_t* off, int64_t ntaps, const float* restrict w, float bias,
-                     float* restrict y, int act, float aa, float ab) {
+                     float* restrict y) {
     const int64_t OW = g->OW;
     const f32_dw_v8 vb = {bias, bias, bias, bias, bias, bias, bias, bias};
     for (int64_t oh = 0; oh < g->OH; ++oh) {
@@ -171,17 +173,15 @@ f32_dwconv_rows_taps(const f32_dw_geom* g, const float* restrict pad, int64_t Wp
                 a1 += w[k + 1] * F32_DW_LD(p0 + ow + off[k + 1]);
             }
             if (k < ntaps) a0 += w[k] * F32_DW_LD(p0 + ow + off[k]);
-            f32_dw_store(yr, ow, OW, a0 + a1);
+            f32_dw_store(yr, ow, OW, a0 + a1, (g->OH - oh) * OW - ow);
         }
-        dsl_act_row(act, yr, OW, aa, ab);
     }
 }
 
 /* Strides other than 1 and 2: gathered taps. */
 static inline __attribute__((always_inline)) void
 f32_dwconv_rows_strided(const f32_dw_geom* g, const float* restrict pad, int64_t Wp,
-                        const float* restrict w, float bias, float* restrict y, int act,
-                        float aa, float ab) {
+                        const float* restrict w, float bias, float* restrict y) {
     const int64_t OW = g->OW, SW = g->SW, KW = g->KW;
     for (int64_t oh = 0; oh < g->OH; ++oh) {
         float* restrict yr = y + oh * OW;
@@ -193,7 +193,6 @@ f32_dwconv_rows_strided(const f32_dw_geom* g, const float* restrict pad, int64_t
             }
             yr[ow] = acc;
         }
-        dsl_act_row(act, yr, OW, aa, ab);
     }
 }
 
@@ -208,7 +207,8 @@ f32_dwconv_plane_body(const f32_dw_geom* g, const float* restrict x, const float
     f32_dwconv_fill(g, x, pad, Wp);
     const int64_t ntaps = g->KH * g->KW;
     if ((g->SW != 1 && g->SW != 2) || ntaps > F32_DW_MAX_TAPS) {
-        f32_dwconv_rows_strided(g, pad, Wp, w, bias, y, act, aa, ab);
+        f32_dwconv_rows_strided(g, pad, Wp, w, bias, y);
+        dsl_act_row(act, y, g->OH * g->OW, aa, ab);
         return;
     }
     int64_t off[F32_DW_MAX_TAPS];
@@ -219,9 +219,10 @@ f32_dwconv_plane_body(const f32_dw_geom* g, const float* restrict x, const float
             off[kh * g->KW + kw] = kh * g->DH * Wp + col;
         }
     if (ntaps == 9)
-        f32_dwconv_rows_3x3(g, pad, Wp, off, w, bias, y, act, aa, ab);
+        f32_dwconv_rows_3x3(g, pad, Wp, off, w, bias, y);
     else
-        f32_dwconv_rows_taps(g, pad, Wp, off, ntaps, w, bias, y, act, aa, ab);
+        f32_dwconv_rows_taps(g, pad, Wp, off, ntaps, w, bias, y);
+    dsl_act_row(act, y, g->OH * g->OW, aa, ab); /* whole plane at once (still in L1) */
 }
 
 static void f32_dwconv_plane__generic(const f32_dw_geom* g, const float* x, const float* w,
