@@ -188,6 +188,9 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
     const int64_t K = d->K, rsc = d->rsc;
     const int post = f32_gemm_needs_post(d);
     const f32_gemm_epi e0 = f32_gemm_tile_epi(d);
+    /* no in-register epilogue at all when it would be the identity */
+    const int tile_epi = e0.alpha != 1.f || d->bias_mode != F32_GEMM_BIAS_NONE ||
+                         e0.lo != -INFINITY || e0.hi != INFINITY;
     f32_gemm_epi e;
     if (m0 >= m1 || n0 >= n1) return;
     if (K <= 0) { /* empty reduction: C = epilogue(0), tile by tile */
@@ -247,7 +250,7 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
                         const int mr = (int)(mc - ir < MR ? mc - ir : MR);
                         float* cp = d->c + (ic + ir) * rsc + jc + jr;
                         const f32_gemm_epi* ep = 0;
-                        if (last) { /* epilogue in registers, before the tile's last store */
+                        if (last && tile_epi) { /* in registers, before the last store */
                             e = e0;
                             if (d->bias_mode == F32_GEMM_BIAS_ROW) e.bias_r = d->bias + ic + ir;
                             if (d->bias_mode == F32_GEMM_BIAS_COL) e.bias_c = d->bias + jc + jr;

@@ -29,12 +29,13 @@
 #define T_BODYH T_PASTE2(f32_gemm_bodyh__, T_ISA)
 #define T_EPI T_PASTE2(f32_gemm_epi_vec__, T_ISA)
 
-/* Final value of one vector of C: alpha * v + row bias + column bias, clamped. max/min take
- * the bound first so that a NaN in v is what they return (propagated, like numpy). */
+/* Final value of one vector of C: alpha * v + row bias + column bias, clamped (when
+ * `clamp`). max/min take the bound first so that a NaN in v is what they return
+ * (propagated, like numpy). */
 static inline __attribute__((always_inline, target(T_TARGET))) VEC
-T_EPI(VEC v, VEC alpha, VEC bias, VEC lo, VEC hi) {
+T_EPI(VEC v, VEC alpha, VEC bias, VEC lo, VEC hi, int clamp) {
     v = VFMA(alpha, v, bias);
-    return VMIN(hi, VMAX(lo, v));
+    return clamp ? VMIN(hi, VMAX(lo, v)) : v;
 }
 
 static inline __attribute__((always_inline, target(T_TARGET))) void
@@ -69,11 +70,12 @@ T_BODY(const int mr, int64_t kc, const float* restrict a, const float* restrict 
         const VEC al = VSET1(e->alpha), lo = VSET1(e->lo), hi = VSET1(e->hi);
         const VEC bc0 = e->bias_c ? VLOAD(e->bias_c) : VZERO();
         const VEC bc1 = e->bias_c ? VLOAD(e->bias_c + T_VW) : VZERO();
+        const int cl = e->lo != -INFINITY || e->hi != INFINITY;
 #pragma GCC unroll 16
         for (int r = 0; r < mr; ++r) {
             const VEC br = e->bias_r ? VSET1(e->bias_r[r]) : VZERO();
-            c0[r] = T_EPI(c0[r], al, VADD(bc0, br), lo, hi);
-            c1[r] = T_EPI(c1[r], al, VADD(bc1, br), lo, hi);
+            c0[r] = T_EPI(c0[r], al, VADD(bc0, br), lo, hi, cl);
+            c1[r] = T_EPI(c1[r], al, VADD(bc1, br), lo, hi, cl);
         }
     }
 #pragma GCC unroll 16
@@ -121,8 +123,9 @@ T_BODY1(int64_t kc, const float* restrict a, const float* restrict b, float* res
         const VEC br = e->bias_r ? VSET1(e->bias_r[0]) : VZERO();
         const VEC bc0 = e->bias_c ? VLOAD(e->bias_c) : VZERO();
         const VEC bc1 = e->bias_c ? VLOAD(e->bias_c + T_VW) : VZERO();
-        s0 = T_EPI(s0, al, VADD(bc0, br), lo, hi);
-        s1 = T_EPI(s1, al, VADD(bc1, br), lo, hi);
+        const int cl = e->lo != -INFINITY || e->hi != INFINITY;
+        s0 = T_EPI(s0, al, VADD(bc0, br), lo, hi, cl);
+        s1 = T_EPI(s1, al, VADD(bc1, br), lo, hi, cl);
     }
     VSTORE(c, s0);
     VSTORE(c + T_VW, s1);
@@ -164,7 +167,7 @@ T_BODYH(const int mr, int64_t kc, const float* restrict a, const float* restrict
     for (int r = 0; r < mr; ++r) {
         VEC v = VADD(c0[r], c1[r]);
         if (acc) v = VADD(v, VLOAD(c + r * ldc));
-        if (e) v = T_EPI(v, al, VADD(bc, e->bias_r ? VSET1(e->bias_r[r]) : VZERO()), lo, hi);
+        if (e) v = T_EPI(v, al, VADD(bc, e->bias_r ? VSET1(e->bias_r[r]) : VZERO()), lo, hi, 1);
         VSTORE(c + r * ldc, v);
     }
 }
