@@ -277,6 +277,8 @@ cdef int run_gemm_like(const dsl_step* s, char** p, int nt, int sub) noexcept no
                           MIN_MACS_PER_THREAD, nt)
     rpi = <int>(nth // gcd(items, nth))
     if rpi > 1:
+        if sub == SUB_CONV and not s.i[32]:
+            base.b_kind = F32_GEMM_B_IM2COL  # (its packing costs more: weighs the split)
         f32_gemm_grid(&base, a_rt, b_rt, rpi, &tm, &tn)
     total = items * rpi
     if nth <= 1:
