@@ -14,7 +14,9 @@ Sub-ops (op = 500 + sub). Element strides/offsets are in floats. Common header:
   i[13] t-slot of workspace (-1)  i[14] workspace bytes per thread
   i[15] threads the workspace was sized for (b.max_threads; more are never used)
   f[0] alpha  f[1] beta (scales D)  f[2], f[3] activation params
-  Y = act(alpha * A·B + bias + beta * D)
+  Y = act(alpha * A·B + bias + beta * D); a per-column bias is zero padded to a multiple of
+  NR floats (the tiles load it a vector at a time). Alpha, bias and None/Relu/Clip run in
+  registers before a tile's last store; D and other activations right after it.
 
   1 GEMM    t=[A, Bpacked, Y, ...]  A[m*rsa + k*csa]; B packed [ceil(N/NR)][K][NR]
             i[16] rsa  i[17] csa  i[18] rsc
@@ -28,7 +30,7 @@ Sub-ops (op = 500 + sub). Element strides/offsets are in floats. Common header:
             i[16] batch  i[17] G  i[18] Cin  i[19] H  i[20] W  i[21] Cout  i[22] OH
             i[23] OW  i[24] KH  i[25] KW  i[26] SH  i[27] SW  i[28] PH (top)
             i[29] PW (left)  i[30] DH  i[31] DW  i[32] direct (1x1, stride 1, no pad:
-            X is read as B without im2col)
+            X is read as B without im2col). MatMul(W const, X) uses it as a 1x1 conv.
   4 DWCONV  t=[X, W, Y, ...]  groups == Cin == Cout; W raw [C][KH*KW];
             geometry i[16..31] as CONV; uses i[0], i[7..9], i[13..15], f[2..3] of the header;
             workspace per thread = one zero-bordered input plane (f32_dwconv_padded_dims)
