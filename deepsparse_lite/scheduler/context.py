@@ -19,10 +19,10 @@ request (all of them to a lone request, an equal share each under load).
 from __future__ import annotations
 
 import atexit
+import collections
 import enum
 import itertools
 import logging
-import queue
 import threading
 import weakref
 from typing import List, Optional
@@ -170,7 +170,9 @@ class Context:
             sock = sorted({cpu for c in g for cpu in numa_cpus.get(c.numa, [])})
             self._groups.append(StreamGroup(i, cg, self._scheduler == Scheduler.elastic, sock))
         self.binding = config.thread_binding()
-        self._queue: "queue.SimpleQueue[Optional[Request]]" = queue.SimpleQueue()
+        self._pending = collections.deque()
+        self._qcv = threading.Condition()
+        self._stopping = False
         self._workers: List[Worker] = []
         self._lock = threading.Lock()
         self._started = False
@@ -242,7 +244,9 @@ class Context:
                 self._start()
             self._inflight[key] += 1
         try:
-            self._queue.put(req)
+            with self._qcv:
+                self._pending.append(req)
+                self._qcv.notify_all()
             req.done.wait()
         finally:
             with self._inflight_cv:
@@ -252,6 +256,29 @@ class Context:
         if req.error is not None:
             raise req.error
         return req
+
+    # ---- the queue (used by the workers) ---------------------------------------------------
+    def _take(self, worker: Worker):
+        """The next request ``worker`` may run (None when the Context stops). Secondary
+        elastic workers only take work while their stream's primary is busy."""
+        with self._qcv:
+            while True:
+                if self._pending and worker._can_take():
+                    if worker.primary:
+                        worker.group.primary_busy = True
+                        self._qcv.notify_all()  # secondaries of this stream may now take work
+                    return self._pending.popleft()
+                if self._stopping and not self._pending:
+                    return None
+                self._qcv.wait()
+
+    def _finished(self, worker: Worker) -> None:
+        if worker.primary:
+            with self._qcv:
+                worker.group.primary_busy = False
+
+    def _pending_count(self) -> int:
+        return len(self._pending)
 
     def _start(self) -> None:
         for g in self._groups:
@@ -269,8 +296,9 @@ class Context:
                 return
             self._closed = True
             workers = list(self._workers)
-        for _ in workers:
-            self._queue.put(None)
+        with self._qcv:
+            self._stopping = True
+            self._qcv.notify_all()
         for w in workers:
             if w.thread is not threading.current_thread():
                 w.thread.join(timeout)

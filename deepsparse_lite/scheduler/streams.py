@@ -6,9 +6,12 @@ created once, pinned once per core lease, and reused by every request it runs.
 
 - static streams (single_stream, multi_stream): one worker, one fixed lease = all the
   stream's cores; one request at a time.
-- elastic streams: one worker per core; a request leases part of the stream's cores when
-  it starts: all of them when it is alone, an equal share when others are running or
-  waiting. Leases are disjoint, so concurrent requests never share a core.
+- elastic streams: one *primary* worker plus one single-core *secondary* worker per other
+  core. A lone request runs on the primary with every core of the stream; under load k
+  the primary leases n-k+1 cores and each secondary one, so leases stay disjoint and every
+  core stays busy. Only the primary ever owns a multi-thread OpenMP team: libgomp throttles
+  its spin-wait (threads sleep between parallel regions) as soon as the threads of all
+  teams outnumber the CPUs, and this layout keeps them within the core count.
 
 Workers take requests from their Context's single queue, whichever engine they come from,
 and keep one activation arena per (worker, engine), allocated on first use.
@@ -50,33 +53,52 @@ class StreamGroup:
         self._free = list(self.cpus)
         self._cond = threading.Condition()
         self._active = 0  # requests holding or waiting for a lease
+        self.primary_busy = False  # guarded by the Context's queue condition
+        # load estimate with memory: when demand k was last seen, and the typical request
+        # duration. Demand sampled only at one instant flips between 1 and 2 as callers
+        # re-submit, which would hand a "lone" request every core and make the next wait.
+        self._seen_at = [0.0] * (len(self.cpus) + 2)
+        self._dur = 0.0
 
     @property
     def num_workers(self) -> int:
-        return len(self.cpus) if self.elastic else 1
+        return len(set(self.cpus)) if self.elastic else 1
 
-    def acquire(self, pending) -> tuple:
-        """A lease of cores for one request. ``pending()`` is the number of requests still
-        queued (they will want cores of some stream soon)."""
+    def acquire(self, primary: bool, pending) -> tuple:
+        """A lease of cores for one request; ``pending()`` counts requests still queued."""
         if not self.elastic:
             return self.cpus
+        n = len(self.cpus)
         with self._cond:
             self._active += 1
             while True:
-                demand = min(len(self.cpus), self._active + pending())
-                want = max(1, len(self.cpus) // max(demand, 1))
-                if len(self._free) >= want:
+                demand = self._demand(self._active + pending())
+                want = max(1, n - demand + 1) if primary else 1
+                want = min(want, len(self._free)) if primary and self._free else want
+                if self._free and len(self._free) >= want:
                     lease = tuple(self._free[:want])
                     del self._free[:want]
                     return lease
                 self._cond.wait()
 
-    def release(self, lease: tuple) -> None:
+    def _demand(self, now_demand: int) -> int:
+        """The highest concurrency seen within the last few request durations."""
+        now = time.perf_counter()
+        k = min(now_demand, len(self._seen_at) - 1)
+        self._seen_at[k] = now
+        window = 4.0 * self._dur + 1e-4
+        for d in range(len(self._seen_at) - 1, k, -1):
+            if now - self._seen_at[d] <= window:
+                return d
+        return k
+
+    def release(self, lease: tuple, duration: float = 0.0) -> None:
         if not self.elastic:
             return
         with self._cond:
+            self._dur = duration if self._dur == 0.0 else 0.8 * self._dur + 0.2 * duration
             self._free.extend(lease)
-            self._free.sort()
+            self._free.sort(key=self.cpus.index)
             self._active -= 1
             self._cond.notify_all()
 
@@ -87,9 +109,11 @@ class Worker:
     def __init__(self, context, group: StreamGroup, index: int):
         self.context = context
         self.group = group
+        self.primary = index == 0
         self.name = f"dsl-stream-{group.index}.{index}"
         self.arenas: Dict[int, object] = {}
         self.pinned: Optional[tuple] = None
+        self.team: list = []
         self.tid: Optional[int] = None
         self.thread = threading.Thread(target=self._main, name=self.name, daemon=True)
 
@@ -112,6 +136,11 @@ class Worker:
         else:
             _openmp.pin_team([list(allowed)] * len(lease))
         self.pinned = lease
+        #: (team thread, kernel tid, affinity) of the team as placed: for tests and debugging
+        self.team = _openmp.team_info(len(lease))
+
+    def _can_take(self) -> bool:
+        return self.primary or self.group.primary_busy
 
     def _main(self) -> None:
         from deepsparse_lite import compiler
@@ -119,14 +148,13 @@ class Worker:
 
         self.tid = _openmp.thread_id()
         ctx = self.context
-        q = ctx._queue
         if not self.group.elastic:
             self._pin(self.group.cpus)
         while True:
-            req = q.get()
+            req = ctx._take(self)
             if req is None:
                 break
-            lease = self.group.acquire(q.qsize)
+            lease = self.group.acquire(self.primary, ctx._pending_count)
             try:
                 self._pin(lease)
                 arena = self.arenas.get(req.key)
@@ -141,7 +169,8 @@ class Worker:
                 req.error = exc
                 req.t_end = time.perf_counter()
             finally:
-                self.group.release(lease)
+                self.group.release(lease, req.t_end - req.t_start if req.t_start else 0.0)
+                ctx._finished(self)
                 req.done.set()
 
     def forget(self, key: int) -> None:
