@@ -13,12 +13,14 @@ portable C).
 """
 from deepsparse_lite.version import __version__
 from deepsparse_lite.kernels._openmp import openmp_enabled
-from deepsparse_lite.engine import BaseEngine, Engine, Scheduler, compile_model
+from deepsparse_lite.engine import BaseEngine, Context, Engine, MultiModelEngine, Scheduler, compile_model
 
 __all__ = [
     "__version__",
     "BaseEngine",
+    "Context",
     "Engine",
+    "MultiModelEngine",
     "Scheduler",
     "benchmark_model",
     "compile_model",

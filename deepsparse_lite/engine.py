@@ -14,9 +14,7 @@ Example::
 """
 from __future__ import annotations
 
-import enum
 import logging
-import threading
 import time
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
@@ -24,7 +22,7 @@ import numpy as np
 
 from deepsparse_lite import compiler
 
-__all__ = ["Engine", "compile_model", "benchmark_model", "Scheduler", "BaseEngine"]
+__all__ = ["Engine", "MultiModelEngine", "Context", "compile_model", "benchmark_model", "Scheduler", "BaseEngine"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -39,87 +37,9 @@ ONNX_TYPE_NAMES = {
 UNSUPPORTED_INPUT_DTYPES = {np.dtype(np.float16), np.dtype(np.complex64), np.dtype(np.complex128)}
 
 
-def _available_cores() -> int:
-    from deepsparse_lite.cpu import cpu_architecture
-    return int(cpu_architecture().num_available_physical_cores)
-
-
-class Scheduler(str, enum.Enum):
-    """How requests from several Python threads share the cores.
-
-    - default: maps to single_stream
-    - single_stream: requests from separate threads execute serially, each on all cores
-    - multi_stream: requests from separate threads execute in parallel (``num_streams``)
-    - elastic: requests from separate threads are distributed across NUMA nodes
-
-    A ``str`` enum, so ``"multi_stream" == Scheduler.multi_stream`` holds, as the docs promise.
-    """
-
-    default = "single_stream"
-    single_stream = "single_stream"
-    multi_stream = "multi_stream"
-    elastic = "elastic"
-
-    def __str__(self) -> str:  # keep "Scheduler.default" on every Python version
-        return f"{type(self).__name__}.{self.name}"
-
-    @staticmethod
-    def from_str(key: str) -> "Scheduler":
-        """Parse a scheduler name. Matching is exact (DeepSparse's substring test on
-        "elastic", which maps "" or "e" to elastic, is deliberately not copied)."""
-        if key in ("sync", "single", "single_stream"):
-            return Scheduler.single_stream
-        if key in ("async", "multi", "multi_stream"):
-            return Scheduler.multi_stream
-        if key == "elastic":
-            return Scheduler.elastic
-        raise ValueError(f"unsupported Scheduler: {key}")
-
-
-# ---------------------------------------------------------------------------------------
-# validators (messages as DeepSparse's)
-# ---------------------------------------------------------------------------------------
-
-def _validate_batch_size(batch_size: Optional[int]) -> Optional[int]:
-    if batch_size is None or batch_size < 1:
-        _LOGGER.warning("batch_size < 1 so disabling batch size override")
-        return None
-    return int(batch_size)
-
-
-def _validate_num_cores(num_cores: Optional[int]) -> int:
-    if not num_cores:
-        num_cores = _available_cores()
-    if num_cores < 1:
-        raise ValueError("num_cores must be greater than 0")
-    avail = _available_cores()
-    if num_cores > avail:
-        _LOGGER.warning(
-            "only %d cores available in the calling process' cpu affinity set; %d threads will "
-            "oversubscribe them (cpu contention)", avail, num_cores)
-    return int(num_cores)
-
-
-def _validate_num_streams(num_streams: Optional[int], num_cores: int) -> int:
-    if not num_streams:
-        return 0
-    if num_streams < 0:
-        raise ValueError("num_streams must be greater than 0")
-    cap = min(_available_cores(), num_cores)
-    if num_streams > cap:
-        _LOGGER.warning("num_streams exceeds num_cores - capping to %d", cap)
-        return cap
-    return int(num_streams)
-
-
-def _validate_scheduler(scheduler) -> Scheduler:
-    if not scheduler:
-        return Scheduler.default
-    if isinstance(scheduler, Scheduler):
-        return scheduler
-    if isinstance(scheduler, str):
-        return Scheduler.from_str(scheduler)
-    raise ValueError(f"unsupported type for scheduler: {scheduler} ({type(scheduler)})")
+from deepsparse_lite.scheduler.context import (Context, Scheduler, validate_batch_size,
+                                               validate_num_cores, validate_num_streams,
+                                               validate_scheduler)
 
 
 class BaseEngine:
@@ -127,18 +47,36 @@ class BaseEngine:
 
     def construct(self, model, batch_size: Optional[int] = 1, num_cores: Optional[int] = None,
                   num_streams: Optional[int] = None, scheduler=None, input_shapes=None):
+        """Validate the arguments, compile the model and build this engine's own Context."""
         from deepsparse_lite.utils import model_to_path
 
         self._model_path = model_to_path(model)
-        self._batch_size = _validate_batch_size(batch_size)
-        self._num_cores = _validate_num_cores(num_cores)
-        self._num_streams = _validate_num_streams(num_streams, self._num_cores)
-        self._scheduler = _validate_scheduler(scheduler)
-        self._input_shapes_arg = input_shapes
+        self._batch_size = validate_batch_size(batch_size)
+        self._num_cores = validate_num_cores(num_cores)
+        num_streams = validate_num_streams(num_streams, self._num_cores)
+        self._scheduler = validate_scheduler(scheduler)
+        self._compile(input_shapes)
+        self._context = Context(self._num_cores, num_streams, _scheduler=self._scheduler)
+        self._owns_context = True
+
+    def construct_with_context(self, model, batch_size: Optional[int], context: "Context",
+                               input_shapes=None):
+        """Compile the model to run on a shared ``context``'s streams."""
+        from deepsparse_lite.utils import model_to_path
+
+        if not isinstance(context, Context):
+            raise ValueError(f"context must be a deepsparse_lite Context, given {type(context)}")
+        self._model_path = model_to_path(model)
+        self._batch_size = validate_batch_size(batch_size)
+        self._num_cores = context.num_cores
+        self._scheduler = context.scheduler
+        self._compile(input_shapes)
+        self._context = context
+        self._owns_context = False
+
+    def _compile(self, input_shapes) -> None:
         self._plan = compiler.compile_onnx(self._model_path, batch_size=self._batch_size,
                                            input_shapes=input_shapes, max_threads=self._num_cores)
-        self._input_nbytes = np.array(
-            [int(np.prod(i.shape, dtype=np.int64)) * i.dtype.itemsize for i in self._plan.inputs], dtype=np.int64)
 
 
 class Engine(BaseEngine):
@@ -161,10 +99,10 @@ class Engine(BaseEngine):
                  cached_outputs=None):
         if cached_outputs is not None:
             raise ValueError("cached_outputs (KV-cache models) are not supported by deepsparse_lite")
-        self._closed = False
+        self._closed = True  # until constructed: close() and __del__ stay safe
         self.construct(model, batch_size, num_cores, num_streams, scheduler, input_shapes)
-        self._lock = threading.Lock()
-        self._arena = compiler.new_arena(self._plan)
+        self._key = self._context.register()
+        self._closed = False
 
     # ---- properties ----------------------------------------------------------------------
     @property
@@ -181,10 +119,12 @@ class Engine(BaseEngine):
 
     @property
     def num_streams(self) -> int:
-        """Requests that can run at once: always 1 for single_stream."""
-        if self._scheduler in (Scheduler.single_stream, Scheduler.default):
-            return 1
-        return self._num_streams or 1
+        """Streams of the engine's Context: always 1 for single_stream."""
+        return self._context.num_streams
+
+    @property
+    def context(self) -> "Context":
+        return self._context
 
     @property
     def scheduler(self) -> Scheduler:
@@ -338,10 +278,21 @@ class Engine(BaseEngine):
         return results
 
     def close(self) -> None:
-        """Release the engine's memory; later calls raise RuntimeError."""
-        with self._lock:
-            self._closed = True
-            self._arena = None
+        """Wait for this engine's running requests, release its arenas (and its own
+        Context's streams); later calls raise RuntimeError."""
+        if self._closed:
+            return
+        self._closed = True
+        self._context.unregister(self._key)
+        if self._owns_context:
+            self._context.close()
+
+    def __del__(self):
+        try:
+            if not self._closed and self._owns_context:
+                self._context.close(timeout=1.0)
+        except Exception:
+            pass
 
     def __enter__(self):
         return self
@@ -352,11 +303,10 @@ class Engine(BaseEngine):
 
     # ---- internals -------------------------------------------------------------------------
     def _execute(self, arrays: List[np.ndarray]) -> List[np.ndarray]:
+        if self._closed:
+            raise RuntimeError("this engine has been closed")
         outputs = compiler.allocate_outputs(self._plan)
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("this engine has been closed")
-            compiler.run(self._plan, arrays, outputs, self._arena, self._num_cores)
+        self._context.run(self._key, self._plan, arrays, outputs)
         return outputs
 
     def _validate_inputs(self, inp) -> None:
@@ -409,6 +359,29 @@ class Engine(BaseEngine):
                 arr = np.ascontiguousarray(arr)
             out.append(arr)
         return out
+
+
+class MultiModelEngine(Engine):
+    """An Engine that runs on a shared :class:`Context`: several models, one set of streams.
+
+    ``MultiModelEngine(model, batch_size, context, input_shapes=None)``; cores, streams
+    and scheduler come from the context (elastic). Engines on one Context share its
+    worker threads: creating more engines creates no threads. Closing the engine leaves the
+    Context running; close the Context when every engine on it is done.
+
+        ctx = Context(num_streams=2)
+        a = MultiModelEngine(path_a, batch_size=1, context=ctx)
+        b = MultiModelEngine(path_b, batch_size=8, context=ctx)
+    """
+
+    def __init__(self, model, batch_size: Optional[int], context: "Context", input_shapes=None,
+                 cached_outputs=None):
+        if cached_outputs is not None:
+            raise ValueError("cached_outputs (KV-cache models) are not supported by deepsparse_lite")
+        self._closed = True
+        self.construct_with_context(model, batch_size, context, input_shapes)
+        self._key = self._context.register()
+        self._closed = False
 
 
 def compile_model(model, batch_size: Optional[int] = 1, num_cores: Optional[int] = None,

@@ -84,3 +84,27 @@ def check_op(op_type: str, inputs: Dict[str, np.ndarray], attrs: Optional[dict] 
             got = run_model(model, inputs, threads=nt, isa=isa)
             assert_outputs_close(got, want, rtol, atol, f"{op_type} (isa={isa}, threads={nt})")
     return got
+
+
+class min_work:
+    """Lower the per-thread work threshold of kernel families (``set_min_work``) so that
+    small test shapes take the threaded path; restores the old thresholds on exit.
+
+        with min_work(1, "reduce", "pool"):
+            ...
+    """
+
+    def __init__(self, n: int, *families: str):
+        import importlib
+        self.n = n
+        self.mods = [importlib.import_module(f"deepsparse_lite.kernels.{f}") for f in families]
+        self.old = []
+
+    def __enter__(self):
+        self.old = [m.set_min_work(self.n) for m in self.mods]
+        return self
+
+    def __exit__(self, *exc):
+        for m, o in zip(self.mods, self.old):
+            m.set_min_work(o)
+        return False

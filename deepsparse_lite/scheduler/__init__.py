@@ -11,8 +11,11 @@ The Context / stream machinery that runs requests on those cores builds on these
 """
 from deepsparse_lite.scheduler.topology import Core, Topology, default_num_streams
 from deepsparse_lite.scheduler.partition import chunk_sizes, elastic_groups, partition, select_cores
+from deepsparse_lite.scheduler.context import Context, Scheduler
 
 __all__ = [
+    "Context",
+    "Scheduler",
     "Core",
     "Topology",
     "chunk_sizes",

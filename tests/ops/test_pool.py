@@ -8,7 +8,7 @@ import pytest
 
 from deepsparse_lite.compiler import compile_onnx
 from deepsparse_lite.ops.base import UnsupportedModelError
-from tests.helpers import check_op, make_single_node_model
+from tests.helpers import min_work, check_op, make_single_node_model
 
 RNG = np.random.default_rng(99)
 
@@ -17,13 +17,8 @@ RNG = np.random.default_rng(99)
 def _small_shapes_use_threads():
     """Per-thread work threshold 1: with threads=2 even these small shapes split (so the
     partitioning is tested); the default keeps small work on one thread."""
-    from deepsparse_lite.kernels import pool as kpool
-    from deepsparse_lite.kernels import reduce as kreduce
-    old = kreduce.set_min_work(1), kpool.set_min_work(1)
-    yield
-    kreduce.set_min_work(old[0])
-    kpool.set_min_work(old[1])
-
+    with min_work(1, "reduce", "pool"):
+        yield
 
 def _randn(*shape):
     return RNG.standard_normal(shape).astype(np.float32)

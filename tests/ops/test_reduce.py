@@ -5,7 +5,7 @@ import pytest
 from deepsparse_lite.compiler import compile_onnx
 from deepsparse_lite.ops.base import UnsupportedModelError
 from deepsparse_lite.ops.reduce import reduce_layout
-from tests.helpers import check_op, make_single_node_model
+from tests.helpers import min_work, check_op, make_single_node_model
 
 RNG = np.random.default_rng(1234)
 
@@ -14,12 +14,8 @@ RNG = np.random.default_rng(1234)
 def _small_shapes_use_threads():
     """Per-thread work threshold 1: with threads=2 even these small shapes split (so the
     partitioning is tested); the default keeps small work on one thread."""
-    from deepsparse_lite.kernels import pool as kpool
-    from deepsparse_lite.kernels import reduce as kreduce
-    old = kreduce.set_min_work(1), kpool.set_min_work(1)
-    yield
-    kreduce.set_min_work(old[0])
-    kpool.set_min_work(old[1])
+    with min_work(1, "reduce", "pool"):
+        yield
 
 REDUCES = ["ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL2",
            "ReduceL1", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp"]

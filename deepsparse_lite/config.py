@@ -1,0 +1,38 @@
+"""Environment flags, read in one place.
+
+- ``NM_BIND_THREADS_TO_CORES`` / ``NM_BIND_THREADS_TO_SOCKETS`` (DeepSparse's names):
+  how a stream's OpenMP team is placed. ``core`` (the default here, and the default of
+  DeepSparse's benchmark CLI and server): each team thread pinned to one core of its
+  stream. ``socket`` (CORES=0, SOCKETS=1): threads may run anywhere on their stream's NUMA
+  nodes. ``none`` (both 0): threads may run anywhere on their stream's cores. A stream's
+  worker thread is always restricted to its cores; a plain DeepSparse Engine pins nothing
+  unless asked, we pin by default because streams are defined by their cores.
+- ``NM_ARCH`` / ``DSL_ISA``: lower the kernel ISA (read by the C dispatch and cpu.py).
+- ``DSL_CACHE_DIR``: where sample models are built (models/registry.py).
+"""
+from __future__ import annotations
+
+import os
+
+BIND_CORE, BIND_SOCKET, BIND_NONE = "core", "socket", "none"
+
+
+def _flag(name: str):
+    v = os.environ.get(name)
+    if v is None or v.strip() == "":
+        return None
+    return v.strip().lower() not in ("0", "false", "no", "off")
+
+
+def thread_binding() -> str:
+    """The team placement policy from NM_BIND_THREADS_TO_CORES / _SOCKETS (read at Context
+    creation, as DeepSparse reads them when an engine is created)."""
+    cores = _flag("NM_BIND_THREADS_TO_CORES")
+    sockets = _flag("NM_BIND_THREADS_TO_SOCKETS")
+    if cores is True:
+        return BIND_CORE
+    if sockets is True:
+        return BIND_SOCKET
+    if cores is False:
+        return BIND_NONE
+    return BIND_CORE

@@ -1,0 +1,331 @@
+"""Context: the cores, the streams and the request queue that engines share.
+
+Lifecycle: ``Context(num_cores=None, num_streams=None)`` chooses cores from the CPU
+topology and cuts them into streams (no thread starts yet); the first request starts the
+stream workers; ``close()`` (or leaving a ``with`` block) stops and joins them. Every
+``MultiModelEngine`` built on a Context sends its requests to the Context's one queue,
+and the first free stream takes the next request, whichever model it belongs to.
+
+    >>> from deepsparse_lite import Context
+    >>> with Context(num_cores=2, num_streams=2) as ctx:
+    ...     ctx.num_streams
+    2
+
+A user-made Context is elastic (as in DeepSparse); engines that build their own Context
+pass their scheduler: single_stream = one stream with every core, multi_stream =
+``num_streams`` fixed streams, elastic = NUMA-local streams whose cores are leased per
+request (all of them to a lone request, an equal share each under load).
+"""
+from __future__ import annotations
+
+import atexit
+import collections
+import enum
+import itertools
+import logging
+import threading
+import weakref
+from typing import List, Optional
+
+from deepsparse_lite import config
+from deepsparse_lite.scheduler.streams import Request, StreamGroup, Worker, elastic_partition
+
+_LOGGER = logging.getLogger("deepsparse_lite.engine")
+
+
+class Scheduler(str, enum.Enum):
+    """How requests from several Python threads share the cores.
+
+    - default: maps to single_stream
+    - single_stream: requests from separate threads execute serially, each on all cores
+    - multi_stream: requests from separate threads execute in parallel (``num_streams``)
+    - elastic: requests from separate threads are distributed across NUMA nodes, each
+      using all its node's cores when alone and a disjoint share under load
+
+    A ``str`` enum, so ``"multi_stream" == Scheduler.multi_stream`` holds, as the docs promise.
+    """
+
+    default = "single_stream"
+    single_stream = "single_stream"
+    multi_stream = "multi_stream"
+    elastic = "elastic"
+
+    def __str__(self) -> str:  # keep "Scheduler.default" on every Python version
+        return f"{type(self).__name__}.{self.name}"
+
+    @staticmethod
+    def from_str(key: str) -> "Scheduler":
+        """Parse a scheduler name. Matching is exact (DeepSparse's substring test on
+        "elastic", which maps "" or "e" to elastic, is deliberately not copied)."""
+        if key in ("sync", "single", "single_stream"):
+            return Scheduler.single_stream
+        if key in ("async", "multi", "multi_stream"):
+            return Scheduler.multi_stream
+        if key == "elastic":
+            return Scheduler.elastic
+        raise ValueError(f"unsupported Scheduler: {key}")
+
+
+# ---------------------------------------------------------------------------------------
+# validators (messages as DeepSparse's)
+# ---------------------------------------------------------------------------------------
+
+def available_cores() -> int:
+    from deepsparse_lite.cpu import cpu_architecture
+    return int(cpu_architecture().num_available_physical_cores)
+
+
+def validate_batch_size(batch_size: Optional[int]) -> Optional[int]:
+    if batch_size is None or batch_size < 1:
+        _LOGGER.warning("batch_size < 1 so disabling batch size override")
+        return None
+    return int(batch_size)
+
+
+def validate_num_cores(num_cores: Optional[int], available: Optional[int] = None) -> int:
+    avail = available_cores() if available is None else available
+    if not num_cores:
+        num_cores = avail
+    if num_cores < 1:
+        raise ValueError("num_cores must be greater than 0")
+    if num_cores > avail:
+        _LOGGER.warning(
+            "only %d cores available in the calling process' cpu affinity set; %d threads will "
+            "oversubscribe them (cpu contention)", avail, num_cores)
+    return int(num_cores)
+
+
+def validate_num_streams(num_streams: Optional[int], num_cores: int, available: Optional[int] = None) -> int:
+    if not num_streams:
+        return 0
+    if num_streams < 0:
+        raise ValueError("num_streams must be greater than 0")
+    cap = min(available_cores() if available is None else available, num_cores)
+    if num_streams > cap:
+        _LOGGER.warning("num_streams exceeds num_cores - capping to %d", cap)
+        return cap
+    return int(num_streams)
+
+
+def validate_scheduler(scheduler) -> Scheduler:
+    if not scheduler:
+        return Scheduler.default
+    if isinstance(scheduler, Scheduler):
+        return scheduler
+    if isinstance(scheduler, str):
+        return Scheduler.from_str(scheduler)
+    raise ValueError(f"unsupported type for scheduler: {scheduler} ({type(scheduler)})")
+
+
+# ---------------------------------------------------------------------------------------
+
+_LIVE = weakref.WeakSet()
+_keys = itertools.count(1)
+
+
+@atexit.register
+def _close_all() -> None:
+    """A process with open engines exits cleanly: stop every stream before shutdown."""
+    for ctx in list(_LIVE):
+        try:
+            ctx.close()
+        except Exception:  # pragma: no cover - best effort at exit
+            pass
+
+
+class Context:
+    """A set of cores cut into streams, shared by the engines built on it.
+
+    :param num_cores: physical cores to use (default: every one available to the process)
+    :param num_streams: streams (default: one per L3 group / NUMA node of those cores)
+    """
+
+    def __init__(self, num_cores: Optional[int] = None, num_streams: Optional[int] = None, *,
+                 _scheduler=None, _topology=None):
+        from deepsparse_lite.scheduler.partition import partition, select_cores
+        from deepsparse_lite.scheduler.topology import Topology
+
+        self._scheduler = validate_scheduler(_scheduler) if _scheduler else Scheduler.elastic
+        topo = _topology if _topology is not None else Topology.detect()
+        avail = topo.num_physical_cores
+        self._num_cores = validate_num_cores(num_cores, avail)
+        requested = validate_num_streams(num_streams, self._num_cores, avail)
+        cores = select_cores(topo, min(self._num_cores, avail))
+        if self._scheduler == Scheduler.single_stream:
+            requested = 1
+        elif not requested:
+            requested = topo.default_num_streams(cores)
+        if self._scheduler == Scheduler.elastic:
+            groups = elastic_partition(cores, requested)
+        else:
+            groups = partition(cores, requested)
+        cpu_groups = [[c.cpu for c in g] for g in groups]
+        if self._num_cores > avail:  # oversubscribe: more threads than cores, cycled
+            cpu_groups = _oversubscribed(cpu_groups, self._num_cores)
+        numa_cpus = {}
+        for c in cores:
+            numa_cpus.setdefault(c.numa, []).append(c.cpu)
+        self._groups: List[StreamGroup] = []
+        for i, (g, cg) in enumerate(zip(groups, cpu_groups)):
+            sock = sorted({cpu for c in g for cpu in numa_cpus.get(c.numa, [])})
+            self._groups.append(StreamGroup(i, cg, self._scheduler == Scheduler.elastic, sock))
+        self.binding = config.thread_binding()
+        self._pending = collections.deque()
+        self._qcv = threading.Condition()
+        self._stopping = False
+        self._workers: List[Worker] = []
+        self._lock = threading.Lock()
+        self._started = False
+        self._closed = False
+        self._inflight = {}  # engine key -> requests not yet finished
+        self._inflight_cv = threading.Condition(self._lock)
+        _LIVE.add(self)
+
+    # ---- properties ------------------------------------------------------------------------
+    @property
+    def value(self) -> "Context":
+        return self
+
+    @property
+    def num_cores(self) -> int:
+        return self._num_cores
+
+    @property
+    def num_streams(self) -> int:
+        return len(self._groups)
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self._scheduler
+
+    @property
+    def stream_cpus(self) -> List[tuple]:
+        """The logical CPUs of each stream, in stream order."""
+        return [g.cpus for g in self._groups]
+
+    @property
+    def workers(self) -> List[Worker]:
+        return list(self._workers)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __repr__(self) -> str:
+        return f"Context(num_cores={self.num_cores}, num_streams={self.num_streams}, scheduler={self.scheduler})"
+
+    # ---- engines ---------------------------------------------------------------------------
+    def register(self) -> int:
+        """A key for one engine: its arenas and in-flight count are tracked under it."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Context has been closed")
+            key = next(_keys)
+            self._inflight[key] = 0
+            return key
+
+    def unregister(self, key: int, timeout: Optional[float] = None) -> None:
+        """Wait for the engine's running requests, then drop its arenas."""
+        with self._inflight_cv:
+            self._inflight_cv.wait_for(lambda: self._inflight.get(key, 0) == 0, timeout)
+            self._inflight.pop(key, None)
+        for w in self._workers:
+            w.forget(key)
+
+    def run(self, key: int, plan, inputs, outputs) -> Request:
+        """Queue one request and wait for it (the GIL is released while waiting)."""
+        req = Request(plan, inputs, outputs, key)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Context has been closed")
+            if key not in self._inflight:
+                raise RuntimeError("this engine has been closed")
+            if not self._started:
+                self._start()
+            self._inflight[key] += 1
+        try:
+            with self._qcv:
+                self._pending.append(req)
+                self._qcv.notify_all()
+            req.done.wait()
+        finally:
+            with self._inflight_cv:
+                if key in self._inflight:
+                    self._inflight[key] -= 1
+                self._inflight_cv.notify_all()
+        if req.error is not None:
+            raise req.error
+        return req
+
+    # ---- the queue (used by the workers) ---------------------------------------------------
+    def _take(self, worker: Worker):
+        """The next request ``worker`` may run (None when the Context stops). Secondary
+        elastic workers only take work while their stream's primary is busy."""
+        with self._qcv:
+            while True:
+                if self._pending and worker._can_take():
+                    if worker.primary:
+                        worker.group.primary_busy = True
+                        self._qcv.notify_all()  # secondaries of this stream may now take work
+                    return self._pending.popleft()
+                if self._stopping and not self._pending:
+                    return None
+                self._qcv.wait()
+
+    def _finished(self, worker: Worker) -> None:
+        if worker.primary:
+            with self._qcv:
+                worker.group.primary_busy = False
+
+    def _pending_count(self) -> int:
+        return len(self._pending)
+
+    def _start(self) -> None:
+        for g in self._groups:
+            for k in range(g.num_workers):
+                self._workers.append(Worker(self, g, k))
+        for w in self._workers:
+            w.start()
+        self._started = True
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the streams after the queued requests ran; joins the worker threads."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            workers = list(self._workers)
+        with self._qcv:
+            self._stopping = True
+            self._qcv.notify_all()
+        for w in workers:
+            if w.thread is not threading.current_thread():
+                w.thread.join(timeout)
+        _LIVE.discard(self)
+
+    def __enter__(self) -> "Context":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.close()
+        return False
+
+    def __del__(self):  # pragma: no cover - depends on GC timing
+        try:
+            if not self._closed and self._started:
+                self.close(timeout=1.0)
+        except Exception:
+            pass
+
+
+def _oversubscribed(cpu_groups: List[List[int]], num_cores: int) -> List[List[int]]:
+    """Streams with ``num_cores`` threads in total over fewer cores, cycling the cores."""
+    flat = [c for g in cpu_groups for c in g]
+    from deepsparse_lite.scheduler.partition import chunk_sizes
+    sizes = chunk_sizes(num_cores, len(cpu_groups))
+    out, k = [], 0
+    for s in sizes:
+        out.append([flat[(k + j) % len(flat)] for j in range(s)])
+        k += s
+    return out

@@ -1,0 +1,324 @@
+"""Context and streams: partitioning, concurrency semantics, pinning, errors, lifecycle.
+
+Only semantics are asserted (outputs, overlap of execution intervals, thread affinities,
+thread counts), never speed.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper, numpy_helper
+
+from deepsparse_lite import Context, Engine, MultiModelEngine, Scheduler
+from deepsparse_lite.compiler import PlanExecutionError
+from deepsparse_lite.scheduler import Topology
+
+NCPU = len(os.sched_getaffinity(0))
+
+
+def _mlp(path, width=64, layers=3, seed=0, batch=1):
+    rng = np.random.default_rng(seed)
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [batch, width])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    nodes, inits, prev = [], [], "x"
+    for k in range(layers):
+        w = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, f"w{k}"))
+        out = "y" if k == layers - 1 else f"h{k}"
+        nodes.append(helper.make_node("Gemm", [prev, f"w{k}"], [f"g{k}"]))
+        nodes.append(helper.make_node("Relu", [f"g{k}"], [out]))
+        prev = out
+    m = helper.make_model(helper.make_graph(nodes, "mlp", [x], [y], inits),
+                          opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, path)
+    return str(path)
+
+
+def _gather_model(path):
+    ids = helper.make_tensor_value_info("ids", onnx.TensorProto.INT64, [1, 4])
+    y = helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)
+    table = numpy_helper.from_array(np.arange(40, dtype=np.float32).reshape(10, 4), "table")
+    m = helper.make_model(helper.make_graph([helper.make_node("Gather", ["table", "ids"], ["y"], axis=0)],
+                                            "g", [ids], [y], [table]),
+                          opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def mlp_path(tmp_path_factory):
+    return _mlp(tmp_path_factory.mktemp("m") / "mlp.onnx")
+
+
+@pytest.fixture(scope="module")
+def slow_path(tmp_path_factory):
+    # a few ms per request, so concurrent requests overlap in time
+    return _mlp(tmp_path_factory.mktemp("s") / "slow.onnx", width=512, layers=4, batch=32)
+
+
+def _fake(spec):
+    return Topology.from_dict(spec)
+
+
+# ---- partitioning through Context (no thread is started until the first request) --------
+
+def test_context_defaults_and_repr():
+    with Context() as ctx:
+        assert ctx.num_cores == NCPU
+        assert ctx.num_streams == Topology.detect().default_num_streams()
+        assert ctx.scheduler == Scheduler.elastic
+        assert repr(ctx) == f"Context(num_cores={NCPU}, num_streams={ctx.num_streams}, scheduler=Scheduler.elastic)"
+        assert ctx.workers == []  # lazily started
+
+
+def test_context_validation(caplog):
+    with pytest.raises(ValueError, match="num_streams must be greater than 0"):
+        Context(num_streams=-2)
+    with pytest.raises(ValueError, match="num_cores must be greater than 0"):
+        Context(num_cores=-1)
+    with caplog.at_level("WARNING"):
+        ctx = Context(num_cores=1, num_streams=4)
+    assert ctx.num_streams == 1 and "capping to 1" in caplog.text
+    ctx.close()
+
+
+@pytest.mark.parametrize("streams, expect", [
+    (None, [list(range(0, 8)), list(range(8, 16))]),
+    (3, [list(range(0, 6)), list(range(6, 11)), list(range(11, 16))]),
+    (4, [list(range(0, 4)), list(range(4, 8)), list(range(8, 12)), list(range(12, 16))]),
+])
+def test_multi_stream_partition_on_two_sockets(streams, expect):
+    topo = _fake({"sockets": 2, "cores_per_socket": 8})
+    ctx = Context(num_streams=streams, _scheduler="multi_stream", _topology=topo)
+    assert [list(c) for c in ctx.stream_cpus] == expect
+
+
+def test_single_stream_uses_all_cores_and_one_thread_per_core():
+    topo = _fake({"sockets": 2, "cores_per_socket": 8, "threads_per_core": 2, "numbering": "amd"})
+    ctx = Context(num_streams=4, _scheduler="single_stream", _topology=topo)
+    assert ctx.num_streams == 1 and ctx.stream_cpus == [tuple(range(0, 32, 2))]
+
+
+def test_elastic_streams_never_cross_numa_nodes():
+    topo = _fake({"sockets": 2, "cores_per_socket": 8})
+    ctx = Context(num_streams=3, _topology=topo)  # user Contexts are elastic
+    nodes = [set(range(0, 8)), set(range(8, 16))]
+    for cpus in ctx.stream_cpus:
+        assert any(set(cpus) <= n for n in nodes), ctx.stream_cpus
+    assert sorted(c for s in ctx.stream_cpus for c in s) == list(range(16))
+
+
+def test_elastic_default_is_one_stream_per_numa_node():
+    topo = _fake({"sockets": 2, "cores_per_socket": 4})
+    ctx = Context(_topology=topo)
+    assert [list(c) for c in ctx.stream_cpus] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+# ---- execution semantics ------------------------------------------------------------------
+
+def _sequential_reference(path, inputs):
+    eng = Engine(path, batch_size=None, num_cores=1)
+    try:
+        return [eng.run([x])[0] for x in inputs]
+    finally:
+        eng.close()
+
+
+@pytest.mark.parametrize("scheduler, streams", [("single_stream", None), ("multi_stream", 2), ("elastic", None)])
+def test_many_threads_one_engine_match_sequential(mlp_path, scheduler, streams):
+    rng = np.random.default_rng(1)
+    inputs = [rng.standard_normal((1, 64)).astype(np.float32) for _ in range(40)]
+    want = _sequential_reference(mlp_path, inputs)
+    eng = Engine(mlp_path, batch_size=1, scheduler=scheduler, num_streams=streams)
+    errors = []
+
+    def worker(t):
+        for rep in range(5):
+            for k in range(t, len(inputs), 4):
+                got = eng.run([inputs[k]])[0]
+                if not np.array_equal(got, want[k]):
+                    errors.append((t, k))
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "deadlock"
+    assert not errors
+    eng.close()
+    assert all(not w.thread.is_alive() for w in eng.context.workers)
+
+
+def test_multimodel_engines_share_one_context(tmp_path):
+    paths = [_mlp(tmp_path / f"m{k}.onnx", width=32 + 16 * k, seed=k) for k in range(3)]
+    with Context(num_streams=2) as ctx:
+        engines = [MultiModelEngine(p, 1, ctx) for p in paths]
+        assert all(e.num_streams == ctx.num_streams and e.scheduler == Scheduler.elastic for e in engines)
+        assert "MultiModelEngine" in repr(engines[0])
+        rng = np.random.default_rng(2)
+        data = [[rng.standard_normal((1, 32 + 16 * k)).astype(np.float32) for _ in range(10)] for k in range(3)]
+        want = [_sequential_reference(p, d) for p, d in zip(paths, data)]
+        errors = []
+
+        def worker(t):
+            for rep in range(20):
+                k = (t + rep) % 3
+                j = rep % 10
+                if not np.array_equal(engines[k].run([data[k][j]])[0], want[k][j]):
+                    errors.append((t, k, j))
+
+        threads = [threading.Thread(target=worker, args=(t,)) for t in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not any(t.is_alive() for t in threads) and not errors
+        n_threads = threading.active_count()
+        more = [MultiModelEngine(paths[0], 1, ctx) for _ in range(10)]
+        for e in more:
+            e.run([data[0][0]])
+        assert threading.active_count() == n_threads  # engines add no threads
+        # one arena per (worker, model) that ran: memory grows with models x streams
+        for w in ctx.workers:
+            assert len(w.arenas) <= len(engines) + len(more)
+        for e in engines + more:
+            e.close()
+    assert all(not w.thread.is_alive() for w in ctx.workers)
+
+
+def _intervals(ctx, key, plan, make_input, callers, per_caller):
+    from deepsparse_lite.compiler import allocate_outputs
+    reqs, lock = [], threading.Lock()
+
+    def worker():
+        for _ in range(per_caller):
+            r = ctx.run(key, plan, [make_input()], allocate_outputs(plan))
+            with lock:
+                reqs.append(r)
+
+    threads = [threading.Thread(target=worker) for _ in range(callers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return reqs
+
+
+def _overlaps(reqs):
+    rs = sorted(reqs, key=lambda r: r.t_start)
+    return sum(1 for a, b in zip(rs, rs[1:]) if b.t_start < a.t_end)
+
+
+@pytest.mark.skipif(NCPU < 2, reason="needs 2 cores")
+def test_two_streams_run_concurrently_on_disjoint_pinned_cores(slow_path):
+    eng = Engine(slow_path, batch_size=32, scheduler="multi_stream", num_streams=2)
+    ctx = eng.context
+    x = np.random.rand(32, 512).astype(np.float32)
+    reqs = _intervals(ctx, eng._key, eng.plan, lambda: x, callers=2, per_caller=15)
+    by_worker = {}
+    for r in reqs:
+        by_worker.setdefault(r.worker, set()).add(r.cpus)
+    assert len(by_worker) == 2, by_worker  # both streams served requests
+    leases = [next(iter(v)) for v in by_worker.values()]
+    assert not set(leases[0]) & set(leases[1])  # disjoint cores
+    assert _overlaps(reqs) > 0  # really concurrent
+    for w in ctx.workers:  # each worker thread is pinned to its stream's cores
+        assert os.sched_getaffinity(w.tid) == set(w.group.cpus)
+    eng.close()
+
+
+@pytest.mark.skipif(NCPU < 2, reason="needs 2 cores")
+def test_single_stream_serialises_and_pins_its_team(slow_path):
+    eng = Engine(slow_path, batch_size=32, scheduler="single_stream")
+    ctx = eng.context
+    x = np.random.rand(32, 512).astype(np.float32)
+    reqs = _intervals(ctx, eng._key, eng.plan, lambda: x, callers=3, per_caller=6)
+    assert _overlaps(reqs) == 0
+    assert {r.cpus for r in reqs} == {ctx.stream_cpus[0]}
+    # the stream's OpenMP team: thread t pinned to core t of the stream, the worker is thread 0
+    (w,) = ctx.workers
+    assert [aff for _, _, aff in w.team] == [[c] for c in ctx.stream_cpus[0]]
+    assert w.team[0][1] == w.tid and len({tid for _, tid, _ in w.team}) == len(w.team)
+    eng.close()
+
+
+def test_bad_request_fails_only_its_caller(tmp_path):
+    eng = Engine(_gather_model(tmp_path / "g.onnx"), batch_size=1, scheduler="multi_stream", num_streams=2)
+    good = np.array([[0, 3, 9, 2]], dtype=np.int64)
+    want = np.arange(40, dtype=np.float32).reshape(10, 4)[good]
+    bad = np.array([[0, 3, 99, 2]], dtype=np.int64)
+    results = {"ok": 0, "bad": 0, "wrong": 0}
+    lock = threading.Lock()
+
+    def worker(t):
+        for k in range(30):
+            use_bad = (t == 0 and k % 3 == 0)
+            try:
+                y = eng.run([bad if use_bad else good])[0]
+                with lock:
+                    results["ok" if np.array_equal(y, want) and not use_bad else "wrong"] += 1
+            except PlanExecutionError as exc:
+                assert "out of range" in str(exc)
+                with lock:
+                    results["bad" if use_bad else "wrong"] += 1
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert results == {"ok": 110, "bad": 10, "wrong": 0}
+    assert np.array_equal(eng.run([good])[0], want)  # streams carry on
+    eng.close()
+
+
+def test_binding_env_none_leaves_team_unpinned(mlp_path, monkeypatch):
+    monkeypatch.setenv("NM_BIND_THREADS_TO_CORES", "0")
+    monkeypatch.setenv("NM_BIND_THREADS_TO_SOCKETS", "0")
+    eng = Engine(mlp_path, batch_size=1, scheduler="single_stream")
+    assert eng.context.binding == "none"
+    eng.run([np.random.rand(1, 64).astype(np.float32)])
+    w = eng.context.workers[0]
+    assert os.sched_getaffinity(w.tid) == set(w.group.cpus)
+    assert all(aff == sorted(w.group.cpus) for _, _, aff in w.team)
+    eng.close()
+
+
+def test_closed_context_and_engine_refuse_work(mlp_path):
+    ctx = Context()
+    eng = MultiModelEngine(mlp_path, 1, ctx)
+    eng.run([np.random.rand(1, 64).astype(np.float32)])
+    eng.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        eng.run([np.random.rand(1, 64).astype(np.float32)])
+    ctx.close()
+    assert all(not w.thread.is_alive() for w in ctx.workers)
+    with pytest.raises(RuntimeError, match="closed"):
+        MultiModelEngine(mlp_path, 1, ctx)
+
+
+def test_process_with_open_engines_exits_cleanly(mlp_path):
+    code = textwrap.dedent(f"""
+        import numpy as np, threading
+        from deepsparse_lite import Engine, Context, MultiModelEngine
+        e = Engine({mlp_path!r}, batch_size=1, scheduler="multi_stream", num_streams=2)
+        ctx = Context()
+        m = MultiModelEngine({mlp_path!r}, 1, ctx)
+        x = np.random.rand(1, 64).astype(np.float32)
+        ts = [threading.Thread(target=lambda: [e.run([x]) for _ in range(50)]) for _ in range(3)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        m.run([x])
+        print("done")
+    """)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "done" in res.stdout
