@@ -34,7 +34,12 @@ def _inputs_for(engine, seed=0):
     return out
 
 
-def _time(fn, iters):
+def _time(fn, iters, settle=0.3):
+    # Both runtimes keep their worker threads spinning for a while after a run (libgomp's
+    # spin-wait, onnxruntime's spinning pool): let the other engine's threads park first,
+    # or each would be measured on cores the other one still occupies.
+    time.sleep(settle)
+    fn()
     ts = []
     for _ in range(iters):
         t0 = time.perf_counter()
