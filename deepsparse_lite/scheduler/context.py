@@ -171,7 +171,15 @@ class Context:
             self._groups.append(StreamGroup(i, cg, self._scheduler == Scheduler.elastic, sock))
         self.binding = config.thread_binding()
         self._pending = collections.deque()
-        self._qcv = threading.Condition()
+        # One lock for the queue; idle primaries wait on one condition, each elastic
+        # stream's idle secondaries on their own, so a submit wakes exactly one worker that
+        # can take the request (a notify_all would wake workers that cannot, per request).
+        self._qlock = threading.Lock()
+        self._qcv = threading.Condition(self._qlock)
+        self._idle_primaries = 0
+        for g in self._groups:
+            g.secondary_cv = threading.Condition(self._qlock)
+            g.idle_secondaries = 0
         self._stopping = False
         self._workers: List[Worker] = []
         self._lock = threading.Lock()
@@ -244,9 +252,9 @@ class Context:
                 self._start()
             self._inflight[key] += 1
         try:
-            with self._qcv:
+            with self._qlock:
                 self._pending.append(req)
-                self._qcv.notify_all()
+                self._wake_one()
             req.done.wait()
         finally:
             with self._inflight_cv:
@@ -258,23 +266,43 @@ class Context:
         return req
 
     # ---- the queue (used by the workers) ---------------------------------------------------
+    def _wake_one(self) -> None:
+        """Wake one idle worker that may take a queued request (queue lock held)."""
+        if self._idle_primaries:
+            self._qcv.notify()
+            return
+        for g in self._groups:
+            if g.primary_busy and g.idle_secondaries:
+                g.secondary_cv.notify()
+                return
+
     def _take(self, worker: Worker):
         """The next request ``worker`` may run (None when the Context stops). Secondary
         elastic workers only take work while their stream's primary is busy."""
-        with self._qcv:
+        g = worker.group
+        with self._qlock:
             while True:
                 if self._pending and worker._can_take():
+                    req = self._pending.popleft()
                     if worker.primary:
-                        worker.group.primary_busy = True
-                        self._qcv.notify_all()  # secondaries of this stream may now take work
-                    return self._pending.popleft()
+                        g.primary_busy = True
+                    if self._pending:
+                        self._wake_one()
+                    return req
                 if self._stopping and not self._pending:
                     return None
-                self._qcv.wait()
+                if worker.primary:
+                    self._idle_primaries += 1
+                    self._qcv.wait()
+                    self._idle_primaries -= 1
+                else:
+                    g.idle_secondaries += 1
+                    g.secondary_cv.wait()
+                    g.idle_secondaries -= 1
 
     def _finished(self, worker: Worker) -> None:
         if worker.primary:
-            with self._qcv:
+            with self._qlock:
                 worker.group.primary_busy = False
 
     def _pending_count(self) -> int:
@@ -296,9 +324,11 @@ class Context:
                 return
             self._closed = True
             workers = list(self._workers)
-        with self._qcv:
+        with self._qlock:
             self._stopping = True
             self._qcv.notify_all()
+            for g in self._groups:
+                g.secondary_cv.notify_all()
         for w in workers:
             if w.thread is not threading.current_thread():
                 w.thread.join(timeout)
