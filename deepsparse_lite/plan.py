@@ -275,6 +275,13 @@ class Plan:
     step_info: List[StepInfo] = field(default_factory=list)
     node_count: int = 0
     stats: dict = field(default_factory=dict)
+    #: bytes of each input, checked by the runner on every call (computed once here)
+    input_nbytes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def __post_init__(self):
+        self.input_nbytes = np.array(
+            [int(np.prod(i.shape, dtype=np.int64)) * np.dtype(i.dtype).itemsize for i in self.inputs],
+            dtype=np.int64)
 
     @property
     def num_steps(self) -> int:

@@ -60,9 +60,7 @@ def run(plan: Plan, inputs: List[np.ndarray], outputs: List[np.ndarray], arena: 
         num_threads: int, profile: Optional[np.ndarray] = None) -> None:
     from deepsparse_lite.kernels import runner
 
-    nbytes = np.array([int(np.prod(i.shape, dtype=np.int64)) * np.dtype(i.dtype).itemsize
-                       for i in plan.inputs], dtype=np.int64)
-    rc, failed = runner.run_plan(plan.steps, plan.tensor_table, plan.const_ptrs, inputs, nbytes,
+    rc, failed = runner.run_plan(plan.steps, plan.tensor_table, plan.const_ptrs, inputs, plan.input_nbytes,
                                  outputs, arena, plan.table_bytes, int(num_threads), profile)
     if rc != 0:
         info = plan.step_info[failed] if 0 <= failed < len(plan.step_info) else None
