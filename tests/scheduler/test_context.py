@@ -322,3 +322,21 @@ def test_process_with_open_engines_exits_cleanly(mlp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "done" in res.stdout
+
+
+@pytest.mark.skipif(NCPU < 2, reason="needs 2 cores")
+def test_elastic_lone_request_gets_all_cores_and_concurrent_ones_disjoint_cores(slow_path):
+    eng = Engine(slow_path, batch_size=32, scheduler="elastic")
+    ctx = eng.context
+    x = np.random.rand(32, 512).astype(np.float32)
+    alone = _intervals(ctx, eng._key, eng.plan, lambda: x, callers=1, per_caller=3)
+    assert all(r.cpus == ctx.stream_cpus[0] for r in alone)  # every core of the node
+    busy = _intervals(ctx, eng._key, eng.plan, lambda: x, callers=3, per_caller=8)
+    rs = sorted(busy, key=lambda r: r.t_start)
+    pairs = [(a, b) for i, a in enumerate(rs) for b in rs[i + 1:] if b.t_start < a.t_end]
+    assert pairs, "no concurrent requests were observed"
+    for a, b in pairs:
+        assert not set(a.cpus) & set(b.cpus), (a.cpus, b.cpus)
+    # at most one worker per stream owns a multi-thread team (keeps libgomp from throttling)
+    assert sum(1 for w in ctx.workers if len(w.team) > 1) <= ctx.num_streams
+    eng.close()
