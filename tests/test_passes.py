@@ -112,3 +112,40 @@ def test_pass_does_not_fire_when_intermediate_is_observed():
     ops, _ = _ops_after_passes(model)
     assert ops == ["Conv", "Relu"]
     _check(model, {"x": rng.standard_normal((1, 3, 6, 6)).astype(np.float32)})
+
+
+@pytest.mark.parametrize("batch, group, shortcut_first", [(1, 1, False), (2, 2, True), (2, 1, True)])
+def test_residual_add_relu_fused_into_conv(batch, group, shortcut_first):
+    """ResNet's block tail: Relu(Conv(x) + shortcut), the shortcut computed by another conv
+    that may come later in the file's node order."""
+    rng = np.random.default_rng(4)
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [batch, 4, 7, 9])
+    inits = {"w1": rng.standard_normal((6, 4 // group, 3, 3)).astype(np.float32) * 0.3,
+             "b1": rng.standard_normal(6).astype(np.float32),
+             "w2": rng.standard_normal((6, 4, 1, 1)).astype(np.float32) * 0.3}
+    main = [helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1], group=group)]
+    short = [helper.make_node("Conv", ["x", "w2"], ["s"])]
+    tail = [helper.make_node("Add", ["c1", "s"], ["a"]), helper.make_node("Relu", ["a"], ["y"])]
+    nodes = (short + main if shortcut_first else main + short) + tail
+    model = _model(nodes, [x], ["y"], inits)
+    ops, g = _ops_after_passes(model)
+    assert ops.count("Conv") == 2 and "Add" not in ops and "Relu" not in ops, ops
+    fused = next(n for n in g.nodes if n.attrs.get("_addend"))
+    assert fused.attrs.get("_act") == 1
+    _check(model, {"x": rng.standard_normal((batch, 4, 7, 9)).astype(np.float32)})
+
+
+def test_residual_not_fused_into_depthwise_or_when_shapes_broadcast():
+    rng = np.random.default_rng(5)
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 5, 5])
+    r = helper.make_tensor_value_info("r", onnx.TensorProto.FLOAT, [1, 3, 1, 5])
+    inits = {"wd": rng.standard_normal((3, 1, 3, 3)).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "wd"], ["c"], pads=[1, 1, 1, 1], group=3),
+             helper.make_node("Add", ["c", "x"], ["y"]),
+             helper.make_node("Conv", ["x", "wd"], ["c2"], pads=[1, 1, 1, 1], group=3),
+             helper.make_node("Add", ["c2", "r"], ["y2"])]
+    model = _model(nodes, [x, r], ["y", "y2"], inits)
+    ops, _ = _ops_after_passes(model)
+    assert ops.count("Add") == 2
+    _check(model, {"x": rng.standard_normal((1, 3, 5, 5)).astype(np.float32),
+                   "r": rng.standard_normal((1, 3, 1, 5)).astype(np.float32)})

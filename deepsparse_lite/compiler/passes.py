@@ -359,6 +359,63 @@ def _per_axis(c: np.ndarray, rank: int, axis: int, n: int) -> Optional[np.ndarra
     return c.reshape(-1).astype(np.float32)
 
 
+def fuse_residual(graph: Graph) -> None:
+    """Conv -> Add(y, r) with a runtime r of the same shape (a ResNet shortcut) ==> the
+    GEMM's addend D: Y = act(W*X + b + r). Runs before activation fusion, so a following
+    Relu then fuses too and sees the sum. The addend becomes an extra input (after the
+    bias slot) so ordering and liveness see it; the graph is re-sorted since the shortcut
+    may be computed after the conv in the file's node order."""
+    cons = _consumers(graph)
+    drop = set()
+    for n in graph.nodes:
+        if n.op_type != "Conv" or n.attrs.get("_act") or n.attrs.get("_addend"):
+            continue
+        w = _const(graph, n.inputs[1])
+        xv = graph.values.get(n.inputs[0])
+        if w is None or xv is None or len(xv.shape) != 4:
+            continue
+        group = int(n.attrs.get("group", 1))
+        if group == xv.shape[1] and group == w.shape[0]:
+            continue  # lowered to the depthwise kernel, which has no addend
+        add = _single_private_consumer(graph, cons, n.outputs[0])
+        if add is None or add.op_type != "Add":
+            continue
+        other = add.inputs[1] if add.inputs[0] == n.outputs[0] else add.inputs[0]
+        ov = graph.values.get(other)
+        out_shape = graph.values[n.outputs[0]].shape
+        if (other == n.outputs[0] or ov is None or ov.is_const or ov.dtype != np.float32
+                or ov.shape != out_shape or graph.values[add.outputs[0]].shape != out_shape):
+            continue
+        if _depends_on(graph, other, n):
+            continue  # the shortcut is computed from this conv's output: no cycle allowed
+        bias = n.inputs[2] if len(n.inputs) > 2 else ""
+        n.inputs = [n.inputs[0], n.inputs[1], bias, other]
+        n.attrs["_addend"] = other
+        n.outputs = [add.outputs[0]]
+        drop.add(id(add))
+        cons = _consumers(graph)
+    graph.nodes = [x for x in graph.nodes if id(x) not in drop]
+    _reorder(graph)
+
+
+def _depends_on(graph: Graph, name: str, node: Node) -> bool:
+    """Whether value ``name`` is computed (transitively) from ``node``'s outputs."""
+    producers = {o: n for n in graph.nodes for o in n.outputs}
+    stack, seen = [name], set()
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        p = producers.get(v)
+        if p is None:
+            continue
+        if p is node:
+            return True
+        stack.extend(i for i in p.inputs if i)
+    return False
+
+
 def fuse_activation(graph: Graph) -> None:
     cons = _consumers(graph)
     drop = set()
@@ -386,8 +443,23 @@ def fuse_activation(graph: Graph) -> None:
 
 
 def _reorder(graph: Graph) -> None:
-    from deepsparse_lite.compiler.graph import _check_topological
-    _check_topological(graph)
+    """Re-sort the nodes topologically after a rewrite added an input to a node (stable:
+    nodes keep their order unless a producer has to move ahead of its new consumer)."""
+    produced = {o for n in graph.nodes for o in n.outputs if o}
+    ready = {name for name in graph.values if name not in produced} | {""}
+    ordered, pending = [], list(graph.nodes)
+    while pending:
+        rest = []
+        for n in pending:
+            if all(i in ready for i in n.inputs):
+                ordered.append(n)
+                ready.update(n.outputs)
+            else:
+                rest.append(n)
+        if len(rest) == len(pending):
+            raise RuntimeError(f"graph rewrite created a cycle at {rest[0].describe()}")
+        pending = rest
+    graph.nodes = ordered
 
 
 def run_passes(graph: Graph, fuse: bool = True) -> None:
@@ -398,4 +470,5 @@ def run_passes(graph: Graph, fuse: bool = True) -> None:
     fuse_layernorm(graph)
     fuse_gelu(graph)
     fuse_bias(graph)
+    fuse_residual(graph)
     fuse_activation(graph)

@@ -195,6 +195,8 @@ cdef void setup_item(const dsl_step* s, char** p, int sub, int64_t item,
         d.rsc = s.i[22] * s.i[23]
         if d.bias_mode != F32_GEMM_BIAS_NONE:
             d.bias = slot_ptr(s, p, s.i[9]) + g * cog
+        if d.d != NULL:  # a fused residual laid out like Y
+            d.d = slot_ptr(s, p, s.i[10]) + (n * s.i[21] + g * cog) * s.i[22] * s.i[23]
         if s.i[32]:
             d.b_kind = F32_GEMM_B_STRIDED
             d.b = <const float*>p[s.t[0]] + (n * s.i[18] + g * cig) * s.i[19] * s.i[20]

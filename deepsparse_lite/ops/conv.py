@@ -121,7 +121,7 @@ def _const_bias(node, b, ins, cout: int) -> Optional[np.ndarray]:
     names = set()
     for k in range(2, len(ins)):
         v = ins[k]
-        if v is None or v.name in names:
+        if v is None or v.name in names or v.name == node.attrs.get("_addend"):
             continue
         names.add(v.name)
         if v.const is None:
@@ -181,6 +181,8 @@ class Conv(OpDef):
         w = np.asarray(W.const, np.float32)
         bt = b.const(bias) if bias is not None else None
         if G == cin and G == cout:
+            if node.attrs.get("_addend"):
+                raise UnsupportedModelError(f"{node.describe()}: depthwise conv cannot take a fused addend")
             _, _, _, _, _, _, OH, OW, KH, KW, SH, SW, _, _, DH, DW = geom
             hp = (OH - 1) * SH + (KH - 1) * DH + 1          # f32_dwconv_padded_dims
             owr, ext = _round_up(OW, 8), (KW - 1) * DW
@@ -196,9 +198,11 @@ class Conv(OpDef):
         direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
                      and list(out_sp) == list(X.shape[2:]))
         mc, kc, nc, ws = blocking(b.isa, M, N, K, False, True)
+        addend = node.attrs.get("_addend")  # a fused residual: Y = act(W*X + b + D)
         emit_gemm_step(b, GemmOp.CONV, [x, b.const(packed, name=f"{node.name}_packed"), y],
                        M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act, bias=bt,
-                       bias_mode=BIAS_ROW, extra=geom + [direct])
+                       bias_mode=BIAS_ROW, extra=geom + [direct],
+                       d=b.value(addend) if addend else None, rsd=N, csd=1)
 
 
 @register("ConvTranspose")
