@@ -7,8 +7,9 @@
   nodes. ``none`` (both 0): threads may run anywhere on their stream's cores. A stream's
   worker thread is always restricted to its cores; a plain DeepSparse Engine pins nothing
   unless asked, we pin by default because streams are defined by their cores.
-- ``NM_ARCH`` / ``DSL_ISA``: lower the kernel ISA (read by the C dispatch and cpu.py).
-- ``DSL_CACHE_DIR``: where sample models are built (models/registry.py).
+- ``NM_ARCH`` / ``DSL_ISA``: lower the kernel ISA (read here for cpu.py, and by the C
+  dispatch in csrc/dsl_cpu.h, which cannot call Python; DSL_ISA wins in both).
+- ``DSL_CACHE_DIR``: root of the local caches (sample models are built under models/).
 """
 from __future__ import annotations
 
@@ -36,3 +37,17 @@ def thread_binding() -> str:
     if cores is False:
         return BIND_NONE
     return BIND_CORE
+
+
+#: ISA override variables, highest precedence first (same order as csrc/dsl_cpu.h)
+ISA_ENV_VARS = ("DSL_ISA", "NM_ARCH")
+
+
+def isa_env() -> tuple:
+    """(variable, value) for each ISA override variable, in precedence order."""
+    return tuple((v, os.environ.get(v)) for v in ISA_ENV_VARS)
+
+
+def cache_root() -> str:
+    """``$DSL_CACHE_DIR`` or ``~/.cache/deepsparse_lite``."""
+    return os.environ.get("DSL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "deepsparse_lite")

@@ -45,7 +45,7 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 
 VALID_VECTOR_EXTENSIONS = {"avx2", "avx512", "generic", "neon", "sve"}
-ISA_ENV_VARS = ("DSL_ISA", "NM_ARCH")  # same precedence as csrc/dsl_cpu.h
+from deepsparse_lite.config import ISA_ENV_VARS, isa_env  # noqa: E402  (precedence as csrc/dsl_cpu.h)
 _X86_ORDER = ("generic", "avx2", "avx512")  # index == kernels.isa_level()
 _ARM_ORDER = ("generic", "neon", "sve")
 _SYS_CPU = "/sys/devices/system/cpu"
@@ -226,8 +226,7 @@ def _isa_override() -> Optional[Tuple[str, str]]:
     """(variable, value) of the ISA override in force; None when unset. Every set variable
     is validated, even the one that loses (DSL_ISA wins over NM_ARCH, as in dsl_cpu.h)."""
     found = None
-    for var in ISA_ENV_VARS:
-        value = os.environ.get(var)
+    for var, value in isa_env():
         if not value:
             continue
         if value not in VALID_VECTOR_EXTENSIONS:
@@ -337,7 +336,7 @@ def cpu_architecture() -> architecture:
     """The CPU's :class:`architecture`, computed once per process (and per ISA override).
 
     Raises OSError when NM_ARCH / DSL_ISA hold an unknown instruction set."""
-    key = tuple(os.environ.get(v) for v in ISA_ENV_VARS)
+    key = tuple(value for _, value in isa_env())
     arch = _MEMO.get(key)
     if arch is None:
         arch = _MEMO[key] = _build_architecture()

@@ -110,9 +110,8 @@ def sample_inputs(name: str, batch_size: int = 1, seed: int = 0, **kw) -> List[n
 def cache_dir() -> str:
     """Root of the sample-model cache: ``$DSL_CACHE_DIR/models`` or
     ``~/.cache/deepsparse_lite/models``."""
-    root = os.environ.get("DSL_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "deepsparse_lite")
-    return os.path.join(root, "models")
+    from deepsparse_lite.config import cache_root
+    return os.path.join(cache_root(), "models")
 
 
 def _atomic_save(model: onnx.ModelProto, path: str) -> None:
