@@ -319,10 +319,13 @@ class Context:
     # ---- lifecycle -------------------------------------------------------------------------
     def close(self, timeout: float = 30.0) -> None:
         """Stop the streams after the queued requests ran; joins the worker threads."""
-        with self._lock:
+        with self._inflight_cv:
             if self._closed:
                 return
-            self._closed = True
+            self._closed = True  # no new request is admitted from here on
+            # requests admitted before (counted in flight) still run: a caller between its
+            # admission and its enqueue must find the workers alive
+            self._inflight_cv.wait_for(lambda: not any(self._inflight.values()), timeout)
             workers = list(self._workers)
         with self._qlock:
             self._stopping = True

@@ -340,3 +340,27 @@ def test_elastic_lone_request_gets_all_cores_and_concurrent_ones_disjoint_cores(
     # at most one worker per stream owns a multi-thread team (keeps libgomp from throttling)
     assert sum(1 for w in ctx.workers if len(w.team) > 1) <= ctx.num_streams
     eng.close()
+
+
+def test_close_while_requests_run_lets_them_finish(slow_path):
+    eng = Engine(slow_path, batch_size=32, scheduler="multi_stream", num_streams=2)
+    x = np.random.rand(32, 512).astype(np.float32)
+    want = eng.run([x])[0]
+    results, errors = [], []
+
+    def caller():
+        for _ in range(5):
+            try:
+                results.append(np.array_equal(eng.run([x])[0], want))
+            except RuntimeError as exc:  # refused after close: never a hang
+                errors.append(str(exc))
+
+    threads = [threading.Thread(target=caller) for _ in range(3)]
+    for t in threads:
+        t.start()
+    eng.context.close()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a caller hangs after close"
+    assert all(results) and all("closed" in e for e in errors)
+    eng.close()
