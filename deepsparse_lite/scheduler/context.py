@@ -23,6 +23,7 @@ import collections
 import enum
 import itertools
 import logging
+import os
 import threading
 import weakref
 from typing import List, Optional
@@ -186,6 +187,7 @@ class Context:
         self._started = False
         self._closed = False
         self._inflight = {}  # engine key -> requests not yet finished
+        self._pid = os.getpid()
         self._inflight_cv = threading.Condition(self._lock)
         _LIVE.add(self)
 
@@ -243,6 +245,13 @@ class Context:
     def run(self, key: int, plan, inputs, outputs) -> Request:
         """Queue one request and wait for it (the GIL is released while waiting)."""
         req = Request(plan, inputs, outputs, key)
+        if os.getpid() != self._pid:
+            # after fork() the stream threads do not exist in this process (and libgomp's
+            # thread pools are not fork-safe): refuse instead of waiting forever
+            raise RuntimeError(
+                "this Context (and its engines) was created in another process; fork() does not "
+                "carry its stream threads over: create engines after forking, or use the 'spawn' "
+                "start method")
         with self._lock:
             if self._closed:
                 raise RuntimeError("this Context has been closed")

@@ -364,3 +364,28 @@ def test_close_while_requests_run_lets_them_finish(slow_path):
     assert not any(t.is_alive() for t in threads), "a caller hangs after close"
     assert all(results) and all("closed" in e for e in errors)
     eng.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_engine_used_in_a_forked_child_raises_instead_of_hanging(mlp_path):
+    code = textwrap.dedent(f"""
+        import os, sys, numpy as np
+        from deepsparse_lite import Engine
+        e = Engine({mlp_path!r}, batch_size=1)
+        x = np.random.rand(1, 64).astype(np.float32)
+        e.run([x])
+        pid = os.fork()
+        if pid == 0:
+            try:
+                e.run([x])
+                os._exit(2)
+            except RuntimeError as exc:
+                os._exit(0 if "another process" in str(exc) else 3)
+        _, status = os.waitpid(pid, 0)
+        e.run([x])  # the parent's engine keeps working
+        print("child", os.waitstatus_to_exitcode(status))
+    """)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "child 0" in res.stdout
