@@ -6,7 +6,7 @@ from onnx import helper, numpy_helper
 
 from deepsparse_lite import compiler
 from deepsparse_lite.kernels import runner
-from deepsparse_lite.plan import STEP_DTYPE, Family
+from deepsparse_lite.plan import STEP_DTYPE
 from tests.helpers import check_op, make_single_node_model, run_model
 
 

@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from deepsparse_lite.compiler.graph import (Graph, ModelLoadError, ShapeOverrideError,
+from deepsparse_lite.compiler.graph import (ModelLoadError, ShapeOverrideError,
                                             build_graph, load_model_proto)
 from deepsparse_lite.compiler.infer import fold_and_infer, prune
 from deepsparse_lite.compiler.lower import lower_graph

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 import onnx
@@ -240,7 +240,3 @@ def _check_topological(graph: Graph) -> None:
         if o not in known:
             raise ModelLoadError(f"graph output '{o}' is not produced by any node")
 
-
-def declared_input_shapes(proto: onnx.ModelProto) -> List[tuple]:
-    inits = {i.name for i in proto.graph.initializer}
-    return [tuple(_dims(vi.type) or ()) for vi in proto.graph.input if vi.name not in inits]

@@ -12,7 +12,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from deepsparse_lite.plan import ALIGN, PlanBuilder, Tensor, Where
+from deepsparse_lite.plan import ALIGN, PlanBuilder, Where
 
 
 def _align(n: int) -> int:

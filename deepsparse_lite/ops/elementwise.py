@@ -11,7 +11,7 @@ Other families may reuse :func:`emit_unary`, :func:`emit_binary`, :func:`emit_ca
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import numpy as np
 
