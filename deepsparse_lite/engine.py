@@ -38,7 +38,6 @@ UNSUPPORTED_INPUT_DTYPES = {np.dtype(np.float16), np.dtype(np.complex64), np.dty
 
 
 from deepsparse_lite.scheduler.context import (Context, Scheduler, validate_batch_size,
-                                               validate_num_cores, validate_num_streams,
                                                validate_scheduler)
 
 
@@ -52,12 +51,17 @@ class BaseEngine:
 
         self._model_path = model_to_path(model)
         self._batch_size = validate_batch_size(batch_size)
-        self._num_cores = validate_num_cores(num_cores)
-        num_streams = validate_num_streams(num_streams, self._num_cores)
         self._scheduler = validate_scheduler(scheduler)
-        self._compile(input_shapes)
-        self._context = Context(self._num_cores, num_streams, _scheduler=self._scheduler)
+        # the Context validates num_cores / num_streams (one place, one warning); it starts
+        # no thread until the first request, so a failed compile below costs nothing
+        self._context = Context(num_cores, num_streams, _scheduler=self._scheduler)
         self._owns_context = True
+        self._num_cores = self._context.num_cores
+        try:
+            self._compile(input_shapes)
+        except BaseException:
+            self._context.close()
+            raise
 
     def construct_with_context(self, model, batch_size: Optional[int], context: "Context",
                                input_shapes=None):
