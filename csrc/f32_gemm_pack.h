@@ -176,8 +176,9 @@ f32_gemm_pack_b_im2col_body(const f32_conv_geom* g, int64_t pc, int64_t kc, int6
                     const f32_im2col_tap e = tab[q * KHW + t];
                     const int len = run_len[q];
                     if (len == 16 && e.lo == 0 && e.hi == 16 && SW == 1) { /* the common case */
-                        *(f32_pk_v8*)(d) = *(const f32_pk_v8*)(xc + e.off);
-                        *(f32_pk_v8*)(d + 8) = *(const f32_pk_v8*)(xc + e.off + 8);
+                        float* dq = d + run_j[q];
+                        *(f32_pk_v8*)(dq) = *(const f32_pk_v8*)(xc + e.off);
+                        *(f32_pk_v8*)(dq + 8) = *(const f32_pk_v8*)(xc + e.off + 8);
                     } else {
                         f32_pack_segment(d + run_j[q], xc + e.off, SW, len, e.lo, e.hi);
                     }
