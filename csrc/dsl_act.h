@@ -3,7 +3,7 @@
  * the corresponding unary ops. Codes mirror deepsparse_lite.ops.base.Act.
  *
  * This file holds the portable implementation; the vectorised variants (AVX2 / AVX-512)
- * live in dsl_vmath.h (included at the end) and are selected by dsl_act_row at run time.
+ * live in dsl_vmath.h (included at the end): dsl_act_row(form, ...) picks one.
  * NaN propagates through every activation (like numpy / the ONNX reference); Clip with
  * min > max gives max (np.clip). */
 #ifndef DSL_ACT_H
@@ -57,13 +57,6 @@ static inline void dsl_act_row_scalar(int act, float* x, int64_t n, float a, flo
     for (int64_t k = 0; k < n; ++k) x[k] = dsl_act_scalar(act, x[k], a, b);
 }
 
-/* The vectorised, ISA-dispatched dsl_act_row (and dsl_act_row_isa). */
+/* The vectorised, form-dispatched dsl_act_row(form, act, x, n, a, b). */
 #include "dsl_vmath.h"
-
-#ifndef DSL_HAVE_VMATH_ACT
-/* Without vector math (dsl_vmath.h removed), the portable variant serves every ISA. */
-static inline void dsl_act_row(int act, float* x, int64_t n, float a, float b) {
-    dsl_act_row_scalar(act, x, n, a, b);
-}
-#endif
 #endif

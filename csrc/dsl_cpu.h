@@ -1,9 +1,26 @@
-/* Run-time ISA selection. One wheel carries scalar, AVX2+FMA and AVX-512 variants of each
- * microkernel; dsl_isa() picks the best one the CPU supports, lowered (never raised) by
- * the NM_ARCH / DSL_ISA environment variables ("avx512", "avx2", "generic"). The answer is
- * cached per extension module on first use. */
+/* ISA levels, kernel forms and the execution context every kernel receives.
+ *
+ * Two numbers decide which code a step runs:
+ *  - the step's *level* (0 generic, 1 avx2, 2 avx512), fixed when the plan is compiled:
+ *    packed layouts and the vector width of the kernel *form* depend on it (the GEMM's
+ *    8x32 panels, 16-lane reductions);
+ *  - the *CPU cap*: the highest instruction set kernels may execute. It is ONE
+ *    process-wide value owned by the runner (kernels/runner.pyx), initialised from
+ *    dsl_isa_detect() and lowered by tests; the runner passes it to every kernel in
+ *    dsl_exec. No header keeps a copy (a `static` here would be one copy per extension
+ *    module, which is how a forced ISA once failed to reach some families).
+ *
+ * dsl_form(level, cap) names the compiled variant that runs:
+ *   GENERIC          portable C (every level's geometry has a portable kernel)
+ *   AVX2             the 8-lane form, AVX2+FMA instructions
+ *   AVX512           the 16-lane form, AVX-512 instructions
+ *   AVX512_ON_AVX2   the 16-lane form compiled with each vector held as two AVX2 halves:
+ *                    the AVX-512 form's source (lane counts, tails, packing, index math)
+ *                    running on an AVX2-only CPU, so it is tested on every machine.
+ */
 #ifndef DSL_CPU_H
 #define DSL_CPU_H
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,9 +28,17 @@
 #define DSL_ISA_AVX2    1
 #define DSL_ISA_AVX512  2
 
-static int dsl_isa_cached = -1;
+#define DSL_FORM_GENERIC         0
+#define DSL_FORM_AVX2            1
+#define DSL_FORM_AVX512          2
+#define DSL_FORM_AVX512_ON_AVX2  3
+#define DSL_NFORMS               4
 
-static int dsl_isa_hardware(void) {
+/* The one target string per ISA level (every `target` attribute uses these). */
+#define DSL_TARGET_AVX2   "avx2,fma"
+#define DSL_TARGET_AVX512 "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"
+
+static inline int dsl_isa_hardware(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
@@ -26,7 +51,8 @@ static int dsl_isa_hardware(void) {
     return DSL_ISA_GENERIC;
 }
 
-static int dsl_isa_from_env(void) {
+/* The level NM_ARCH / DSL_ISA ask for (DSL_ISA wins), or 99 when neither is set. */
+static inline int dsl_isa_from_env(void) {
     const char* names[2] = {"DSL_ISA", "NM_ARCH"};
     for (int k = 0; k < 2; ++k) {
         const char* v = getenv(names[k]);
@@ -38,18 +64,90 @@ static int dsl_isa_from_env(void) {
     return 99;
 }
 
-static inline int dsl_isa(void) {
-    if (dsl_isa_cached < 0) {
-        int hw = dsl_isa_hardware();
-        int env = dsl_isa_from_env();
-        dsl_isa_cached = env < hw ? env : hw;
-    }
-    return dsl_isa_cached;
+/* What the hardware allows, lowered (never raised) by the environment. */
+static inline int dsl_isa_detect(void) {
+    int hw = dsl_isa_hardware(), env = dsl_isa_from_env();
+    return env < hw ? env : hw;
 }
 
-/* Tests force a lower ISA at run time to compare variants in one process. */
-static inline void dsl_set_isa(int level) {
-    int hw = dsl_isa_hardware();
-    dsl_isa_cached = level < hw ? level : hw;
+/* The form of a kernel that has all four (vector-width-generic kernels). */
+static inline int dsl_form(int level, int cap) {
+    if (level >= DSL_ISA_AVX512) {
+        if (cap >= DSL_ISA_AVX512) return DSL_FORM_AVX512;
+        return cap >= DSL_ISA_AVX2 ? DSL_FORM_AVX512_ON_AVX2 : DSL_FORM_GENERIC;
+    }
+    if (level == DSL_ISA_AVX2 && cap >= DSL_ISA_AVX2) return DSL_FORM_AVX2;
+    return DSL_FORM_GENERIC;
+}
+
+/* The form of a kernel compiled only generic and for AVX2 (no width-specific code). */
+static inline int dsl_form_avx2_only(int level, int cap) {
+    return (level >= DSL_ISA_AVX2 && cap >= DSL_ISA_AVX2) ? DSL_FORM_AVX2 : DSL_FORM_GENERIC;
+}
+
+/* The form of a kernel compiled generic, AVX2 and AVX-512 from plain C (compiler-vectorised:
+ * no hand-written lane logic, so no separate 16-lane-on-AVX2 form). */
+static inline int dsl_form_autovec(int level, int cap) {
+    const int t = level < cap ? level : cap;
+    return t >= DSL_ISA_AVX512 ? DSL_FORM_AVX512 : (t >= DSL_ISA_AVX2 ? DSL_FORM_AVX2 : DSL_FORM_GENERIC);
+}
+
+/* Kernels whose variants are counted (tests check every variant the CPU can run ran). */
+#define DSL_KV_GEMM_TILE   0
+#define DSL_KV_GEMM_PACK   1
+#define DSL_KV_DWCONV      2
+#define DSL_KV_UNARY       3   /* vector math: eltwise unary ops and fused activations */
+#define DSL_KV_BINARY      4
+#define DSL_KV_REDUCE      5
+#define DSL_KV_SOFTMAX     6
+#define DSL_KV_LAYERNORM   7
+#define DSL_KV_INSTNORM    8
+#define DSL_KV_ARGEXT      9
+#define DSL_KV_AFFINE     10
+#define DSL_KV_POOL       11
+#define DSL_KV_TRANSPOSE  12
+#define DSL_NKV           13
+
+/* How each kernel maps (level, cap) to a form: which forms exist. A kernel's select
+ * function uses exactly this mapping (tests derive the variants to cover from it). */
+#define DSL_DISPATCH_FULL       0   /* dsl_form */
+#define DSL_DISPATCH_AVX2_ONLY  1   /* dsl_form_avx2_only */
+#define DSL_DISPATCH_AUTOVEC    2   /* dsl_form_autovec */
+static const unsigned char dsl_kv_dispatch[DSL_NKV] = {
+    DSL_DISPATCH_FULL,      /* GEMM_TILE */
+    DSL_DISPATCH_AVX2_ONLY, /* GEMM_PACK */
+    DSL_DISPATCH_AVX2_ONLY, /* DWCONV */
+    DSL_DISPATCH_AUTOVEC,   /* UNARY */
+    DSL_DISPATCH_AUTOVEC,   /* BINARY */
+    DSL_DISPATCH_AUTOVEC,   /* REDUCE */
+    DSL_DISPATCH_AUTOVEC,   /* SOFTMAX */
+    DSL_DISPATCH_AUTOVEC,   /* LAYERNORM */
+    DSL_DISPATCH_AUTOVEC,   /* INSTNORM */
+    DSL_DISPATCH_AUTOVEC,   /* ARGEXT */
+    DSL_DISPATCH_AUTOVEC,   /* AFFINE */
+    DSL_DISPATCH_AUTOVEC,   /* POOL */
+    DSL_DISPATCH_AVX2_ONLY, /* TRANSPOSE */
+};
+static const char* const dsl_kv_names[DSL_NKV] = {
+    "gemm_tile", "gemm_pack", "dwconv", "unary", "binary", "reduce", "softmax", "layernorm",
+    "instnorm", "argext", "affine", "pool", "transpose"};
+
+static inline int dsl_kv_form(int kv, int level, int cap) {
+    switch (dsl_kv_dispatch[kv]) {
+    case DSL_DISPATCH_AVX2_ONLY: return dsl_form_avx2_only(level, cap);
+    case DSL_DISPATCH_AUTOVEC: return dsl_form_autovec(level, cap);
+    default: return dsl_form(level, cap);
+    }
+}
+
+/* What the runner hands every kernel. */
+typedef struct {
+    int nt;          /* threads the step may use */
+    int cap;         /* the CPU cap (see above) */
+    uint64_t* hits;  /* NULL, or DSL_NKV x DSL_NFORMS counters of the variants run */
+} dsl_exec;
+
+static inline void dsl_hit(const dsl_exec* x, int kv, int form) {
+    if (x->hits) __atomic_fetch_add(&x->hits[kv * DSL_NFORMS + form], 1, __ATOMIC_RELAXED);
 }
 #endif

@@ -6,8 +6,8 @@
  *   - AVX2+FMA and AVX-512: dsl_vmath_impl.h is included twice below, each time with the
  *     vector primitives (VF_*, VI_*, M_*) bound to that ISA's intrinsics and every function
  *     carrying that ISA's target attribute, so no -march flag is needed and one build runs
- *     everywhere. dsl_vunary_f32(isa, ...) picks the variant; callers pass an isa that the
- *     CPU supports (dsl_isa(), or a plan's isa clamped to it).
+ *     everywhere. dsl_vunary_f32(form, ...) picks the variant; callers pass the form
+ *     dsl_form(level, cap) gives for the step's level and the CPU cap (csrc/dsl_cpu.h).
  *
  * Accuracy (float32, checked by tests/ops/test_elementwise.py against float64 references):
  * exp, log, tanh, ELU within ~1.5 ulp; sigmoid, erf, softplus within ~3 ulp; GELU (erf)
@@ -22,9 +22,6 @@
  */
 #ifndef DSL_VMATH_H
 #define DSL_VMATH_H
-/* Tell dsl_act.h that the dispatched dsl_act_row is defined here (whichever is included
- * first, the portable fallback in dsl_act.h is then skipped). */
-#define DSL_HAVE_VMATH_ACT 1
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -328,29 +325,26 @@ static inline VM_TARGET __mmask16 dsl_vm_tailmask__avx512(int64_t n) {
 #endif /* x86 */
 
 /* ------------------------------------------------------------------------------------ */
-/* Dispatch. `isa` must be one the CPU supports (dsl_isa() or lower). x and y may be the
- * same buffer (in-place), never partially overlapping. */
-static inline void dsl_vunary_f32(int isa, int fn, const float* x, float* y, int64_t n,
+/* Dispatch by kernel form (dsl_form(level, cap) of dsl_cpu.h: the caller has checked the
+ * CPU can run it). x and y may be the same buffer (in-place), never partially overlapping. */
+static inline void dsl_vunary_f32(int form, int fn, const float* x, float* y, int64_t n,
                                   float a, float b) {
     if (n <= 0) return;
 #ifdef DSL_VMATH_X86
-    if (isa >= DSL_ISA_AVX512) { dsl_vunary_f32__avx512(fn, x, y, n, a, b); return; }
-    if (isa >= DSL_ISA_AVX2) { dsl_vunary_f32__avx2(fn, x, y, n, a, b); return; }
+    if (form == DSL_FORM_AVX512) { dsl_vunary_f32__avx512(fn, x, y, n, a, b); return; }
+    if (form == DSL_FORM_AVX2 || form == DSL_FORM_AVX512_ON_AVX2) {
+        dsl_vunary_f32__avx2(fn, x, y, n, a, b);
+        return;
+    }
 #else
-    (void)isa;
+    (void)form;
 #endif
     dsl_vunary_f32__generic(fn, x, y, n, a, b);
 }
 
-/* Fused activation over a row, in place, with an explicit ISA (GEMM epilogues that record
- * the plan's isa), and the contract entry point dsl_act_row that uses the CPU's best. */
-static inline void dsl_act_row_isa(int isa, int act, float* x, int64_t n, float a, float b) {
+/* Fused activation over a row, in place (GEMM / conv epilogues), in the given form. */
+static inline void dsl_act_row(int form, int act, float* x, int64_t n, float a, float b) {
     if (act == DSL_ACT_NONE) return;
-    dsl_vunary_f32(isa, act, x, x, n, a, b);
-}
-
-static inline void dsl_act_row(int act, float* x, int64_t n, float a, float b) {
-    if (act == DSL_ACT_NONE) return;
-    dsl_vunary_f32(dsl_isa(), act, x, x, n, a, b);
+    dsl_vunary_f32(form, act, x, x, n, a, b);
 }
 #endif

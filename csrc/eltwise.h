@@ -115,10 +115,22 @@ static inline int dsl_ew_esz(int dtype) {
     }
 }
 
-static inline int dsl_ew_isa(const dsl_step* s) {
-    int hw = dsl_isa();
-    int want = (int)s->i[DSL_EW_I_ISA];
-    return want < hw ? want : hw;
+/* The form a step runs in on a CPU capped at `cap` (unary: vector math; binary: the f32
+ * loops; everything else has one portable loop). */
+static inline int dsl_ew_form(const dsl_step* s, int cap) {
+    const int sub = s->op % 100, level = (int)s->i[DSL_EW_I_ISA];
+    if (sub == DSL_EW_UNARY_F32) return dsl_kv_form(DSL_KV_UNARY, level, cap);
+    if (sub == DSL_EW_BINARY && s->i[DSL_EW_I_DTYPE] == DSL_F32)
+        return dsl_kv_form(DSL_KV_BINARY, level, cap);
+    return DSL_FORM_GENERIC;
+}
+
+/* Count the variant a step runs (once per step). */
+static inline void dsl_ew_hit(const dsl_step* s, const dsl_exec* x) {
+    const int sub = s->op % 100;
+    if (sub == DSL_EW_UNARY_F32) dsl_hit(x, DSL_KV_UNARY, dsl_ew_form(s, x->cap));
+    else if (sub == DSL_EW_BINARY && s->i[DSL_EW_I_DTYPE] == DSL_F32 && s->i[DSL_EW_I_FN] != DSL_BIN_POW)
+        dsl_hit(x, DSL_KV_BINARY, dsl_ew_form(s, x->cap));
 }
 
 /* Is the merged broadcast layout well formed (inner strides 0/1, sizes consistent)? */
@@ -167,7 +179,7 @@ static inline int dsl_ew_check(const dsl_step* s) {
     case DSL_EW_NOT:
         return DSL_OK;
     case DSL_EW_BINARY:
-        if (!dsl_binary_loop((int)s->i[DSL_EW_I_DTYPE], (int)fn, dsl_ew_isa(s), DSL_BIN_VV))
+        if (!dsl_binary_loop((int)s->i[DSL_EW_I_DTYPE], (int)fn, DSL_FORM_GENERIC, DSL_BIN_VV))
             return DSL_ERR_BAD_PARAM;
         return dsl_ew_check_walk(s, 2);
     case DSL_EW_WHERE: {
@@ -202,8 +214,8 @@ static inline int64_t dsl_ew_min_work(const dsl_step* s) {
     return DSL_EW_MIN_CHEAP;
 }
 
-/* Compute output elements [lo, hi) of a checked step. */
-static inline int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t hi) {
+/* Compute output elements [lo, hi) of a checked step, in form dsl_ew_form(s, cap). */
+static inline int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t hi, int form) {
     int sub = s->op % 100;
     int fn = (int)s->i[DSL_EW_I_FN];
     int64_t n = hi - lo;
@@ -212,7 +224,7 @@ static inline int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t 
     case DSL_EW_UNARY_F32: {
         const float* x = (const float*)p[s->t[0]];
         float* y = (float*)p[s->t[1]];
-        dsl_vunary_f32(dsl_ew_isa(s), fn, x + lo, y + lo, n, s->f[0], s->f[1]);
+        dsl_vunary_f32(form, fn, x + lo, y + lo, n, s->f[0], s->f[1]);
         return DSL_OK;
     }
     case DSL_EW_UNARY_F64: {
@@ -231,7 +243,7 @@ static inline int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t 
         return DSL_OK;
     case DSL_EW_BINARY: {
         int dt = (int)s->i[DSL_EW_I_DTYPE];
-        dsl_bin_loop loop = dsl_binary_loop(dt, fn, dsl_ew_isa(s), dsl_ew_bin_variant(s));
+        dsl_bin_loop loop = dsl_binary_loop(dt, fn, form, dsl_ew_bin_variant(s));
         if (!loop) return DSL_ERR_BAD_PARAM;
         int64_t esz = dsl_ew_esz(dt);
         int64_t esz_y = (fn >= DSL_BIN_EQ) ? 1 : esz;

@@ -105,9 +105,9 @@ static inline double dsl_mod(double a, double b) {
 #define DSL_BIN_NO_TARGET
 DSL_BIN_F32_OPS(DSL_BIN_DEF, __generic, DSL_BIN_NO_TARGET)
 #ifdef DSL_VMATH_X86
-#define DSL_BIN_TARGET_AVX2 __attribute__((target("avx2,fma")))
-#define DSL_BIN_TARGET_AVX512 \
-    __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma,avx2,prefer-vector-width=512")))
+#define DSL_BIN_TARGET_AVX2 __attribute__((target(DSL_TARGET_AVX2)))
+/* compiler-vectorised loops: ask for 512-bit vectors (GCC's default prefers 256) */
+#define DSL_BIN_TARGET_AVX512 __attribute__((target(DSL_TARGET_AVX512 ",prefer-vector-width=512")))
 DSL_BIN_F32_OPS(DSL_BIN_DEF, __avx2, DSL_BIN_TARGET_AVX2)
 DSL_BIN_F32_OPS(DSL_BIN_DEF, __avx512, DSL_BIN_TARGET_AVX512)
 #endif
@@ -132,18 +132,19 @@ static void f32_pow_sv(const char* pa, const char* pb, char* py, int64_t n) {
     for (int64_t k = 0; k < n; ++k) y[k] = powf(x, b[k]);
 }
 
-static inline dsl_bin_loop dsl_binary_loop_f32(int fn, int isa, int v) {
+/* form: dsl_kv_form(DSL_KV_BINARY, level, cap) */
+static inline dsl_bin_loop dsl_binary_loop_f32(int fn, int form, int v) {
     if (fn == DSL_BIN_POW)
         return v == DSL_BIN_VV ? f32_pow_vv : (v == DSL_BIN_VS ? f32_pow_vs : f32_pow_sv);
 #ifdef DSL_VMATH_X86
-    if (isa >= DSL_ISA_AVX512) {
+    if (form == DSL_FORM_AVX512) {
         switch (fn) { DSL_BIN_F32_OPS(DSL_BIN_SEL, __avx512, _) default: return 0; }
     }
-    if (isa >= DSL_ISA_AVX2) {
+    if (form != DSL_FORM_GENERIC) {
         switch (fn) { DSL_BIN_F32_OPS(DSL_BIN_SEL, __avx2, _) default: return 0; }
     }
 #else
-    (void)isa;
+    (void)form;
 #endif
     switch (fn) { DSL_BIN_F32_OPS(DSL_BIN_SEL, __generic, _) default: return 0; }
 }
@@ -220,10 +221,11 @@ DSL_BIN_INT_OPS(DSL_BIN_DEF, u8, uint8_t, uint8_t)
     X(b8, eq, DSL_BIN_EQ, , , uint8_t, uint8_t, (x0 != 0) == (x1 != 0))
 DSL_BIN_BOOL_OPS(DSL_BIN_DEF)
 
-/* The loop for (dtype of the operands, fn, isa, variant), or NULL if unsupported. */
-static inline dsl_bin_loop dsl_binary_loop(int dtype, int fn, int isa, int v) {
+/* The loop for (dtype of the operands, fn, form, variant), or NULL if unsupported. Only
+ * float32 has vector forms; the other dtypes are one portable loop. */
+static inline dsl_bin_loop dsl_binary_loop(int dtype, int fn, int form, int v) {
     switch (dtype) {
-    case DSL_F32: return dsl_binary_loop_f32(fn, isa, v);
+    case DSL_F32: return dsl_binary_loop_f32(fn, form, v);
     case DSL_F64: switch (fn) { DSL_BIN_F64_OPS(DSL_BIN_SEL) default: return 0; }
     case DSL_I64: switch (fn) { DSL_BIN_INT_OPS(DSL_BIN_SEL, i64, int64_t, uint64_t) default: return 0; }
     case DSL_I32: switch (fn) { DSL_BIN_INT_OPS(DSL_BIN_SEL, i32, int32_t, uint32_t) default: return 0; }

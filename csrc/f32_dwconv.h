@@ -199,7 +199,7 @@ f32_dwconv_rows_strided(const f32_dw_geom* g, const float* restrict pad, int64_t
 /* One plane. `fresh`: the buffer has not been used yet in this call (zero it first). */
 static inline __attribute__((always_inline)) void
 f32_dwconv_plane_body(const f32_dw_geom* g, const float* restrict x, const float* restrict w,
-                      float bias, float* restrict y, int act, float aa, float ab,
+                      float bias, float* restrict y, int act_form, int act, float aa, float ab,
                       float* restrict pad, int fresh) {
     int64_t Hp, Wp;
     f32_dwconv_padded_dims(g, &Hp, &Wp);
@@ -208,7 +208,7 @@ f32_dwconv_plane_body(const f32_dw_geom* g, const float* restrict x, const float
     const int64_t ntaps = g->KH * g->KW;
     if ((g->SW != 1 && g->SW != 2) || ntaps > F32_DW_MAX_TAPS) {
         f32_dwconv_rows_strided(g, pad, Wp, w, bias, y);
-        dsl_act_row(act, y, g->OH * g->OW, aa, ab);
+        dsl_act_row(act_form, act, y, g->OH * g->OW, aa, ab);
         return;
     }
     int64_t off[F32_DW_MAX_TAPS];
@@ -222,31 +222,33 @@ f32_dwconv_plane_body(const f32_dw_geom* g, const float* restrict x, const float
         f32_dwconv_rows_3x3(g, pad, Wp, off, w, bias, y);
     else
         f32_dwconv_rows_taps(g, pad, Wp, off, ntaps, w, bias, y);
-    dsl_act_row(act, y, g->OH * g->OW, aa, ab); /* whole plane at once (still in L1) */
+    dsl_act_row(act_form, act, y, g->OH * g->OW, aa, ab); /* whole plane at once (still in L1) */
 }
 
 static void f32_dwconv_plane__generic(const f32_dw_geom* g, const float* x, const float* w,
-                                      float bias, float* y, int act, float aa, float ab,
-                                      float* pad, int fresh) {
-    f32_dwconv_plane_body(g, x, w, bias, y, act, aa, ab, pad, fresh);
+                                      float bias, float* y, int act_form, int act, float aa,
+                                      float ab, float* pad, int fresh) {
+    f32_dwconv_plane_body(g, x, w, bias, y, act_form, act, aa, ab, pad, fresh);
 }
 
 #if defined(__x86_64__)
-static __attribute__((target("avx2,fma"))) void
+static __attribute__((target(DSL_TARGET_AVX2))) void
 f32_dwconv_plane__avx2(const f32_dw_geom* g, const float* x, const float* w, float bias,
-                       float* y, int act, float aa, float ab, float* pad, int fresh) {
-    f32_dwconv_plane_body(g, x, w, bias, y, act, aa, ab, pad, fresh);
+                       float* y, int act_form, int act, float aa, float ab, float* pad,
+                       int fresh) {
+    f32_dwconv_plane_body(g, x, w, bias, y, act_form, act, aa, ab, pad, fresh);
 }
 #endif
 
 typedef void (*f32_dwconv_plane_fn)(const f32_dw_geom*, const float*, const float*, float,
-                                    float*, int, float, float, float*, int);
+                                    float*, int, int, float, float, float*, int);
 
-static inline f32_dwconv_plane_fn f32_dwconv_select(int isa) {
+/* The plane kernel of a form (dsl_kv_form(DSL_KV_DWCONV, level, cap)). */
+static inline f32_dwconv_plane_fn f32_dwconv_select(int form) {
 #if defined(__x86_64__)
-    if (isa >= DSL_ISA_AVX2 && dsl_isa() >= DSL_ISA_AVX2) return f32_dwconv_plane__avx2;
+    if (form != DSL_FORM_GENERIC) return f32_dwconv_plane__avx2;
 #endif
-    (void)isa;
+    (void)form;
     return f32_dwconv_plane__generic;
 }
 #pragma GCC pop_options

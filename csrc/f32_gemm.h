@@ -43,6 +43,7 @@ typedef void (*f32_gemm_tile_fn)(int64_t kc, const float* a, const float* b, flo
 
 typedef struct {
     int mr, nr;
+    int tile_form, pack_form, act_form; /* the variants chosen (dsl_cpu.h forms) */
     f32_gemm_tile_fn tile;
     f32_gemm_pack_a_fn pack_a;
     f32_gemm_pack_b_fn pack_b;
@@ -63,38 +64,48 @@ static inline void f32_gemm_geometry(int isa, int* mr, int* nr) {
     }
 }
 
-/* The kernel for data packed for ISA level `isa`. When the CPU (or DSL_ISA) does not
- * allow that level, the portable kernel of the same geometry runs instead: never an
- * unsupported instruction. Returns 0, or -1 for an unknown level. */
-static inline int f32_gemm_select(int isa, f32_gemm_kernel* k) {
-    if (isa < 0 || isa > DSL_ISA_AVX512) return -1;
-    f32_gemm_geometry(isa, &k->mr, &k->nr);
-    int cpu = dsl_isa();
+/* The kernel for data packed for plan level `level` on a CPU capped at `cap` (dsl_cpu.h):
+ * the level's geometry always, in the best form the cap allows; a cap below the level
+ * runs the portable kernel of the same geometry, never an unsupported instruction.
+ * Returns 0, or -1 for an unknown level. */
+static inline int f32_gemm_select(int level, int cap, f32_gemm_kernel* k) {
+    if (level < 0 || level > DSL_ISA_AVX512) return -1;
+    f32_gemm_geometry(level, &k->mr, &k->nr);
+    k->tile_form = dsl_kv_form(DSL_KV_GEMM_TILE, level, cap);
+    k->pack_form = dsl_kv_form(DSL_KV_GEMM_PACK, level, cap);
+    k->act_form = dsl_kv_form(DSL_KV_UNARY, level, cap);
     k->pack_a = f32_gemm_pack_a__generic;
     k->pack_b = f32_gemm_pack_b__generic;
     k->pack_im2col = f32_gemm_pack_b_im2col__generic;
 #ifdef F32_GEMM_HAVE_X86
-    if (isa >= DSL_ISA_AVX2 && cpu >= DSL_ISA_AVX2) { /* same layouts, wider moves */
+    if (k->pack_form == DSL_FORM_AVX2) { /* same layouts, wider moves */
         k->pack_a = f32_gemm_pack_a__avx2;
         k->pack_b = f32_gemm_pack_b__avx2;
         k->pack_im2col = f32_gemm_pack_b_im2col__avx2;
     }
 #endif
-    if (isa == DSL_ISA_GENERIC) {
+    if (level == DSL_ISA_GENERIC) {
         k->tile = f32_gemm_tile_4x8__scalar;
-    } else if (isa == DSL_ISA_AVX2) {
+    } else if (level == DSL_ISA_AVX2) {
         k->tile = f32_gemm_tile_6x16__fallback;
 #ifdef F32_GEMM_HAVE_X86
-        if (cpu >= DSL_ISA_AVX2) k->tile = f32_gemm_tile_6x16__avx2;
+        if (k->tile_form == DSL_FORM_AVX2) k->tile = f32_gemm_tile_6x16__avx2;
 #endif
     } else {
         k->tile = f32_gemm_tile_8x32__fallback;
 #ifdef F32_GEMM_HAVE_X86
-        if (cpu >= DSL_ISA_AVX512) k->tile = f32_gemm_tile_8x32__avx512;
+        if (k->tile_form == DSL_FORM_AVX512) k->tile = f32_gemm_tile_8x32__avx512;
 #endif
+        if (k->tile == f32_gemm_tile_8x32__fallback) k->tile_form = DSL_FORM_GENERIC;
     }
-    (void)cpu;
     return 0;
+}
+
+/* Count the variants a step runs (once per step, before any thread starts). */
+static inline void f32_gemm_hits(const dsl_exec* x, const f32_gemm_kernel* k, int packs, int act) {
+    dsl_hit(x, DSL_KV_GEMM_TILE, k->tile_form);
+    if (packs) dsl_hit(x, DSL_KV_GEMM_PACK, k->pack_form);
+    if (act) dsl_hit(x, DSL_KV_UNARY, k->act_form);
 }
 
 typedef struct {
@@ -176,7 +187,7 @@ static void f32_gemm_post(const f32_gemm_desc* d, int64_t m0, int mr, int64_t n0
             } else
                 for (int j = 0; j < nr; ++j) row[j] += be * dr[j * d->csd];
         }
-        dsl_act_row(d->act, row, nr, d->act_a, d->act_b);
+        dsl_act_row(d->k.act_form, d->act, row, nr, d->act_a, d->act_b);
     }
 }
 

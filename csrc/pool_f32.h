@@ -5,6 +5,7 @@
 #define DSL_POOL_F32_H
 #include <math.h>
 #include <stdint.h>
+#include "dsl_cpu.h"
 
 typedef struct {
     int64_t H, W, OH, OW;      /* input / output plane sizes */
@@ -33,12 +34,13 @@ typedef struct {
 typedef void (*f32_pool2d_rows_fn)(const float*, float*, const dsl_pool2d*, int64_t, int64_t,
                                    float*, const float*, const float*);
 
-static inline f32_pool2d_rows_fn f32_pool2d_rows_select(int isa) {
+/* form: dsl_kv_form(DSL_KV_POOL, level, cap) */
+static inline f32_pool2d_rows_fn f32_pool2d_rows_select(int form) {
 #if defined(__x86_64__) || defined(__i386__)
-    if (isa >= 2) return f32_pool2d_rows__avx512;
-    if (isa == 1) return f32_pool2d_rows__avx2;
+    if (form == DSL_FORM_AVX512) return f32_pool2d_rows__avx512;
+    if (form != DSL_FORM_GENERIC) return f32_pool2d_rows__avx2;
 #endif
-    (void)isa;
+    (void)form;
     return f32_pool2d_rows__generic;
 }
 #endif

@@ -1,12 +1,13 @@
 /* fp32 reduction, softmax, layer-norm and affine kernels for the generic, AVX2+FMA and
  * AVX-512 levels (one template, reduce_f32_tmpl.h, instantiated per level), plus selectors
- * that return the variant for an ISA level (the step's compile-time level, capped by what
- * the CPU has). Kernels are single-threaded: kernels/reduce.pyx splits the work. */
+ * that return the variant of a kernel form (dsl_kv_form of the step's compile-time level
+ * and the CPU cap, csrc/dsl_cpu.h). Kernels are single-threaded: kernels/reduce.pyx splits the work. */
 #ifndef DSL_REDUCE_F32_H
 #define DSL_REDUCE_F32_H
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "dsl_cpu.h"
 
 /* reduce kinds (i[0] of the REDUCE step); mirrored by deepsparse_lite.ops.reduce.RK */
 #define DSL_RK_SUM 0
@@ -56,14 +57,14 @@ typedef void (*f32_affine_vec_fn)(const float*, float*, int64_t, const float*, c
 
 #if DSL_REDUCE_HAVE_X86
 #define DSL_REDUCE_SELECT(name)                                                  \
-    static inline name##_fn name##_select(int isa) {                             \
-        if (isa >= 2) return name##__avx512;                                     \
-        if (isa == 1) return name##__avx2;                                       \
+    static inline name##_fn name##_select(int form) {                            \
+        if (form == DSL_FORM_AVX512) return name##__avx512;                      \
+        if (form != DSL_FORM_GENERIC) return name##__avx2;                       \
         return name##__generic;                                                  \
     }
 #else
 #define DSL_REDUCE_SELECT(name)                                                  \
-    static inline name##_fn name##_select(int isa) { (void)isa; return name##__generic; }
+    static inline name##_fn name##_select(int form) { (void)form; return name##__generic; }
 #endif
 
 DSL_REDUCE_SELECT(f32_reduce_rows)

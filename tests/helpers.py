@@ -25,8 +25,26 @@ NP_TO_ONNX = {
 
 
 def available_isas() -> list:
-    """ISA levels to test: generic always, plus every vector level the CPU supports."""
-    return list(range(kernels.isa_level() + 1))
+    """Plan levels to test: all of them, on every machine. A level above the CPU's runs in
+    the forms the CPU has (the AVX-512 form on AVX2 halves, or portable C), so the 8x32
+    panels and 16-lane code of AVX-512 plans are exercised everywhere."""
+    return [0, 1, 2]
+
+
+def isa_combos() -> list:
+    """(plan level, CPU cap) pairs that together run every kernel form this machine can:
+    for each level, every cap up to the top one that changes some kernel's form."""
+    from deepsparse_lite.kernels import runner
+
+    out = []
+    for level in (0, 1, 2):
+        seen = set()
+        for cap in range(kernels.top_isa_level(), -1, -1):
+            forms = runner.kernel_forms(level, cap)
+            if forms not in seen:
+                seen.add(forms)
+                out.append((level, cap))
+    return out
 
 
 def make_single_node_model(op_type: str, inputs: Dict[str, np.ndarray], attrs: Optional[dict] = None, *,
@@ -52,9 +70,11 @@ def reference_outputs(model: onnx.ModelProto, inputs: Dict[str, np.ndarray]) -> 
 
 
 def run_model(model, inputs: Dict[str, np.ndarray], threads: int = 1, isa: Optional[int] = None,
-              **compile_kw) -> list:
+              cap: Optional[int] = None, **compile_kw) -> list:
+    """Compile for plan level ``isa`` and run with the CPU cap lowered to ``cap``."""
     plan = compiler.compile_onnx(model, max_threads=max(threads, 1), isa=isa, **compile_kw)
-    return compiler.execute(plan, [inputs[i.name] for i in plan.inputs], num_threads=threads)
+    with kernels.isa_cap(kernels.top_isa_level() if cap is None else cap):
+        return compiler.execute(plan, [inputs[i.name] for i in plan.inputs], num_threads=threads)
 
 
 def assert_outputs_close(got, want, rtol, atol, what=""):
@@ -74,15 +94,22 @@ def check_op(op_type: str, inputs: Dict[str, np.ndarray], attrs: Optional[dict] 
              threads: Iterable[int] = (1, 2), isas: Optional[Iterable[int]] = None,
              rtol: float = 1e-4, atol: float = 1e-5, input_order: Optional[Sequence[str]] = None,
              domain: str = "", expected: Optional[list] = None) -> list:
-    """Compile and run a one-node model; compare with the reference. Returns our outputs."""
+    """Compile and run a one-node model; compare with the reference. Returns our outputs.
+
+    Runs every (plan level, CPU cap) pair of ``isa_combos()`` (restricted to the levels in
+    ``isas`` if given), each with 1..N threads."""
     model = make_single_node_model(op_type, inputs, attrs, consts=consts, n_outputs=n_outputs,
                                    opset=opset, input_order=input_order, domain=domain)
     want = expected if expected is not None else reference_outputs(model, inputs)
     got = None
-    for isa in (available_isas() if isas is None else isas):
+    levels = None if isas is None else set(isas)
+    for isa, cap in isa_combos():
+        if levels is not None and isa not in levels:
+            continue
         for nt in threads:
-            got = run_model(model, inputs, threads=nt, isa=isa)
-            assert_outputs_close(got, want, rtol, atol, f"{op_type} (isa={isa}, threads={nt})")
+            got = run_model(model, inputs, threads=nt, isa=isa, cap=cap)
+            assert_outputs_close(got, want, rtol, atol,
+                                 f"{op_type} (isa={isa}, cap={cap}, threads={nt})")
     return got
 
 

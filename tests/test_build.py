@@ -16,7 +16,8 @@ def test_openmp_was_built_in():
 
 
 def test_isa_level_can_be_lowered_and_restored():
-    top = kernels.isa_level()
+    top = kernels.top_isa_level()
+    assert kernels.isa_level() == top
     kernels.set_isa_level(0)
     try:
         assert kernels.isa_level() == 0
@@ -25,3 +26,38 @@ def test_isa_level_can_be_lowered_and_restored():
     assert kernels.isa_level() == top
     kernels.set_isa_level(99)  # never above the hardware
     assert kernels.isa_level() == top
+
+
+def test_one_isa_state_reaches_every_family():
+    """Lowering the cap changes the variant every family runs (there is one ISA state, in
+    the runner, not one copy per extension module)."""
+    import numpy as np
+    from onnx import helper, TensorProto
+    from deepsparse_lite import compiler
+
+    if kernels.top_isa_level() < 1:
+        pytest.skip("no vector ISA to lower from")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, 16, 16])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [8, 4, 3, 3], np.ones(288, np.float32).tolist())
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Sigmoid", ["c"], ["s"]),
+             helper.make_node("MaxPool", ["s"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Softmax", ["p"], ["q"], axis=-1),
+             helper.make_node("Add", ["q", "q"], ["y"])]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], [w]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    plan = compiler.compile_onnx(model, isa=1)
+    old = kernels.record_variants(True)
+    try:
+        kernels.reset_variant_hits()
+        with kernels.isa_cap(0):
+            compiler.execute(plan, [np.ones((2, 4, 16, 16), np.float32)])
+        forms = {f for (_, f) in kernels.variant_hits()}
+        assert forms == {"generic"}, kernels.variant_hits()
+        kernels.reset_variant_hits()
+        compiler.execute(plan, [np.ones((2, 4, 16, 16), np.float32)])
+        kinds = {k for (k, f) in kernels.variant_hits() if f == "avx2"}
+        assert {"gemm_tile", "unary", "pool", "softmax", "binary"} <= kinds, kernels.variant_hits()
+    finally:
+        kernels.record_variants(old)

@@ -40,7 +40,11 @@ def compile_onnx(model, batch_size: Optional[int] = None, input_shapes=None, max
     prune(graph)
     run_passes(graph, fuse=fuse)
     prune(graph)
-    level = kernels.isa_level() if isa is None else min(int(isa), kernels.isa_level())
+    # A plan of any level runs under any CPU cap (the kernels fall back to a form the CPU
+    # has, down to portable C); by default it is compiled for the cap in force now.
+    level = kernels.isa_level() if isa is None else int(isa)
+    if not 0 <= level <= 2:
+        raise ValueError(f"isa level must be 0 (generic), 1 (avx2) or 2 (avx512), got {isa}")
     return lower_graph(graph, isa=level, max_threads=max_threads, node_count=node_count)
 
 

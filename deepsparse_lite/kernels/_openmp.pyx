@@ -1,5 +1,4 @@
 """Run-time facts about the OpenMP build (cf. sklearn.utils._openmp_helpers)."""
-from deepsparse_lite.kernels.dsl cimport dsl_isa, dsl_set_isa
 
 cdef extern from *:
     """
@@ -23,15 +22,6 @@ def openmp_enabled():
 
 def omp_max_threads():
     return dsl_omp_max_threads()
-
-
-def isa_level():
-    """The ISA variant this module's kernels use: 0 generic, 1 avx2+fma, 2 avx512."""
-    return dsl_isa()
-
-
-def set_isa_level(int level):
-    dsl_set_isa(level)
 
 
 # ---------------------------------------------------------------------------------------

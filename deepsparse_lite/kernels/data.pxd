@@ -1,2 +1,2 @@
-from deepsparse_lite.kernels.dsl cimport dsl_step
-cdef int run_data(const dsl_step* s, char** p, int nt) noexcept nogil
+from deepsparse_lite.kernels.dsl cimport dsl_step, dsl_exec
+cdef int run_data(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil

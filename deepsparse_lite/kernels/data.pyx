@@ -46,9 +46,10 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 from cython.parallel cimport prange
 
-from deepsparse_lite.kernels.dsl cimport (dsl_step, DSL_OK, DSL_ERR_UNKNOWN_OP, DSL_ERR_BAD_PARAM,
-                                          DSL_ERR_INDEX_RANGE, DSL_I32, DSL_I64, DSL_ISA_AVX2,
-                                          dsl_isa, dsl_set_isa, dsl_threads_for, dsl_chunk_lo)
+from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
+                                          DSL_ERR_BAD_PARAM, DSL_ERR_INDEX_RANGE, DSL_I32, DSL_I64,
+                                          DSL_FORM_AVX2, DSL_KV_TRANSPOSE, dsl_kv_form, dsl_hit,
+                                          dsl_threads_for, dsl_chunk_lo)
 
 cdef extern from "dsl_copy.h" nogil:
     void dsl_copy_rows(const char* src, char* dst, int ndim, int64_t esz, const int64_t* shape,
@@ -87,15 +88,18 @@ DEF SUB_RESIZE_LINEAR = 6
 
 
 cdef int copy_transpose(const char* src, char* dst, int ndim, int64_t esz, const int64_t* shape,
-                        const int64_t* ss, const int64_t* ds, int bdim, int isa,
-                        int nt) noexcept nogil:
+                        const int64_t* ss, const int64_t* ds, int bdim, int level,
+                        const dsl_exec* x) noexcept nogil:
     """Tiled copy: dim ndim-1 is contiguous in dst, dim bdim is contiguous in src."""
     cdef int64_t oshape[8]
     cdef int64_t oss[8]
     cdef int64_t ods[8]
     cdef int nouter = 0, d, c, nth
     cdef int64_t nitems = 1, nbands
-    cdef int use_avx2 = isa >= DSL_ISA_AVX2 and dsl_isa() >= DSL_ISA_AVX2
+    cdef int form = dsl_kv_form(DSL_KV_TRANSPOSE, level, x.cap)
+    cdef int use_avx2 = form == DSL_FORM_AVX2
+    cdef int nt = x.nt
+    dsl_hit(x, DSL_KV_TRANSPOSE, form)
     for d in range(ndim - 1):
         if d != bdim:
             oshape[nouter] = shape[d]
@@ -119,7 +123,8 @@ cdef int copy_transpose(const char* src, char* dst, int ndim, int64_t esz, const
     return DSL_OK
 
 
-cdef int copy_nd(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int copy_nd(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
+    cdef int nt = x.nt
     cdef int ndim = <int>s.i[0]
     cdef int64_t esz = s.i[1]
     cdef const int64_t* shape = &s.i[2]
@@ -144,7 +149,7 @@ cdef int copy_nd(const dsl_step* s, char** p, int nt) noexcept nogil:
             if ss[d] == esz and shape[d] >= 8:
                 bdim = d
         if bdim >= 0:
-            return copy_transpose(src, dst, ndim, esz, shape, ss, ds, bdim, <int>s.i[28], nt)
+            return copy_transpose(src, dst, ndim, esz, shape, ss, ds, bdim, <int>s.i[28], x)
     nth = dsl_threads_for(total, COPY_MIN_BYTES_PER_THREAD, nt)
     if nth <= 1:
         dsl_copy_rows(src, dst, ndim, esz, shape, ss, ds, 0, outer)
@@ -304,10 +309,10 @@ cdef int resize_linear(const dsl_step* s, char** p, int nt) noexcept nogil:
     return DSL_OK
 
 
-cdef int run_data(const dsl_step* s, char** p, int nt) noexcept nogil:
-    cdef int sub = s.op % 100
+cdef int run_data(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
+    cdef int sub = s.op % 100, nt = x.nt
     if sub == SUB_COPY:
-        return copy_nd(s, p, nt)
+        return copy_nd(s, p, x)
     if sub == SUB_FILL:
         return fill(s, p, nt)
     if sub == SUB_GATHER:
@@ -320,8 +325,3 @@ cdef int run_data(const dsl_step* s, char** p, int nt) noexcept nogil:
         return resize_linear(s, p, nt)
     return DSL_ERR_UNKNOWN_OP
 
-
-def set_isa_level(int level):
-    """Clamp this module's run-time ISA (COPY's AVX2 tiles also need the plan's i[28])."""
-    dsl_set_isa(level)
-    return dsl_isa()

@@ -34,16 +34,18 @@ cimport numpy as cnp
 from libc.stdint cimport int64_t
 from cython.parallel cimport prange
 
-from deepsparse_lite.kernels.dsl cimport (dsl_step, DSL_OK, dsl_threads_for, dsl_isa,
-                                          dsl_set_isa)
+from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_FORM_AVX512,
+                                          DSL_FORM_GENERIC, dsl_threads_for, dsl_isa_hardware)
 
 cnp.import_array()
 
 cdef extern from "eltwise.h" nogil:
     int dsl_ew_check(const dsl_step* s)
     int64_t dsl_ew_min_work(const dsl_step* s)
-    int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t hi)
-    void dsl_vunary_f32(int isa, int fn, const float* x, float* y, int64_t n, float a, float b)
+    int dsl_ew_form(const dsl_step* s, int cap)
+    void dsl_ew_hit(const dsl_step* s, const dsl_exec* x)
+    int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t hi, int form)
+    void dsl_vunary_f32(int form, int fn, const float* x, float* y, int64_t n, float a, float b)
 
 DEF CHUNK_ALIGN = 64
 # Per-thread work threshold override (0 = the per-step default); tests set 1 so that small
@@ -57,48 +59,46 @@ cdef inline int64_t chunk_bound(int64_t n, int c, int nchunks) noexcept nogil:
     return ((n * c) // nchunks) & ~(<int64_t>CHUNK_ALIGN - 1)
 
 
-cdef int run_eltwise(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int run_eltwise(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
     cdef int rc = dsl_ew_check(s)
     cdef int64_t n = s.i[4]
-    cdef int nth, c
+    cdef int nth, c, form
     if rc != DSL_OK:
         return rc
     if n <= 0:
         return DSL_OK
-    nth = dsl_threads_for(n, min_work_override if min_work_override > 0 else dsl_ew_min_work(s), nt)
+    form = dsl_ew_form(s, x.cap)
+    dsl_ew_hit(s, x)
+    nth = dsl_threads_for(n, min_work_override if min_work_override > 0 else dsl_ew_min_work(s), x.nt)
     if nth <= 1:
-        return dsl_ew_range(s, p, 0, n)
+        return dsl_ew_range(s, p, 0, n, form)
     # every failure mode was ruled out by dsl_ew_check, so chunks cannot fail
     for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-        dsl_ew_range(s, p, chunk_bound(n, c, nth), chunk_bound(n, c + 1, nth))
+        dsl_ew_range(s, p, chunk_bound(n, c, nth), chunk_bound(n, c + 1, nth), form)
     return DSL_OK
 
 
 # ---- test hooks ----------------------------------------------------------------------
 
-def vunary_f32(int fn, cnp.ndarray x not None, int isa=-1, float a=0.0, float b=0.0):
-    """Apply unary function ``fn`` to a float32 array with one ISA variant (tests only).
-
-    ``isa`` -1 = the CPU's best; a level the CPU lacks is lowered to one it has.
-    """
+def vunary_f32(int fn, cnp.ndarray x not None, int form=-1, float a=0.0, float b=0.0):
+    """Apply unary function ``fn`` to a float32 array in one kernel form (tests only):
+    0 generic, 1 avx2, 2 avx512, 3 the avx512 form on avx2 (csrc/dsl_cpu.h); -1 = the
+    best this CPU runs. A form the CPU cannot run raises ValueError."""
     cdef cnp.ndarray xc = np.ascontiguousarray(x, dtype=np.float32)
     cdef cnp.ndarray y = np.empty_like(xc)
-    cdef int hw = dsl_isa()
-    if isa < 0 or isa > hw:
-        isa = hw
+    cdef int hw = dsl_isa_hardware()
+    if form < 0:
+        form = DSL_FORM_AVX512 if hw >= 2 else hw
+    if form > 3 or (form == DSL_FORM_AVX512 and hw < 2) or (form != DSL_FORM_GENERIC and hw < 1):
+        raise ValueError(f"kernel form {form} cannot run on this CPU (hardware level {hw})")
     if fn < 0 or fn > 26:
         raise ValueError(f"unknown unary function code {fn}")
     cdef const float* xp = <const float*>cnp.PyArray_DATA(xc)
     cdef float* yp = <float*>cnp.PyArray_DATA(y)
     cdef int64_t n = xc.size
     with nogil:
-        dsl_vunary_f32(isa, fn, xp, yp, n, a, b)
+        dsl_vunary_f32(form, fn, xp, yp, n, a, b)
     return y
-
-
-def cpu_isa():
-    """The ISA level dsl_isa() picks in this module (0 generic, 1 avx2, 2 avx512)."""
-    return dsl_isa()
 
 
 def set_min_work(int64_t n):
@@ -108,8 +108,3 @@ def set_min_work(int64_t n):
     old = min_work_override
     min_work_override = n if n > 0 else 0
     return old
-
-
-def set_isa_level(int level):
-    """Force this module's dsl_isa() down to ``level`` (clamped to the CPU; tests only)."""
-    dsl_set_isa(level)

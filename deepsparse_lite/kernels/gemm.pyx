@@ -45,13 +45,15 @@ from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 from cython.parallel cimport prange
 
-from deepsparse_lite.kernels.dsl cimport (dsl_step, DSL_OK, DSL_ERR_UNKNOWN_OP, DSL_ERR_BAD_PARAM,
-                                          dsl_threads_for, dsl_isa, dsl_set_isa)
+from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
+                                          DSL_ERR_BAD_PARAM, DSL_KV_DWCONV, DSL_KV_UNARY,
+                                          dsl_threads_for, dsl_kv_form, dsl_hit)
 
 cdef extern from "f32_gemm.h" nogil:
     ctypedef struct f32_gemm_kernel:
         int mr
         int nr
+        int tile_form, pack_form, act_form
     ctypedef struct f32_conv_geom:
         const float* x
         int64_t H, W, KH, KW, SH, SW, PH, PW, DH, DW, OW
@@ -79,7 +81,8 @@ cdef extern from "f32_gemm.h" nogil:
     int F32_GEMM_A_PACKED, F32_GEMM_A_STRIDED
     int F32_GEMM_B_PACKED, F32_GEMM_B_STRIDED, F32_GEMM_B_IM2COL
     int F32_GEMM_BIAS_NONE, F32_GEMM_BIAS_COL, F32_GEMM_BIAS_ROW
-    int f32_gemm_select(int isa, f32_gemm_kernel* k)
+    int f32_gemm_select(int level, int cap, f32_gemm_kernel* k)
+    void f32_gemm_hits(const dsl_exec* x, const f32_gemm_kernel* k, int packs, int act)
     int64_t f32_gemm_ws_floats(const f32_gemm_desc* d)
     void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                         float* ws)
@@ -91,15 +94,15 @@ cdef extern from "f32_conv.h" nogil:
     ctypedef struct f32_dw_geom:
         int64_t H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW
     ctypedef void (*f32_dwconv_plane_fn)(const f32_dw_geom*, const float*, const float*, float,
-                                         float*, int, float, float, float*, int) noexcept nogil
-    f32_dwconv_plane_fn f32_dwconv_select(int isa)
+                                         float*, int, int, float, float, float*, int) noexcept nogil
+    f32_dwconv_plane_fn f32_dwconv_select(int form)
     void f32_dwconv_padded_dims(const f32_dw_geom* g, int64_t* hp, int64_t* wp)
     void f32_col2im_add(const float* col, int64_t nco, int64_t H, int64_t W, int64_t KH,
                         int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH,
                         int64_t DW, int64_t OH, int64_t OW, float* y)
 
 cdef extern from "dsl_act.h" nogil:
-    void dsl_act_row(int act, float* x, int64_t n, float a, float b)
+    void dsl_act_row(int form, int act, float* x, int64_t n, float a, float b)
 
 DEF SUB_GEMM = 1
 DEF SUB_MATMUL = 2
@@ -118,9 +121,9 @@ cdef inline const float* slot_ptr(const dsl_step* s, char** p, int64_t slot) noe
     return <const float*>p[s.t[slot]]
 
 
-cdef int fill_header(const dsl_step* s, char** p, f32_gemm_desc* d) noexcept nogil:
+cdef int fill_header(const dsl_step* s, char** p, int cap, f32_gemm_desc* d) noexcept nogil:
     """The parts of the descriptor shared by every item of the step."""
-    if f32_gemm_select(<int>s.i[0], &d.k) != 0:
+    if f32_gemm_select(<int>s.i[0], cap, &d.k) != 0:
         return DSL_ERR_BAD_PARAM
     d.M = s.i[1]
     d.N = s.i[2]
@@ -240,9 +243,10 @@ cdef inline int64_t gcd(int64_t a, int64_t b) noexcept nogil:
     return a
 
 
-cdef int run_gemm_like(const dsl_step* s, char** p, int nt, int sub) noexcept nogil:
+cdef int run_gemm_like(const dsl_step* s, char** p, const dsl_exec* x, int sub) noexcept nogil:
     cdef f32_gemm_desc base
-    cdef int rc = fill_header(s, p, &base)
+    cdef int rc = fill_header(s, p, x.cap, &base)
+    cdef int nt = x.nt
     cdef int64_t items = 1, k, total
     cdef int nth, rpi, tm = 1, tn = 1, c, a_rt, b_rt
     cdef char* ws
@@ -285,6 +289,7 @@ cdef int run_gemm_like(const dsl_step* s, char** p, int nt, int sub) noexcept no
             base.b_kind = F32_GEMM_B_IM2COL  # (its packing costs more: weighs the split)
         f32_gemm_grid(&base, a_rt, b_rt, rpi, &tm, &tn)
     total = items * rpi
+    f32_gemm_hits(x, &base.k, a_rt or b_rt, base.act != 0)
     if nth <= 1:
         gemm_worker(s, p, &base, sub, total, rpi, tm, tn, 0, 1, ws)
         return DSL_OK
@@ -298,21 +303,23 @@ cdef int run_gemm_like(const dsl_step* s, char** p, int nt, int sub) noexcept no
 # --------------------------------------------------------------------------------------
 
 cdef void dw_worker(const dsl_step* s, char** p, const f32_dw_geom* g, f32_dwconv_plane_fn fn,
-                    int64_t lo, int64_t hi, char* ws) noexcept nogil:
+                    int cap, int64_t lo, int64_t hi, char* ws) noexcept nogil:
     cdef int64_t plane, C = s.i[18], ch
     cdef const float* x = <const float*>p[s.t[0]]
     cdef const float* w = <const float*>p[s.t[1]]
     cdef float* y = <float*>p[s.t[2]]
     cdef const float* bias = slot_ptr(s, p, s.i[9])
     cdef int64_t khw = g.KH * g.KW, hw = g.H * g.W, ohw = g.OH * g.OW
+    cdef int act_form = dsl_kv_form(DSL_KV_UNARY, <int>s.i[0], cap)
     for plane in range(lo, hi):
         ch = plane % C
         fn(g, x + plane * hw, w + ch * khw, bias[ch] if bias != NULL else 0.0,
-           y + plane * ohw, <int>s.i[7], s.f[2], s.f[3], <float*>ws, plane == lo)
+           y + plane * ohw, act_form, <int>s.i[7], s.f[2], s.f[3], <float*>ws, plane == lo)
 
 
-cdef int run_dwconv(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int run_dwconv(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
     cdef f32_dw_geom g
+    cdef int nt = ex.nt, form
     cdef int64_t planes = s.i[16] * s.i[18], hp, wp, wsz = s.i[14]
     cdef int nth, c
     cdef char* ws = <char*>slot_ptr(s, p, s.i[13])
@@ -320,7 +327,8 @@ cdef int run_dwconv(const dsl_step* s, char** p, int nt) noexcept nogil:
         nt = <int>s.i[15]
     if s.i[0] < 0 or s.i[0] > 2 or s.i[18] != s.i[21] or s.i[18] != s.i[17]:
         return DSL_ERR_BAD_PARAM
-    cdef f32_dwconv_plane_fn fn = f32_dwconv_select(<int>s.i[0])
+    form = dsl_kv_form(DSL_KV_DWCONV, <int>s.i[0], ex.cap)
+    cdef f32_dwconv_plane_fn fn = f32_dwconv_select(form)
     g.H = s.i[19]
     g.W = s.i[20]
     g.OH = s.i[22]
@@ -341,11 +349,14 @@ cdef int run_dwconv(const dsl_step* s, char** p, int nt) noexcept nogil:
     nth = dsl_threads_for(planes * g.OH * g.OW * g.KH * g.KW, MIN_MACS_PER_THREAD, nt)
     if nth > planes:
         nth = <int>planes
+    dsl_hit(ex, DSL_KV_DWCONV, form)
+    if s.i[7] != 0:
+        dsl_hit(ex, DSL_KV_UNARY, dsl_kv_form(DSL_KV_UNARY, <int>s.i[0], ex.cap))
     if nth <= 1:
-        dw_worker(s, p, &g, fn, 0, planes, ws)
+        dw_worker(s, p, &g, fn, ex.cap, 0, planes, ws)
         return DSL_OK
     for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-        dw_worker(s, p, &g, fn, planes * c // nth, planes * (c + 1) // nth, ws + c * wsz)
+        dw_worker(s, p, &g, fn, ex.cap, planes * c // nth, planes * (c + 1) // nth, ws + c * wsz)
     return DSL_OK
 
 
@@ -389,7 +400,7 @@ cdef void convt_worker(const dsl_step* s, char** p, const f32_gemm_desc* base, i
             fill_f32(y + k * ohw, ohw, bv)
         f32_col2im_add(col, nco, H, W, s.i[24], s.i[25], s.i[26], s.i[27], s.i[28], s.i[29],
                        s.i[30], s.i[31], OH, OW, y)
-        dsl_act_row(<int>s.i[7], y, nco * ohw, s.f[2], s.f[3])
+        dsl_act_row(base.k.act_form, <int>s.i[7], y, nco * ohw, s.f[2], s.f[3])
 
 
 cdef inline void fill_f32(float* x, int64_t n, float v) noexcept nogil:
@@ -398,9 +409,10 @@ cdef inline void fill_f32(float* x, int64_t n, float v) noexcept nogil:
         x[k] = v
 
 
-cdef int run_convt(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int run_convt(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
     cdef f32_gemm_desc base
-    cdef int rc = fill_header(s, p, &base)
+    cdef int rc = fill_header(s, p, x.cap, &base)
+    cdef int nt = x.nt
     cdef int64_t items, wsz = s.i[14]
     cdef int nth, c
     cdef char* ws
@@ -429,6 +441,7 @@ cdef int run_convt(const dsl_step* s, char** p, int nt) noexcept nogil:
     nth = dsl_threads_for(items * base.M * base.N * base.K, MIN_MACS_PER_THREAD, nt)
     if nth > items:
         nth = <int>items
+    f32_gemm_hits(x, &base.k, 1, s.i[7] != 0)
     if nth <= 1:
         convt_worker(s, p, &base, 0, items, ws)
         return DSL_OK
@@ -437,24 +450,15 @@ cdef int run_convt(const dsl_step* s, char** p, int nt) noexcept nogil:
     return DSL_OK
 
 
-cdef int run_gemm(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int run_gemm(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
     cdef int sub = s.op % 100
     if sub == SUB_GEMM or sub == SUB_MATMUL or sub == SUB_CONV:
-        return run_gemm_like(s, p, nt, sub)
+        return run_gemm_like(s, p, x, sub)
     if sub == SUB_DWCONV:
-        return run_dwconv(s, p, nt)
+        return run_dwconv(s, p, x)
     if sub == SUB_CONVT:
-        return run_convt(s, p, nt)
+        return run_convt(s, p, x)
     return DSL_ERR_UNKNOWN_OP
-
-
-def set_isa_level(int level):
-    """Force this module's run-time ISA (tests: run plans packed for AVX2 on the fallback)."""
-    dsl_set_isa(level)
-
-
-def isa_level():
-    return dsl_isa()
 
 
 def set_min_work(int64_t macs):

@@ -24,15 +24,16 @@ from libc.stdint cimport int64_t
 from libc.math cimport INFINITY
 from cython.parallel cimport prange
 
-from deepsparse_lite.kernels.dsl cimport (dsl_step, DSL_OK, DSL_ERR_UNKNOWN_OP, DSL_ERR_BAD_PARAM,
-                                          dsl_isa, dsl_threads_for, dsl_chunk_lo)
+from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
+                                          DSL_ERR_BAD_PARAM, DSL_KV_POOL, dsl_kv_form, dsl_hit,
+                                          dsl_threads_for, dsl_chunk_lo)
 
 cdef extern from "pool_f32.h" nogil:
     ctypedef struct dsl_pool2d:
         int64_t H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW, Wp, avg
     ctypedef void (*f32_pool2d_rows_fn)(const float*, float*, const dsl_pool2d*, int64_t, int64_t,
                                         float*, const float*, const float*) noexcept nogil
-    f32_pool2d_rows_fn f32_pool2d_rows_select(int isa)
+    f32_pool2d_rows_fn f32_pool2d_rows_select(int form)
 
 DEF MIN_WORK = 16384
 # Threshold actually used; tests lower it (set_min_work) so small shapes take the threaded path.
@@ -47,14 +48,14 @@ def set_min_work(int64_t n):
     return old
 
 
-cdef int pool2d_op(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int pool2d_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
     cdef dsl_pool2d q
     q.avg = s.i[0]
     q.H = s.i[2]; q.W = s.i[3]; q.OH = s.i[4]; q.OW = s.i[5]
     q.KH = s.i[6]; q.KW = s.i[7]; q.SH = s.i[8]; q.SW = s.i[9]
     q.PT = s.i[10]; q.PL = s.i[11]; q.DH = s.i[12]; q.DW = s.i[13]; q.Wp = s.i[14]
     cdef int64_t rows = s.i[1] * q.OH, stride = s.i[17]
-    cdef int isa = <int>s.i[15], hw = dsl_isa(), nth, c
+    cdef int form = dsl_kv_form(DSL_KV_POOL, <int>s.i[15], ex.cap), nth, c, nt = ex.nt
     cdef const float* x = <float*>p[s.t[0]]
     cdef float* y = <float*>p[s.t[1]]
     cdef float* ws = <float*>p[s.t[2]]
@@ -65,9 +66,8 @@ cdef int pool2d_op(const dsl_step* s, char** p, int nt) noexcept nogil:
         return DSL_ERR_BAD_PARAM
     if rows <= 0:
         return DSL_OK
-    if isa > hw:
-        isa = hw
-    cdef f32_pool2d_rows_fn fn = f32_pool2d_rows_select(isa)
+    cdef f32_pool2d_rows_fn fn = f32_pool2d_rows_select(form)
+    dsl_hit(ex, DSL_KV_POOL, form)
     nth = dsl_threads_for(rows * q.OW * q.KH * q.KW, min_work, nt)
     if nth > s.i[16]:
         nth = <int>s.i[16]
@@ -138,10 +138,10 @@ cdef int maxpool_idx_op(const dsl_step* s, char** p, int nt) noexcept nogil:
     return DSL_OK
 
 
-cdef int run_pool(const dsl_step* s, char** p, int nt) noexcept nogil:
-    cdef int sub = s.op % 100
+cdef int run_pool(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
+    cdef int sub = s.op % 100, nt = x.nt
     if sub == 1:
-        return pool2d_op(s, p, nt)
+        return pool2d_op(s, p, x)
     if sub == 2:
         return maxpool_idx_op(s, p, nt)
     return DSL_ERR_UNKNOWN_OP

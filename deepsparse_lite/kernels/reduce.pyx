@@ -7,7 +7,7 @@ the contiguous elements after it. With inner == 1 a kernel vectorises along the 
 otherwise along inner, in column blocks of COL_BLOCK floats. Threads split the outer
 (or outer x column-block) items statically; dsl_threads_for keeps small work on one thread.
 The fp32 microkernels are csrc/reduce_f32.h (generic / AVX2 / AVX-512 from one template);
-``isa`` below is the plan's compile-time level, capped by the CPU's (dsl_isa()).
+``isa`` below is the kernel form: dsl_kv_form of the step's compile-time level and the CPU cap.
 
 Sub-ops (op = 300 + sub). Tensor slots t[...] and params:
 
@@ -41,8 +41,11 @@ from libc.stdint cimport int64_t
 from libc.math cimport sqrtf, powf
 from cython.parallel cimport prange
 
-from deepsparse_lite.kernels.dsl cimport (dsl_step, DSL_OK, DSL_ERR_UNKNOWN_OP, DSL_ERR_BAD_PARAM,
-                                          DSL_F32, DSL_I64, dsl_isa, dsl_threads_for, dsl_chunk_lo)
+from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
+                                          DSL_ERR_BAD_PARAM, DSL_F32, DSL_I64, DSL_KV_REDUCE,
+                                          DSL_KV_SOFTMAX, DSL_KV_LAYERNORM, DSL_KV_INSTNORM,
+                                          DSL_KV_ARGEXT, DSL_KV_AFFINE, dsl_kv_form, dsl_hit,
+                                          dsl_threads_for, dsl_chunk_lo)
 
 cdef extern from "reduce_f32.h" nogil:
     int DSL_RK_SUM, DSL_RK_MEAN, DSL_RK_MAX, DSL_RK_MIN, DSL_RK_PROD, DSL_RK_L2, DSL_RK_L1
@@ -62,15 +65,15 @@ cdef extern from "reduce_f32.h" nogil:
     ctypedef void (*f32_affine_plane_fn)(const float*, float*, int64_t, float, float) noexcept nogil
     ctypedef void (*f32_affine_vec_fn)(const float*, float*, int64_t, const float*,
                                        const float*) noexcept nogil
-    f32_reduce_rows_fn f32_reduce_rows_select(int isa)
-    f32_reduce_cols_fn f32_reduce_cols_select(int isa)
-    f32_softmax_rows_fn f32_softmax_rows_select(int isa)
-    f32_softmax_cols_fn f32_softmax_cols_select(int isa)
-    f32_layernorm_rows_fn f32_layernorm_rows_select(int isa)
-    f32_instnorm_rows_fn f32_instnorm_rows_select(int isa)
-    f32_argext_rows_fn f32_argext_rows_select(int isa)
-    f32_affine_plane_fn f32_affine_plane_select(int isa)
-    f32_affine_vec_fn f32_affine_vec_select(int isa)
+    f32_reduce_rows_fn f32_reduce_rows_select(int form)
+    f32_reduce_cols_fn f32_reduce_cols_select(int form)
+    f32_softmax_rows_fn f32_softmax_rows_select(int form)
+    f32_softmax_cols_fn f32_softmax_cols_select(int form)
+    f32_layernorm_rows_fn f32_layernorm_rows_select(int form)
+    f32_instnorm_rows_fn f32_instnorm_rows_select(int form)
+    f32_argext_rows_fn f32_argext_rows_select(int form)
+    f32_affine_plane_fn f32_affine_plane_select(int form)
+    f32_affine_vec_fn f32_affine_vec_select(int form)
 
 ctypedef fused num_t:
     float
@@ -100,9 +103,11 @@ def reduce_kinds():
             "LOGSUM": DSL_RK_LOGSUM, "LOGSUMEXP": DSL_RK_LOGSUMEXP}
 
 
-cdef inline int cap_isa(int64_t isa) noexcept nogil:
-    cdef int hw = dsl_isa()
-    return <int>isa if isa < hw else hw
+cdef inline int form_of(const dsl_exec* x, int kv, int64_t level) noexcept nogil:
+    """The kernel form a step of plan level ``level`` runs in (and count it)."""
+    cdef int form = dsl_kv_form(kv, <int>level, x.cap)
+    dsl_hit(x, kv, form)
+    return form
 
 
 cdef inline int64_t ceil_div(int64_t a, int64_t b) noexcept nogil:
@@ -174,9 +179,10 @@ cdef void reduce_i64_items(const dsl_step* s, const int64_t* x, int64_t* y, int6
                 yo[j] = i64_op(kind, yo[j], i64_map(kind, xo[r * inner + j]))
 
 
-cdef int reduce_op(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int reduce_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef int nt = ex.nt
     cdef int64_t outer = s.i[2], n = s.i[3], inner = s.i[4], items
-    cdef int isa = cap_isa(s.i[5]), nth, c
+    cdef int isa, nth, c
     cdef char* x = p[s.t[0]]
     cdef char* y = p[s.t[1]]
     if n < 1 or outer < 0 or inner < 1:
@@ -192,6 +198,7 @@ cdef int reduce_op(const dsl_step* s, char** p, int nt) noexcept nogil:
         return DSL_OK
     if s.i[1] != DSL_F32:
         return DSL_ERR_BAD_PARAM
+    isa = form_of(ex, DSL_KV_REDUCE, s.i[5])
     items = outer if inner == 1 else outer * ceil_div(inner, COL_BLOCK)
     nth = threads_for(outer * n * inner, items, nt)
     if nth <= 1:
@@ -245,9 +252,10 @@ cdef void arg_items(const num_t* x, int64_t* y, int64_t n, int64_t inner, int is
                         yo[j] = r
 
 
-cdef int arg_op(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int arg_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef int nt = ex.nt
     cdef int is_min = <int>s.i[0], last = <int>s.i[5], nth, c
-    cdef int isa = cap_isa(s.i[6])
+    cdef int isa = 0
     cdef int64_t outer = s.i[2], n = s.i[3], inner = s.i[4], items, lo
     cdef char* x = p[s.t[0]]
     cdef int64_t* y = <int64_t*>p[s.t[1]]
@@ -257,6 +265,7 @@ cdef int arg_op(const dsl_step* s, char** p, int nt) noexcept nogil:
     nth = threads_for(outer * inner * n, items, nt)
     if s.i[1] == DSL_F32 and inner == 1:
         # contiguous rows: vectorised max/min pass + scan
+        isa = form_of(ex, DSL_KV_ARGEXT, s.i[6])
         if nth <= 1:
             f32_argext_rows_select(isa)(<float*>x, y, items, n, is_min, last)
             return DSL_OK
@@ -352,7 +361,8 @@ cdef void topk_items(const num_t* x, num_t* vals, int64_t* idx, int64_t n, int64
             topk_sift(v, ix, inner, m, 0, largest)
 
 
-cdef int topk_op(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int topk_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef int nt = ex.nt
     cdef int64_t outer = s.i[1], n = s.i[2], inner = s.i[3], k = s.i[4], items = outer * inner
     cdef bint largest = s.i[5] != 0
     cdef int nth, c
@@ -405,9 +415,10 @@ cdef void softmax_items(const dsl_step* s, const float* x, float* y, int64_t lo,
         fn(x + o * n * inner, y + o * n * inner, n, inner, b * COL_BLOCK, j1, logsm)
 
 
-cdef int softmax_op(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int softmax_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef int nt = ex.nt
     cdef int64_t outer = s.i[1], n = s.i[2], inner = s.i[3], items
-    cdef int isa = cap_isa(s.i[4]), nth, c
+    cdef int isa = form_of(ex, DSL_KV_SOFTMAX, s.i[4]), nth, c
     cdef float* x = <float*>p[s.t[0]]
     cdef float* y = <float*>p[s.t[1]]
     if n < 1 or inner < 1:
@@ -438,9 +449,10 @@ cdef void layernorm_rows(const dsl_step* s, char** p, int64_t lo, int64_t hi, in
     f32_layernorm_rows_select(isa)(x + lo * n, y + lo * n, hi - lo, n, w, b, s.f[0], mo, ro)
 
 
-cdef int layernorm_op(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int layernorm_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef int nt = ex.nt
     cdef int64_t outer = s.i[0], n = s.i[1]
-    cdef int isa = cap_isa(s.i[5]), nth, c
+    cdef int isa = form_of(ex, DSL_KV_LAYERNORM, s.i[5]), nth, c
     if n < 1:
         return DSL_ERR_BAD_PARAM
     nth = threads_for(outer * n * 2, outer, nt)
@@ -474,9 +486,10 @@ cdef void affine_items(const dsl_step* s, char** p, int64_t lo, int64_t hi, int 
             plane(x + it * inner, y + it * inner, inner, ab[c], ab[C + c])
 
 
-cdef int affine_op(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int affine_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef int nt = ex.nt
     cdef int64_t outer = s.i[0], C = s.i[1], inner = s.i[2]
-    cdef int isa = cap_isa(s.i[3]), nth, c
+    cdef int isa = form_of(ex, DSL_KV_AFFINE, s.i[3]), nth, c
     cdef int64_t items = outer if inner == 1 else outer * C
     nth = threads_for(outer * C * inner, items, nt)
     if nth <= 1:
@@ -487,7 +500,8 @@ cdef int affine_op(const dsl_step* s, char** p, int nt) noexcept nogil:
     return DSL_OK
 
 
-cdef int bn_prep_op(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int bn_prep_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef int nt = ex.nt
     cdef int64_t C = s.i[0], c
     cdef const float* sc = <float*>p[s.t[0]]
     cdef const float* bi = <float*>p[s.t[1]]
@@ -527,7 +541,8 @@ cdef void lrn_planes(const dsl_step* s, const float* x, float* y, int64_t lo, in
             y[it * inner + j] = xb[c * inner + j] / powf(bias + alpha * sq, beta)
 
 
-cdef int lrn_op(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int lrn_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef int nt = ex.nt
     cdef int64_t items = s.i[0] * s.i[1]
     cdef const float* x = <float*>p[s.t[0]]
     cdef float* y = <float*>p[s.t[1]]
@@ -554,9 +569,10 @@ cdef void instnorm_rows(const dsl_step* s, char** p, int64_t lo, int64_t hi, int
                                   <float*>p[s.t[1]], <float*>p[s.t[2]], s.f[0])
 
 
-cdef int instnorm_op(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int instnorm_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef int nt = ex.nt
     cdef int64_t rows = s.i[0], n = s.i[1]
-    cdef int isa = cap_isa(s.i[3]), nth, c
+    cdef int isa = form_of(ex, DSL_KV_INSTNORM, s.i[3]), nth, c
     if n < 1 or s.i[2] < 1:
         return DSL_ERR_BAD_PARAM
     nth = threads_for(rows * n * 2, rows, nt)
@@ -568,24 +584,24 @@ cdef int instnorm_op(const dsl_step* s, char** p, int nt) noexcept nogil:
     return DSL_OK
 
 
-cdef int run_reduce(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int run_reduce(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
     cdef int sub = s.op % 100
     if sub == 1:
-        return reduce_op(s, p, nt)
+        return reduce_op(s, p, x)
     if sub == 2:
-        return arg_op(s, p, nt)
+        return arg_op(s, p, x)
     if sub == 3:
-        return topk_op(s, p, nt)
+        return topk_op(s, p, x)
     if sub == 4:
-        return softmax_op(s, p, nt)
+        return softmax_op(s, p, x)
     if sub == 5:
-        return layernorm_op(s, p, nt)
+        return layernorm_op(s, p, x)
     if sub == 6:
-        return affine_op(s, p, nt)
+        return affine_op(s, p, x)
     if sub == 7:
-        return bn_prep_op(s, p, nt)
+        return bn_prep_op(s, p, x)
     if sub == 8:
-        return lrn_op(s, p, nt)
+        return lrn_op(s, p, x)
     if sub == 9:
-        return instnorm_op(s, p, nt)
+        return instnorm_op(s, p, x)
     return DSL_ERR_UNKNOWN_OP

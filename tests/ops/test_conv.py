@@ -9,7 +9,7 @@ import pytest
 from deepsparse_lite import compiler, kernels
 from deepsparse_lite.kernels import gemm as gemm_kernels
 from deepsparse_lite.ops.base import Act, UnsupportedModelError, get_op
-from tests.helpers import check_op, make_single_node_model, reference_outputs, run_model
+from tests.helpers import check_op, isa_combos, make_single_node_model, reference_outputs, run_model
 
 
 def rnd(*shape, seed=0):
@@ -57,6 +57,22 @@ def conv(x_shape, w_shape, attrs=None, bias=True, op="Conv", expected_from_ort=F
 ])
 def test_conv_general(x, w, attrs):
     conv(x, w, attrs)
+
+
+@pytest.mark.parametrize("ow", [5, 7, 8, 15, 16, 17, 20, 31, 32, 33, 48])
+@pytest.mark.parametrize("attrs", [{"pads": [1, 1, 1, 1]}, {}, {"pads": [1, 1, 1, 1], "strides": [1, 2]}])
+def test_conv_panels_cross_output_rows(ow, attrs):
+    """The im2col packer's runs of output pixels: 8-, 16- and 32-wide panels (the generic,
+    AVX2 and AVX-512 geometries, each run under every CPU cap) that start mid-row, span
+    several short rows, or hold a 16-pixel run at a non-zero offset (the AVX-512 bug)."""
+    sw = attrs.get("strides", [1, 1])[1]
+    pw = sum(attrs.get("pads", [0, 0, 0, 0])[1::2])
+    conv((1, 3, 6, (ow - 1) * sw + 3 - pw), (4, 3, 3, 3), attrs)
+
+
+def test_conv_n_split_into_several_blocks():
+    # N = 56 * 56 = 3136 output pixels: four NC blocks of a runtime B, split over 2 threads
+    conv((1, 4, 56, 56), (8, 4, 3, 3), {"pads": [1, 1, 1, 1]})
 
 
 @pytest.mark.parametrize("attrs", [{}, {"strides": [2, 2]}, {"pads": [1, 0, 0, 1]}, {"group": 2}])
@@ -152,12 +168,13 @@ def test_conv_fused_bias_and_activation_attrs(w_shape, attrs, act, a, b):
         want = np.where(pre >= 0, pre, a * pre)
     else:
         want = pre * np.clip(pre / 6 + 0.5, 0, 1)
-    for isa in range(kernels.isa_level() + 1):
+    for isa, cap in isa_combos():
         for nt in (1, 2):
             plan = compile_with_node_attrs(model, {"_act": act, "_act_alpha": a, "_act_beta": b},
                                            isa=isa, max_threads=nt)
-            got = compiler.execute(plan, [x], num_threads=nt)[0]
-            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+            with kernels.isa_cap(cap):
+                got = compiler.execute(plan, [x], num_threads=nt)[0]
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"isa={isa} cap={cap}")
 
 
 @pytest.mark.skipif(get_op("Relu") is None or get_op("BatchNormalization") is None,

@@ -9,7 +9,7 @@ from deepsparse_lite import compiler, kernels
 from deepsparse_lite.kernels import gemm as gemm_kernels
 from deepsparse_lite.ops.base import Act, UnsupportedModelError, get_op
 from deepsparse_lite.plan import Family
-from tests.helpers import check_op, make_single_node_model, reference_outputs, run_model
+from tests.helpers import check_op, isa_combos, make_single_node_model, reference_outputs, run_model
 
 RTOL, ATOL = 1e-4, 1e-4
 
@@ -194,12 +194,13 @@ def test_fused_bias_and_activation_attrs(op, act, a, b, K):
     want = (0.5 if op == "Gemm" else 1.0) * (x @ w) + bias
     want = _np_act(act, want, a, b)
     attrs = {"_act": act, "_act_alpha": a, "_act_beta": b, "_bias": "fused_b"}
-    for isa in range(kernels.isa_level() + 1):
+    for isa, cap in isa_combos():
         for nt in (1, 2):
             plan = compile_with_node_attrs(model, attrs, {"fused_b": bias}, isa=isa, max_threads=nt)
             inputs = [x, w] if op == "MatMulRuntime" else [x]
-            got = compiler.execute(plan, inputs, num_threads=nt)[0]
-            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+            with kernels.isa_cap(cap):
+                got = compiler.execute(plan, inputs, num_threads=nt)[0]
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"isa={isa} cap={cap}")
 
 
 @pytest.mark.parametrize("act", [Act.NONE, Act.RELU, Act.CLIP])
@@ -223,12 +224,13 @@ needs_eltwise = pytest.mark.skipif(get_op("Add") is None or get_op("Relu") is No
 def test_matmul_bias_activation_fused(act, attrs):
     model, inputs = _chain_model("MatMul", act, attrs)
     want = reference_outputs(model, inputs)
-    for isa in range(kernels.isa_level() + 1):
+    for isa, cap in isa_combos():
         for nt in (1, 2):
             plan = compiler.compile_onnx(model, max_threads=nt, isa=isa)
             fams = [int(s["op"]) // 100 for s in plan.steps]
             assert fams.count(Family.GEMM) == 1 and len(fams) == 1, plan.step_info
-            got = compiler.execute(plan, [inputs["a"]], num_threads=nt)
+            with kernels.isa_cap(cap):
+                got = compiler.execute(plan, [inputs["a"]], num_threads=nt)
             np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-4)
 
 
@@ -277,27 +279,28 @@ def test_einsum_unsupported(eq, shapes):
 
 # ---- ISA fallback ----------------------------------------------------------------------
 
-@pytest.mark.skipif(kernels.isa_level() < 1, reason="needs a vector ISA to fall back from")
 def test_plan_packed_for_avx2_runs_on_generic_cpu():
-    """A plan packed for the 6x16 tile must still run (portable kernel) when the module's
-    run-time ISA is lowered below the plan's."""
+    """A plan packed for the 6x16 tile must still run (portable kernel) when the CPU cap
+    is lowered below the plan's level, and the portable tile is what runs."""
     model = make_single_node_model("MatMul", {"a": rnd(13, 40)}, consts={"w": rnd(40, 35, seed=1)})
     plan = compiler.compile_onnx(model, isa=1)
     want = reference_outputs(model, {"a": rnd(13, 40)})
+    old = kernels.record_variants(True)
+    kernels.reset_variant_hits()
     try:
-        gemm_kernels.set_isa_level(0)
-        assert gemm_kernels.isa_level() == 0
-        got = compiler.execute(plan, [rnd(13, 40)], num_threads=2)
+        with kernels.isa_cap(0):
+            assert kernels.isa_level() == 0
+            got = compiler.execute(plan, [rnd(13, 40)], num_threads=2)
+        assert set(k for k in kernels.variant_hits() if k[0] == "gemm_tile") == {("gemm_tile", "generic")}
     finally:
-        gemm_kernels.set_isa_level(99)
+        kernels.record_variants(old)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("case", ["matmul_const", "matmul_runtime", "conv", "conv_dw", "conv_t"])
-def test_avx512_layout_on_portable_kernel(case):
-    """Plans packed for the AVX-512 8x32 tile run everywhere: on a CPU without AVX-512 the
-    portable kernel of the same geometry runs them (the AVX-512 code itself cannot run
-    here; it is the same template as the tested AVX2 one)."""
+def test_avx512_layout_on_every_cap(case):
+    """Plans packed for the AVX-512 8x32 tile run under every CPU cap: natively, as the
+    16-lane form on AVX2 halves, and on the portable kernel of the same geometry."""
     from tests.ops.test_conv import rnd as crnd
 
     if case == "matmul_const":
@@ -318,5 +321,7 @@ def test_avx512_layout_on_portable_kernel(case):
     for nt in (1, 2):
         plan = compile_with_node_attrs(model, {}, isa=2, max_threads=nt)
         assert int(plan.steps[0]["i"][0]) == 2
-        got = compiler.execute(plan, [inputs[i.name] for i in plan.inputs], num_threads=nt)
-        np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-4)
+        for cap in range(kernels.top_isa_level() + 1):
+            with kernels.isa_cap(cap):
+                got = compiler.execute(plan, [inputs[i.name] for i in plan.inputs], num_threads=nt)
+            np.testing.assert_allclose(got[0], want[0], rtol=1e-4, atol=1e-4, err_msg=f"cap={cap}")
