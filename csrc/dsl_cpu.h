@@ -117,15 +117,15 @@ static const unsigned char dsl_kv_dispatch[DSL_NKV] = {
     DSL_DISPATCH_FULL,      /* GEMM_TILE */
     DSL_DISPATCH_AVX2_ONLY, /* GEMM_PACK */
     DSL_DISPATCH_AVX2_ONLY, /* DWCONV */
-    DSL_DISPATCH_AUTOVEC,   /* UNARY */
+    DSL_DISPATCH_FULL,      /* UNARY */
     DSL_DISPATCH_AUTOVEC,   /* BINARY */
-    DSL_DISPATCH_AUTOVEC,   /* REDUCE */
-    DSL_DISPATCH_AUTOVEC,   /* SOFTMAX */
-    DSL_DISPATCH_AUTOVEC,   /* LAYERNORM */
-    DSL_DISPATCH_AUTOVEC,   /* INSTNORM */
-    DSL_DISPATCH_AUTOVEC,   /* ARGEXT */
-    DSL_DISPATCH_AUTOVEC,   /* AFFINE */
-    DSL_DISPATCH_AUTOVEC,   /* POOL */
+    DSL_DISPATCH_FULL,      /* REDUCE */
+    DSL_DISPATCH_FULL,      /* SOFTMAX */
+    DSL_DISPATCH_FULL,      /* LAYERNORM */
+    DSL_DISPATCH_FULL,      /* INSTNORM */
+    DSL_DISPATCH_FULL,      /* ARGEXT */
+    DSL_DISPATCH_FULL,      /* AFFINE */
+    DSL_DISPATCH_FULL,      /* POOL */
     DSL_DISPATCH_AVX2_ONLY, /* TRANSPOSE */
 };
 static const char* const dsl_kv_names[DSL_NKV] = {

@@ -95,8 +95,8 @@ static inline int f32_gemm_select(int level, int cap, f32_gemm_kernel* k) {
         k->tile = f32_gemm_tile_8x32__fallback;
 #ifdef F32_GEMM_HAVE_X86
         if (k->tile_form == DSL_FORM_AVX512) k->tile = f32_gemm_tile_8x32__avx512;
+        if (k->tile_form == DSL_FORM_AVX512_ON_AVX2) k->tile = f32_gemm_tile_8x32__avx512_on_avx2;
 #endif
-        if (k->tile == f32_gemm_tile_8x32__fallback) k->tile_form = DSL_FORM_GENERIC;
     }
     return 0;
 }

@@ -1,4 +1,4 @@
-/* fp32 2-D pooling kernels (generic / AVX2+FMA / AVX-512 from one template, pool_f32_tmpl.h).
+/* fp32 2-D pooling kernels (the four kernel forms from one template, pool_f32_tmpl.h).
  * Single-threaded over a range of output rows; kernels/pool.pyx splits rows across threads
  * and gives each thread its own row buffer of Wp floats from the step's workspace. */
 #ifndef DSL_POOL_F32_H
@@ -15,20 +15,24 @@ typedef struct {
     int64_t avg;               /* 0 max, 1 average */
 } dsl_pool2d;
 
-#define DSL_SIMD_LEVEL 0
-#include "reduce_simd.h"
+#define DSL_SIMD_FORM DSL_FORM_GENERIC
+#include "dsl_simd_form.h"
 #include "pool_f32_tmpl.h"
-#undef DSL_SIMD_LEVEL
+#undef DSL_SIMD_FORM
 
-#if defined(__x86_64__) || defined(__i386__)
-#define DSL_SIMD_LEVEL 1
-#include "reduce_simd.h"
+#ifdef DSL_SIMD_X86
+#define DSL_SIMD_FORM DSL_FORM_AVX2
+#include "dsl_simd_form.h"
 #include "pool_f32_tmpl.h"
-#undef DSL_SIMD_LEVEL
-#define DSL_SIMD_LEVEL 2
-#include "reduce_simd.h"
+#undef DSL_SIMD_FORM
+#define DSL_SIMD_FORM DSL_FORM_AVX512
+#include "dsl_simd_form.h"
 #include "pool_f32_tmpl.h"
-#undef DSL_SIMD_LEVEL
+#undef DSL_SIMD_FORM
+#define DSL_SIMD_FORM DSL_FORM_AVX512_ON_AVX2
+#include "dsl_simd_form.h"
+#include "pool_f32_tmpl.h"
+#undef DSL_SIMD_FORM
 #endif
 
 typedef void (*f32_pool2d_rows_fn)(const float*, float*, const dsl_pool2d*, int64_t, int64_t,
@@ -36,11 +40,13 @@ typedef void (*f32_pool2d_rows_fn)(const float*, float*, const dsl_pool2d*, int6
 
 /* form: dsl_kv_form(DSL_KV_POOL, level, cap) */
 static inline f32_pool2d_rows_fn f32_pool2d_rows_select(int form) {
-#if defined(__x86_64__) || defined(__i386__)
-    if (form == DSL_FORM_AVX512) return f32_pool2d_rows__avx512;
-    if (form != DSL_FORM_GENERIC) return f32_pool2d_rows__avx2;
+    switch (form) {
+#ifdef DSL_SIMD_X86
+    case DSL_FORM_AVX2: return f32_pool2d_rows__avx2;
+    case DSL_FORM_AVX512: return f32_pool2d_rows__avx512;
+    case DSL_FORM_AVX512_ON_AVX2: return f32_pool2d_rows__avx512_on_avx2;
 #endif
-    (void)form;
-    return f32_pool2d_rows__generic;
+    default: return f32_pool2d_rows__generic;
+    }
 }
 #endif

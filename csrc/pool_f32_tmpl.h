@@ -1,5 +1,5 @@
-/* fp32 2-D max / average pooling over NCHW planes, compiled once per ISA level (no include
- * guard: pool_f32.h includes it after reduce_simd.h for each DSL_SIMD_LEVEL).
+/* fp32 2-D max / average pooling over NCHW planes, compiled once per kernel form (no include
+ * guard: pool_f32.h includes it after dsl_simd_form.h for each DSL_SIMD_FORM).
  *
  * One output row (plane, oh) at a time, through a row buffer rb (>= Wp + 1 floats) that
  * stands for the padded input row, rb[u] <-> input column u - PL:
@@ -7,14 +7,14 @@
  *                  w, up to 4 input rows per pass over rb; rb's pad and ceil_mode overhang
  *                  positions hold the identity (-inf / 0), written once per call;
  *   2. horizontal: y[ow] = op over kw of rb[ow * SW + kw * DW], vectorised along ow for
- *                  SW == 1 (plain loads) and SW == 2 (even-lane loads, VLOAD_EVEN), scalar
+ *                  SW == 1 (plain loads) and SW == 2 (even-lane loads, VF_LOAD_EVEN), scalar
  *                  otherwise; averages are scaled by invh[oh] * invw[ow] (1 / window counts
  *                  precomputed at compile time, which is where count_include_pad lives).
- * VLOAD_EVEN reads one float past the last needed position: rb must hold Wp + 1 floats. */
+ * VF_LOAD_EVEN reads one float past the last needed position: rb must hold Wp + 1 floats. */
 
 #define DSL_POOL_VROWS 4
 
-DSL_TGT static void DSL_FN(f32_pool2d_rows)(const float* x, float* y, const dsl_pool2d* p,
+VM_TARGET static void VM_SFX(f32_pool2d_rows)(const float* x, float* y, const dsl_pool2d* p,
                                             int64_t r0, int64_t r1, float* rb,
                                             const float* invh, const float* invw) {
     const int64_t H = p->H, W = p->W, OH = p->OH, OW = p->OW, KH = p->KH, KW = p->KW;
@@ -48,10 +48,10 @@ DSL_TGT static void DSL_FN(f32_pool2d_rows)(const float* x, float* y, const dsl_
             const int init = k0 == kh0;
             int64_t w = 0;
             if (avg) {
-                for (; w + VN <= wn; w += VN) {
-                    vf a = init ? VLOAD(rows[0] + w) : VADD(VLOAD(rw + w), VLOAD(rows[0] + w));
-                    for (q = 1; q < nr; ++q) a = VADD(a, VLOAD(rows[q] + w));
-                    VSTORE(rw + w, a);
+                for (; w + VM_LEN <= wn; w += VM_LEN) {
+                    VF a = init ? VF_LOAD(rows[0] + w) : VF_ADD(VF_LOAD(rw + w), VF_LOAD(rows[0] + w));
+                    for (q = 1; q < nr; ++q) a = VF_ADD(a, VF_LOAD(rows[q] + w));
+                    VF_STORE(rw + w, a);
                 }
                 for (; w < wn; ++w) {
                     float a = init ? rows[0][w] : rw[w] + rows[0][w];
@@ -59,10 +59,10 @@ DSL_TGT static void DSL_FN(f32_pool2d_rows)(const float* x, float* y, const dsl_
                     rw[w] = a;
                 }
             } else {
-                for (; w + VN <= wn; w += VN) {
-                    vf a = init ? VLOAD(rows[0] + w) : VMAX(VLOAD(rw + w), VLOAD(rows[0] + w));
-                    for (q = 1; q < nr; ++q) a = VMAX(a, VLOAD(rows[q] + w));
-                    VSTORE(rw + w, a);
+                for (; w + VM_LEN <= wn; w += VM_LEN) {
+                    VF a = init ? VF_LOAD(rows[0] + w) : VF_MAX(VF_LOAD(rw + w), VF_LOAD(rows[0] + w));
+                    for (q = 1; q < nr; ++q) a = VF_MAX(a, VF_LOAD(rows[q] + w));
+                    VF_STORE(rw + w, a);
                 }
                 for (; w < wn; ++w) {
                     float a = init ? rows[0][w] : (rw[w] > rows[0][w] ? rw[w] : rows[0][w]);
@@ -75,18 +75,18 @@ DSL_TGT static void DSL_FN(f32_pool2d_rows)(const float* x, float* y, const dsl_
         int64_t ow = 0;
         if (avg) {
             const float sh = invh[oh];
-            const vf vs = VSET1(sh);
+            const VF vs = VF_SET1(sh);
             if (SW == 1) {
-                for (; ow + VN <= OW; ow += VN) {
-                    vf a = VLOAD(rb + ow);
-                    for (int64_t kw = 1; kw < KW; ++kw) a = VADD(a, VLOAD(rb + ow + kw * DW));
-                    VSTORE(yr + ow, VMUL(VMUL(a, vs), VLOAD(invw + ow)));
+                for (; ow + VM_LEN <= OW; ow += VM_LEN) {
+                    VF a = VF_LOAD(rb + ow);
+                    for (int64_t kw = 1; kw < KW; ++kw) a = VF_ADD(a, VF_LOAD(rb + ow + kw * DW));
+                    VF_STORE(yr + ow, VF_MUL(VF_MUL(a, vs), VF_LOAD(invw + ow)));
                 }
             } else if (SW == 2) {
-                for (; ow + VN <= OW; ow += VN) {
-                    vf a = VLOAD_EVEN(rb + 2 * ow);
-                    for (int64_t kw = 1; kw < KW; ++kw) a = VADD(a, VLOAD_EVEN(rb + 2 * ow + kw * DW));
-                    VSTORE(yr + ow, VMUL(VMUL(a, vs), VLOAD(invw + ow)));
+                for (; ow + VM_LEN <= OW; ow += VM_LEN) {
+                    VF a = VF_LOAD_EVEN(rb + 2 * ow);
+                    for (int64_t kw = 1; kw < KW; ++kw) a = VF_ADD(a, VF_LOAD_EVEN(rb + 2 * ow + kw * DW));
+                    VF_STORE(yr + ow, VF_MUL(VF_MUL(a, vs), VF_LOAD(invw + ow)));
                 }
             }
             for (; ow < OW; ++ow) {
@@ -97,16 +97,16 @@ DSL_TGT static void DSL_FN(f32_pool2d_rows)(const float* x, float* y, const dsl_
             }
         } else {
             if (SW == 1) {
-                for (; ow + VN <= OW; ow += VN) {
-                    vf a = VLOAD(rb + ow);
-                    for (int64_t kw = 1; kw < KW; ++kw) a = VMAX(a, VLOAD(rb + ow + kw * DW));
-                    VSTORE(yr + ow, a);
+                for (; ow + VM_LEN <= OW; ow += VM_LEN) {
+                    VF a = VF_LOAD(rb + ow);
+                    for (int64_t kw = 1; kw < KW; ++kw) a = VF_MAX(a, VF_LOAD(rb + ow + kw * DW));
+                    VF_STORE(yr + ow, a);
                 }
             } else if (SW == 2) {
-                for (; ow + VN <= OW; ow += VN) {
-                    vf a = VLOAD_EVEN(rb + 2 * ow);
-                    for (int64_t kw = 1; kw < KW; ++kw) a = VMAX(a, VLOAD_EVEN(rb + 2 * ow + kw * DW));
-                    VSTORE(yr + ow, a);
+                for (; ow + VM_LEN <= OW; ow += VM_LEN) {
+                    VF a = VF_LOAD_EVEN(rb + 2 * ow);
+                    for (int64_t kw = 1; kw < KW; ++kw) a = VF_MAX(a, VF_LOAD_EVEN(rb + 2 * ow + kw * DW));
+                    VF_STORE(yr + ow, a);
                 }
             }
             for (; ow < OW; ++ow) {

@@ -1,5 +1,5 @@
-/* fp32 reduction, softmax, layer-norm and affine kernels for the generic, AVX2+FMA and
- * AVX-512 levels (one template, reduce_f32_tmpl.h, instantiated per level), plus selectors
+/* fp32 reduction, softmax, layer-norm and affine kernels in the four kernel forms (one
+ * template, reduce_f32_tmpl.h, instantiated per form: csrc/dsl_simd.h), plus selectors
  * that return the variant of a kernel form (dsl_kv_form of the step's compile-time level
  * and the CPU cap, csrc/dsl_cpu.h). Kernels are single-threaded: kernels/reduce.pyx splits the work. */
 #ifndef DSL_REDUCE_F32_H
@@ -24,21 +24,28 @@
 /* column sub-chunk kept on the stack by the *_cols kernels */
 #define DSL_RCOLS_TMP 256
 
-#define DSL_SIMD_LEVEL 0
-#include "reduce_simd.h"
-#include "reduce_f32_tmpl.h"
-#undef DSL_SIMD_LEVEL
+/* the vector exp of each form (VF_EXP) */
+#include "dsl_vmath.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#define DSL_SIMD_FORM DSL_FORM_GENERIC
+#include "dsl_simd_form.h"
+#include "reduce_f32_tmpl.h"
+#undef DSL_SIMD_FORM
+
+#ifdef DSL_SIMD_X86
 #define DSL_REDUCE_HAVE_X86 1
-#define DSL_SIMD_LEVEL 1
-#include "reduce_simd.h"
+#define DSL_SIMD_FORM DSL_FORM_AVX2
+#include "dsl_simd_form.h"
 #include "reduce_f32_tmpl.h"
-#undef DSL_SIMD_LEVEL
-#define DSL_SIMD_LEVEL 2
-#include "reduce_simd.h"
+#undef DSL_SIMD_FORM
+#define DSL_SIMD_FORM DSL_FORM_AVX512
+#include "dsl_simd_form.h"
 #include "reduce_f32_tmpl.h"
-#undef DSL_SIMD_LEVEL
+#undef DSL_SIMD_FORM
+#define DSL_SIMD_FORM DSL_FORM_AVX512_ON_AVX2
+#include "dsl_simd_form.h"
+#include "reduce_f32_tmpl.h"
+#undef DSL_SIMD_FORM
 #else
 #define DSL_REDUCE_HAVE_X86 0
 #endif
@@ -58,9 +65,12 @@ typedef void (*f32_affine_vec_fn)(const float*, float*, int64_t, const float*, c
 #if DSL_REDUCE_HAVE_X86
 #define DSL_REDUCE_SELECT(name)                                                  \
     static inline name##_fn name##_select(int form) {                            \
-        if (form == DSL_FORM_AVX512) return name##__avx512;                      \
-        if (form != DSL_FORM_GENERIC) return name##__avx2;                       \
-        return name##__generic;                                                  \
+        switch (form) {                                                          \
+        case DSL_FORM_AVX2: return name##__avx2;                                 \
+        case DSL_FORM_AVX512: return name##__avx512;                             \
+        case DSL_FORM_AVX512_ON_AVX2: return name##__avx512_on_avx2;             \
+        default: return name##__generic;                                         \
+        }                                                                        \
     }
 #else
 #define DSL_REDUCE_SELECT(name)                                                  \

@@ -48,16 +48,10 @@ def test_one_isa_state_reaches_every_family():
     model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], [w]),
                               opset_imports=[helper.make_opsetid("", 17)])
     plan = compiler.compile_onnx(model, isa=1)
-    old = kernels.record_variants(True)
-    try:
-        kernels.reset_variant_hits()
-        with kernels.isa_cap(0):
-            compiler.execute(plan, [np.ones((2, 4, 16, 16), np.float32)])
-        forms = {f for (_, f) in kernels.variant_hits()}
-        assert forms == {"generic"}, kernels.variant_hits()
-        kernels.reset_variant_hits()
+    with kernels.variants_run() as ran, kernels.isa_cap(0):
         compiler.execute(plan, [np.ones((2, 4, 16, 16), np.float32)])
-        kinds = {k for (k, f) in kernels.variant_hits() if f == "avx2"}
-        assert {"gemm_tile", "unary", "pool", "softmax", "binary"} <= kinds, kernels.variant_hits()
-    finally:
-        kernels.record_variants(old)
+    assert {f for (_, f) in ran} == {"generic"}, ran
+    with kernels.variants_run() as ran:
+        compiler.execute(plan, [np.ones((2, 4, 16, 16), np.float32)])
+    kinds = {k for (k, f) in ran if f == "avx2"}
+    assert {"gemm_tile", "unary", "pool", "softmax", "binary"} <= kinds, ran

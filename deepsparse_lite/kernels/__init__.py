@@ -66,5 +66,28 @@ def reset_variant_hits() -> None:
     _runner().reset_variant_hits()
 
 
+class _VariantDelta(dict):
+    """The (kernel, form) -> runs of a ``with variants_run() as ran:`` block (filled at exit)."""
+
+
+@contextlib.contextmanager
+def variants_run():
+    """Count the kernel variants the block runs, without disturbing the session's counts:
+
+        with kernels.variants_run() as ran:
+            compiler.execute(plan, inputs)
+        assert ("gemm_tile", "avx512") in ran
+    """
+    old = record_variants(True)
+    before = variant_hits()
+    delta = _VariantDelta()
+    try:
+        yield delta
+    finally:
+        after = variant_hits()
+        record_variants(old)
+        delta.update({k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)})
+
+
 def reachable_variants(cap: int = -1) -> set:
     return _runner().reachable_variants(int(cap))
