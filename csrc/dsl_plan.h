@@ -9,24 +9,27 @@
  *  - op = family * 100 + sub-op; the runner switches on the family, the family module on
  *    the sub-op. Python mirrors these numbers in deepsparse_lite/plan.py (a test checks).
  *  - all shapes, strides, ranges and workspace sizes are decided at compile time and
- *    stored in i[] / f[]; a kernel never reads anything else.
+ *    stored in the step's typed parameter record (csrc/dsl_params.h, mirrored by
+ *    deepsparse_lite/step_params.py); a kernel never reads anything else.
  *  - a kernel returns 0, or a DSL_ERR_* code (the runner stops and Python raises).
- *  - the layout is mirrored by STEP_DTYPE (numpy, align=True); sizeof checked by a test.
+ *  - the layout is mirrored by STEP_DTYPE (numpy, align=True); tests compare sizes and
+ *    offsets of the step and of every parameter record.
  */
 #ifndef DSL_PLAN_H
 #define DSL_PLAN_H
 #include <stdint.h>
+#include "dsl_params.h"
 
 #define DSL_MAX_T 8
-#define DSL_MAX_I 64
-#define DSL_MAX_F 8
 
 typedef struct {
     int32_t op;              /* family * 100 + sub-op */
     int32_t nt;              /* number of tensor refs used in t[] */
     int32_t t[DSL_MAX_T];    /* tensor ids (pointer-table indices) */
-    int64_t i[DSL_MAX_I];    /* integer params */
-    float f[DSL_MAX_F];      /* float params */
+    union {                  /* the sub-op's dsl_*_params record (dsl_params.h) */
+        int64_t align_;
+        unsigned char params[DSL_PARAM_BYTES];
+    };
 } dsl_step;
 
 /* Families. */

@@ -1,8 +1,8 @@
 /* The eltwise family (op = 200 + sub-op): step validation, work sizes for threading, and
  * the kernel for one contiguous range [lo, hi) of output elements. kernels/eltwise.pyx
  * splits the range over threads; everything here runs on one thread without allocating.
- * The step layouts are documented in kernels/eltwise.pyx and mirrored by
- * ops/elementwise.py.
+ * Every step carries a dsl_eltwise_params record (csrc/dsl_params.h; documented in
+ * kernels/eltwise.pyx).
  *
  * Broadcasting steps (BINARY, WHERE) see their iteration space already merged at compile
  * time: shape[ndim] (size-1 dims dropped, contiguous dims fused) and, per input, element
@@ -19,22 +19,7 @@
 #include "eltwise_binary.h"
 #include "eltwise_cast.h"
 
-#define DSL_EW_UNARY_F32  1
-#define DSL_EW_UNARY_F64  2
-#define DSL_EW_UNARY_INT  3
-#define DSL_EW_NOT        4
-#define DSL_EW_BINARY     5
-#define DSL_EW_WHERE      6
-#define DSL_EW_CAST       7
-
-/* i[] slots shared by the layouts */
-#define DSL_EW_I_FN     0
-#define DSL_EW_I_DTYPE  1
-#define DSL_EW_I_ISA    2
-#define DSL_EW_I_NDIM   3
-#define DSL_EW_I_N      4
-#define DSL_EW_I_SHAPE  8
-#define DSL_EW_I_STRIDE 16   /* input k: i[16 + 8k .. 16 + 8k + ndim) */
+#define DSL_EW_P(s) DSL_PARAMS_OF(dsl_eltwise_params, s)
 
 /* elements per thread below which a step stays on one thread: roughly 10-20 us of work,
  * well above an OpenMP fork/join */
@@ -118,44 +103,46 @@ static inline int dsl_ew_esz(int dtype) {
 /* The form a step runs in on a CPU capped at `cap` (unary: vector math; binary: the f32
  * loops; everything else has one portable loop). */
 static inline int dsl_ew_form(const dsl_step* s, int cap) {
-    const int sub = s->op % 100, level = (int)s->i[DSL_EW_I_ISA];
-    if (sub == DSL_EW_UNARY_F32) return dsl_kv_form(DSL_KV_UNARY, level, cap);
-    if (sub == DSL_EW_BINARY && s->i[DSL_EW_I_DTYPE] == DSL_F32)
-        return dsl_kv_form(DSL_KV_BINARY, level, cap);
+    const dsl_eltwise_params* q = DSL_EW_P(s);
+    if (s->op == DSL_OP_UNARY_F32) return dsl_kv_form(DSL_KV_UNARY, (int)q->level, cap);
+    if (s->op == DSL_OP_BINARY && q->dtype == DSL_F32)
+        return dsl_kv_form(DSL_KV_BINARY, (int)q->level, cap);
     return DSL_FORM_GENERIC;
 }
 
 /* Count the variant a step runs (once per step). */
 static inline void dsl_ew_hit(const dsl_step* s, const dsl_exec* x) {
-    const int sub = s->op % 100;
-    if (sub == DSL_EW_UNARY_F32) dsl_hit(x, DSL_KV_UNARY, dsl_ew_form(s, x->cap));
-    else if (sub == DSL_EW_BINARY && s->i[DSL_EW_I_DTYPE] == DSL_F32 && s->i[DSL_EW_I_FN] != DSL_BIN_POW)
+    const dsl_eltwise_params* q = DSL_EW_P(s);
+    if (s->op == DSL_OP_UNARY_F32) dsl_hit(x, DSL_KV_UNARY, dsl_ew_form(s, x->cap));
+    else if (s->op == DSL_OP_BINARY && q->dtype == DSL_F32 && q->fn != DSL_BIN_POW)
         dsl_hit(x, DSL_KV_BINARY, dsl_ew_form(s, x->cap));
 }
 
 /* Is the merged broadcast layout well formed (inner strides 0/1, sizes consistent)? */
 static inline int dsl_ew_check_walk(const dsl_step* s, int nin) {
-    int ndim = (int)s->i[DSL_EW_I_NDIM], d, k;
+    const dsl_eltwise_params* q = DSL_EW_P(s);
+    int ndim = (int)q->ndim, d, k;
     int64_t total = 1;
     if (ndim < 1 || ndim > 8) return DSL_ERR_BAD_PARAM;
     for (d = 0; d < ndim; ++d) {
-        if (s->i[DSL_EW_I_SHAPE + d] < 1) return DSL_ERR_BAD_PARAM;
-        total *= s->i[DSL_EW_I_SHAPE + d];
+        if (q->shape[d] < 1) return DSL_ERR_BAD_PARAM;
+        total *= q->shape[d];
     }
-    if (total != s->i[DSL_EW_I_N]) return DSL_ERR_BAD_PARAM;
+    if (total != q->n) return DSL_ERR_BAD_PARAM;
     int any_unit = 0;
     for (k = 0; k < nin; ++k) {
-        int64_t inner = s->i[DSL_EW_I_STRIDE + 8 * k + ndim - 1];
+        int64_t inner = q->strides[8 * k + ndim - 1];
         if (inner != 0 && inner != 1) return DSL_ERR_BAD_PARAM;
         any_unit |= inner == 1;
     }
-    if (!any_unit && s->i[DSL_EW_I_SHAPE + ndim - 1] != 1) return DSL_ERR_BAD_PARAM;
+    if (!any_unit && q->shape[ndim - 1] != 1) return DSL_ERR_BAD_PARAM;
     return DSL_OK;
 }
 
 static inline int dsl_ew_bin_variant(const dsl_step* s) {
-    int ndim = (int)s->i[DSL_EW_I_NDIM];
-    int64_t sa = s->i[DSL_EW_I_STRIDE + ndim - 1], sb = s->i[DSL_EW_I_STRIDE + 8 + ndim - 1];
+    const dsl_eltwise_params* q = DSL_EW_P(s);
+    int ndim = (int)q->ndim;
+    int64_t sa = q->strides[ndim - 1], sb = q->strides[8 + ndim - 1];
     if (sa && !sb) return DSL_BIN_VS;
     if (!sa && sb) return DSL_BIN_SV;
     return DSL_BIN_VV;   /* both 1, or both 0 with a row of one element */
@@ -163,32 +150,32 @@ static inline int dsl_ew_bin_variant(const dsl_step* s) {
 
 /* DSL_OK if the step can run; called once per step before any thread starts. */
 static inline int dsl_ew_check(const dsl_step* s) {
-    int sub = s->op % 100;
-    int64_t fn = s->i[DSL_EW_I_FN];
-    if (s->i[DSL_EW_I_N] < 0) return DSL_ERR_BAD_PARAM;
-    switch (sub) {
-    case DSL_EW_UNARY_F32:
-    case DSL_EW_UNARY_F64:
+    const dsl_eltwise_params* q = DSL_EW_P(s);
+    int64_t fn = q->fn;
+    if (q->n < 0) return DSL_ERR_BAD_PARAM;
+    switch (s->op) {
+    case DSL_OP_UNARY_F32:
+    case DSL_OP_UNARY_F64:
         return (fn >= 0 && fn < DSL_VF_COUNT) ? DSL_OK : DSL_ERR_BAD_PARAM;
-    case DSL_EW_UNARY_INT: {
-        int dt = (int)s->i[DSL_EW_I_DTYPE];
+    case DSL_OP_UNARY_INT: {
+        int dt = (int)q->dtype;
         if (dt != DSL_I64 && dt != DSL_I32 && dt != DSL_I8) return DSL_ERR_BAD_PARAM;
         return (fn == DSL_VF_NEG || fn == DSL_VF_ABS || fn == DSL_ACT_RELU || fn == DSL_VF_SIGN)
                    ? DSL_OK : DSL_ERR_BAD_PARAM;
     }
-    case DSL_EW_NOT:
+    case DSL_OP_NOT:
         return DSL_OK;
-    case DSL_EW_BINARY:
-        if (!dsl_binary_loop((int)s->i[DSL_EW_I_DTYPE], (int)fn, DSL_FORM_GENERIC, DSL_BIN_VV))
+    case DSL_OP_BINARY:
+        if (!dsl_binary_loop((int)q->dtype, (int)fn, DSL_FORM_GENERIC, DSL_BIN_VV))
             return DSL_ERR_BAD_PARAM;
         return dsl_ew_check_walk(s, 2);
-    case DSL_EW_WHERE: {
-        int64_t esz = s->i[DSL_EW_I_DTYPE];
+    case DSL_OP_WHERE: {
+        int64_t esz = q->esz;
         if (esz != 1 && esz != 2 && esz != 4 && esz != 8) return DSL_ERR_BAD_PARAM;
         return dsl_ew_check_walk(s, 3);
     }
-    case DSL_EW_CAST:
-        return (dsl_ew_esz((int)s->i[0]) && dsl_ew_esz((int)s->i[1])) ? DSL_OK : DSL_ERR_BAD_PARAM;
+    case DSL_OP_CAST:
+        return (dsl_ew_esz((int)q->dtype) && dsl_ew_esz((int)q->out_dtype)) ? DSL_OK : DSL_ERR_BAD_PARAM;
     default:
         return DSL_ERR_UNKNOWN_OP;
     }
@@ -196,10 +183,10 @@ static inline int dsl_ew_check(const dsl_step* s) {
 
 /* Elements per thread below which the step should not be split. */
 static inline int64_t dsl_ew_min_work(const dsl_step* s) {
-    int sub = s->op % 100;
-    int fn = (int)s->i[DSL_EW_I_FN];
-    if (sub == DSL_EW_UNARY_F64) return DSL_EW_MIN_MATH / 4;
-    if (sub == DSL_EW_UNARY_F32) {
+    const dsl_eltwise_params* q = DSL_EW_P(s);
+    int fn = (int)q->fn;
+    if (s->op == DSL_OP_UNARY_F64) return DSL_EW_MIN_MATH / 4;
+    if (s->op == DSL_OP_UNARY_F32) {
         switch (fn) {
         case DSL_ACT_NONE: case DSL_ACT_RELU: case DSL_ACT_LEAKY_RELU: case DSL_ACT_CLIP:
         case DSL_ACT_HARD_SIGMOID: case DSL_ACT_HARD_SWISH: case DSL_VF_NEG: case DSL_VF_ABS:
@@ -210,64 +197,63 @@ static inline int64_t dsl_ew_min_work(const dsl_step* s) {
             return DSL_EW_MIN_MATH;
         }
     }
-    if (sub == DSL_EW_BINARY && fn == DSL_BIN_POW) return DSL_EW_MIN_MATH / 2;
+    if (s->op == DSL_OP_BINARY && fn == DSL_BIN_POW) return DSL_EW_MIN_MATH / 2;
     return DSL_EW_MIN_CHEAP;
 }
 
 /* Compute output elements [lo, hi) of a checked step, in form dsl_ew_form(s, cap). */
 static inline int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t hi, int form) {
-    int sub = s->op % 100;
-    int fn = (int)s->i[DSL_EW_I_FN];
+    const dsl_eltwise_params* q = DSL_EW_P(s);
+    int fn = (int)q->fn;
     int64_t n = hi - lo;
     if (n <= 0) return DSL_OK;
-    switch (sub) {
-    case DSL_EW_UNARY_F32: {
+    switch (s->op) {
+    case DSL_OP_UNARY_F32: {
         const float* x = (const float*)p[s->t[0]];
         float* y = (float*)p[s->t[1]];
-        dsl_vunary_f32(form, fn, x + lo, y + lo, n, s->f[0], s->f[1]);
+        dsl_vunary_f32(form, fn, x + lo, y + lo, n, q->a, q->b);
         return DSL_OK;
     }
-    case DSL_EW_UNARY_F64: {
+    case DSL_OP_UNARY_F64: {
         const double* x = (const double*)p[s->t[0]];
         double* y = (double*)p[s->t[1]];
-        dsl_unary_f64(fn, x + lo, y + lo, n, s->f[0], s->f[1]);
+        dsl_unary_f64(fn, x + lo, y + lo, n, q->a, q->b);
         return DSL_OK;
     }
-    case DSL_EW_UNARY_INT: {
-        int dt = (int)s->i[DSL_EW_I_DTYPE];
+    case DSL_OP_UNARY_INT: {
+        int dt = (int)q->dtype;
         int64_t esz = dsl_ew_esz(dt);
         return dsl_unary_int(dt, fn, p[s->t[0]] + lo * esz, p[s->t[1]] + lo * esz, n);
     }
-    case DSL_EW_NOT:
+    case DSL_OP_NOT:
         dsl_not_bool(p[s->t[0]] + lo, p[s->t[1]] + lo, n);
         return DSL_OK;
-    case DSL_EW_BINARY: {
-        int dt = (int)s->i[DSL_EW_I_DTYPE];
+    case DSL_OP_BINARY: {
+        int dt = (int)q->dtype;
         dsl_bin_loop loop = dsl_binary_loop(dt, fn, form, dsl_ew_bin_variant(s));
         if (!loop) return DSL_ERR_BAD_PARAM;
         int64_t esz = dsl_ew_esz(dt);
         int64_t esz_y = (fn >= DSL_BIN_EQ) ? 1 : esz;
-        const int64_t* st[2] = {&s->i[DSL_EW_I_STRIDE], &s->i[DSL_EW_I_STRIDE + 8]};
+        const int64_t* st[2] = {&q->strides[0], &q->strides[8]};
         const char* base[2] = {p[s->t[0]], p[s->t[1]]};
         int64_t eszs[2] = {esz, esz};
-        dsl_ew_walk((int)s->i[DSL_EW_I_NDIM], &s->i[DSL_EW_I_SHAPE], 2, st, base, eszs,
-                    p[s->t[2]], esz_y, lo, hi, dsl_ew_binary_row, &loop);
+        dsl_ew_walk((int)q->ndim, q->shape, 2, st, base, eszs, p[s->t[2]], esz_y, lo, hi,
+                    dsl_ew_binary_row, &loop);
         return DSL_OK;
     }
-    case DSL_EW_WHERE: {
-        int ndim = (int)s->i[DSL_EW_I_NDIM];
-        int64_t esz = s->i[DSL_EW_I_DTYPE];
-        const int64_t* st[3] = {&s->i[DSL_EW_I_STRIDE], &s->i[DSL_EW_I_STRIDE + 8],
-                                &s->i[DSL_EW_I_STRIDE + 16]};
+    case DSL_OP_WHERE: {
+        int ndim = (int)q->ndim;
+        int64_t esz = q->esz;
+        const int64_t* st[3] = {&q->strides[0], &q->strides[8], &q->strides[16]};
         const char* base[3] = {p[s->t[0]], p[s->t[1]], p[s->t[2]]};
         int64_t eszs[3] = {1, esz, esz};
         dsl_where_ctx w = {esz, st[0][ndim - 1], st[1][ndim - 1], st[2][ndim - 1]};
-        dsl_ew_walk(ndim, &s->i[DSL_EW_I_SHAPE], 3, st, base, eszs, p[s->t[3]], esz, lo, hi,
+        dsl_ew_walk(ndim, q->shape, 3, st, base, eszs, p[s->t[3]], esz, lo, hi,
                     dsl_ew_where_row, &w);
         return DSL_OK;
     }
-    case DSL_EW_CAST: {
-        int st_ = (int)s->i[0], dt = (int)s->i[1];
+    case DSL_OP_CAST: {
+        int st_ = (int)q->dtype, dt = (int)q->out_dtype;
         return dsl_cast(st_, dt, p[s->t[0]] + lo * dsl_ew_esz(st_), p[s->t[1]] + lo * dsl_ew_esz(dt), n);
     }
     default:

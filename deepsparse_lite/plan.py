@@ -19,12 +19,14 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-MAX_T, MAX_I, MAX_F = 8, 64, 8
-MAX_NDIM = 8
+from deepsparse_lite.step_params import MAX_NDIM, PARAM_BYTES
 
+MAX_T = 8
+
+#: csrc/dsl_plan.h's dsl_step: op, tensor slots, then the sub-op's typed parameter record
+#: (deepsparse_lite/step_params.py) in PARAM_BYTES bytes at an 8-byte-aligned offset.
 STEP_DTYPE = np.dtype(
-    [("op", "<i4"), ("nt", "<i4"), ("t", "<i4", (MAX_T,)), ("i", "<i8", (MAX_I,)),
-     ("f", "<f4", (MAX_F,))],
+    [("op", "<i4"), ("nt", "<i4"), ("t", "<i4", (MAX_T,)), ("params", "u1", (PARAM_BYTES,))],
     align=True,
 )
 
@@ -221,23 +223,21 @@ class PlanBuilder:
         return name in self.graph_outputs
 
     # -- steps ---------------------------------------------------------------------------
-    def emit(self, op: int, tensors: Sequence[Tensor], ints: Sequence[int] = (),
-             floats: Sequence[float] = ()) -> None:
+    def emit(self, op: int, tensors: Sequence[Tensor], params: Optional[np.ndarray] = None) -> None:
+        """Append a step: kernel id ``op``, its tensors (slots t[0..]) and its parameter
+        record (``step_params.params(...)``, the dtype of the sub-op's C struct)."""
         if len(tensors) > MAX_T:
             raise ValueError(f"a step takes at most {MAX_T} tensors, got {len(tensors)}")
-        if len(ints) > MAX_I:
-            raise ValueError(f"a step takes at most {MAX_I} int params, got {len(ints)}")
-        if len(floats) > MAX_F:
-            raise ValueError(f"a step takes at most {MAX_F} float params, got {len(floats)}")
         rec = np.zeros((), dtype=STEP_DTYPE)
         rec["op"] = int(op)
         rec["nt"] = len(tensors)
         for k, t in enumerate(tensors):
             rec["t"][k] = t.id
-        for k, v in enumerate(ints):
-            rec["i"][k] = int(v)
-        for k, v in enumerate(floats):
-            rec["f"][k] = float(v)
+        if params is not None:
+            raw = np.asarray(params)
+            if raw.dtype.names is None or raw.shape != ():
+                raise TypeError("step parameters must be one record of a step_params dtype")
+            rec["params"][:raw.dtype.itemsize] = np.frombuffer(raw.tobytes(), np.uint8)
         self.steps.append(rec)
         self.step_info.append(StepInfo(int(op), tuple(t.id for t in tensors), self.current_node))
 

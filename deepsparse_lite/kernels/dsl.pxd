@@ -8,8 +8,7 @@ cdef extern from "dsl_plan.h" nogil:
         int32_t op
         int32_t nt
         int32_t t[8]
-        int64_t i[64]
-        float f[8]
+        unsigned char params[544]   # the sub-op's record: kernels/params.pxd
     int DSL_OK, DSL_ERR_UNKNOWN_OP, DSL_ERR_INDEX_RANGE, DSL_ERR_BAD_PARAM, DSL_ERR_NO_MEMORY
     int DSL_FAM_MISC, DSL_FAM_DATA, DSL_FAM_ELTWISE, DSL_FAM_REDUCE, DSL_FAM_POOL, DSL_FAM_GEMM
     int DSL_F32, DSL_U8, DSL_I8, DSL_I32, DSL_I64, DSL_BOOL, DSL_F64
@@ -41,3 +40,37 @@ cdef extern from "dsl_threads.h" nogil:
 # Every family module defines:
 #   cdef int run_<family>(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil
 ctypedef int (*family_fn)(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil
+
+# ---- the one serial-or-parallel loop of the kernel drivers ------------------------------
+# (cf. scikit-learn's _openmp_helpers): a kernel decides how many threads a step deserves
+# (dsl_threads_for, capped by its workspaces), then hands a range function and a context
+# to run_ranges, which cuts [0, n) into nth contiguous chunks (boundaries at multiples of
+# `align` elements, the last one at n) and runs them on the calling thread (nth <= 1) or
+# one chunk per thread of an OpenMP team (static schedule). fn gets the chunk index (for a
+# per-thread workspace) and returns a count that run_ranges sums (errors, e.g. bad indices).
+from cython.parallel cimport prange
+
+ctypedef int64_t (*range_fn)(const void* ctx, int64_t lo, int64_t hi, int chunk) noexcept nogil
+
+
+cdef inline int64_t chunk_bound(int64_t n, int c, int nth, int64_t align) noexcept nogil:
+    cdef int64_t b
+    if c >= nth:
+        return n
+    b = (n * c) // nth
+    if align > 1:
+        b -= b % align
+    return b
+
+
+cdef inline int64_t run_ranges(range_fn fn, const void* ctx, int64_t n, int nth,
+                               int64_t align=1) noexcept nogil:
+    cdef int c
+    cdef int64_t total = 0
+    if n <= 0:
+        return 0
+    if nth <= 1:
+        return fn(ctx, 0, n, 0)
+    for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
+        total += fn(ctx, chunk_bound(n, c, nth, align), chunk_bound(n, c + 1, nth, align), c)
+    return total

@@ -4,18 +4,17 @@ The loops are C (csrc/eltwise*.h, csrc/dsl_vmath*.h); this module validates a st
 how many threads it deserves and splits its output range [0, n) into per-thread chunks
 (multiples of 64 elements, so no two threads write one cache line, even for bool outputs).
 
-Sub-ops (op = 200 + sub). Shared i[] slots: i0 fn, i1 dtype, i2 isa, i3 ndim, i4 n
-(output elements), i8..15 merged shape, i16+8k.. element strides of input k.
+Every step carries a dsl_eltwise_params record (csrc/dsl_params.h): fn, dtype, out_dtype,
+esz, level, ndim, n (output elements), shape (merged dims), strides (input k's element
+strides at strides[8k..], 0 = broadcast), a, b (a unary function's float attributes).
 
-  1 UNARY_F32  t=[x, y]        i0 fn, i2 isa (0/1/2, clamped to the CPU), i4 n; f0 a, f1 b
-  2 UNARY_F64  t=[x, y]        i0 fn, i4 n; f0 a, f1 b                 (libm, scalar)
-  3 UNARY_INT  t=[x, y]        i0 fn (NEG 16, ABS 17, RELU 1, SIGN 24), i1 dtype (I64/I32/I8), i4 n
-  4 NOT        t=[x, y]        i4 n                                    (bool)
-  5 BINARY     t=[a, b, y]     i0 fn, i1 operand dtype, i2 isa, i3 ndim, i4 n, i8.. shape,
-                               i16.. a strides, i24.. b strides (elements, 0 = broadcast)
-  6 WHERE      t=[c, x, y, o]  i1 element size, i3 ndim, i4 n, i8.. shape,
-                               i16.. cond strides, i24.. x strides, i32.. y strides
-  7 CAST       t=[x, y]        i0 source dtype, i1 destination dtype, i4 n
+  UNARY_F32  t=[x, y]        fn, level (plan ISA level; the form under the CPU cap), n, a, b
+  UNARY_F64  t=[x, y]        fn, n, a, b                          (libm, scalar)
+  UNARY_INT  t=[x, y]        fn (NEG 16, ABS 17, RELU 1, SIGN 24), dtype (I64/I32/I8), n
+  NOT        t=[x, y]        n                                    (bool)
+  BINARY     t=[a, b, y]     fn, dtype (operands), level, ndim, n, shape, strides (a, b)
+  WHERE      t=[c, x, y, o]  esz, ndim, n, shape, strides (cond, x, y)
+  CAST       t=[x, y]        dtype (source), out_dtype (destination), n
 
 Unary fn codes (f32/f64): the activation codes of dsl_act.h, then dsl_vmath.h's:
   0 NONE (copy), 1 RELU, 2 LEAKY_RELU(a=alpha), 3 CLIP(a=min, b=max), 4 SIGMOID, 5 TANH,
@@ -32,10 +31,11 @@ Binary fn codes (csrc/eltwise_binary.h): 1 ADD, 2 SUB, 3 MUL, 4 DIV, 5 POW, 6 MA
 import numpy as np
 cimport numpy as cnp
 from libc.stdint cimport int64_t
-from cython.parallel cimport prange
 
-from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_FORM_AVX512,
-                                          DSL_FORM_GENERIC, dsl_threads_for, dsl_isa_hardware)
+from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_BAD_PARAM, DSL_FORM_AVX512,
+                                          DSL_FORM_GENERIC, dsl_threads_for, dsl_isa_hardware,
+                                          run_ranges)
+from deepsparse_lite.kernels.params cimport dsl_eltwise_params
 
 cnp.import_array()
 
@@ -47,34 +47,42 @@ cdef extern from "eltwise.h" nogil:
     int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t hi, int form)
     void dsl_vunary_f32(int form, int fn, const float* x, float* y, int64_t n, float a, float b)
 
+# Chunks start at multiples of 64 elements, so no two threads write one cache line (even
+# for bool outputs).
 DEF CHUNK_ALIGN = 64
 # Per-thread work threshold override (0 = the per-step default); tests set 1 so that small
 # shapes take the threaded path and the partitioning is exercised.
 cdef int64_t min_work_override = 0
 
 
-cdef inline int64_t chunk_bound(int64_t n, int c, int nchunks) noexcept nogil:
-    if c >= nchunks:
-        return n
-    return ((n * c) // nchunks) & ~(<int64_t>CHUNK_ALIGN - 1)
+cdef struct ew_ctx:
+    const dsl_step* s
+    char** p
+    int form
+
+
+cdef int64_t ew_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    cdef const ew_ctx* x = <const ew_ctx*>vctx
+    return dsl_ew_range(x.s, x.p, lo, hi, x.form) != DSL_OK
 
 
 cdef int run_eltwise(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
+    cdef const dsl_eltwise_params* q = <const dsl_eltwise_params*>s.params
     cdef int rc = dsl_ew_check(s)
-    cdef int64_t n = s.i[4]
-    cdef int nth, c, form
+    cdef ew_ctx ctx
+    cdef int nth
     if rc != DSL_OK:
         return rc
-    if n <= 0:
+    if q.n <= 0:
         return DSL_OK
-    form = dsl_ew_form(s, x.cap)
+    ctx.s = s
+    ctx.p = p
+    ctx.form = dsl_ew_form(s, x.cap)
     dsl_ew_hit(s, x)
-    nth = dsl_threads_for(n, min_work_override if min_work_override > 0 else dsl_ew_min_work(s), x.nt)
-    if nth <= 1:
-        return dsl_ew_range(s, p, 0, n, form)
+    nth = dsl_threads_for(q.n, min_work_override if min_work_override > 0 else dsl_ew_min_work(s), x.nt)
     # every failure mode was ruled out by dsl_ew_check, so chunks cannot fail
-    for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-        dsl_ew_range(s, p, chunk_bound(n, c, nth), chunk_bound(n, c + 1, nth), form)
+    if run_ranges(ew_range, &ctx, q.n, nth, CHUNK_ALIGN):
+        return DSL_ERR_BAD_PARAM
     return DSL_OK
 
 

@@ -6,27 +6,26 @@ AVX2 / AVX-512 from one template): one output row at a time through a per-thread
 buffer (vertical pass into the buffer, horizontal pass out of it), see pool_f32_tmpl.h.
 Threads split the planes * OH output rows statically.
 
-Sub-ops (op = 400 + sub):
+Both sub-ops carry a dsl_pool_params record (csrc/dsl_params.h):
 
-  1 POOL2D  t=[x, y, workspace, invh, invw]
-            i: [0] 0 max | 1 average, [1] planes (N * C), [2] H, [3] W, [4] OH, [5] OW,
-               [6] KH, [7] KW, [8] SH, [9] SW, [10] pad top, [11] pad left, [12] DH, [13] DW,
-               [14] Wp = (OW - 1) * SW + (KW - 1) * DW + 1 (row buffer floats),
-               [15] isa, [16] row buffers in the workspace (threads are capped to it),
-               [17] row buffer stride in floats (>= Wp + 1: even-lane loads read one past Wp)
-            invh[OH], invw[OW] (average only; max: any tensor id) are 1 / window counts
-            (count_include_pad decides them at compile time), so y = sum * invh * invw.
-  2 MAXPOOL2D_IDX  t=[x, y, indices:int64]   MaxPool with its optional Indices output
-            i: [1]..[13] as POOL2D, [14] storage_order (0: plane * H * W + h * W + w,
-               1: plane * H * W + h + w * H); scalar (models that ask for indices are rare)
+  POOL2D         t=[x, y, workspace, invh, invw]
+                 avg (0 max, 1 average), planes (N * C), H, W, OH, OW, KH, KW, SH, SW,
+                 pad_top, pad_left, DH, DW, Wp = (OW - 1) * SW + (KW - 1) * DW + 1 (row
+                 buffer floats), level, ws_threads row buffers in the workspace (threads are
+                 capped to it) of ws_stride floats (>= Wp + 1: even-lane loads read one past)
+                 invh[OH], invw[OW] (average only; max: any tensor id) are 1 / window counts
+                 (count_include_pad decides them at compile time), so y = sum * invh * invw.
+  MAXPOOL2D_IDX  t=[x, y, indices:int64]   MaxPool with its optional Indices output: the
+                 geometry as POOL2D, storage_order (0: plane * H * W + h * W + w,
+                 1: plane * H * W + h + w * H); scalar (models that ask for indices are rare)
 """
 from libc.stdint cimport int64_t
 from libc.math cimport INFINITY
-from cython.parallel cimport prange
 
 from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
                                           DSL_ERR_BAD_PARAM, DSL_KV_POOL, dsl_kv_form, dsl_hit,
-                                          dsl_threads_for, dsl_chunk_lo)
+                                          dsl_threads_for, run_ranges)
+from deepsparse_lite.kernels.params cimport dsl_pool_params, DSL_OP_POOL2D, DSL_OP_MAXPOOL2D_IDX
 
 cdef extern from "pool_f32.h" nogil:
     ctypedef struct dsl_pool2d:
@@ -48,45 +47,71 @@ def set_min_work(int64_t n):
     return old
 
 
+cdef inline int threads_for(int64_t work, int64_t rows, int nt) noexcept nogil:
+    cdef int nth = dsl_threads_for(work, min_work, nt)
+    return <int>rows if nth > rows else nth
+
+
+cdef struct pool_ctx:
+    const dsl_step* s
+    char** p
+    dsl_pool2d g
+    f32_pool2d_rows_fn fn
+
+
+cdef int64_t pool2d_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    cdef const pool_ctx* c = <const pool_ctx*>vctx
+    cdef const dsl_pool_params* q = <const dsl_pool_params*>c.s.params
+    c.fn(<const float*>c.p[c.s.t[0]], <float*>c.p[c.s.t[1]], &c.g, lo, hi,
+         <float*>c.p[c.s.t[2]] + chunk * q.ws_stride, <const float*>c.p[c.s.t[3]],
+         <const float*>c.p[c.s.t[4]])
+    return 0
+
+
 cdef int pool2d_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
-    cdef dsl_pool2d q
-    q.avg = s.i[0]
-    q.H = s.i[2]; q.W = s.i[3]; q.OH = s.i[4]; q.OW = s.i[5]
-    q.KH = s.i[6]; q.KW = s.i[7]; q.SH = s.i[8]; q.SW = s.i[9]
-    q.PT = s.i[10]; q.PL = s.i[11]; q.DH = s.i[12]; q.DW = s.i[13]; q.Wp = s.i[14]
-    cdef int64_t rows = s.i[1] * q.OH, stride = s.i[17]
-    cdef int form = dsl_kv_form(DSL_KV_POOL, <int>s.i[15], ex.cap), nth, c, nt = ex.nt
-    cdef const float* x = <float*>p[s.t[0]]
-    cdef float* y = <float*>p[s.t[1]]
-    cdef float* ws = <float*>p[s.t[2]]
-    cdef const float* invh = <float*>p[s.t[3]]
-    cdef const float* invw = <float*>p[s.t[4]]
-    if q.OW < 1 or q.KW < 1 or q.KH < 1 or q.SW < 1 or q.Wp < (q.OW - 1) * q.SW + (q.KW - 1) * q.DW + 1 \
-            or stride < q.Wp + 1:
+    cdef const dsl_pool_params* q = <const dsl_pool_params*>s.params
+    cdef pool_ctx c
+    cdef int64_t rows = q.planes * q.OH
+    cdef int nth, form = dsl_kv_form(DSL_KV_POOL, <int>q.level, ex.cap)
+    c.g.avg = q.avg
+    c.g.H = q.H
+    c.g.W = q.W
+    c.g.OH = q.OH
+    c.g.OW = q.OW
+    c.g.KH = q.KH
+    c.g.KW = q.KW
+    c.g.SH = q.SH
+    c.g.SW = q.SW
+    c.g.PT = q.pad_top
+    c.g.PL = q.pad_left
+    c.g.DH = q.DH
+    c.g.DW = q.DW
+    c.g.Wp = q.Wp
+    if (q.OW < 1 or q.KW < 1 or q.KH < 1 or q.SW < 1
+            or q.Wp < (q.OW - 1) * q.SW + (q.KW - 1) * q.DW + 1 or q.ws_stride < q.Wp + 1):
         return DSL_ERR_BAD_PARAM
     if rows <= 0:
         return DSL_OK
-    cdef f32_pool2d_rows_fn fn = f32_pool2d_rows_select(form)
+    c.s = s
+    c.p = p
+    c.fn = f32_pool2d_rows_select(form)
     dsl_hit(ex, DSL_KV_POOL, form)
-    nth = dsl_threads_for(rows * q.OW * q.KH * q.KW, min_work, nt)
-    if nth > s.i[16]:
-        nth = <int>s.i[16]
-    if nth > rows:
-        nth = <int>rows
-    if nth <= 1:
-        fn(x, y, &q, 0, rows, ws, invh, invw)
-        return DSL_OK
-    for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-        fn(x, y, &q, dsl_chunk_lo(rows, c, nth), dsl_chunk_lo(rows, c + 1, nth), ws + c * stride,
-           invh, invw)
+    nth = threads_for(rows * q.OW * q.KH * q.KW, rows, ex.nt)
+    if nth > q.ws_threads:
+        nth = <int>q.ws_threads
+    run_ranges(pool2d_range, &c, rows, nth)
     return DSL_OK
 
 
-cdef void maxpool_idx_rows(const dsl_step* s, const float* x, float* y, int64_t* ind,
-                           int64_t lo, int64_t hi) noexcept nogil:
-    cdef int64_t H = s.i[2], W = s.i[3], OH = s.i[4], OW = s.i[5], KH = s.i[6], KW = s.i[7]
-    cdef int64_t SH = s.i[8], SW = s.i[9], PT = s.i[10], PL = s.i[11], DH = s.i[12], DW = s.i[13]
-    cdef bint col_major = s.i[14] != 0
+cdef int64_t maxpool_idx_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    cdef const pool_ctx* c = <const pool_ctx*>vctx
+    cdef const dsl_pool_params* q = <const dsl_pool_params*>c.s.params
+    cdef const float* x = <const float*>c.p[c.s.t[0]]
+    cdef float* y = <float*>c.p[c.s.t[1]]
+    cdef int64_t* ind = <int64_t*>c.p[c.s.t[2]]
+    cdef int64_t H = q.H, W = q.W, OH = q.OH, OW = q.OW, KH = q.KH, KW = q.KW
+    cdef int64_t SH = q.SH, SW = q.SW, PT = q.pad_top, PL = q.pad_left, DH = q.DH, DW = q.DW
+    cdef bint col_major = q.storage_order != 0
     cdef int64_t r, plane, oh, ow, kh, kw, ih, iw, bi, bh, bw
     cdef float best, v
     cdef const float* xp
@@ -115,33 +140,26 @@ cdef void maxpool_idx_rows(const dsl_step* s, const float* x, float* y, int64_t*
                         bw = iw
             y[r * OW + ow] = best
             ind[r * OW + ow] = plane * H * W + (bh + bw * H if col_major else bh * W + bw)
+    return 0
 
 
-cdef int maxpool_idx_op(const dsl_step* s, char** p, int nt) noexcept nogil:
-    cdef int64_t rows = s.i[1] * s.i[4]
-    cdef const float* x = <float*>p[s.t[0]]
-    cdef float* y = <float*>p[s.t[1]]
-    cdef int64_t* ind = <int64_t*>p[s.t[2]]
-    cdef int nth, c
-    if s.i[5] < 1 or s.i[6] < 1 or s.i[7] < 1:
+cdef int maxpool_idx_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef const dsl_pool_params* q = <const dsl_pool_params*>s.params
+    cdef pool_ctx c
+    cdef int64_t rows = q.planes * q.OH
+    if q.OW < 1 or q.KH < 1 or q.KW < 1:
         return DSL_ERR_BAD_PARAM
     if rows <= 0:
         return DSL_OK
-    nth = dsl_threads_for(rows * s.i[5] * s.i[6] * s.i[7], min_work, nt)
-    if nth > rows:
-        nth = <int>rows
-    if nth <= 1:
-        maxpool_idx_rows(s, x, y, ind, 0, rows)
-        return DSL_OK
-    for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-        maxpool_idx_rows(s, x, y, ind, dsl_chunk_lo(rows, c, nth), dsl_chunk_lo(rows, c + 1, nth))
+    c.s = s
+    c.p = p
+    run_ranges(maxpool_idx_range, &c, rows, threads_for(rows * q.OW * q.KH * q.KW, rows, ex.nt))
     return DSL_OK
 
 
 cdef int run_pool(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
-    cdef int sub = s.op % 100, nt = x.nt
-    if sub == 1:
+    if s.op == DSL_OP_POOL2D:
         return pool2d_op(s, p, x)
-    if sub == 2:
-        return maxpool_idx_op(s, p, nt)
+    if s.op == DSL_OP_MAXPOOL2D_IDX:
+        return maxpool_idx_op(s, p, x)
     return DSL_ERR_UNKNOWN_OP

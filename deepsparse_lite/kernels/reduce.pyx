@@ -9,43 +9,44 @@ otherwise along inner, in column blocks of COL_BLOCK floats. Threads split the o
 The fp32 microkernels are csrc/reduce_f32.h (generic / AVX2 / AVX-512 from one template);
 ``isa`` below is the kernel form: dsl_kv_form of the step's compile-time level and the CPU cap.
 
-Sub-ops (op = 300 + sub). Tensor slots t[...] and params:
+Sub-ops, their tensor slots and parameter records (csrc/dsl_params.h):
 
-  1 REDUCE     t=[x, y]
-               i: [0] kind (RK_*: 0 sum, 1 mean, 2 max, 3 min, 4 prod, 5 l2, 6 l1, 7 sumsq,
-                  8 logsum, 9 logsumexp), [1] dtype (DSL_F32 | DSL_I64; i64: kinds 0,2,3,4,6,7),
-                  [2] outer, [3] n, [4] inner, [5] isa
-               f: [0] scale applied to a mean (1 / n)
-  2 ARG        t=[x, y:int64]
-               i: [0] 0 argmax | 1 argmin, [1] dtype (F32 | I64), [2] outer, [3] n, [4] inner,
-                  [5] select_last_index, [6] isa   (inner > 1: column blocks of ARG_BLOCK)
-  3 TOPK       t=[x, values, indices:int64]
-               i: [0] dtype (F32 | I64), [1] outer, [2] n, [3] inner, [4] k, [5] largest
-               (always sorted; ties: lower index first, like onnx.reference / onnxruntime)
-  4 SOFTMAX    t=[x, y]
-               i: [0] 0 softmax | 1 log-softmax, [1] outer, [2] n, [3] inner, [4] isa
-  5 LAYERNORM  t=[x, scale, bias, y, mean, inv_std_dev]   (absent tensors: any id, flag 0)
-               i: [0] outer, [1] n, [2] has_bias, [3] has_mean, [4] has_inv_std, [5] isa
-               f: [0] epsilon
-               scale / bias are n-vectors (the lowering broadcasts them at compile time).
-  6 AFFINE     t=[x, ab, y]    y[o, c, j] = x[o, c, j] * ab[c] + ab[C + c]
-               i: [0] outer, [1] C, [2] inner, [3] isa
-  7 BN_PREP    t=[scale, bias, mean, var, ab]   ab = [scale / sqrt(var + eps), bias - mean * a]
-               i: [0] C   f: [0] epsilon     (only when BatchNorm's parameters are runtime tensors)
-  8 LRN        t=[x, y]   (NCHW, inner = H * W)
-               i: [0] N, [1] C, [2] inner, [3] size   f: [0] alpha, [1] beta, [2] bias
-  9 INSTNORM   t=[x, scale[C], bias[C], y]   rows = N * C planes of n = prod(spatial)
-               i: [0] rows, [1] n, [2] C, [3] isa   f: [0] epsilon
+  REDUCE     t=[x, y]  dsl_reduce_params: kind (RK_*: 0 sum, 1 mean, 2 max, 3 min, 4 prod,
+             5 l2, 6 l1, 7 sumsq, 8 logsum, 9 logsumexp), dtype (F32 | I64; i64: kinds
+             0,2,3,4,6,7), outer, n, inner, level, scale (applied to a mean: 1 / n)
+  ARG        t=[x, y:int64]  dsl_arg_params: is_min, dtype (F32 | I64), outer, n, inner,
+             select_last, level   (inner > 1: column blocks of ARG_BLOCK)
+  TOPK       t=[x, values, indices:int64]  dsl_topk_params: dtype (F32 | I64), outer, n,
+             inner, k, largest (always sorted; ties: lower index first, like onnx.reference)
+  SOFTMAX    t=[x, y]  dsl_softmax_params: log (0 softmax, 1 log-softmax), outer, n, inner,
+             level
+  LAYERNORM  t=[x, scale, bias, y, mean, inv_std_dev]  dsl_layernorm_params: outer, n,
+             has_bias, has_mean, has_inv_std (absent tensors: any id, flag 0), level,
+             epsilon; scale / bias are n-vectors (the lowering broadcasts them)
+  AFFINE     t=[x, ab, y]  y[o, c, j] = x[o, c, j] * ab[c] + ab[C + c]  dsl_affine_params:
+             outer, C, inner, level
+  BN_PREP    t=[scale, bias, mean, var, ab]  ab = [scale / sqrt(var + eps), bias - mean * a]
+             dsl_bn_prep_params: C, epsilon (only when BatchNorm's parameters are runtime)
+  LRN        t=[x, y]  (NCHW, inner = H * W)  dsl_lrn_params: N, C, inner, size, alpha,
+             beta, bias
+  INSTNORM   t=[x, scale[C], bias[C], y]  rows = N * C planes of n = prod(spatial)
+             dsl_instnorm_params: rows, n, C, level, epsilon
 """
 from libc.stdint cimport int64_t
 from libc.math cimport sqrtf, powf
-from cython.parallel cimport prange
 
 from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
                                           DSL_ERR_BAD_PARAM, DSL_F32, DSL_I64, DSL_KV_REDUCE,
                                           DSL_KV_SOFTMAX, DSL_KV_LAYERNORM, DSL_KV_INSTNORM,
                                           DSL_KV_ARGEXT, DSL_KV_AFFINE, dsl_kv_form, dsl_hit,
-                                          dsl_threads_for, dsl_chunk_lo)
+                                          dsl_threads_for, run_ranges)
+from deepsparse_lite.kernels.params cimport (dsl_reduce_params, dsl_arg_params, dsl_topk_params,
+                                             dsl_softmax_params, dsl_layernorm_params,
+                                             dsl_affine_params, dsl_bn_prep_params, dsl_lrn_params,
+                                             dsl_instnorm_params, DSL_OP_REDUCE, DSL_OP_ARG,
+                                             DSL_OP_TOPK, DSL_OP_SOFTMAX, DSL_OP_LAYERNORM,
+                                             DSL_OP_AFFINE, DSL_OP_BN_PREP, DSL_OP_LRN,
+                                             DSL_OP_INSTNORM)
 
 cdef extern from "reduce_f32.h" nogil:
     int DSL_RK_SUM, DSL_RK_MEAN, DSL_RK_MAX, DSL_RK_MIN, DSL_RK_PROD, DSL_RK_L2, DSL_RK_L1
@@ -121,28 +122,18 @@ cdef inline int threads_for(int64_t work, int64_t items, int nt) noexcept nogil:
     return nth if nth > 0 else 1
 
 
+# Each op below: a context struct, a range function over its work items (called by
+# run_ranges on one thread or one chunk per team thread), and the op that sizes the work.
+
+cdef struct rctx:
+    const dsl_step* s
+    char** p
+    int form
+
+
 # ---------------------------------------------------------------------------------------
 # REDUCE
 # ---------------------------------------------------------------------------------------
-
-cdef void reduce_f32_items(const dsl_step* s, const float* x, float* y, int64_t lo, int64_t hi,
-                           int isa) noexcept nogil:
-    cdef int kind = <int>s.i[0]
-    cdef int64_t n = s.i[3], inner = s.i[4], nb, it, o, b, j1
-    cdef float scale = s.f[0]
-    if inner == 1:
-        f32_reduce_rows_select(isa)(x + lo * n, y + lo, hi - lo, n, kind, scale)
-        return
-    cdef f32_reduce_cols_fn fn = f32_reduce_cols_select(isa)
-    nb = ceil_div(inner, COL_BLOCK)
-    for it in range(lo, hi):
-        o = it // nb
-        b = it % nb
-        j1 = (b + 1) * COL_BLOCK
-        if j1 > inner:
-            j1 = inner
-        fn(x + o * n * inner, y + o * inner, n, inner, b * COL_BLOCK, j1, kind, scale)
-
 
 cdef inline int64_t i64_op(int kind, int64_t a, int64_t v) noexcept nogil:
     if kind == 0 or kind == 6 or kind == 7:  # sum, l1, sumsq (v already mapped)
@@ -162,11 +153,14 @@ cdef inline int64_t i64_map(int kind, int64_t v) noexcept nogil:
     return v
 
 
-cdef void reduce_i64_items(const dsl_step* s, const int64_t* x, int64_t* y, int64_t lo,
-                           int64_t hi) noexcept nogil:
+cdef int64_t reduce_i64_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
     # outer items [lo, hi); integer reductions are rare (shape arithmetic): plain loops
-    cdef int kind = <int>s.i[0]
-    cdef int64_t n = s.i[3], inner = s.i[4], o, r, j, a
+    cdef const rctx* c = <const rctx*>vctx
+    cdef const dsl_reduce_params* q = <const dsl_reduce_params*>c.s.params
+    cdef const int64_t* x = <const int64_t*>c.p[c.s.t[0]]
+    cdef int64_t* y = <int64_t*>c.p[c.s.t[1]]
+    cdef int kind = <int>q.kind
+    cdef int64_t n = q.n, inner = q.inner, o, r, j
     cdef const int64_t* xo
     cdef int64_t* yo
     for o in range(lo, hi):
@@ -177,36 +171,48 @@ cdef void reduce_i64_items(const dsl_step* s, const int64_t* x, int64_t* y, int6
         for r in range(1, n):
             for j in range(inner):
                 yo[j] = i64_op(kind, yo[j], i64_map(kind, xo[r * inner + j]))
+    return 0
+
+
+cdef int64_t reduce_f32_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    # inner == 1: rows [lo, hi); else (outer, column block) items
+    cdef const rctx* c = <const rctx*>vctx
+    cdef const dsl_reduce_params* q = <const dsl_reduce_params*>c.s.params
+    cdef const float* x = <const float*>c.p[c.s.t[0]]
+    cdef float* y = <float*>c.p[c.s.t[1]]
+    cdef int kind = <int>q.kind
+    cdef int64_t n = q.n, inner = q.inner, nb, it, o, b, j1
+    if inner == 1:
+        f32_reduce_rows_select(c.form)(x + lo * n, y + lo, hi - lo, n, kind, q.scale)
+        return 0
+    cdef f32_reduce_cols_fn fn = f32_reduce_cols_select(c.form)
+    nb = ceil_div(inner, COL_BLOCK)
+    for it in range(lo, hi):
+        o = it // nb
+        b = it % nb
+        j1 = (b + 1) * COL_BLOCK
+        if j1 > inner:
+            j1 = inner
+        fn(x + o * n * inner, y + o * inner, n, inner, b * COL_BLOCK, j1, kind, q.scale)
+    return 0
 
 
 cdef int reduce_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
-    cdef int nt = ex.nt
-    cdef int64_t outer = s.i[2], n = s.i[3], inner = s.i[4], items
-    cdef int isa, nth, c
-    cdef char* x = p[s.t[0]]
-    cdef char* y = p[s.t[1]]
-    if n < 1 or outer < 0 or inner < 1:
+    cdef const dsl_reduce_params* q = <const dsl_reduce_params*>s.params
+    cdef rctx c
+    cdef int64_t items
+    if q.n < 1 or q.outer < 0 or q.inner < 1:
         return DSL_ERR_BAD_PARAM
-    if s.i[1] == DSL_I64:
-        nth = threads_for(outer * n * inner, outer, nt)
-        if nth <= 1:
-            reduce_i64_items(s, <int64_t*>x, <int64_t*>y, 0, outer)
-            return DSL_OK
-        for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-            reduce_i64_items(s, <int64_t*>x, <int64_t*>y, dsl_chunk_lo(outer, c, nth),
-                             dsl_chunk_lo(outer, c + 1, nth))
+    c.s = s
+    c.p = p
+    if q.dtype == DSL_I64:
+        run_ranges(reduce_i64_range, &c, q.outer, threads_for(q.outer * q.n * q.inner, q.outer, ex.nt))
         return DSL_OK
-    if s.i[1] != DSL_F32:
+    if q.dtype != DSL_F32:
         return DSL_ERR_BAD_PARAM
-    isa = form_of(ex, DSL_KV_REDUCE, s.i[5])
-    items = outer if inner == 1 else outer * ceil_div(inner, COL_BLOCK)
-    nth = threads_for(outer * n * inner, items, nt)
-    if nth <= 1:
-        reduce_f32_items(s, <float*>x, <float*>y, 0, items, isa)
-        return DSL_OK
-    for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-        reduce_f32_items(s, <float*>x, <float*>y, dsl_chunk_lo(items, c, nth),
-                         dsl_chunk_lo(items, c + 1, nth), isa)
+    c.form = form_of(ex, DSL_KV_REDUCE, q.level)
+    items = q.outer if q.inner == 1 else q.outer * ceil_div(q.inner, COL_BLOCK)
+    run_ranges(reduce_f32_range, &c, items, threads_for(q.outer * q.n * q.inner, items, ex.nt))
     return DSL_OK
 
 
@@ -252,45 +258,34 @@ cdef void arg_items(const num_t* x, int64_t* y, int64_t n, int64_t inner, int is
                         yo[j] = r
 
 
-cdef int arg_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
-    cdef int nt = ex.nt
-    cdef int is_min = <int>s.i[0], last = <int>s.i[5], nth, c
-    cdef int isa = 0
-    cdef int64_t outer = s.i[2], n = s.i[3], inner = s.i[4], items, lo
-    cdef char* x = p[s.t[0]]
-    cdef int64_t* y = <int64_t*>p[s.t[1]]
-    if n < 1:
-        return DSL_ERR_BAD_PARAM
-    items = outer if inner == 1 else outer * ceil_div(inner, ARG_BLOCK)
-    nth = threads_for(outer * inner * n, items, nt)
-    if s.i[1] == DSL_F32 and inner == 1:
+cdef int64_t arg_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    cdef const rctx* c = <const rctx*>vctx
+    cdef const dsl_arg_params* q = <const dsl_arg_params*>c.s.params
+    cdef const char* x = c.p[c.s.t[0]]
+    cdef int64_t* y = <int64_t*>c.p[c.s.t[1]]
+    cdef int is_min = <int>q.is_min, last = <int>q.select_last
+    if q.dtype == DSL_F32 and q.inner == 1:
         # contiguous rows: vectorised max/min pass + scan
-        isa = form_of(ex, DSL_KV_ARGEXT, s.i[6])
-        if nth <= 1:
-            f32_argext_rows_select(isa)(<float*>x, y, items, n, is_min, last)
-            return DSL_OK
-        for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-            lo = dsl_chunk_lo(items, c, nth)
-            f32_argext_rows_select(isa)(<float*>x + lo * n, y + lo, dsl_chunk_lo(items, c + 1, nth) - lo,
-                                        n, is_min, last)
-        return DSL_OK
-    if s.i[1] == DSL_F32:
-        if nth <= 1:
-            arg_items(<float*>x, y, n, inner, is_min, last, 0, items)
-            return DSL_OK
-        for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-            arg_items(<float*>x, y, n, inner, is_min, last, dsl_chunk_lo(items, c, nth),
-                      dsl_chunk_lo(items, c + 1, nth))
-        return DSL_OK
-    if s.i[1] == DSL_I64:
-        if nth <= 1:
-            arg_items(<int64_t*>x, y, n, inner, is_min, last, 0, items)
-            return DSL_OK
-        for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-            arg_items(<int64_t*>x, y, n, inner, is_min, last, dsl_chunk_lo(items, c, nth),
-                      dsl_chunk_lo(items, c + 1, nth))
-        return DSL_OK
-    return DSL_ERR_BAD_PARAM
+        f32_argext_rows_select(c.form)(<const float*>x + lo * q.n, y + lo, hi - lo, q.n, is_min, last)
+    elif q.dtype == DSL_F32:
+        arg_items(<const float*>x, y, q.n, q.inner, is_min, last, lo, hi)
+    else:
+        arg_items(<const int64_t*>x, y, q.n, q.inner, is_min, last, lo, hi)
+    return 0
+
+
+cdef int arg_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef const dsl_arg_params* q = <const dsl_arg_params*>s.params
+    cdef rctx c
+    cdef int64_t items
+    if q.n < 1 or (q.dtype != DSL_F32 and q.dtype != DSL_I64):
+        return DSL_ERR_BAD_PARAM
+    c.s = s
+    c.p = p
+    c.form = form_of(ex, DSL_KV_ARGEXT, q.level) if q.dtype == DSL_F32 and q.inner == 1 else 0
+    items = q.outer if q.inner == 1 else q.outer * ceil_div(q.inner, ARG_BLOCK)
+    run_ranges(arg_range, &c, items, threads_for(q.outer * q.inner * q.n, items, ex.nt))
+    return DSL_OK
 
 
 # ---------------------------------------------------------------------------------------
@@ -361,50 +356,48 @@ cdef void topk_items(const num_t* x, num_t* vals, int64_t* idx, int64_t n, int64
             topk_sift(v, ix, inner, m, 0, largest)
 
 
+cdef int64_t topk_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    cdef const rctx* c = <const rctx*>vctx
+    cdef const dsl_topk_params* q = <const dsl_topk_params*>c.s.params
+    cdef char* x = c.p[c.s.t[0]]
+    cdef char* v = c.p[c.s.t[1]]
+    cdef int64_t* ix = <int64_t*>c.p[c.s.t[2]]
+    if q.dtype == DSL_F32:
+        topk_items(<const float*>x, <float*>v, ix, q.n, q.inner, q.k, q.largest != 0, lo, hi)
+    else:
+        topk_items(<const int64_t*>x, <int64_t*>v, ix, q.n, q.inner, q.k, q.largest != 0, lo, hi)
+    return 0
+
+
 cdef int topk_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
-    cdef int nt = ex.nt
-    cdef int64_t outer = s.i[1], n = s.i[2], inner = s.i[3], k = s.i[4], items = outer * inner
-    cdef bint largest = s.i[5] != 0
-    cdef int nth, c
-    cdef char* x = p[s.t[0]]
-    cdef char* v = p[s.t[1]]
-    cdef int64_t* ix = <int64_t*>p[s.t[2]]
-    if k < 0 or k > n:
+    cdef const dsl_topk_params* q = <const dsl_topk_params*>s.params
+    cdef rctx c
+    cdef int64_t items = q.outer * q.inner
+    if q.k < 0 or q.k > q.n or (q.dtype != DSL_F32 and q.dtype != DSL_I64):
         return DSL_ERR_BAD_PARAM
-    if k == 0:
+    if q.k == 0:
         return DSL_OK
-    nth = threads_for(items * n, items, nt)
-    if s.i[0] == DSL_F32:
-        if nth <= 1:
-            topk_items(<float*>x, <float*>v, ix, n, inner, k, largest, 0, items)
-            return DSL_OK
-        for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-            topk_items(<float*>x, <float*>v, ix, n, inner, k, largest,
-                       dsl_chunk_lo(items, c, nth), dsl_chunk_lo(items, c + 1, nth))
-        return DSL_OK
-    if s.i[0] == DSL_I64:
-        if nth <= 1:
-            topk_items(<int64_t*>x, <int64_t*>v, ix, n, inner, k, largest, 0, items)
-            return DSL_OK
-        for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-            topk_items(<int64_t*>x, <int64_t*>v, ix, n, inner, k, largest,
-                       dsl_chunk_lo(items, c, nth), dsl_chunk_lo(items, c + 1, nth))
-        return DSL_OK
-    return DSL_ERR_BAD_PARAM
+    c.s = s
+    c.p = p
+    run_ranges(topk_range, &c, items, threads_for(items * q.n, items, ex.nt))
+    return DSL_OK
 
 
 # ---------------------------------------------------------------------------------------
 # SOFTMAX / LOGSOFTMAX
 # ---------------------------------------------------------------------------------------
 
-cdef void softmax_items(const dsl_step* s, const float* x, float* y, int64_t lo, int64_t hi,
-                        int isa) noexcept nogil:
-    cdef int logsm = <int>s.i[0]
-    cdef int64_t n = s.i[2], inner = s.i[3], nb, it, o, b, j1
+cdef int64_t softmax_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    cdef const rctx* c = <const rctx*>vctx
+    cdef const dsl_softmax_params* q = <const dsl_softmax_params*>c.s.params
+    cdef const float* x = <const float*>c.p[c.s.t[0]]
+    cdef float* y = <float*>c.p[c.s.t[1]]
+    cdef int logsm = <int>q.log
+    cdef int64_t n = q.n, inner = q.inner, nb, it, o, b, j1
     if inner == 1:
-        f32_softmax_rows_select(isa)(x + lo * n, y + lo * n, hi - lo, n, logsm)
-        return
-    cdef f32_softmax_cols_fn fn = f32_softmax_cols_select(isa)
+        f32_softmax_rows_select(c.form)(x + lo * n, y + lo * n, hi - lo, n, logsm)
+        return 0
+    cdef f32_softmax_cols_fn fn = f32_softmax_cols_select(c.form)
     nb = ceil_div(inner, COL_BLOCK)
     for it in range(lo, hi):
         o = it // nb
@@ -413,24 +406,21 @@ cdef void softmax_items(const dsl_step* s, const float* x, float* y, int64_t lo,
         if j1 > inner:
             j1 = inner
         fn(x + o * n * inner, y + o * n * inner, n, inner, b * COL_BLOCK, j1, logsm)
+    return 0
 
 
 cdef int softmax_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
-    cdef int nt = ex.nt
-    cdef int64_t outer = s.i[1], n = s.i[2], inner = s.i[3], items
-    cdef int isa = form_of(ex, DSL_KV_SOFTMAX, s.i[4]), nth, c
-    cdef float* x = <float*>p[s.t[0]]
-    cdef float* y = <float*>p[s.t[1]]
-    if n < 1 or inner < 1:
+    cdef const dsl_softmax_params* q = <const dsl_softmax_params*>s.params
+    cdef rctx c
+    cdef int64_t items
+    if q.n < 1 or q.inner < 1:
         return DSL_ERR_BAD_PARAM
-    items = outer if inner == 1 else outer * ceil_div(inner, COL_BLOCK)
+    c.s = s
+    c.p = p
+    c.form = form_of(ex, DSL_KV_SOFTMAX, q.level)
+    items = q.outer if q.inner == 1 else q.outer * ceil_div(q.inner, COL_BLOCK)
     # exp costs ~10 adds: weigh the work so mid-size softmaxes still use the team
-    nth = threads_for(outer * n * inner * 4, items, nt)
-    if nth <= 1:
-        softmax_items(s, x, y, 0, items, isa)
-        return DSL_OK
-    for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-        softmax_items(s, x, y, dsl_chunk_lo(items, c, nth), dsl_chunk_lo(items, c + 1, nth), isa)
+    run_ranges(softmax_range, &c, items, threads_for(q.outer * q.n * q.inner * 4, items, ex.nt))
     return DSL_OK
 
 
@@ -438,29 +428,30 @@ cdef int softmax_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept no
 # LAYERNORM
 # ---------------------------------------------------------------------------------------
 
-cdef void layernorm_rows(const dsl_step* s, char** p, int64_t lo, int64_t hi, int isa) noexcept nogil:
-    cdef int64_t n = s.i[1]
-    cdef const float* x = <float*>p[s.t[0]]
-    cdef const float* w = <float*>p[s.t[1]]
-    cdef const float* b = <float*>p[s.t[2]] if s.i[2] else NULL
-    cdef float* y = <float*>p[s.t[3]]
-    cdef float* mo = <float*>p[s.t[4]] + lo if s.i[3] else NULL
-    cdef float* ro = <float*>p[s.t[5]] + lo if s.i[4] else NULL
-    f32_layernorm_rows_select(isa)(x + lo * n, y + lo * n, hi - lo, n, w, b, s.f[0], mo, ro)
+cdef int64_t layernorm_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    cdef const rctx* c = <const rctx*>vctx
+    cdef const dsl_step* s = c.s
+    cdef const dsl_layernorm_params* q = <const dsl_layernorm_params*>s.params
+    cdef int64_t n = q.n
+    cdef const float* x = <float*>c.p[s.t[0]]
+    cdef const float* w = <float*>c.p[s.t[1]]
+    cdef const float* b = <float*>c.p[s.t[2]] if q.has_bias else NULL
+    cdef float* y = <float*>c.p[s.t[3]]
+    cdef float* mo = <float*>c.p[s.t[4]] + lo if q.has_mean else NULL
+    cdef float* ro = <float*>c.p[s.t[5]] + lo if q.has_inv_std else NULL
+    f32_layernorm_rows_select(c.form)(x + lo * n, y + lo * n, hi - lo, n, w, b, q.epsilon, mo, ro)
+    return 0
 
 
 cdef int layernorm_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
-    cdef int nt = ex.nt
-    cdef int64_t outer = s.i[0], n = s.i[1]
-    cdef int isa = form_of(ex, DSL_KV_LAYERNORM, s.i[5]), nth, c
-    if n < 1:
+    cdef const dsl_layernorm_params* q = <const dsl_layernorm_params*>s.params
+    cdef rctx c
+    if q.n < 1:
         return DSL_ERR_BAD_PARAM
-    nth = threads_for(outer * n * 2, outer, nt)
-    if nth <= 1:
-        layernorm_rows(s, p, 0, outer, isa)
-        return DSL_OK
-    for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-        layernorm_rows(s, p, dsl_chunk_lo(outer, c, nth), dsl_chunk_lo(outer, c + 1, nth), isa)
+    c.s = s
+    c.p = p
+    c.form = form_of(ex, DSL_KV_LAYERNORM, q.level)
+    run_ranges(layernorm_range, &c, q.outer, threads_for(q.outer * q.n * 2, q.outer, ex.nt))
     return DSL_OK
 
 
@@ -468,41 +459,41 @@ cdef int layernorm_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept 
 # AFFINE (BatchNormalization in inference mode) and its runtime parameter prep
 # ---------------------------------------------------------------------------------------
 
-cdef void affine_items(const dsl_step* s, char** p, int64_t lo, int64_t hi, int isa) noexcept nogil:
-    cdef int64_t C = s.i[1], inner = s.i[2], it, c
-    cdef const float* x = <float*>p[s.t[0]]
-    cdef const float* ab = <float*>p[s.t[1]]
-    cdef float* y = <float*>p[s.t[2]]
+cdef int64_t affine_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    cdef const rctx* c = <const rctx*>vctx
+    cdef const dsl_affine_params* q = <const dsl_affine_params*>c.s.params
+    cdef int64_t C = q.C, inner = q.inner, it, ch
+    cdef const float* x = <float*>c.p[c.s.t[0]]
+    cdef const float* ab = <float*>c.p[c.s.t[1]]
+    cdef float* y = <float*>c.p[c.s.t[2]]
     cdef f32_affine_plane_fn plane
     cdef f32_affine_vec_fn vec
     if inner == 1:          # items are rows of C channels
-        vec = f32_affine_vec_select(isa)
+        vec = f32_affine_vec_select(c.form)
         for it in range(lo, hi):
             vec(x + it * C, y + it * C, C, ab, ab + C)
     else:                   # items are (outer, channel) planes of inner elements
-        plane = f32_affine_plane_select(isa)
+        plane = f32_affine_plane_select(c.form)
         for it in range(lo, hi):
-            c = it % C
-            plane(x + it * inner, y + it * inner, inner, ab[c], ab[C + c])
+            ch = it % C
+            plane(x + it * inner, y + it * inner, inner, ab[ch], ab[C + ch])
+    return 0
 
 
 cdef int affine_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
-    cdef int nt = ex.nt
-    cdef int64_t outer = s.i[0], C = s.i[1], inner = s.i[2]
-    cdef int isa = form_of(ex, DSL_KV_AFFINE, s.i[3]), nth, c
-    cdef int64_t items = outer if inner == 1 else outer * C
-    nth = threads_for(outer * C * inner, items, nt)
-    if nth <= 1:
-        affine_items(s, p, 0, items, isa)
-        return DSL_OK
-    for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-        affine_items(s, p, dsl_chunk_lo(items, c, nth), dsl_chunk_lo(items, c + 1, nth), isa)
+    cdef const dsl_affine_params* q = <const dsl_affine_params*>s.params
+    cdef rctx c
+    cdef int64_t items = q.outer if q.inner == 1 else q.outer * q.C
+    c.s = s
+    c.p = p
+    c.form = form_of(ex, DSL_KV_AFFINE, q.level)
+    run_ranges(affine_range, &c, items, threads_for(q.outer * q.C * q.inner, items, ex.nt))
     return DSL_OK
 
 
-cdef int bn_prep_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
-    cdef int nt = ex.nt
-    cdef int64_t C = s.i[0], c
+cdef int bn_prep_op(const dsl_step* s, char** p) noexcept nogil:
+    cdef const dsl_bn_prep_params* q = <const dsl_bn_prep_params*>s.params
+    cdef int64_t C = q.C, c
     cdef const float* sc = <float*>p[s.t[0]]
     cdef const float* bi = <float*>p[s.t[1]]
     cdef const float* mu = <float*>p[s.t[2]]
@@ -510,7 +501,7 @@ cdef int bn_prep_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept no
     cdef float* ab = <float*>p[s.t[4]]
     cdef float a
     for c in range(C):
-        a = sc[c] / sqrtf(var[c] + s.f[0])
+        a = sc[c] / sqrtf(var[c] + q.epsilon)
         ab[c] = a
         ab[C + c] = bi[c] - mu[c] * a
     return DSL_OK
@@ -520,40 +511,41 @@ cdef int bn_prep_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept no
 # LRN (across channels; AlexNet / GoogLeNet era, kept simple)
 # ---------------------------------------------------------------------------------------
 
-cdef void lrn_planes(const dsl_step* s, const float* x, float* y, int64_t lo, int64_t hi) noexcept nogil:
-    cdef int64_t C = s.i[1], inner = s.i[2], size = s.i[3]
+cdef int64_t lrn_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    cdef const rctx* c = <const rctx*>vctx
+    cdef const dsl_lrn_params* q = <const dsl_lrn_params*>c.s.params
+    cdef const float* x = <float*>c.p[c.s.t[0]]
+    cdef float* y = <float*>c.p[c.s.t[1]]
+    cdef int64_t C = q.C, inner = q.inner, size = q.size
     cdef int64_t c1 = (size - 1) // 2, c2 = size - 1 - c1   # window [c - c1, c + c2]
-    cdef float alpha = s.f[0] / <float>size, beta = s.f[1], bias = s.f[2]
-    cdef int64_t it, nidx, c, cc, lo_c, hi_c, j
+    cdef float alpha = q.alpha / <float>size, beta = q.beta, bias = q.bias
+    cdef int64_t it, nidx, ch, cc, lo_c, hi_c, j
     cdef const float* xb
     cdef float sq, v
     for it in range(lo, hi):
         nidx = it // C
-        c = it % C
+        ch = it % C
         xb = x + nidx * C * inner
-        lo_c = c - c1 if c >= c1 else 0
-        hi_c = c + c2 + 1 if c + c2 + 1 < C else C
+        lo_c = ch - c1 if ch >= c1 else 0
+        hi_c = ch + c2 + 1 if ch + c2 + 1 < C else C
         for j in range(inner):
             sq = 0.0
             for cc in range(lo_c, hi_c):
                 v = xb[cc * inner + j]
                 sq = sq + v * v
-            y[it * inner + j] = xb[c * inner + j] / powf(bias + alpha * sq, beta)
+            y[it * inner + j] = xb[ch * inner + j] / powf(bias + alpha * sq, beta)
+    return 0
 
 
 cdef int lrn_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
-    cdef int nt = ex.nt
-    cdef int64_t items = s.i[0] * s.i[1]
-    cdef const float* x = <float*>p[s.t[0]]
-    cdef float* y = <float*>p[s.t[1]]
-    cdef int nth = threads_for(items * s.i[2] * s.i[3], items, nt), c
-    if s.i[3] < 1:
+    cdef const dsl_lrn_params* q = <const dsl_lrn_params*>s.params
+    cdef rctx c
+    cdef int64_t items = q.N * q.C
+    if q.size < 1:
         return DSL_ERR_BAD_PARAM
-    if nth <= 1:
-        lrn_planes(s, x, y, 0, items)
-        return DSL_OK
-    for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-        lrn_planes(s, x, y, dsl_chunk_lo(items, c, nth), dsl_chunk_lo(items, c + 1, nth))
+    c.s = s
+    c.p = p
+    run_ranges(lrn_range, &c, items, threads_for(items * q.inner * q.size, items, ex.nt))
     return DSL_OK
 
 
@@ -561,47 +553,46 @@ cdef int lrn_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
 # INSTANCE NORMALIZATION
 # ---------------------------------------------------------------------------------------
 
-cdef void instnorm_rows(const dsl_step* s, char** p, int64_t lo, int64_t hi, int isa) noexcept nogil:
-    cdef int64_t n = s.i[1]
-    cdef const float* x = <float*>p[s.t[0]]
-    cdef float* y = <float*>p[s.t[3]]
-    f32_instnorm_rows_select(isa)(x + lo * n, y + lo * n, hi - lo, n, lo, s.i[2],
-                                  <float*>p[s.t[1]], <float*>p[s.t[2]], s.f[0])
+cdef int64_t instnorm_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    cdef const rctx* c = <const rctx*>vctx
+    cdef const dsl_instnorm_params* q = <const dsl_instnorm_params*>c.s.params
+    cdef int64_t n = q.n
+    cdef const float* x = <float*>c.p[c.s.t[0]]
+    cdef float* y = <float*>c.p[c.s.t[3]]
+    f32_instnorm_rows_select(c.form)(x + lo * n, y + lo * n, hi - lo, n, lo, q.C,
+                                     <float*>c.p[c.s.t[1]], <float*>c.p[c.s.t[2]], q.epsilon)
+    return 0
 
 
 cdef int instnorm_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
-    cdef int nt = ex.nt
-    cdef int64_t rows = s.i[0], n = s.i[1]
-    cdef int isa = form_of(ex, DSL_KV_INSTNORM, s.i[3]), nth, c
-    if n < 1 or s.i[2] < 1:
+    cdef const dsl_instnorm_params* q = <const dsl_instnorm_params*>s.params
+    cdef rctx c
+    if q.n < 1 or q.C < 1:
         return DSL_ERR_BAD_PARAM
-    nth = threads_for(rows * n * 2, rows, nt)
-    if nth <= 1:
-        instnorm_rows(s, p, 0, rows, isa)
-        return DSL_OK
-    for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-        instnorm_rows(s, p, dsl_chunk_lo(rows, c, nth), dsl_chunk_lo(rows, c + 1, nth), isa)
+    c.s = s
+    c.p = p
+    c.form = form_of(ex, DSL_KV_INSTNORM, q.level)
+    run_ranges(instnorm_range, &c, q.rows, threads_for(q.rows * q.n * 2, q.rows, ex.nt))
     return DSL_OK
 
 
 cdef int run_reduce(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
-    cdef int sub = s.op % 100
-    if sub == 1:
+    if s.op == DSL_OP_REDUCE:
         return reduce_op(s, p, x)
-    if sub == 2:
+    if s.op == DSL_OP_ARG:
         return arg_op(s, p, x)
-    if sub == 3:
+    if s.op == DSL_OP_TOPK:
         return topk_op(s, p, x)
-    if sub == 4:
+    if s.op == DSL_OP_SOFTMAX:
         return softmax_op(s, p, x)
-    if sub == 5:
+    if s.op == DSL_OP_LAYERNORM:
         return layernorm_op(s, p, x)
-    if sub == 6:
+    if s.op == DSL_OP_AFFINE:
         return affine_op(s, p, x)
-    if sub == 7:
-        return bn_prep_op(s, p, x)
-    if sub == 8:
+    if s.op == DSL_OP_BN_PREP:
+        return bn_prep_op(s, p)
+    if s.op == DSL_OP_LRN:
         return lrn_op(s, p, x)
-    if sub == 9:
+    if s.op == DSL_OP_INSTNORM:
         return instnorm_op(s, p, x)
     return DSL_ERR_UNKNOWN_OP

@@ -27,6 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from deepsparse_lite.plan import MAX_NDIM, Family, PlanBuilder, Tensor, dtype_code
+from deepsparse_lite import step_params as sp
 
 
 class UnsupportedModelError(RuntimeError):
@@ -182,10 +183,9 @@ def emit_copy(b: PlanBuilder, src: Tensor, dst: Tensor, shape, src_strides, dst_
         return
     if len(shp) > MAX_NDIM:
         raise UnsupportedModelError(f"a copy needs {len(shp)} dims after merging (max {MAX_NDIM})")
-    pad = MAX_NDIM - len(shp)
-    ints = ([len(shp), esz] + list(shp) + [0] * pad + list(ss) + [0] * pad + list(ds) + [0] * pad
-            + [src_offset, dst_offset, b.isa])  # i[28]: ISA level (blocked transpose variant)
-    b.emit(DataOp.COPY, [src, dst], ints)
+    b.emit(DataOp.COPY, [src, dst], sp.params(
+        sp.COPY, ndim=len(shp), esz=esz, shape=shp, src_strides=ss, dst_strides=ds,
+        src_offset=src_offset, dst_offset=dst_offset, level=b.isa))
 
 
 def emit_contiguous_copy(b: PlanBuilder, src: Tensor, dst: Tensor) -> None:
@@ -200,7 +200,8 @@ def emit_fill(b: PlanBuilder, dst: Tensor, value, nbytes: Optional[int] = None, 
     raw = int.from_bytes(bits.tobytes(), "little", signed=False)
     if raw >= 2 ** 63:
         raw -= 2 ** 64
-    b.emit(DataOp.FILL, [dst], [dst.nbytes if nbytes is None else nbytes, dt.itemsize, raw, dst_offset])
+    b.emit(DataOp.FILL, [dst], sp.params(sp.FILL, nbytes=dst.nbytes if nbytes is None else nbytes,
+                                         esz=dt.itemsize, bits=raw, dst_offset=dst_offset))
 
 
 def dtype_of(code_or_dtype) -> int:

@@ -17,8 +17,9 @@ from typing import List, Optional
 import numpy as np
 
 from deepsparse_lite.ops.base import OpDef, UnsupportedModelError, ints_attr, register
-from deepsparse_lite.ops.gemm import (BIAS_ROW, GemmOp, act_of, blocking, emit_gemm_step,
-                                      geometry, pack_a, require_f32, _round_up)
+from deepsparse_lite.ops.gemm import (BIAS_ROW, GemmOp, act_of, blocking, conv_geometry_fields,
+                                      emit_gemm_step, geometry, pack_a, require_f32, _kgemm,
+                                      _round_up)
 
 # Column buffer of one ConvTranspose work item (floats): bounds the per-thread workspace.
 CONVT_COL_FLOATS = 1 << 20
@@ -100,21 +101,6 @@ def convt_geometry(node, x_shape, w_shape):
     return out, begin, strides, dil, kernel
 
 
-def _as_2d(vals, fill):
-    """Spatial params of a 1-D conv seen as 2-D with H = 1."""
-    return [fill] + list(vals) if len(vals) == 1 else list(vals)
-
-
-def _geom_ints(n, g, cin, x_sp, cout, out_sp, kernel, strides, pads, dil):
-    H, W = _as_2d(x_sp, 1)
-    OH, OW = _as_2d(out_sp, 1)
-    KH, KW = _as_2d(kernel, 1)
-    SH, SW = _as_2d(strides, 1)
-    PH, PW = _as_2d(pads, 0)
-    DH, DW = _as_2d(dil, 1)
-    return [n, g, cin, H, W, cout, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW]
-
-
 def _const_bias(node, b, ins, cout: int) -> Optional[np.ndarray]:
     """Input 2 and a fused ``_bias`` (if any), summed; None when there is none."""
     total = None
@@ -177,23 +163,21 @@ class Conv(OpDef):
         bias = _const_bias(node, b, ins, cout)
         y = b.output(outs[0].name, outs[0].shape, np.float32)
         x = b.value(X.name)
-        geom = _geom_ints(n, G, cin, X.shape[2:], cout, out_sp, kernel, strides, pads, dil)
+        geom = conv_geometry_fields(n, G, cin, X.shape[2:], cout, out_sp, kernel, strides, pads, dil)
         w = np.asarray(W.const, np.float32)
         bt = b.const(bias) if bias is not None else None
         if G == cin and G == cout:
             if node.attrs.get("_addend"):
                 raise UnsupportedModelError(f"{node.describe()}: depthwise conv cannot take a fused addend")
-            _, _, _, _, _, _, OH, OW, KH, KW, SH, SW, _, _, DH, DW = geom
-            hp = (OH - 1) * SH + (KH - 1) * DH + 1          # f32_dwconv_padded_dims
-            owr, ext = _round_up(OW, 8), (KW - 1) * DW
-            wp = 2 * (owr + ext // 2 + 1) if SW == 2 else (owr - 1) * SW + ext + 1 + 8
+            ws = _kgemm().dwconv_workspace_floats(geom["H"], geom["W"], geom["OH"], geom["OW"],
+                                                  geom["KH"], geom["KW"], geom["SH"], geom["SW"],
+                                                  geom["DH"], geom["DW"])
             emit_gemm_step(b, GemmOp.DWCONV, [x, b.const(w.reshape(cout, khw), name=f"{node.name}_dw"), y],
-                           0, 0, 0, mc=0, kc=0, nc=0, ws_floats=hp * wp, act=act, bias=bt,
-                           bias_mode=BIAS_ROW, extra=geom)
+                           0, 0, 0, mc=0, kc=0, nc=0, ws_floats=ws, act=act, bias=bt,
+                           bias_mode=BIAS_ROW, **geom)
             return
-        mr, _ = geometry(b.isa)
         M, K, N = cog, cig * khw, int(np.prod(out_sp))
-        packed = np.concatenate([pack_a(w[g * cog:(g + 1) * cog].reshape(cog, K), mr)
+        packed = np.concatenate([pack_a(w[g * cog:(g + 1) * cog].reshape(cog, K), b.isa)
                                  for g in range(G)], axis=0)
         direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
                      and list(out_sp) == list(X.shape[2:]))
@@ -201,7 +185,7 @@ class Conv(OpDef):
         addend = node.attrs.get("_addend")  # a fused residual: Y = act(W*X + b + D)
         emit_gemm_step(b, GemmOp.CONV, [x, b.const(packed, name=f"{node.name}_packed"), y],
                        M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act, bias=bt,
-                       bias_mode=BIAS_ROW, extra=geom + [direct],
+                       bias_mode=BIAS_ROW, direct=direct, **geom,
                        d=b.value(addend) if addend else None, rsd=N, csd=1)
 
 
@@ -241,14 +225,14 @@ class ConvTranspose(OpDef):
             for c in range(nchunks):
                 rows = wt[c * chunk * khw:(c + 1) * chunk * khw]
                 pa = np.zeros((mp // mr, K, mr), np.float32)
-                pk = pack_a(np.ascontiguousarray(rows), mr)
+                pk = pack_a(np.ascontiguousarray(rows), b.isa)
                 pa[:pk.shape[0]] = pk
                 parts.append(pa)
         packed = np.concatenate(parts, axis=0)
         mc, kc, nc, ws = blocking(b.isa, M, N, K, False, True)
         col = _round_up(M * N, 16)
-        geom = _geom_ints(n, G, cin, X.shape[2:], cout, out_sp, kernel, strides, pads, dil)
+        geom = conv_geometry_fields(n, G, cin, X.shape[2:], cout, out_sp, kernel, strides, pads, dil)
         bt = b.const(bias) if bias is not None else None
         emit_gemm_step(b, GemmOp.CONVT, [x, b.const(packed, name=f"{node.name}_packed"), y],
                        M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws + col, act=act, bias=bt,
-                       bias_mode=BIAS_ROW, extra=geom + [chunk, nchunks, col])
+                       bias_mode=BIAS_ROW, co_chunk=chunk, nchunks=nchunks, col_floats=col, **geom)

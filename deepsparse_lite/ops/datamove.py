@@ -17,6 +17,7 @@ from typing import List, Optional
 import numpy as np
 
 from deepsparse_lite.plan import MAX_NDIM, Family, PlanBuilder, Tensor, dtype_code
+from deepsparse_lite import step_params as sp
 from deepsparse_lite.ops.base import (OpDef, UnsupportedModelError, broadcast_shape,
                                       contiguous_strides, emit_copy, emit_fill, ints_attr,
                                       merge_dims, normalize_axis, op_id, register)
@@ -496,7 +497,8 @@ class Gather(OpDef):
         else:
             itensor = b.value(idx.name)
             code = dtype_code(idx.dtype)
-        b.emit(GATHER, [src, itensor, dst], [outer, axis_len, inner, n_idx, code])
+        b.emit(GATHER, [src, itensor, dst], sp.params(sp.GATHER, outer=outer, axis_len=axis_len,
+                                                      inner_bytes=inner, n_idx=n_idx, index_dtype=code))
 
 
 @register("GatherElements")
@@ -520,12 +522,9 @@ class GatherElements(OpDef):
         if x.rank > MAX_NDIM:
             raise UnsupportedModelError(f"{node.describe()}: rank {x.rank} > {MAX_NDIM}")
         esz = _esz(x)
-        shape = list(idx.shape)
-        ds = list(contiguous_strides(x.shape, esz))
-        pad = MAX_NDIM - x.rank
-        ints = ([x.rank, esz, dtype_code(idx.dtype), axis, x.shape[axis]] + shape + [0] * pad
-                + ds + [0] * pad)
-        b.emit(GATHER_ELEMENTS, [b.value(x.name), b.value(idx.name), dst], ints)
+        b.emit(GATHER_ELEMENTS, [b.value(x.name), b.value(idx.name), dst], sp.params(
+            sp.GATHER_ELEMENTS, ndim=x.rank, esz=esz, index_dtype=dtype_code(idx.dtype), axis=axis,
+            axis_len=x.shape[axis], shape=idx.shape, data_strides=contiguous_strides(x.shape, esz)))
 
 
 # Resize and Upsample live in their own module (index/weight tables, two kernels).

@@ -19,6 +19,7 @@ from deepsparse_lite.ops.base import (MAX_NDIM, Act, OpDef, UnsupportedModelErro
                                       broadcast_shape, contiguous_strides, emit_contiguous_copy,
                                       merge_dims, op_id, register)
 from deepsparse_lite.plan import DType, Family, PlanBuilder, Tensor, dtype_code
+from deepsparse_lite import step_params as sp
 
 
 class EltOp:
@@ -64,8 +65,6 @@ _NUMERIC = {np.dtype(t) for t in (np.float32, np.float64, np.int64, np.int32, np
 _FLOAT = {np.dtype(np.float32), np.dtype(np.float64)}
 _BOOL = np.dtype(np.bool_)
 
-_I_N, _I_SHAPE, _I_STRIDE = 4, 8, 16
-
 
 # --------------------------------------------------------------------------------------
 # Emission helpers
@@ -88,15 +87,13 @@ def broadcast_layout(out_shape: Sequence[int], in_shapes: Sequence[Sequence[int]
     return shp, merged[:-1]
 
 
-def _walk_ints(head: Sequence[int], out_size: int, shp, strides) -> List[int]:
-    ints = [0] * (_I_STRIDE + 8 * len(strides))
-    ints[:len(head)] = [int(v) for v in head]
-    ints[3] = len(shp)
-    ints[_I_N] = int(out_size)
-    ints[_I_SHAPE:_I_SHAPE + len(shp)] = shp
+def _walk_params(out_size: int, shp, strides, **fields) -> np.ndarray:
+    """A dsl_eltwise_params record for a broadcasting walk over ``shp`` (merged dims) with
+    one element-stride set per input."""
+    flat = [0] * (3 * MAX_NDIM)
     for k, st in enumerate(strides):
-        ints[_I_STRIDE + 8 * k:_I_STRIDE + 8 * k + len(st)] = st
-    return ints
+        flat[MAX_NDIM * k:MAX_NDIM * k + len(st)] = [int(v) for v in st]
+    return sp.params(sp.ELTWISE, ndim=len(shp), n=int(out_size), shape=shp, strides=flat, **fields)
 
 
 def emit_unary(b: PlanBuilder, fn: int, x: Tensor, y: Tensor, a: float = 0.0, c: float = 0.0) -> None:
@@ -106,11 +103,13 @@ def emit_unary(b: PlanBuilder, fn: int, x: Tensor, y: Tensor, a: float = 0.0, c:
         return
     dt = np.dtype(x.dtype)
     if dt == np.float32:
-        b.emit(EltOp.UNARY_F32, [x, y], [int(fn), int(DType.F32), b.isa, 0, n], [a, c])
+        b.emit(EltOp.UNARY_F32, [x, y], sp.params(sp.ELTWISE, fn=int(fn), dtype=int(DType.F32),
+                                                  level=b.isa, n=n, a=a, b=c))
     elif dt == np.float64:
-        b.emit(EltOp.UNARY_F64, [x, y], [int(fn), int(DType.F64), 0, 0, n], [a, c])
+        b.emit(EltOp.UNARY_F64, [x, y], sp.params(sp.ELTWISE, fn=int(fn), dtype=int(DType.F64),
+                                                  n=n, a=a, b=c))
     elif dt in (np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.int8)) and fn in INT_UNARY:
-        b.emit(EltOp.UNARY_INT, [x, y], [int(fn), dtype_code(dt), 0, 0, n])
+        b.emit(EltOp.UNARY_INT, [x, y], sp.params(sp.ELTWISE, fn=int(fn), dtype=dtype_code(dt), n=n))
     else:
         raise UnsupportedModelError(f"unary function {fn} is not implemented for {dt}")
 
@@ -120,22 +119,23 @@ def emit_binary(b: PlanBuilder, fn: int, x0: Tensor, x1: Tensor, y: Tensor) -> N
     if y.size == 0:
         return
     shp, strides = broadcast_layout(y.shape, [x0.shape, x1.shape])
-    ints = _walk_ints([fn, dtype_code(x0.dtype), b.isa], y.size, shp, strides)
-    b.emit(EltOp.BINARY, [x0, x1, y], ints)
+    b.emit(EltOp.BINARY, [x0, x1, y], _walk_params(y.size, shp, strides, fn=int(fn),
+                                                   dtype=dtype_code(x0.dtype), level=b.isa))
 
 
 def emit_where(b: PlanBuilder, cond: Tensor, x: Tensor, z: Tensor, y: Tensor) -> None:
     if y.size == 0:
         return
     shp, strides = broadcast_layout(y.shape, [cond.shape, x.shape, z.shape])
-    ints = _walk_ints([0, np.dtype(x.dtype).itemsize, 0], y.size, shp, strides)
-    b.emit(EltOp.WHERE, [cond, x, z, y], ints)
+    b.emit(EltOp.WHERE, [cond, x, z, y], _walk_params(y.size, shp, strides,
+                                                      esz=np.dtype(x.dtype).itemsize))
 
 
 def emit_cast(b: PlanBuilder, x: Tensor, y: Tensor) -> None:
     if x.size == 0:
         return
-    b.emit(EltOp.CAST, [x, y], [dtype_code(x.dtype), dtype_code(y.dtype), 0, 0, x.size])
+    b.emit(EltOp.CAST, [x, y], sp.params(sp.ELTWISE, dtype=dtype_code(x.dtype),
+                                         out_dtype=dtype_code(y.dtype), n=x.size))
 
 
 def _as_dtype(b: PlanBuilder, node, v, dtype) -> Tensor:
@@ -276,7 +276,7 @@ class Not(OpDef):
         x = b.value(node.inputs[0])
         y = b.output(node.outputs[0], outs[0].shape, _BOOL)
         if x.size:
-            b.emit(EltOp.NOT, [x, y], [0, int(DType.BOOL), 0, 0, x.size])
+            b.emit(EltOp.NOT, [x, y], sp.params(sp.ELTWISE, dtype=int(DType.BOOL), n=x.size))
 
 
 # --------------------------------------------------------------------------------------
@@ -534,7 +534,7 @@ class FloatClass(OpDef):
         if node.op_type == "IsNaN":  # NaN is the one value not equal to itself
             eq = b.temp(x.shape, _BOOL)
             emit_binary(b, Bin.EQ, x, x, eq)
-            b.emit(EltOp.NOT, [eq, y], [0, int(DType.BOOL), 0, 0, x.size])
+            b.emit(EltOp.NOT, [eq, y], sp.params(sp.ELTWISE, dtype=int(DType.BOOL), n=x.size))
             return
         pos = int(node.attrs.get("detect_positive", 1))
         neg = int(node.attrs.get("detect_negative", 1))

@@ -22,6 +22,7 @@ import numpy as np
 from deepsparse_lite.ops.base import (OpDef, UnsupportedModelError, broadcast_shape,
                                       contiguous_strides, emit_copy, merge_dims, op_id, register)
 from deepsparse_lite.plan import Family, PlanBuilder, Tensor
+from deepsparse_lite.step_params import GEMM as GEMM_PARAMS, params
 
 
 class GemmOp:
@@ -36,17 +37,10 @@ class GemmOp:
 BIAS_NONE, BIAS_COL, BIAS_ROW = 0, 1, 2
 MAX_BATCH_DIMS = 4
 
-# Cache blocking (floats). KC x NR of B (16 KiB for avx2) stays in L1 while a tile row
-# of A micro-panels streams from L2 (MC x KC = 288 KiB of the 512 KiB); NC bounds a runtime
-# B block. (Measured on Zen 3: MC 288 beats 96-144 for M >= 256, equal for M = 128.)
-KC = 256
-MC = 288
-NC = 1024
-
 
 def geometry(isa: int) -> Tuple[int, int]:
-    """(MR, NR) of the register tile for a plan ISA level (csrc/f32_gemm.h)."""
-    return {0: (4, 8), 1: (6, 16)}.get(int(isa), (8, 32))
+    """(MR, NR) of the register tile of a plan level (computed by csrc/f32_gemm.h)."""
+    return _kgemm().geometry(int(isa))
 
 
 def _round_up(x: int, m: int) -> int:
@@ -54,34 +48,24 @@ def _round_up(x: int, m: int) -> int:
 
 
 def blocking(isa: int, M: int, N: int, K: int, a_runtime: bool, b_runtime: bool):
-    """(mc, kc, nc, workspace floats per thread) for one GEMM shape."""
-    mr, nr = geometry(isa)
-    # K blocks keep a B micro-panel in L1 across the row tiles of an A block; with a single
-    # row tile (GEMV-like M) there is no reuse, so stream B in one pass instead.
-    nk = 1 if (M <= mr and not b_runtime) else max(1, math.ceil(max(K, 1) / KC))
-    kc = max(1, math.ceil(max(K, 1) / nk))          # balanced K blocks
-    mc = max(mr, min(_round_up(MC, mr), _round_up(M, mr)))
-    nc = max(nr, min(_round_up(NC, nr), _round_up(N, nr)))
-    ws = (mc * kc if a_runtime else 0) + (kc * nc if b_runtime else 0)
-    return mc, kc, nc, ws
+    """(mc, kc, nc, workspace floats per thread) for one GEMM shape (csrc/f32_gemm.h)."""
+    return _kgemm().blocking(int(isa), int(M), int(N), int(K), bool(a_runtime), bool(b_runtime))
 
 
-def pack_b(w: np.ndarray, nr: int) -> np.ndarray:
-    """(K, N) -> ceil(N/nr) panels of K x nr (zero padded): b[panel, k, j]."""
-    K, N = w.shape
-    npan = max(1, math.ceil(N / nr))
-    wp = np.zeros((K, npan * nr), dtype=np.float32)
-    wp[:, :N] = w
-    return np.ascontiguousarray(wp.reshape(K, npan, nr).transpose(1, 0, 2))
+def pack_b(w: np.ndarray, isa: int) -> np.ndarray:
+    """(K, N) -> ceil(N/NR) panels of K x NR (zero padded): b[panel, k, j], by the kernels'
+    own packer for plan level ``isa``."""
+    return _kgemm().pack_b(np.asarray(w, np.float32), int(isa))
 
 
-def pack_a(w: np.ndarray, mr: int) -> np.ndarray:
-    """(M, K) -> ceil(M/mr) panels of K x mr (zero padded): a[panel, k, r]."""
-    M, K = w.shape
-    npan = max(1, math.ceil(M / mr))
-    wp = np.zeros((npan * mr, K), dtype=np.float32)
-    wp[:M] = w
-    return np.ascontiguousarray(wp.reshape(npan, mr, K).transpose(0, 2, 1))
+def pack_a(w: np.ndarray, isa: int) -> np.ndarray:
+    """(M, K) -> ceil(M/MR) panels of K x MR (zero padded): a[panel, k, r]."""
+    return _kgemm().pack_a(np.asarray(w, np.float32), int(isa))
+
+
+def _kgemm():
+    from deepsparse_lite.kernels import gemm as kgemm
+    return kgemm
 
 
 def act_of(node) -> Tuple[int, float, float]:
@@ -117,8 +101,9 @@ def emit_gemm_step(b: PlanBuilder, op: int, t3: Sequence[Tensor], M: int, N: int
                    mc: int, kc: int, nc: int, ws_floats: int, act=(0, 0.0, 0.0),
                    bias: Optional[Tensor] = None, bias_mode: int = BIAS_NONE,
                    d: Optional[Tensor] = None, rsd: int = 0, csd: int = 0,
-                   alpha: float = 1.0, beta: float = 1.0, extra: Sequence[int] = ()) -> None:
-    """Emit one GEMM-family step: the common header i[0..15], then ``extra`` from i[16]."""
+                   alpha: float = 1.0, beta: float = 1.0, **fields) -> None:
+    """Emit one GEMM-family step: the dsl_gemm_params header from the arguments, the
+    sub-op's own fields (``rsa=...``, the conv geometry, ...) from ``fields``."""
     tensors = list(t3)
     bias_slot = d_slot = ws_slot = -1
     if bias is not None:
@@ -133,9 +118,26 @@ def emit_gemm_step(b: PlanBuilder, op: int, t3: Sequence[Tensor], M: int, N: int
     if ws_bytes:
         ws_slot = len(tensors)
         tensors.append(b.workspace(ws_bytes * b.max_threads, name="gemm_workspace"))
-    ints = [b.isa, M, N, K, mc, kc, nc, int(act[0]), bias_mode, bias_slot, d_slot, rsd, csd,
-            ws_slot, ws_bytes, b.max_threads] + [int(x) for x in extra]
-    b.emit(op, tensors, ints, [alpha, beta, float(act[1]), float(act[2])])
+    b.emit(op, tensors, params(
+        GEMM_PARAMS, level=b.isa, M=M, N=N, K=K, mc=mc, kc=kc, nc=nc, act=int(act[0]),
+        bias_mode=bias_mode, bias_slot=bias_slot, d_slot=d_slot, rsd=rsd, csd=csd,
+        ws_slot=ws_slot, ws_bytes=ws_bytes, ws_threads=b.max_threads, alpha=alpha, beta=beta,
+        act_a=float(act[1]), act_b=float(act[2]), **fields))
+
+
+def conv_geometry_fields(images, groups, cin, x_sp, cout, out_sp, kernel, strides, pads, dil) -> dict:
+    """The NCHW geometry fields of dsl_gemm_params (1-D convolutions as H = 1)."""
+    def as2(v, fill):
+        v = [int(t) for t in v]
+        return [fill] + v if len(v) == 1 else v
+    H, W = as2(x_sp, 1)
+    OH, OW = as2(out_sp, 1)
+    KH, KW = as2(kernel, 1)
+    SH, SW = as2(strides, 1)
+    PH, PW = as2(pads, 0)
+    DH, DW = as2(dil, 1)
+    return dict(images=int(images), groups=int(groups), Cin=int(cin), H=H, W=W, Cout=int(cout),
+                OH=OH, OW=OW, KH=KH, KW=KW, SH=SH, SW=SW, PH=PH, PW=PW, DH=DH, DW=DW)
 
 
 def col_bias_const(b: PlanBuilder, bias: Optional[np.ndarray], N: int) -> Optional[Tensor]:
@@ -155,13 +157,12 @@ def emit_packed_gemm(b: PlanBuilder, a: Tensor, w: np.ndarray, y: Tensor, M: int
                      beta: float = 1.0) -> None:
     """Y[M, N] = act(A·W + bias + beta*D) with constant W (K, N) packed now."""
     K, N = w.shape
-    mr, nr = geometry(b.isa)
     mc, kc, nc, ws = blocking(b.isa, M, N, K, True, False)
-    wt = b.const(pack_b(np.asarray(w, dtype=np.float32), nr), name=f"{b.current_node}_packed")
+    wt = b.const(pack_b(w, b.isa), name=f"{b.current_node}_packed")
     bt = col_bias_const(b, bias, N)
     emit_gemm_step(b, GemmOp.GEMM, [a, wt, y], M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws,
                    act=act, bias=bt, bias_mode=BIAS_COL, d=d, rsd=rsd, csd=csd, beta=beta,
-                   extra=[rsa, csa, N])
+                   rsa=rsa, csa=csa, rsc=N)
 
 
 def emit_matmul(b: PlanBuilder, a: Tensor, bm: Tensor, y: Tensor, M: int, N: int, K: int, *,
@@ -186,14 +187,13 @@ def emit_matmul(b: PlanBuilder, a: Tensor, bm: Tensor, y: Tensor, M: int, N: int
     if len(batch) > MAX_BATCH_DIMS:
         raise UnsupportedModelError(f"{node_desc}: more than {MAX_BATCH_DIMS} independent batch dims")
     nb = len(batch)
-    pad = [0] * (MAX_BATCH_DIMS - nb)
     mc, kc, nc, ws = blocking(b.isa, M, N, K, True, True)
     bt = col_bias_const(b, bias, N)
-    extra = ([rsa, csa, rsb, csb, rsc, nb] + batch + [1] * (MAX_BATCH_DIMS - nb)
-             + list(sa) + pad + list(sb) + pad + list(sc) + pad + list(sd) + pad)
     emit_gemm_step(b, GemmOp.MATMUL, [a, bm, y], M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws,
                    act=act, bias=bt, bias_mode=BIAS_COL, d=d, rsd=rsd, csd=csd, alpha=alpha,
-                   beta=beta, extra=extra)
+                   beta=beta, rsa=rsa, csa=csa, rsb=rsb, csb=csb, rsc=rsc, nb=nb,
+                   batch=list(batch) + [1] * (MAX_BATCH_DIMS - nb), sa=list(sa), sb=list(sb),
+                   sc=list(sc), sd=list(sd))
 
 
 # --------------------------------------------------------------------------------------
@@ -274,11 +274,11 @@ def _emit_const_left(b: PlanBuilder, w: np.ndarray, x: Tensor, y: Tensor, x_shap
     M, K = w.shape
     N = x_shape[-1]
     batch = int(np.prod(x_shape[:-2], dtype=np.int64))
-    mr, _ = geometry(b.isa)
     mc, kc, nc, ws = blocking(b.isa, M, N, K, False, True)
-    geom = [batch, 1, K, 1, N, M, 1, N, 1, 1, 1, 1, 0, 0, 1, 1]
-    emit_gemm_step(b, GemmOp.CONV, [x, b.const(pack_a(w, mr), name=f"{b.current_node}_packed"), y],
-                   M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act, extra=geom + [1])
+    emit_gemm_step(b, GemmOp.CONV, [x, b.const(pack_a(w, b.isa), name=f"{b.current_node}_packed"), y],
+                   M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act,
+                   **conv_geometry_fields(batch, 1, K, (1, N), M, (1, N), (1, 1), (1, 1), (0, 0),
+                                          (1, 1)), direct=1)
 
 
 # --------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import numpy as np
 from deepsparse_lite.ops.base import (OpDef, UnsupportedModelError, contiguous_strides, emit_copy,
                                       normalize_axis, register)
 from deepsparse_lite.ops.reduce import ReduceOp, _prod
+from deepsparse_lite import step_params as sp
 
 
 def _require_f32(node, v, what="input"):
@@ -44,8 +45,8 @@ class Softmax(OpDef):
         y = b.output(node.outputs[0], shape, np.float32)
         if y.size == 0:
             return
-        b.emit(ReduceOp.SOFTMAX, [x, y], [1 if node.op_type == "LogSoftmax" else 0, outer, n,
-                                          inner, b.isa])
+        b.emit(ReduceOp.SOFTMAX, [x, y], sp.params(sp.SOFTMAX, log=int(node.op_type == "LogSoftmax"),
+                                                   outer=outer, n=n, inner=inner, level=b.isa))
 
 
 def _broadcast_param(node, b, name, value, norm_shape, what):
@@ -114,9 +115,10 @@ class LayerNormalization(OpDef):
         rstd = b.output(names[1], stat, np.float32) if names[1] else x
         if y.size == 0:
             return
-        b.emit(ReduceOp.LAYERNORM, [x, w, bias, y, mean, rstd],
-               [outer, n, int(has_b), int(bool(names[0])), int(bool(names[1])), b.isa],
-               [float(node.attrs.get("epsilon", 1e-5))])
+        b.emit(ReduceOp.LAYERNORM, [x, w, bias, y, mean, rstd], sp.params(
+            sp.LAYERNORM, outer=outer, n=n, has_bias=int(has_b), has_mean=int(bool(names[0])),
+            has_inv_std=int(bool(names[1])), level=b.isa,
+            epsilon=float(node.attrs.get("epsilon", 1e-5))))
 
 
 @register("BatchNormalization")
@@ -152,8 +154,9 @@ class BatchNormalization(OpDef):
             ab = b.const(np.concatenate([a, bi - mu * a]).astype(np.float32), name=f"{node.name}_ab")
         else:
             ab = b.temp((2 * C,), np.float32, name=f"{node.name}_ab")
-            b.emit(ReduceOp.BN_PREP, [b.value(nm) for nm in node.inputs[1:5]] + [ab], [C], [eps])
-        b.emit(ReduceOp.AFFINE, [x, ab, y], [N, C, inner, b.isa])
+            b.emit(ReduceOp.BN_PREP, [b.value(nm) for nm in node.inputs[1:5]] + [ab],
+                   sp.params(sp.BN_PREP, C=C, epsilon=eps))
+        b.emit(ReduceOp.AFFINE, [x, ab, y], sp.params(sp.AFFINE, outer=N, C=C, inner=inner, level=b.isa))
 
 
 @register("LRN")
@@ -174,9 +177,10 @@ class LRN(OpDef):
         y = b.output(node.outputs[0], shape, np.float32)
         if y.size == 0:
             return
-        b.emit(ReduceOp.LRN, [x, y], [int(shape[0]), int(shape[1]), _prod(shape[2:]), size],
-               [float(node.attrs.get("alpha", 1e-4)), float(node.attrs.get("beta", 0.75)),
-                float(node.attrs.get("bias", 1.0))])
+        b.emit(ReduceOp.LRN, [x, y], sp.params(
+            sp.LRN, N=int(shape[0]), C=int(shape[1]), inner=_prod(shape[2:]), size=size,
+            alpha=float(node.attrs.get("alpha", 1e-4)), beta=float(node.attrs.get("beta", 0.75)),
+            bias=float(node.attrs.get("bias", 1.0))))
 
 
 @register("InstanceNormalization")
@@ -201,6 +205,6 @@ class InstanceNormalization(OpDef):
         y = b.output(node.outputs[0], shape, np.float32)
         if y.size == 0:
             return
-        b.emit(ReduceOp.INSTNORM, [x, b.value(node.inputs[1]), b.value(node.inputs[2]), y],
-               [int(shape[0]) * C, _prod(shape[2:]), C, b.isa],
-               [float(node.attrs.get("epsilon", 1e-5))])
+        b.emit(ReduceOp.INSTNORM, [x, b.value(node.inputs[1]), b.value(node.inputs[2]), y], sp.params(
+            sp.INSTNORM, rows=int(shape[0]) * C, n=_prod(shape[2:]), C=C, level=b.isa,
+            epsilon=float(node.attrs.get("epsilon", 1e-5))))

@@ -18,6 +18,7 @@ import numpy as np
 
 from deepsparse_lite.ops.base import OpDef, UnsupportedModelError, op_id, register
 from deepsparse_lite.ops.reduce import RK, emit_reduce
+from deepsparse_lite import step_params as sp
 from deepsparse_lite.plan import Family
 
 
@@ -121,9 +122,10 @@ class _Pool(OpDef):
         KH, KW = kernel
         if not self.avg and len(node.outputs) > 1 and node.outputs[1]:
             ind = b.output(node.outputs[1], oshape, np.int64)
-            b.emit(PoolOp.MAXPOOL2D_IDX, [x, y, ind],
-                   [0, planes, H, W, OH, OW, KH, KW, strides[0], strides[1], pb[0], pb[1], dil[0],
-                    dil[1], int(node.attrs.get("storage_order", 0))])
+            b.emit(PoolOp.MAXPOOL2D_IDX, [x, y, ind], sp.params(
+                sp.POOL, planes=planes, H=H, W=W, OH=OH, OW=OW, KH=KH, KW=KW, SH=strides[0],
+                SW=strides[1], pad_top=pb[0], pad_left=pb[1], DH=dil[0], DW=dil[1],
+                storage_order=int(node.attrs.get("storage_order", 0))))
             return
         Wp = (OW - 1) * strides[1] + (KW - 1) * dil[1] + 1
         stride = -(-(Wp + 1) // 16) * 16   # per-thread row buffers, 64-byte apart
@@ -135,9 +137,10 @@ class _Pool(OpDef):
         else:
             invh = invw = x
         ws = b.workspace(nbuf * stride * 4, name="pool_rows")
-        b.emit(PoolOp.POOL2D, [x, y, ws, invh, invw],
-               [int(self.avg), planes, H, W, OH, OW, KH, KW, strides[0], strides[1], pb[0], pb[1],
-                dil[0], dil[1], Wp, b.isa, nbuf, stride])
+        b.emit(PoolOp.POOL2D, [x, y, ws, invh, invw], sp.params(
+            sp.POOL, avg=int(self.avg), planes=planes, H=H, W=W, OH=OH, OW=OW, KH=KH, KW=KW,
+            SH=strides[0], SW=strides[1], pad_top=pb[0], pad_left=pb[1], DH=dil[0], DW=dil[1],
+            Wp=Wp, level=b.isa, ws_threads=nbuf, ws_stride=stride))
 
 
 @register("MaxPool")

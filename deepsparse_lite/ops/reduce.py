@@ -21,6 +21,7 @@ import numpy as np
 from deepsparse_lite.ops.base import (OpDef, UnsupportedModelError, contiguous_strides,
                                       emit_contiguous_copy, emit_copy, normalize_axis, op_id,
                                       register)
+from deepsparse_lite import step_params as sp
 from deepsparse_lite.plan import DType, Family, PlanBuilder, Tensor
 
 
@@ -123,7 +124,8 @@ def emit_reduce(b: PlanBuilder, kind: int, x: Tensor, y: Tensor, axes: Sequence[
         src = b.temp(tuple(sizes), dt, name=f"{x.name}_reduce_perm")
         emit_copy(b, x, src, sizes, [st * esz for _, st in perm], contiguous_strides(sizes, esz))
     scale = 1.0 / n if kind == RK.MEAN else 1.0
-    b.emit(ReduceOp.REDUCE, [src, y], [kind, int(code), outer, n, inner, b.isa], [scale])
+    b.emit(ReduceOp.REDUCE, [src, y], sp.params(sp.REDUCE, kind=kind, dtype=int(code), outer=outer,
+                                                n=n, inner=inner, level=b.isa, scale=scale))
 
 
 def reduce_axes(node, ins) -> Optional[List[int]]:
@@ -209,8 +211,10 @@ class Arg(OpDef):
         if y.size == 0:
             return
         last = int(node.attrs.get("select_last_index", 0)) if node.opset >= 12 else 0
-        b.emit(ReduceOp.ARG, [x, y], [1 if node.op_type == "ArgMin" else 0, int(code),
-                                      _prod(shape[:axis]), n, _prod(shape[axis + 1:]), last, b.isa])
+        b.emit(ReduceOp.ARG, [x, y], sp.params(
+            sp.ARG, is_min=1 if node.op_type == "ArgMin" else 0, dtype=int(code),
+            outer=_prod(shape[:axis]), n=n, inner=_prod(shape[axis + 1:]), select_last=last,
+            level=b.isa))
 
 
 @register("TopK")
@@ -253,5 +257,6 @@ class TopK(OpDef):
             return
         largest = int(node.attrs.get("largest", 1)) if node.opset >= 11 else 1
         shape = ins[0].shape
-        b.emit(ReduceOp.TOPK, [x, vals, idx], [int(code), _prod(shape[:axis]), int(shape[axis]),
-                                               _prod(shape[axis + 1:]), k, largest])
+        b.emit(ReduceOp.TOPK, [x, vals, idx], sp.params(
+            sp.TOPK, dtype=int(code), outer=_prod(shape[:axis]), n=int(shape[axis]),
+            inner=_prod(shape[axis + 1:]), k=k, largest=largest))

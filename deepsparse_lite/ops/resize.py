@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from deepsparse_lite.plan import MAX_NDIM, Family
+from deepsparse_lite import step_params as sp
 from deepsparse_lite.ops.base import (OpDef, UnsupportedModelError, contiguous_strides, emit_copy,
                                       ints_attr, normalize_axis, op_id, register)
 
@@ -232,9 +233,9 @@ class Resize(OpDef):
             raise UnsupportedModelError(f"resize of rank {spec.rank} > {MAX_NDIM}")
         table = np.concatenate([t for _, t in dims]).astype(np.int64)
         starts = np.cumsum([0] + [len(t) for _, t in dims[:-1]]).tolist()
-        pad = MAX_NDIM - len(dims)
-        ints = ([len(dims), esz] + [n for n, _ in dims] + [0] * pad + starts + [0] * pad)
-        b.emit(RESIZE_NEAREST, [src, dst, b.const(table, name="resize_nearest_table")], ints)
+        b.emit(RESIZE_NEAREST, [src, dst, b.const(table, name="resize_nearest_table")], sp.params(
+            sp.RESIZE_NEAREST, ndim=len(dims), esz=esz, out_shape=[n for n, _ in dims],
+            table_start=starts))
 
     @staticmethod
     def _linear(b, spec, src, dst):
@@ -256,5 +257,6 @@ class Resize(OpDef):
         wtab_t = b.const(wtab, name="resize_linear_w")
         stride = (2 * OW + 15) // 16 * 16  # floats; 64-byte aligned per-thread slices
         ws = b.workspace(stride * 4 * b.max_threads, name="resize_linear_rows")
-        b.emit(RESIZE_LINEAR, [src, dst, itab_t, wtab_t, ws],
-               [outer, H, W, OH, OW, stride, b.max_threads])
+        b.emit(RESIZE_LINEAR, [src, dst, itab_t, wtab_t, ws], sp.params(
+            sp.RESIZE_LINEAR, outer=outer, H=H, W=W, OH=OH, OW=OW, ws_floats=stride,
+            ws_threads=b.max_threads))

@@ -575,13 +575,14 @@ def test_kernel_rejects_malformed_steps():
     from deepsparse_lite import compiler
     from tests.helpers import make_single_node_model
     x = randn(4, 5)
-    cases = [("Relu", {"x": x}, 0, 99),                       # unknown unary function
-             ("Add", {"a": x, "b": randn(5)}, 0, 77),          # unknown binary function
-             ("Add", {"a": x, "b": randn(5)}, 3, 9),           # ndim out of range
-             ("Add", {"a": x, "b": randn(5)}, 4, 21)]          # n inconsistent with the shape
-    for op, feeds, slot, value in cases:
+    from deepsparse_lite import step_params as sp
+    cases = [("Relu", {"x": x}, "fn", 99),                    # unknown unary function
+             ("Add", {"a": x, "b": randn(5)}, "fn", 77),       # unknown binary function
+             ("Add", {"a": x, "b": randn(5)}, "ndim", 9),      # ndim out of range
+             ("Add", {"a": x, "b": randn(5)}, "n", 21)]        # n inconsistent with the shape
+    for op, feeds, field, value in cases:
         plan = compiler.compile_onnx(make_single_node_model(op, feeds))
-        plan.steps[0]["i"][slot] = value
+        sp.view(plan.steps[0], sp.ELTWISE)[field] = value
         with pytest.raises(compiler.PlanExecutionError, match="invalid parameter"):
             compiler.execute(plan, list(feeds.values()))
 

@@ -315,7 +315,8 @@ def test_avx512_layout_on_every_cap(case):
     want = reference_outputs(model, inputs)
     for nt in (1, 2):
         plan = compile_with_node_attrs(model, {}, isa=2, max_threads=nt)
-        assert int(plan.steps[0]["i"][0]) == 2
+        from deepsparse_lite import step_params as sp
+        assert int(sp.view(plan.steps[0], sp.GEMM)["level"]) == 2
         for cap in range(kernels.top_isa_level() + 1):
             with kernels.isa_cap(cap):
                 got = compiler.execute(plan, [inputs[i.name] for i in plan.inputs], num_threads=nt)
