@@ -122,6 +122,34 @@ cdef extern from *:
     };
     static const int64_t dsl_n_codes = sizeof(dsl_codes) / sizeof(dsl_code);
     static int64_t dsl_step_params_offset(void) { return (int64_t)offsetof(dsl_step, params); }
+
+    /* the vector primitives of each form, run by tests/test_simd.py */
+    #ifdef DSL_SIMD_X86
+    #define DSL_SIMD_FORM DSL_FORM_AVX2
+    #include "dsl_simd_form.h"
+    #include "dsl_simd_selftest_tmpl.h"
+    #undef DSL_SIMD_FORM
+    #define DSL_SIMD_FORM DSL_FORM_AVX512
+    #include "dsl_simd_form.h"
+    #include "dsl_simd_selftest_tmpl.h"
+    #undef DSL_SIMD_FORM
+    #define DSL_SIMD_FORM DSL_FORM_AVX512_ON_AVX2
+    #include "dsl_simd_form.h"
+    #include "dsl_simd_selftest_tmpl.h"
+    #undef DSL_SIMD_FORM
+    static int dsl_simd_selftest(int form, const float* a, const float* b, const float* c,
+                                 int64_t n, float* out, float* scal) {
+        switch (form) {
+        case DSL_FORM_AVX2: dsl_simd_selftest__avx2(a, b, c, n, out, scal); return 8;
+        case DSL_FORM_AVX512: dsl_simd_selftest__avx512(a, b, c, n, out, scal); return 16;
+        case DSL_FORM_AVX512_ON_AVX2: dsl_simd_selftest__avx512_on_avx2(a, b, c, n, out, scal); return 16;
+        default: return 0;
+        }
+    }
+    #else
+    static int dsl_simd_selftest(int form, const float* a, const float* b, const float* c,
+                                 int64_t n, float* out, float* scal) { return 0; }
+    #endif
     static int64_t dsl_step_size(void) { return (int64_t)sizeof(dsl_step); }
     """
     ctypedef struct dsl_field_info:
@@ -141,6 +169,9 @@ cdef extern from *:
     const dsl_code* dsl_codes
     const int64_t dsl_n_codes
     int64_t dsl_step_params_offset()
+    int dsl_simd_selftest(int form, const float* a, const float* b, const float* c, int64_t n,
+                          float* out, float* scal) nogil
+    int dsl_isa_hardware()
     int64_t dsl_step_size()
     int DSL_PARAM_BYTES
 
@@ -164,6 +195,35 @@ def code_tables():
     for k in range(dsl_n_codes):
         out.setdefault(dsl_codes[k].table.decode(), {})[dsl_codes[k].name.decode()] = int(dsl_codes[k].value)
     return out
+
+
+SELFTEST_OPS = 39   # rows of per-lane results; row 39.. holds the masked-tail rows
+
+
+def simd_selftest(int form, a, b, c):
+    """Run every vector primitive of kernel ``form`` (1 avx2, 2 avx512, 3 avx512_on_avx2)
+    over float32 arrays a, b, c of one length n (a multiple of 16, >= 272). Returns (lanes,
+    out[40, n], scal[n // lanes, 4]): see csrc/dsl_simd_selftest_tmpl.h."""
+    import numpy as np
+    cdef int need = 2 if form == 2 else 1
+    if form not in (1, 2, 3):
+        raise ValueError(f"no vector form {form}")
+    if dsl_isa_hardware() < need:
+        raise ValueError(f"kernel form {form} cannot run on this CPU")
+    cdef const float[::1] av = np.ascontiguousarray(a, np.float32)
+    cdef const float[::1] bv = np.ascontiguousarray(b, np.float32)
+    cdef const float[::1] cv = np.ascontiguousarray(c, np.float32)
+    cdef int64_t n = av.shape[0]
+    if bv.shape[0] != n or cv.shape[0] != n or n % 16 or n < 17 * 16:
+        raise ValueError("a, b, c need one length, a multiple of 16 and at least 272")
+    out = np.full((SELFTEST_OPS + 1, n), np.nan, np.float32)
+    scal = np.full((n // 8, 4), np.nan, np.float32)
+    cdef float[:, ::1] ov = out
+    cdef float[:, ::1] sv = scal
+    cdef int lanes
+    with nogil:
+        lanes = dsl_simd_selftest(form, &av[0], &bv[0], &cv[0], n, &ov[0, 0], &sv[0, 0])
+    return lanes, out, scal[: n // lanes]
 
 
 def step_layout():
