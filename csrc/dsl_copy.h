@@ -18,6 +18,7 @@
 #define DSL_COPY_H
 #include <stdint.h>
 #include <string.h>
+#include "dsl_cpu.h"
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define DSL_COPY_X86 1
@@ -128,7 +129,7 @@ static inline void dsl_copy_tile_scalar(const char* src, char* dst, int64_t esz,
 #ifdef DSL_COPY_X86
 /* 8x8 transpose of 32-bit elements: 8 source rows (stride sA) of 8 contiguous elements
  * become 8 destination rows (stride dB). */
-__attribute__((target("avx2"))) static void x32_transpose_ukernel_8x8__avx2(
+__attribute__((target(DSL_TARGET_AVX2))) static void x32_transpose_ukernel_8x8__avx2(
         const char* src, char* dst, int64_t sA, int64_t dB) {
     __m256 r0 = _mm256_loadu_ps((const float*)(src + 0 * sA));
     __m256 r1 = _mm256_loadu_ps((const float*)(src + 1 * sA));
@@ -161,7 +162,7 @@ __attribute__((target("avx2"))) static void x32_transpose_ukernel_8x8__avx2(
 }
 
 /* 4x4 transpose of 64-bit elements. */
-__attribute__((target("avx2"))) static void x64_transpose_ukernel_4x4__avx2(
+__attribute__((target(DSL_TARGET_AVX2))) static void x64_transpose_ukernel_4x4__avx2(
         const char* src, char* dst, int64_t sA, int64_t dB) {
     __m256d r0 = _mm256_loadu_pd((const double*)(src + 0 * sA));
     __m256d r1 = _mm256_loadu_pd((const double*)(src + 1 * sA));

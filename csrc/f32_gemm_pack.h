@@ -10,6 +10,7 @@
 #define F32_GEMM_PACK_H
 #include <stdint.h>
 #include <string.h>
+#include "dsl_cpu.h"
 #include "f32_gemm_scalar.h"
 
 /* Short copies and zero fills must stay inline moves, not memset/memmove calls. */
@@ -225,7 +226,7 @@ f32_gemm_pack_b_im2col_body(const f32_conv_geom* g, int64_t pc, int64_t kc, int6
 
 F32_GEMM_PACKERS(__generic, )
 #if defined(__x86_64__)
-F32_GEMM_PACKERS(__avx2, __attribute__((target("avx2,fma"))))
+F32_GEMM_PACKERS(__avx2, __attribute__((target(DSL_TARGET_AVX2))))
 #endif
 
 typedef void (*f32_gemm_pack_a_fn)(const float*, int64_t, int64_t, int64_t, int64_t, int64_t,

@@ -55,3 +55,22 @@ def test_one_isa_state_reaches_every_family():
         compiler.execute(plan, [np.ones((2, 4, 16, 16), np.float32)])
     kinds = {k for (k, f) in ran if f == "avx2"}
     assert {"gemm_tile", "unary", "pool", "softmax", "binary"} <= kinds, ran
+
+
+def test_one_target_string_per_isa_level_and_no_isa_state_in_headers():
+    """Every ISA-specific function names its target through DSL_TARGET_AVX2 / _AVX512
+    (csrc/dsl_cpu.h), and no header keeps ISA state (a `static` there is one copy per
+    extension module: a forced level would reach some families and not others)."""
+    import glob
+    import re
+
+    root = os.path.join(os.path.dirname(__file__), "..", "csrc")
+    bad_target, bad_state = [], []
+    for path in glob.glob(os.path.join(root, "*.h")):
+        src = open(path).read()
+        for m in re.finditer(r'target\("([^"]*)"', src):
+            bad_target.append((os.path.basename(path), m.group(1)))
+        if re.search(r"^\s*static\s+(volatile\s+)?int\s+\w*isa\w*\s*=", src, re.M):
+            bad_state.append(os.path.basename(path))
+    assert not bad_target, f"literal target strings (use DSL_TARGET_*): {bad_target}"
+    assert not bad_state, f"ISA state in headers: {bad_state}"
