@@ -46,6 +46,7 @@ class Graph:
     opsets: Dict[str, int] = field(default_factory=dict)
     declared_input_shapes: Dict[str, tuple] = field(default_factory=dict)
     node_protos: Dict[str, onnx.NodeProto] = field(default_factory=dict)
+    ir_version: int = 0
 
 
 def load_model_proto(model: Union[str, os.PathLike, onnx.ModelProto, bytes]) -> onnx.ModelProto:
@@ -81,7 +82,9 @@ def _dims(type_proto) -> Optional[List[Optional[int]]]:
         return None
     out = []
     for d in tt.shape.dim:
-        out.append(int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None)
+        # a dim_value (0 included: a zero-size dimension is static) or unknown (dim_param /
+        # nothing). A negative dim_value is meaningless: read as unknown.
+        out.append(int(d.dim_value) if d.HasField("dim_value") and d.dim_value >= 0 else None)
     return out
 
 
@@ -194,7 +197,11 @@ def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
                 f"input '{vi.name}' has dynamic dimension(s) {names} at index {missing}; "
                 f"compile with input_shapes=[...] (or batch_size for dim 0) to make every input static")
         dtype = _elem_dtype(vi.type, vi.name)
-        values[vi.name] = Value(vi.name, tuple(int(d) for d in shp), dtype, None)
+        shape = tuple(int(d) for d in shp)
+        # a zero-element input has known (empty) values: a constant, so e.g. empty `axes`
+        # or zero-size `split` inputs fold like initializers
+        const = np.empty(shape, dtype) if 0 in shape else None
+        values[vi.name] = Value(vi.name, shape, dtype, const)
 
     nodes: List[Node] = []
     protos: Dict[str, onnx.NodeProto] = {}
@@ -210,7 +217,7 @@ def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
                           opsets.get(domain, opset)))
         protos[name] = n
     graph = Graph(nodes, values, [vi.name for vi in inputs], [o.name for o in g.output], opset,
-                  opsets, declared, protos)
+                  opsets, declared, protos, int(proto.ir_version))
     _check_topological(graph)
     return graph
 

@@ -37,23 +37,39 @@ def _inputs(graph: Graph, node: Node) -> List[Optional[Value]]:
 
 
 def evaluate_node(graph: Graph, node: Node, ins: List[Optional[Value]]) -> List[np.ndarray]:
-    """Evaluate a node on constant inputs with the ONNX reference implementation."""
+    """Evaluate a node on constant inputs with the ONNX reference implementation.
+
+    The node runs inside a one-node ModelProto carrying the model's opset imports:
+    ``ReferenceEvaluator(NodeProto, opsets=...)`` ignores ``opsets`` and runs the newest
+    version of the op, which breaks e.g. an opset-9 Unsqueeze (``axes`` attribute)."""
     from onnx.reference import ReferenceEvaluator
 
     proto = graph.node_protos.get(node.name)
     if proto is None:
         raise UnsupportedModelError(f"cannot constant-fold {node.describe()}: no source node")
     feeds = {name: v.const for name, v in zip(node.inputs, ins) if name}
-    opsets = {d or "": v for d, v in graph.opsets.items() if d != "ai.onnx"}
     try:
+        model = _one_node_model(graph, proto, feeds)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sess = ReferenceEvaluator(proto, opsets=opsets)
-            res = sess.run(None, feeds)
+            res = ReferenceEvaluator(model).run(None, feeds)
     except Exception as exc:
         raise UnsupportedModelError(
             f"constant folding of {node.describe()} failed: {type(exc).__name__}: {exc}") from None
     return [np.asarray(r) for r in res]
+
+
+def _one_node_model(graph: Graph, proto, feeds) -> "onnx.ModelProto":
+    import onnx
+    from onnx import helper
+
+    ins = [helper.make_tensor_value_info(n, onnx.TensorProto.UNDEFINED, None) for n in dict.fromkeys(feeds)]
+    outs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in proto.output if o]
+    g = helper.make_graph([proto], "fold", ins, outs)
+    opsets = [helper.make_opsetid(d, v) for d, v in graph.opsets.items() if d != "ai.onnx"]
+    if "" not in graph.opsets:
+        opsets.append(helper.make_opsetid("", graph.opset))
+    return helper.make_model(g, opset_imports=opsets, ir_version=graph.ir_version or onnx.IR_VERSION)
 
 
 def fold_and_infer(graph: Graph) -> None:
