@@ -13,7 +13,7 @@ from typing import List, Optional
 import numpy as np
 
 from deepsparse_lite.compiler.graph import (ModelLoadError, ShapeOverrideError,
-                                            build_graph, load_model_proto)
+                                            build_graph, load_model, load_model_proto)
 from deepsparse_lite.compiler.infer import fold_and_infer, prune
 from deepsparse_lite.compiler.lower import lower_graph
 from deepsparse_lite.compiler.passes import run_passes
@@ -33,7 +33,7 @@ def compile_onnx(model, batch_size: Optional[int] = None, input_shapes=None, max
     import deepsparse_lite.ops  # noqa: F401  (registers every op)
     from deepsparse_lite import kernels
 
-    proto = load_model_proto(model)
+    proto = load_model(model)
     graph = build_graph(proto, batch_size=batch_size, input_shapes=input_shapes)
     node_count = len(graph.nodes)
     fold_and_infer(graph)

@@ -15,7 +15,7 @@ from onnx import numpy_helper
 
 from deepsparse_lite.ops.base import Node, UnsupportedModelError, Value
 
-MIN_OPSET, MAX_OPSET = 7, onnx.defs.onnx_opset_version()
+from deepsparse_lite.compiler.opsets import MAX_OPSET, MIN_OPSET, check_opsets, upgrade_opset  # noqa: F401
 
 ONNX_TO_NP = {
     onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.DOUBLE: np.float64,
@@ -72,6 +72,11 @@ def load_model_proto(model: Union[str, os.PathLike, onnx.ModelProto, bytes]) -> 
     except Exception as exc:
         raise ModelLoadError(f"could not load the external data of ONNX model '{path}': {exc}") from None
     return proto
+
+
+def load_model(model: Union[str, os.PathLike, onnx.ModelProto, bytes]) -> onnx.ModelProto:
+    """``load_model_proto`` then, for opsets below MIN_OPSET, the in-memory upgrade."""
+    return upgrade_opset(load_model_proto(model))
 
 
 def _dims(type_proto) -> Optional[List[Optional[int]]]:
@@ -139,15 +144,14 @@ def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
     g = proto.graph
     if len(g.output) == 0:
         raise ModelLoadError("the ONNX graph declares no outputs (is the file truncated or not an ONNX model?)")
+    proto = upgrade_opset(proto)  # opset < 7: an upgraded in-memory copy (load_model did it already)
+    g = proto.graph
+    opset = check_opsets(proto)
     opsets = {}
     for imp in proto.opset_import:
         opsets[imp.domain or ""] = int(imp.version)
-    opsets.setdefault("ai.onnx", opsets.get("", 0))
-    opset = opsets.get("", 0) or opsets.get("ai.onnx", 0)
-    if not opset:
-        opset = 13 if not proto.opset_import else opset
-    if opset < MIN_OPSET or opset > MAX_OPSET:
-        raise UnsupportedModelError(f"the model's opset {opset} is not supported ({MIN_OPSET}..{MAX_OPSET})")
+    opsets[""] = opset
+    opsets.setdefault("ai.onnx", opset)
 
     values: Dict[str, Value] = {}
     for init in g.initializer:
