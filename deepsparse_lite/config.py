@@ -10,6 +10,8 @@
 - ``NM_ARCH`` / ``DSL_ISA``: lower the kernel ISA (read here for cpu.py, and by the C
   dispatch in csrc/dsl_cpu.h, which cannot call Python; DSL_ISA wins in both).
 - ``DSL_CACHE_DIR``: root of the local caches (sample models are built under models/).
+- ``DSL_PLAN_CACHE_SIZE``: value-specialised plans an Engine keeps (default 8; see
+  compiler/specialize.py), read when an engine is compiled.
 """
 from __future__ import annotations
 
@@ -51,3 +53,20 @@ def isa_env() -> tuple:
 def cache_root() -> str:
     """``$DSL_CACHE_DIR`` or ``~/.cache/deepsparse_lite``."""
     return os.environ.get("DSL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "deepsparse_lite")
+
+
+DEFAULT_PLAN_CACHE_SIZE = 8
+
+
+def plan_cache_size() -> int:
+    """``$DSL_PLAN_CACHE_SIZE`` (>= 1) or 8: value-specialised plans kept per engine."""
+    v = os.environ.get("DSL_PLAN_CACHE_SIZE")
+    if v is None or not v.strip():
+        return DEFAULT_PLAN_CACHE_SIZE
+    try:
+        n = int(v)
+    except ValueError:
+        raise ValueError(f"DSL_PLAN_CACHE_SIZE must be an integer >= 1, got {v!r}") from None
+    if n < 1:
+        raise ValueError(f"DSL_PLAN_CACHE_SIZE must be an integer >= 1, got {v!r}")
+    return n

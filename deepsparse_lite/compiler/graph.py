@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import onnx
@@ -136,9 +136,69 @@ def normalize_input_shapes(input_shapes) -> Optional[List[List[int]]]:
         raise ShapeOverrideError(f"input_shapes must be a list of shapes (lists of ints), got {input_shapes!r}") from None
 
 
+@dataclass
+class InputSpec:
+    """A graph input as the compiler sees it before any value arrives: ``shape`` has None
+    for a dimension no declaration or override fixes (a symbolic dim)."""
+    name: str
+    dtype: np.dtype
+    shape: Tuple[Optional[int], ...]
+    dim_names: Tuple[str, ...] = ()
+
+    @property
+    def is_static(self) -> bool:
+        return all(d is not None for d in self.shape)
+
+
+def input_specs(proto: onnx.ModelProto, batch_size: Optional[int] = None, input_shapes=None,
+                batch_exempt=()) -> List[InputSpec]:
+    """The graph inputs (initializers excluded) with overrides applied in memory:
+    ``input_shapes`` replaces whole shapes (one shape is duplicated to every input, as
+    DeepSparse does), then ``batch_size`` sets dim 0 of every input not in ``batch_exempt``."""
+    g = proto.graph
+    init_names = {t.name for t in g.initializer}
+    inputs = [vi for vi in g.input if vi.name not in init_names]
+    declared = {}
+    for vi in inputs:
+        dims = _dims(vi.type)
+        if dims is None:
+            raise UnsupportedModelError(f"graph input '{vi.name}' has no shape information")
+        declared[vi.name] = tuple(dims)
+    shapes = {vi.name: list(declared[vi.name]) for vi in inputs}
+    overrides = normalize_input_shapes(input_shapes)
+    if overrides is not None:
+        if len(overrides) == 1 and len(inputs) > 1:
+            overrides = overrides * len(inputs)  # DeepSparse duplicates one shape to every input
+        if len(overrides) != len(inputs):
+            raise ShapeOverrideError(
+                f"Mismatch of number of model inputs ({len(inputs)}) and override shapes ({len(overrides)})")
+        for vi, shp in zip(inputs, overrides):
+            if len(shp) != len(shapes[vi.name]):
+                raise ShapeOverrideError(
+                    f"Input '{vi.name}' shape doesn't match shape override: {list(declared[vi.name])} vs {shp}")
+            if any(d < 1 for d in shp):
+                raise ShapeOverrideError(f"Input '{vi.name}' shape override has a dimension < 1: {shp}")
+            shapes[vi.name] = list(shp)
+    if batch_size is not None:
+        for vi in inputs:
+            if shapes[vi.name] and vi.name not in batch_exempt:
+                shapes[vi.name][0] = int(batch_size)
+    out = []
+    for vi in inputs:
+        dims = vi.type.tensor_type.shape.dim
+        out.append(InputSpec(vi.name, _elem_dtype(vi.type, vi.name), tuple(shapes[vi.name]),
+                             tuple(d.dim_param or "?" for d in dims)))
+    return out
+
+
 def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
-                input_shapes=None) -> Graph:
-    """The graph IR of ``proto`` with every graph input given a static shape."""
+                input_shapes=None, *, shapes: Optional[Dict[str, Tuple[int, ...]]] = None,
+                bind: Optional[Dict[str, np.ndarray]] = None, batch_exempt=()) -> Graph:
+    """The graph IR of ``proto`` with every graph input given a static shape.
+
+    ``shapes`` gives the concrete shape of inputs with symbolic dims (they must agree with
+    every static dim); ``bind`` makes inputs constants of the given values (a value-
+    specialised plan: they stay inputs of the plan, which never reads them)."""
     if not isinstance(proto, onnx.ModelProto) or not proto.HasField("graph"):
         raise ModelLoadError("the file holds no ONNX graph")
     g = proto.graph
@@ -163,49 +223,41 @@ def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
     if len(g.sparse_initializer):
         raise UnsupportedModelError("sparse_initializer tensors are not supported")
 
-    inputs = [vi for vi in g.input if vi.name not in values]
-    declared = {}
-    for vi in inputs:
-        dims = _dims(vi.type)
-        if dims is None:
-            raise UnsupportedModelError(f"graph input '{vi.name}' has no shape information")
-        declared[vi.name] = tuple(dims)
-
-    # ---- overrides (in memory only) ----
-    shapes = {vi.name: list(declared[vi.name]) for vi in inputs}
-    overrides = normalize_input_shapes(input_shapes)
-    if overrides is not None:
-        if len(overrides) == 1 and len(inputs) > 1:
-            overrides = overrides * len(inputs)  # DeepSparse duplicates one shape to every input
-        if len(overrides) != len(inputs):
-            raise ShapeOverrideError(
-                f"Mismatch of number of model inputs ({len(inputs)}) and override shapes ({len(overrides)})")
-        for vi, shp in zip(inputs, overrides):
-            if len(shp) != len(shapes[vi.name]):
-                raise ShapeOverrideError(
-                    f"Input '{vi.name}' shape doesn't match shape override: {list(declared[vi.name])} vs {shp}")
-            if any(d < 1 for d in shp):
-                raise ShapeOverrideError(f"Input '{vi.name}' shape override has a dimension < 1: {shp}")
-            shapes[vi.name] = list(shp)
-    if batch_size is not None:
-        for vi in inputs:
-            if shapes[vi.name]:
-                shapes[vi.name][0] = int(batch_size)
-    for vi in inputs:
-        shp = shapes[vi.name]
+    shapes = dict(shapes or {})
+    bind = dict(bind or {})
+    for name, arr in bind.items():
+        shapes.setdefault(name, tuple(np.shape(arr)))
+    specs = input_specs(proto, batch_size, input_shapes, batch_exempt)
+    unknown = set(shapes) - {s.name for s in specs}
+    if unknown:
+        raise ValueError(f"shapes/values given for {sorted(unknown)}, which are not graph inputs")
+    for spec in specs:
+        shp = list(spec.shape)
+        if spec.name in shapes:
+            given = tuple(int(d) for d in shapes[spec.name])
+            # a bound (parameter) input only keeps its rank: its value decides the rest
+            strict = spec.name not in bind
+            if len(given) != len(shp) or strict and any(d is not None and d != g_ for d, g_ in zip(shp, given)):
+                raise ValueError(f"input '{spec.name}' has shape {list(given)}, the model declares "
+                                 f"{[spec.dim_names[k] if d is None else d for k, d in enumerate(shp)]}")
+            shp = list(given)
         missing = [k for k, d in enumerate(shp) if d is None]
         if missing:
-            tt = vi.type.tensor_type.shape.dim
-            names = [tt[k].dim_param or "?" for k in missing]
+            names = [spec.dim_names[k] for k in missing]
             raise UnsupportedModelError(
-                f"input '{vi.name}' has dynamic dimension(s) {names} at index {missing}; "
+                f"input '{spec.name}' has dynamic dimension(s) {names} at index {missing}; "
                 f"compile with input_shapes=[...] (or batch_size for dim 0) to make every input static")
-        dtype = _elem_dtype(vi.type, vi.name)
         shape = tuple(int(d) for d in shp)
-        # a zero-element input has known (empty) values: a constant, so e.g. empty `axes`
-        # or zero-size `split` inputs fold like initializers
-        const = np.empty(shape, dtype) if 0 in shape else None
-        values[vi.name] = Value(vi.name, shape, dtype, const)
+        if spec.name in bind:
+            const = np.array(bind[spec.name], dtype=spec.dtype, copy=True)
+        elif 0 in shape:
+            # a zero-element input has known (empty) values: a constant, so e.g. empty
+            # `axes` or zero-size `split` inputs fold like initializers
+            const = np.empty(shape, spec.dtype)
+        else:
+            const = None
+        values[spec.name] = Value(spec.name, shape, spec.dtype, const)
+    inputs = specs
 
     nodes: List[Node] = []
     protos: Dict[str, onnx.NodeProto] = {}
@@ -221,7 +273,7 @@ def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
                           opsets.get(domain, opset)))
         protos[name] = n
     graph = Graph(nodes, values, [vi.name for vi in inputs], [o.name for o in g.output], opset,
-                  opsets, declared, protos, int(proto.ir_version))
+                  opsets, {s.name: s.shape for s in specs}, protos, int(proto.ir_version))
     _check_topological(graph)
     return graph
 
