@@ -12,6 +12,9 @@
 - ``DSL_CACHE_DIR``: root of the local caches (sample models are built under models/).
 - ``DSL_PLAN_CACHE_SIZE``: value-specialised plans an Engine keeps (default 8; see
   compiler/specialize.py), read when an engine is compiled.
+- ``DSL_MAX_TENSOR_BYTES``: the largest tensor (or arena) a plan may need; default the
+  memory available when the plan is compiled. A model, or a parameter value, asking for more is refused at
+  compile time instead of exhausting memory (an OOM kill is a crash).
 """
 from __future__ import annotations
 
@@ -70,3 +73,25 @@ def plan_cache_size() -> int:
     if n < 1:
         raise ValueError(f"DSL_PLAN_CACHE_SIZE must be an integer >= 1, got {v!r}")
     return n
+
+
+def max_tensor_bytes() -> int:
+    """``$DSL_MAX_TENSOR_BYTES``, else the memory available now (``MemAvailable``; the
+    physical memory where /proc/meminfo is missing), in bytes."""
+    v = os.environ.get("DSL_MAX_TENSOR_BYTES")
+    if v is not None and v.strip():
+        try:
+            return max(int(v), 1)
+        except ValueError:
+            raise ValueError(f"DSL_MAX_TENSOR_BYTES must be an integer, got {v!r}") from None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return 1 << 40

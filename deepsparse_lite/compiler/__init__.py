@@ -17,7 +17,8 @@ import numpy as np
 
 from deepsparse_lite.compiler.graph import (ModelLoadError, ShapeOverrideError,
                                             build_graph, load_model, load_model_proto)
-from deepsparse_lite.compiler.infer import fold_and_infer, prune
+from deepsparse_lite.compiler.infer import TensorSizeError, fold_and_infer, prune
+from deepsparse_lite.config import max_tensor_bytes
 from deepsparse_lite.compiler.lower import lower_graph
 from deepsparse_lite.compiler.passes import run_passes
 from deepsparse_lite.compiler.specialize import SpecializedModel
@@ -57,9 +58,19 @@ def compile_proto(proto, batch_size: Optional[int] = None, input_shapes=None, ma
     node_count = len(graph.nodes)
     fold_and_infer(graph)
     prune(graph)
-    run_passes(graph, fuse=fuse)
+    try:
+        run_passes(graph, fuse=fuse)
+    except (UnsupportedModelError, MemoryError):
+        raise
+    except Exception as exc:  # a pass bug on an odd graph: a clean refusal, the cause kept
+        raise UnsupportedModelError(f"graph passes failed: {type(exc).__name__}: {exc}") from exc
     prune(graph)
-    return lower_graph(graph, isa=level, max_threads=max_threads, node_count=node_count)
+    plan = lower_graph(graph, isa=level, max_threads=max_threads, node_count=node_count)
+    limit = max_tensor_bytes()
+    if plan.arena_bytes > limit:
+        raise TensorSizeError(f"the plan needs an arena of {plan.arena_bytes / 2 ** 30:.3g} GiB, more than "
+                              f"the {limit / 2 ** 30:.3g} GiB allowed (DSL_MAX_TENSOR_BYTES)")
+    return plan
 
 
 def new_arena(plan: Plan) -> np.ndarray:

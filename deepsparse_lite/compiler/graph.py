@@ -268,7 +268,11 @@ def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
             name = f"{name}__{k}"
         seen_names.add(name)
         domain = n.domain if n.domain not in ("ai.onnx",) else ""
-        attrs = {a.name: _attr_value(a) for a in n.attribute}
+        try:
+            attrs = {a.name: _attr_value(a) for a in n.attribute}
+        except Exception as exc:
+            raise ModelLoadError(f"{n.op_type} node '{name}': an attribute could not be read: "
+                                 f"{type(exc).__name__}: {exc}") from None
         nodes.append(Node(name, n.op_type, list(n.input), list(n.output), attrs, domain,
                           opsets.get(domain, opset)))
         protos[name] = n
