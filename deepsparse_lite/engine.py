@@ -256,8 +256,19 @@ class Engine(BaseEngine):
         if self.batch_size == 1:
             _LOGGER.warning("Using batched_run with an Engine of batch_size=1 isn't recommended "
                             "for optimal performance.")
-        batches, orig = split_engine_inputs(inp, self.batch_size)
-        return join_engine_outputs([self.run(b) for b in batches], orig)
+        if not self._param_index:
+            batches, orig = split_engine_inputs(inp, self.batch_size)
+            return join_engine_outputs([self.run(b) for b in batches], orig)
+        # parameter inputs (axes, shapes, ...) are not batched: every piece gets them whole
+        data = [k for k in range(len(inp)) if k not in self._param_index]
+        batches, orig = split_engine_inputs([inp[k] for k in data], self.batch_size)
+        pieces = []
+        for b in batches:
+            full = list(inp)
+            for k, arr in zip(data, b):
+                full[k] = arr
+            pieces.append(full)
+        return join_engine_outputs([self.run(p) for p in pieces], orig)
 
     def generate_random_inputs(self) -> List[np.ndarray]:
         """Random inputs of the compiled shapes (``rand().astype(dtype)`` as DeepSparse does,

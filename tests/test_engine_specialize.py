@@ -70,6 +70,16 @@ def test_parameter_inputs_skip_the_batch_and_dims_checks_but_not_dtype_or_rank(a
     eng.close()
 
 
+def test_batched_run_passes_parameter_inputs_whole(tmp_path):
+    path = _save(tmp_path, [helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=1)],
+                 [("x", F, ["N", 3, 4]), ("axes", I64, [1])], ["y"], "b.onnx")
+    eng = Engine(path, batch_size=2, num_cores=1)
+    x = np.random.rand(5, 3, 4).astype(np.float32)
+    (y,) = eng.batched_run([x, np.array([2], np.int64)])
+    np.testing.assert_allclose(y, x.sum(axis=2, keepdims=True), rtol=1e-5)
+    eng.close()
+
+
 def test_symbolic_dims_run_any_shape(dyn_model):
     eng = Engine(dyn_model, batch_size=None, num_cores=1)
     assert eng.input_shapes == [(DYNAMIC_DIM, DYNAMIC_DIM)]
