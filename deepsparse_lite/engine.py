@@ -88,6 +88,16 @@ class BaseEngine:
                                                 cache_size=config.plan_cache_size())
         self._plan = self._model.static_plan
         self._param_index = frozenset(self._model.param_index)
+        for k in self._model.dynamic_index:
+            spec = self._model.inputs[k]
+            dims = [d for d, n in enumerate(spec.shape) if n is None]
+            _LOGGER.warning("Detected dynamic input %s dim(s) %s: a plan is compiled for each input shape "
+                            "(the last %d are kept). Set static input shapes (batch_size / input_shapes) "
+                            "to compile once.", spec.name, dims, self._model.cache_size)
+        if self._model.parameter_names:
+            _LOGGER.info("Inputs %s set parameters (%s): a plan is compiled for each of their values",
+                         self._model.parameter_names,
+                         "; ".join(w for n in self._model.parameter_names for w in self._model.parameter_reasons[n]))
 
 
 class Engine(BaseEngine):
@@ -102,7 +112,10 @@ class Engine(BaseEngine):
     :param input_shapes: shape overrides, e.g. ``[[1, 3, 224, 224]]``; applied in memory only
 
     Lifecycle: compile in the constructor, ``run`` any number of times from any thread,
-    ``close()`` (or use ``with Engine(...) as engine:``) to release it.
+    ``close()`` (or use ``with Engine(...) as engine:``) to release it. A model whose
+    parameters (axes, target shapes, pads, ...) are graph inputs, or whose dims stay symbolic,
+    gets a plan per parameter value / input shape, compiled on first use and cached
+    (``parameter_inputs`` lists those inputs; ``DSL_PLAN_CACHE_SIZE`` plans are kept).
     """
 
     def __init__(self, model, batch_size: Optional[int] = 1, num_cores: Optional[int] = None,

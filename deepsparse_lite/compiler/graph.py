@@ -95,7 +95,10 @@ def _dims(type_proto) -> Optional[List[Optional[int]]]:
 
 def _elem_dtype(type_proto, name: str):
     if not type_proto.HasField("tensor_type"):
-        raise UnsupportedModelError(f"graph value '{name}' is not a tensor (sequences/maps are not supported)")
+        kind = (type_proto.WhichOneof("value") or "untyped").replace("_type", "")
+        raise UnsupportedModelError(
+            f"graph value '{name}' is {'an' if kind[0] in 'aeiou' else 'a'} {kind}, not a tensor (sequences, "
+            f"optionals and maps are not supported)")
     et = type_proto.tensor_type.elem_type
     if et not in ONNX_TO_NP:
         raise UnsupportedModelError(
@@ -160,6 +163,7 @@ def input_specs(proto: onnx.ModelProto, batch_size: Optional[int] = None, input_
     inputs = [vi for vi in g.input if vi.name not in init_names]
     declared = {}
     for vi in inputs:
+        _elem_dtype(vi.type, vi.name)  # a sequence / optional / map input: say so first
         dims = _dims(vi.type)
         if dims is None:
             raise UnsupportedModelError(f"graph input '{vi.name}' has no shape information")

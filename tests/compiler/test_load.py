@@ -200,3 +200,14 @@ def test_onnx_op_without_an_onnx_opset_import():
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("ai.onnx.ml", 3)], ir_version=8)
     with pytest.raises(compiler.UnsupportedModelError, match=r"Relu node 'r'.*imports no ONNX opset"):
         compiler.compile_onnx(m)
+
+
+def test_sequence_and_optional_inputs_are_named_as_such():
+    seq = helper.make_tensor_sequence_value_info("s", F, [2])
+    opt = helper.make_value_info("o", helper.make_optional_type_proto(helper.make_tensor_type_proto(F, [2])))
+    for vi, kind in ((seq, "a sequence"), (opt, "an optional")):
+        g = helper.make_graph([helper.make_node("Identity", [vi.name], ["y"])], "g", [vi],
+                              [helper.make_tensor_value_info("y", 0, None)])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 16)], ir_version=8)
+        with pytest.raises(compiler.UnsupportedModelError, match=f"'{vi.name}' is {kind}, not a tensor"):
+            compiler.compile_onnx(m)
