@@ -16,7 +16,7 @@ from typing import List, Optional
 import numpy as np
 
 from deepsparse_lite.compiler.graph import (ModelLoadError, ShapeOverrideError,
-                                            build_graph, load_model, load_model_proto)
+                                            build_graph, load_model)
 from deepsparse_lite.compiler.infer import TensorSizeError, fold_and_infer, prune
 from deepsparse_lite.config import max_tensor_bytes
 from deepsparse_lite.compiler.lower import lower_graph

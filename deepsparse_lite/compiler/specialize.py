@@ -37,10 +37,9 @@ import onnx
 
 from deepsparse_lite.compiler.graph import InputSpec, input_specs, load_model
 from deepsparse_lite.compiler.opsets import DEFAULT_DOMAINS, check_opsets
+from deepsparse_lite.config import DEFAULT_PLAN_CACHE_SIZE as DEFAULT_CACHE_SIZE
 from deepsparse_lite.ops.base import UnsupportedModelError, get_op
 from deepsparse_lite.plan import Plan
-
-from deepsparse_lite.config import DEFAULT_PLAN_CACHE_SIZE as DEFAULT_CACHE_SIZE
 
 _REDUCE = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
            "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare")
