@@ -10,6 +10,11 @@
 - ``NM_ARCH`` / ``DSL_ISA``: lower the kernel ISA (read here for cpu.py, and by the C
   dispatch in csrc/dsl_cpu.h, which cannot call Python; DSL_ISA wins in both).
 - ``DSL_CACHE_DIR``: root of the local caches (sample models are built under models/).
+- ``DSL_PLAN_CACHE_SIZE``: value-specialised plans an Engine keeps (default 8; see
+  compiler/specialize.py), read when an engine is compiled.
+- ``DSL_MAX_TENSOR_BYTES``: the largest tensor (or arena) a plan may need; default the
+  memory available when the plan is compiled. A model, or a parameter value, asking for more is refused at
+  compile time instead of exhausting memory (an OOM kill is a crash).
 """
 from __future__ import annotations
 
@@ -51,3 +56,42 @@ def isa_env() -> tuple:
 def cache_root() -> str:
     """``$DSL_CACHE_DIR`` or ``~/.cache/deepsparse_lite``."""
     return os.environ.get("DSL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "deepsparse_lite")
+
+
+DEFAULT_PLAN_CACHE_SIZE = 8
+
+
+def plan_cache_size() -> int:
+    """``$DSL_PLAN_CACHE_SIZE`` (>= 1) or 8: value-specialised plans kept per engine."""
+    v = os.environ.get("DSL_PLAN_CACHE_SIZE")
+    if v is None or not v.strip():
+        return DEFAULT_PLAN_CACHE_SIZE
+    try:
+        n = int(v)
+    except ValueError:
+        raise ValueError(f"DSL_PLAN_CACHE_SIZE must be an integer >= 1, got {v!r}") from None
+    if n < 1:
+        raise ValueError(f"DSL_PLAN_CACHE_SIZE must be an integer >= 1, got {v!r}")
+    return n
+
+
+def max_tensor_bytes() -> int:
+    """``$DSL_MAX_TENSOR_BYTES``, else the memory available now (``MemAvailable``; the
+    physical memory where /proc/meminfo is missing), in bytes."""
+    v = os.environ.get("DSL_MAX_TENSOR_BYTES")
+    if v is not None and v.strip():
+        try:
+            return max(int(v), 1)
+        except ValueError:
+            raise ValueError(f"DSL_MAX_TENSOR_BYTES must be an integer, got {v!r}") from None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return 1 << 40

@@ -20,7 +20,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from deepsparse_lite import compiler
+from deepsparse_lite import compiler, config
 
 __all__ = ["Engine", "MultiModelEngine", "Context", "compile_model", "benchmark_model", "Scheduler", "BaseEngine"]
 
@@ -34,6 +34,8 @@ ONNX_TYPE_NAMES = {
     np.dtype(np.bool_): "tensor(bool)", np.dtype(np.uint16): "tensor(uint16)",
     np.dtype(np.uint32): "tensor(uint32)", np.dtype(np.uint64): "tensor(uint64)",
 }
+#: how a dynamic (symbolic) dim is reported in input_shapes: uint32 -1, as DeepSparse does
+DYNAMIC_DIM = 4294967295
 UNSUPPORTED_INPUT_DTYPES = {np.dtype(np.float16), np.dtype(np.complex64), np.dtype(np.complex128)}
 
 
@@ -79,8 +81,23 @@ class BaseEngine:
         self._owns_context = False
 
     def _compile(self, input_shapes) -> None:
-        self._plan = compiler.compile_onnx(self._model_path, batch_size=self._batch_size,
-                                           input_shapes=input_shapes, max_threads=self._num_cores)
+        # one static plan, or (parameter inputs / symbolic dims) one plan per parameter key,
+        # compiled on first use: see compiler/specialize.py
+        self._model = compiler.SpecializedModel(self._model_path, batch_size=self._batch_size,
+                                                input_shapes=input_shapes, max_threads=self._num_cores,
+                                                cache_size=config.plan_cache_size())
+        self._plan = self._model.static_plan
+        self._param_index = frozenset(self._model.param_index)
+        for k in self._model.dynamic_index:
+            spec = self._model.inputs[k]
+            dims = [d for d, n in enumerate(spec.shape) if n is None]
+            _LOGGER.warning("Detected dynamic input %s dim(s) %s: a plan is compiled for each input shape "
+                            "(the last %d are kept). Set static input shapes (batch_size / input_shapes) "
+                            "to compile once.", spec.name, dims, self._model.cache_size)
+        if self._model.parameter_names:
+            _LOGGER.info("Inputs %s set parameters (%s): a plan is compiled for each of their values",
+                         self._model.parameter_names,
+                         "; ".join(w for n in self._model.parameter_names for w in self._model.parameter_reasons[n]))
 
 
 class Engine(BaseEngine):
@@ -95,7 +112,10 @@ class Engine(BaseEngine):
     :param input_shapes: shape overrides, e.g. ``[[1, 3, 224, 224]]``; applied in memory only
 
     Lifecycle: compile in the constructor, ``run`` any number of times from any thread,
-    ``close()`` (or use ``with Engine(...) as engine:``) to release it.
+    ``close()`` (or use ``with Engine(...) as engine:``) to release it. A model whose
+    parameters (axes, target shapes, pads, ...) are graph inputs, or whose dims stay symbolic,
+    gets a plan per parameter value / input shape, compiled on first use and cached
+    (``parameter_inputs`` lists those inputs; ``DSL_PLAN_CACHE_SIZE`` plans are kept).
     """
 
     def __init__(self, model, batch_size: Optional[int] = 1, num_cores: Optional[int] = None,
@@ -137,28 +157,43 @@ class Engine(BaseEngine):
     @property
     def fraction_of_supported_ops(self) -> float:
         """Share of the model's nodes this engine runs natively: 1.0 for every model that
-        compiles (an unsupported op is a compile-time error, there is no fallback)."""
+        compiles. There is no fallback runtime: an unsupported op is an error at compile
+        time (for value-specialised plans, when a key's plan is compiled), and every node
+        either runs as kernel steps or is folded at compile time."""
         return 1.0
 
     @property
     def input_names(self) -> List[str]:
-        return [i.name for i in self._plan.inputs]
+        return list(self._model.input_names)
 
     @property
     def input_shapes(self) -> List[Tuple[int, ...]]:
-        return [tuple(i.shape) for i in self._plan.inputs]
+        """Shapes after overrides; a dim the model leaves symbolic reads 4294967295 (as
+        DeepSparse reports dynamic dims): each shape gets its own plan."""
+        if self._plan is not None:
+            return [tuple(i.shape) for i in self._plan.inputs]
+        return [tuple(DYNAMIC_DIM if d is None else d for d in s.shape) for s in self._model.inputs]
 
     @property
     def input_dtypes(self) -> List[np.dtype]:
-        return [i.dtype for i in self._plan.inputs]
+        return [s.dtype for s in self._model.inputs]
 
     @property
     def output_names(self) -> List[str]:
-        return [o.name for o in self._plan.outputs]
+        return list(self._model.output_names)
 
     @property
-    def output_shapes(self) -> List[Tuple[int, ...]]:
-        return [tuple(o.shape) for o in self._plan.outputs]
+    def output_shapes(self) -> List[Optional[Tuple[int, ...]]]:
+        """Output shapes; None for each output when they depend on parameter values or
+        symbolic dims (they differ per plan)."""
+        if self._plan is not None:
+            return [tuple(o.shape) for o in self._plan.outputs]
+        return [None for _ in self._model.output_names]
+
+    @property
+    def parameter_inputs(self) -> List[str]:
+        """Inputs whose values choose the plan (axes, pads, shapes, ... given as inputs)."""
+        return self._model.parameter_names
 
     @property
     def cpu_avx_type(self) -> str:
@@ -172,12 +207,16 @@ class Engine(BaseEngine):
 
     @property
     def arena_bytes(self) -> int:
-        """Peak activation memory (bytes) of one request: the planned arena size."""
-        return int(self._plan.arena_bytes)
+        """Peak activation memory (bytes) of one request: the planned arena size (the
+        largest of the cached plans for value-specialised models, 0 before the first)."""
+        if self._plan is not None:
+            return int(self._plan.arena_bytes)
+        return max((int(p.arena_bytes) for p in self._model.cached_plans()), default=0)
 
     @property
     def plan(self):
-        return self._plan
+        """The compiled plan (for value-specialised models: the one used last, or None)."""
+        return self._plan if self._plan is not None else self._model.last_plan
 
     # ---- representation --------------------------------------------------------------------
     def _properties_dict(self) -> Dict[str, Any]:
@@ -230,16 +269,28 @@ class Engine(BaseEngine):
         if self.batch_size == 1:
             _LOGGER.warning("Using batched_run with an Engine of batch_size=1 isn't recommended "
                             "for optimal performance.")
-        batches, orig = split_engine_inputs(inp, self.batch_size)
-        return join_engine_outputs([self.run(b) for b in batches], orig)
+        if not self._param_index:
+            batches, orig = split_engine_inputs(inp, self.batch_size)
+            return join_engine_outputs([self.run(b) for b in batches], orig)
+        # parameter inputs (axes, shapes, ...) are not batched: every piece gets them whole
+        data = [k for k in range(len(inp)) if k not in self._param_index]
+        batches, orig = split_engine_inputs([inp[k] for k in data], self.batch_size)
+        pieces = []
+        for b in batches:
+            full = list(inp)
+            for k, arr in zip(data, b):
+                full[k] = arr
+            pieces.append(full)
+        return join_engine_outputs([self.run(p) for p in pieces], orig)
 
     def generate_random_inputs(self) -> List[np.ndarray]:
         """Random inputs of the compiled shapes (``rand().astype(dtype)`` as DeepSparse does,
         so integer inputs are zeros)."""
         out = []
-        for io in self._plan.inputs:
-            _LOGGER.info("Generating input '%s', type = %s, shape = %s", io.name, io.dtype.name, list(io.shape))
-            out.append(np.random.rand(*io.shape).astype(io.dtype))
+        for s in self._model.inputs:
+            shape = [1 if d is None else d for d in s.shape]  # symbolic dims: 1
+            _LOGGER.info("Generating input '%s', type = %s, shape = %s", s.name, s.dtype.name, shape)
+            out.append(np.random.rand(*shape).astype(s.dtype))
         return out
 
     def benchmark(self, inp: List[np.ndarray], num_iterations: int = 20, num_warmup_iterations: int = 5,
@@ -309,20 +360,21 @@ class Engine(BaseEngine):
     def _execute(self, arrays: List[np.ndarray]) -> List[np.ndarray]:
         if self._closed:
             raise RuntimeError("this engine has been closed")
-        outputs = compiler.allocate_outputs(self._plan)
-        self._context.run(self._key, self._plan, arrays, outputs)
+        plan = self._plan if self._plan is not None else self._model.plan_for(arrays)
+        outputs = compiler.allocate_outputs(plan)
+        self._context.run(self._key, plan, arrays, outputs)
         return outputs
 
     def _validate_inputs(self, inp) -> None:
         """DeepSparse's Python-level checks, same messages (ValueError)."""
         if isinstance(inp, str) or not isinstance(inp, list):
             raise ValueError(f"inp must be a list, given {type(inp)}")
-        for arr in inp:
+        for k, arr in enumerate(inp):
             if not isinstance(arr, np.ndarray):
                 raise ValueError(f"inp must be a list of numpy arrays, given an element of {type(arr)}")
             if arr.ndim == 0:
                 raise ValueError("inp arrays must have at least one dimension, given a 0-d array")
-            if self._batch_size and arr.shape[0] != self._batch_size:
+            if self._batch_size and arr.shape[0] != self._batch_size and k not in self._param_index:
                 raise ValueError(
                     f"array batch size of {arr.shape[0]} must match the batch size the model was "
                     f"instantiated with {self._batch_size}")
@@ -334,7 +386,7 @@ class Engine(BaseEngine):
         rank, dims. Raises RuntimeError('NM: error: ...') naming the input."""
         if isinstance(inp, str) or not isinstance(inp, (list, tuple)):
             raise ValueError(f"inp must be a list, given {type(inp)}")
-        expected = self._plan.inputs
+        expected = self._plan.inputs if self._plan is not None else self._model.inputs
         if len(inp) != len(expected):
             raise RuntimeError(f"NM: error: Expected {len(expected)} inputs, received {len(inp)}")
         out = []
@@ -353,7 +405,10 @@ class Engine(BaseEngine):
                 raise RuntimeError(
                     f"NM: error: Invalid rank for input: {io.name} Got: {arr.ndim} Expected: {len(io.shape)} "
                     f"Please fix either the inputs or the model.")
-            bad = [(d, g, w) for d, (g, w) in enumerate(zip(arr.shape, io.shape)) if g != w]
+            # parameter inputs: dtype and rank only, their values (and shapes) choose the plan;
+            # a symbolic dim (None) takes any size
+            bad = [] if k in self._param_index else [
+                (d, g, w) for d, (g, w) in enumerate(zip(arr.shape, io.shape)) if w is not None and g != w]
             if bad:
                 idx = "".join(f"\n index: {d} Got: {g} Expected: {w}" for d, g, w in bad)
                 raise RuntimeError(

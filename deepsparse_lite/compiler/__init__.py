@@ -1,9 +1,12 @@
 """The compiler: ONNX file -> graph IR -> passes -> lowered steps -> Plan.
 
-``compile_onnx`` loads the model (never writing the user's file), gives every input a
-static shape (``batch_size`` / ``input_shapes`` overrides are applied in memory), folds
-constants and infers every shape, runs the fusion passes, lowers each node through its
-OpDef (packing weights once) and plans the arena. ``execute`` runs a plan once; engines
+``compile_onnx`` loads the model (never writing the user's file; opset 1-6 models are
+upgraded in memory, see ``opsets.py``), gives every input a static shape (``batch_size`` /
+``input_shapes`` overrides are applied in memory), folds constants and infers every shape,
+runs the fusion passes, lowers each node through its OpDef (packing weights once) and plans
+the arena. ``SpecializedModel`` (``specialize.py``) wraps it for models whose parameters
+(axes, pads, target shapes, ...) arrive as graph inputs or whose dims are symbolic: one plan
+per parameter key, compiled on first use and cached. ``execute`` runs a plan once; engines
 keep their own arenas and call the runner directly.
 """
 from __future__ import annotations
@@ -13,15 +16,17 @@ from typing import List, Optional
 import numpy as np
 
 from deepsparse_lite.compiler.graph import (ModelLoadError, ShapeOverrideError,
-                                            build_graph, load_model_proto)
-from deepsparse_lite.compiler.infer import fold_and_infer, prune
+                                            build_graph, load_model)
+from deepsparse_lite.compiler.infer import TensorSizeError, fold_and_infer, prune
+from deepsparse_lite.config import max_tensor_bytes
 from deepsparse_lite.compiler.lower import lower_graph
 from deepsparse_lite.compiler.passes import run_passes
+from deepsparse_lite.compiler.specialize import SpecializedModel
 from deepsparse_lite.ops.base import UnsupportedModelError
 from deepsparse_lite.plan import ERROR_MESSAGES, Err, Plan
 
-__all__ = ["compile_onnx", "execute", "new_arena", "PlanExecutionError", "ModelLoadError",
-           "ShapeOverrideError", "UnsupportedModelError"]
+__all__ = ["compile_onnx", "compile_proto", "execute", "new_arena", "PlanExecutionError", "ModelLoadError",
+           "ShapeOverrideError", "UnsupportedModelError", "SpecializedModel"]
 
 
 class PlanExecutionError(RuntimeError):
@@ -30,22 +35,42 @@ class PlanExecutionError(RuntimeError):
 
 def compile_onnx(model, batch_size: Optional[int] = None, input_shapes=None, max_threads: int = 1,
                  isa: Optional[int] = None, fuse: bool = True) -> Plan:
+    """One static plan for ``model`` (a path, bytes or ModelProto). Every input must get a
+    static shape and every parameter (axes, pads, target shapes, ...) must be a constant;
+    :class:`SpecializedModel` compiles the others, one plan per parameter value."""
+    return compile_proto(load_model(model), batch_size=batch_size, input_shapes=input_shapes,
+                         max_threads=max_threads, isa=isa, fuse=fuse)
+
+
+def compile_proto(proto, batch_size: Optional[int] = None, input_shapes=None, max_threads: int = 1,
+                  isa: Optional[int] = None, fuse: bool = True, **build_kw) -> Plan:
+    """Compile a loaded (upgraded) ModelProto; ``build_kw`` goes to ``build_graph``
+    (``shapes``, ``bind``, ``batch_exempt``: how value-specialised plans are made)."""
     import deepsparse_lite.ops  # noqa: F401  (registers every op)
     from deepsparse_lite import kernels
 
-    proto = load_model_proto(model)
-    graph = build_graph(proto, batch_size=batch_size, input_shapes=input_shapes)
-    node_count = len(graph.nodes)
-    fold_and_infer(graph)
-    prune(graph)
-    run_passes(graph, fuse=fuse)
-    prune(graph)
     # A plan of any level runs under any CPU cap (the kernels fall back to a form the CPU
     # has, down to portable C); by default it is compiled for the cap in force now.
     level = kernels.isa_level() if isa is None else int(isa)
     if not 0 <= level <= 2:
         raise ValueError(f"isa level must be 0 (generic), 1 (avx2) or 2 (avx512), got {isa}")
-    return lower_graph(graph, isa=level, max_threads=max_threads, node_count=node_count)
+    graph = build_graph(proto, batch_size=batch_size, input_shapes=input_shapes, **build_kw)
+    node_count = len(graph.nodes)
+    fold_and_infer(graph)
+    prune(graph)
+    try:
+        run_passes(graph, fuse=fuse)
+    except (UnsupportedModelError, MemoryError):
+        raise
+    except Exception as exc:  # a pass bug on an odd graph: a clean refusal, the cause kept
+        raise UnsupportedModelError(f"graph passes failed: {type(exc).__name__}: {exc}") from exc
+    prune(graph)
+    plan = lower_graph(graph, isa=level, max_threads=max_threads, node_count=node_count)
+    limit = max_tensor_bytes()
+    if plan.arena_bytes > limit:
+        raise TensorSizeError(f"the plan needs an arena of {plan.arena_bytes / 2 ** 30:.3g} GiB, more than "
+                              f"the {limit / 2 ** 30:.3g} GiB allowed (DSL_MAX_TENSOR_BYTES)")
+    return plan
 
 
 def new_arena(plan: Plan) -> np.ndarray:
@@ -63,6 +88,9 @@ def allocate_outputs(plan: Plan) -> List[np.ndarray]:
 def run(plan: Plan, inputs: List[np.ndarray], outputs: List[np.ndarray], arena: np.ndarray,
         num_threads: int, profile: Optional[np.ndarray] = None) -> None:
     from deepsparse_lite.kernels import runner
+
+    if arena.nbytes < plan.arena_bytes:  # the runner only checks the pointer table's bytes
+        raise ValueError(f"arena of {arena.nbytes} bytes is too small for this plan ({plan.arena_bytes})")
 
     rc, failed = runner.run_plan(plan.steps, plan.tensor_table, plan.const_ptrs, inputs, plan.input_nbytes,
                                  outputs, arena, plan.table_bytes, int(num_threads), profile)

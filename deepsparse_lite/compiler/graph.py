@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import onnx
@@ -15,7 +15,7 @@ from onnx import numpy_helper
 
 from deepsparse_lite.ops.base import Node, UnsupportedModelError, Value
 
-MIN_OPSET, MAX_OPSET = 7, onnx.defs.onnx_opset_version()
+from deepsparse_lite.compiler.opsets import MAX_OPSET, MIN_OPSET, check_opsets, upgrade_opset  # noqa: F401
 
 ONNX_TO_NP = {
     onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.DOUBLE: np.float64,
@@ -46,6 +46,7 @@ class Graph:
     opsets: Dict[str, int] = field(default_factory=dict)
     declared_input_shapes: Dict[str, tuple] = field(default_factory=dict)
     node_protos: Dict[str, onnx.NodeProto] = field(default_factory=dict)
+    ir_version: int = 0
 
 
 def load_model_proto(model: Union[str, os.PathLike, onnx.ModelProto, bytes]) -> onnx.ModelProto:
@@ -73,6 +74,11 @@ def load_model_proto(model: Union[str, os.PathLike, onnx.ModelProto, bytes]) -> 
     return proto
 
 
+def load_model(model: Union[str, os.PathLike, onnx.ModelProto, bytes]) -> onnx.ModelProto:
+    """``load_model_proto`` then, for opsets below MIN_OPSET, the in-memory upgrade."""
+    return upgrade_opset(load_model_proto(model))
+
+
 def _dims(type_proto) -> Optional[List[Optional[int]]]:
     if not type_proto.HasField("tensor_type"):
         return None
@@ -81,13 +87,18 @@ def _dims(type_proto) -> Optional[List[Optional[int]]]:
         return None
     out = []
     for d in tt.shape.dim:
-        out.append(int(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else None)
+        # a dim_value (0 included: a zero-size dimension is static) or unknown (dim_param /
+        # nothing). A negative dim_value is meaningless: read as unknown.
+        out.append(int(d.dim_value) if d.HasField("dim_value") and d.dim_value >= 0 else None)
     return out
 
 
 def _elem_dtype(type_proto, name: str):
     if not type_proto.HasField("tensor_type"):
-        raise UnsupportedModelError(f"graph value '{name}' is not a tensor (sequences/maps are not supported)")
+        kind = (type_proto.WhichOneof("value") or "untyped").replace("_type", "")
+        raise UnsupportedModelError(
+            f"graph value '{name}' is {'an' if kind[0] in 'aeiou' else 'a'} {kind}, not a tensor (sequences, "
+            f"optionals and maps are not supported)")
     et = type_proto.tensor_type.elem_type
     if et not in ONNX_TO_NP:
         raise UnsupportedModelError(
@@ -128,43 +139,35 @@ def normalize_input_shapes(input_shapes) -> Optional[List[List[int]]]:
         raise ShapeOverrideError(f"input_shapes must be a list of shapes (lists of ints), got {input_shapes!r}") from None
 
 
-def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
-                input_shapes=None) -> Graph:
-    """The graph IR of ``proto`` with every graph input given a static shape."""
-    if not isinstance(proto, onnx.ModelProto) or not proto.HasField("graph"):
-        raise ModelLoadError("the file holds no ONNX graph")
+@dataclass
+class InputSpec:
+    """A graph input as the compiler sees it before any value arrives: ``shape`` has None
+    for a dimension no declaration or override fixes (a symbolic dim)."""
+    name: str
+    dtype: np.dtype
+    shape: Tuple[Optional[int], ...]
+    dim_names: Tuple[str, ...] = ()
+
+    @property
+    def is_static(self) -> bool:
+        return all(d is not None for d in self.shape)
+
+
+def input_specs(proto: onnx.ModelProto, batch_size: Optional[int] = None, input_shapes=None,
+                batch_exempt=()) -> List[InputSpec]:
+    """The graph inputs (initializers excluded) with overrides applied in memory:
+    ``input_shapes`` replaces whole shapes (one shape is duplicated to every input, as
+    DeepSparse does), then ``batch_size`` sets dim 0 of every input not in ``batch_exempt``."""
     g = proto.graph
-    if len(g.output) == 0:
-        raise ModelLoadError("the ONNX graph declares no outputs (is the file truncated or not an ONNX model?)")
-    opsets = {}
-    for imp in proto.opset_import:
-        opsets[imp.domain or ""] = int(imp.version)
-    opsets.setdefault("ai.onnx", opsets.get("", 0))
-    opset = opsets.get("", 0) or opsets.get("ai.onnx", 0)
-    if not opset:
-        opset = 13 if not proto.opset_import else opset
-    if opset < MIN_OPSET or opset > MAX_OPSET:
-        raise UnsupportedModelError(f"the model's opset {opset} is not supported ({MIN_OPSET}..{MAX_OPSET})")
-
-    values: Dict[str, Value] = {}
-    for init in g.initializer:
-        try:
-            arr = numpy_helper.to_array(init)
-        except Exception as exc:
-            raise ModelLoadError(f"initializer '{init.name}' could not be read: {exc}") from None
-        values[init.name] = Value(init.name, tuple(int(d) for d in arr.shape), arr.dtype, arr)
-    if len(g.sparse_initializer):
-        raise UnsupportedModelError("sparse_initializer tensors are not supported")
-
-    inputs = [vi for vi in g.input if vi.name not in values]
+    init_names = {t.name for t in g.initializer}
+    inputs = [vi for vi in g.input if vi.name not in init_names]
     declared = {}
     for vi in inputs:
+        _elem_dtype(vi.type, vi.name)  # a sequence / optional / map input: say so first
         dims = _dims(vi.type)
         if dims is None:
             raise UnsupportedModelError(f"graph input '{vi.name}' has no shape information")
         declared[vi.name] = tuple(dims)
-
-    # ---- overrides (in memory only) ----
     shapes = {vi.name: list(declared[vi.name]) for vi in inputs}
     overrides = normalize_input_shapes(input_shapes)
     if overrides is not None:
@@ -182,19 +185,83 @@ def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
             shapes[vi.name] = list(shp)
     if batch_size is not None:
         for vi in inputs:
-            if shapes[vi.name]:
+            if shapes[vi.name] and vi.name not in batch_exempt:
                 shapes[vi.name][0] = int(batch_size)
+    out = []
     for vi in inputs:
-        shp = shapes[vi.name]
+        dims = vi.type.tensor_type.shape.dim
+        out.append(InputSpec(vi.name, _elem_dtype(vi.type, vi.name), tuple(shapes[vi.name]),
+                             tuple(d.dim_param or "?" for d in dims)))
+    return out
+
+
+def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
+                input_shapes=None, *, shapes: Optional[Dict[str, Tuple[int, ...]]] = None,
+                bind: Optional[Dict[str, np.ndarray]] = None, batch_exempt=()) -> Graph:
+    """The graph IR of ``proto`` with every graph input given a static shape.
+
+    ``shapes`` gives the concrete shape of inputs with symbolic dims (they must agree with
+    every static dim); ``bind`` makes inputs constants of the given values (a value-
+    specialised plan: they stay inputs of the plan, which never reads them)."""
+    if not isinstance(proto, onnx.ModelProto) or not proto.HasField("graph"):
+        raise ModelLoadError("the file holds no ONNX graph")
+    g = proto.graph
+    if len(g.output) == 0:
+        raise ModelLoadError("the ONNX graph declares no outputs (is the file truncated or not an ONNX model?)")
+    proto = upgrade_opset(proto)  # opset < 7: an upgraded in-memory copy (load_model did it already)
+    g = proto.graph
+    opset = check_opsets(proto)
+    opsets = {}
+    for imp in proto.opset_import:
+        opsets[imp.domain or ""] = int(imp.version)
+    opsets[""] = opset
+    opsets.setdefault("ai.onnx", opset)
+
+    values: Dict[str, Value] = {}
+    for init in g.initializer:
+        try:
+            arr = numpy_helper.to_array(init)
+        except Exception as exc:
+            raise ModelLoadError(f"initializer '{init.name}' could not be read: {exc}") from None
+        values[init.name] = Value(init.name, tuple(int(d) for d in arr.shape), arr.dtype, arr)
+    if len(g.sparse_initializer):
+        raise UnsupportedModelError("sparse_initializer tensors are not supported")
+
+    shapes = dict(shapes or {})
+    bind = dict(bind or {})
+    for name, arr in bind.items():
+        shapes.setdefault(name, tuple(np.shape(arr)))
+    specs = input_specs(proto, batch_size, input_shapes, batch_exempt)
+    unknown = set(shapes) - {s.name for s in specs}
+    if unknown:
+        raise ValueError(f"shapes/values given for {sorted(unknown)}, which are not graph inputs")
+    for spec in specs:
+        shp = list(spec.shape)
+        if spec.name in shapes:
+            given = tuple(int(d) for d in shapes[spec.name])
+            # a bound (parameter) input only keeps its rank: its value decides the rest
+            strict = spec.name not in bind
+            if len(given) != len(shp) or strict and any(d is not None and d != g_ for d, g_ in zip(shp, given)):
+                raise ValueError(f"input '{spec.name}' has shape {list(given)}, the model declares "
+                                 f"{[spec.dim_names[k] if d is None else d for k, d in enumerate(shp)]}")
+            shp = list(given)
         missing = [k for k, d in enumerate(shp) if d is None]
         if missing:
-            tt = vi.type.tensor_type.shape.dim
-            names = [tt[k].dim_param or "?" for k in missing]
+            names = [spec.dim_names[k] for k in missing]
             raise UnsupportedModelError(
-                f"input '{vi.name}' has dynamic dimension(s) {names} at index {missing}; "
+                f"input '{spec.name}' has dynamic dimension(s) {names} at index {missing}; "
                 f"compile with input_shapes=[...] (or batch_size for dim 0) to make every input static")
-        dtype = _elem_dtype(vi.type, vi.name)
-        values[vi.name] = Value(vi.name, tuple(int(d) for d in shp), dtype, None)
+        shape = tuple(int(d) for d in shp)
+        if spec.name in bind:
+            const = np.array(bind[spec.name], dtype=spec.dtype, copy=True)
+        elif 0 in shape:
+            # a zero-element input has known (empty) values: a constant, so e.g. empty
+            # `axes` or zero-size `split` inputs fold like initializers
+            const = np.empty(shape, spec.dtype)
+        else:
+            const = None
+        values[spec.name] = Value(spec.name, shape, spec.dtype, const)
+    inputs = specs
 
     nodes: List[Node] = []
     protos: Dict[str, onnx.NodeProto] = {}
@@ -205,12 +272,16 @@ def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
             name = f"{name}__{k}"
         seen_names.add(name)
         domain = n.domain if n.domain not in ("ai.onnx",) else ""
-        attrs = {a.name: _attr_value(a) for a in n.attribute}
+        try:
+            attrs = {a.name: _attr_value(a) for a in n.attribute}
+        except Exception as exc:
+            raise ModelLoadError(f"{n.op_type} node '{name}': an attribute could not be read: "
+                                 f"{type(exc).__name__}: {exc}") from None
         nodes.append(Node(name, n.op_type, list(n.input), list(n.output), attrs, domain,
                           opsets.get(domain, opset)))
         protos[name] = n
     graph = Graph(nodes, values, [vi.name for vi in inputs], [o.name for o in g.output], opset,
-                  opsets, declared, protos)
+                  opsets, {s.name: s.shape for s in specs}, protos, int(proto.ir_version))
     _check_topological(graph)
     return graph
 

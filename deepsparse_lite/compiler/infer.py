@@ -37,27 +37,46 @@ def _inputs(graph: Graph, node: Node) -> List[Optional[Value]]:
 
 
 def evaluate_node(graph: Graph, node: Node, ins: List[Optional[Value]]) -> List[np.ndarray]:
-    """Evaluate a node on constant inputs with the ONNX reference implementation."""
+    """Evaluate a node on constant inputs with the ONNX reference implementation.
+
+    The node runs inside a one-node ModelProto carrying the model's opset imports:
+    ``ReferenceEvaluator(NodeProto, opsets=...)`` ignores ``opsets`` and runs the newest
+    version of the op, which breaks e.g. an opset-9 Unsqueeze (``axes`` attribute)."""
     from onnx.reference import ReferenceEvaluator
 
     proto = graph.node_protos.get(node.name)
     if proto is None:
         raise UnsupportedModelError(f"cannot constant-fold {node.describe()}: no source node")
     feeds = {name: v.const for name, v in zip(node.inputs, ins) if name}
-    opsets = {d or "": v for d, v in graph.opsets.items() if d != "ai.onnx"}
     try:
+        model = _one_node_model(graph, proto, feeds)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sess = ReferenceEvaluator(proto, opsets=opsets)
-            res = sess.run(None, feeds)
+            res = ReferenceEvaluator(model).run(None, feeds)
     except Exception as exc:
         raise UnsupportedModelError(
             f"constant folding of {node.describe()} failed: {type(exc).__name__}: {exc}") from None
     return [np.asarray(r) for r in res]
 
 
+def _one_node_model(graph: Graph, proto, feeds) -> "onnx.ModelProto":
+    import onnx
+    from onnx import helper
+
+    ins = [helper.make_tensor_value_info(n, onnx.TensorProto.UNDEFINED, None) for n in dict.fromkeys(feeds)]
+    outs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in proto.output if o]
+    g = helper.make_graph([proto], "fold", ins, outs)
+    opsets = [helper.make_opsetid(d, v) for d, v in graph.opsets.items() if d != "ai.onnx"]
+    if "" not in graph.opsets:
+        opsets.append(helper.make_opsetid("", graph.opset))
+    return helper.make_model(g, opset_imports=opsets, ir_version=graph.ir_version or onnx.IR_VERSION)
+
+
 def fold_and_infer(graph: Graph) -> None:
     """Fill ``graph.values`` for every node output; mark folded nodes (``node.folded``)."""
+    from deepsparse_lite.config import max_tensor_bytes
+
+    limit = max_tensor_bytes()
     for node in graph.nodes:
         ins = _inputs(graph, node)
         node.attrs.setdefault("_folded", False)
@@ -70,7 +89,11 @@ def fold_and_infer(graph: Graph) -> None:
         if all_const and node.op_type not in NON_DETERMINISTIC and node.domain in ("", "ai.onnx"):
             op = get_op(node.op_type, node.domain)
             if op is None or op.foldable:
-                _set(graph, node, evaluate_node(graph, node, ins))
+                _check_fold_size(node, op, ins, limit)
+                arrays = evaluate_node(graph, node, ins)
+                for arr in arrays:
+                    _check_size(node, arr.shape, arr.dtype, limit)
+                _set(graph, node, arrays)
                 node.attrs["_folded"] = True
                 continue
         op = get_op(node.op_type, node.domain)
@@ -92,10 +115,57 @@ def fold_and_infer(graph: Graph) -> None:
             dt = np.dtype(dtype)
             if dt not in SUPPORTED_DTYPES:
                 raise UnsupportedModelError(f"{node.describe()} produces element type {dt}, which is not supported")
-            graph.values[name] = Value(name, tuple(int(d) for d in shape), dt, None)
+            shape = tuple(int(d) for d in shape)
+            _check_size(node, shape, dt, limit)
+            graph.values[name] = Value(name, shape, dt, None)
         for name in node.outputs[len(results):]:
             if name and _is_used(graph, name):
                 raise UnsupportedModelError(f"{node.describe()}: optional output '{name}' is not supported")
+
+
+class TensorSizeError(UnsupportedModelError):
+    """A value would have a negative dim or need more memory than a tensor may use."""
+
+
+def _check_size(node: Node, shape, dtype, limit: int) -> None:
+    """Refuse a negative dim or a tensor larger than ``limit`` bytes (DSL_MAX_TENSOR_BYTES):
+    hostile shapes or parameter values must fail here, not exhaust memory later."""
+    if any(int(d) < 0 for d in shape):
+        raise TensorSizeError(f"{node.describe()}: an output would have the negative shape {list(shape)}")
+    n = np.dtype(dtype).itemsize
+    for d in shape:
+        n *= int(d)  # Python ints: no overflow
+    if n > limit or any(int(d) > limit for d in shape):  # (a huge dim next to a 0 still overflows int64)
+        raise TensorSizeError(
+            f"{node.describe()}: an output of shape {list(shape)} would need {n / 2 ** 30:.3g} GiB, more than "
+            f"the {limit / 2 ** 30:.3g} GiB a tensor may use (DSL_MAX_TENSOR_BYTES)")
+
+
+def _check_fold_size(node: Node, op, ins: List[Optional[Value]], limit: int) -> None:
+    """The size check before evaluating a node on constants (the reference evaluator would
+    allocate and fill the whole result first): from the shape rule, or, for the ops that
+    make tensors from shape values, from those values."""
+    t = node.op_type
+    try:
+        if t == "ConstantOfShape" and ins and ins[0] is not None:
+            shape = [int(d) for d in np.asarray(ins[0].const).reshape(-1)]
+        elif t == "Range" and len(ins) == 3 and all(v is not None for v in ins):
+            start, stop, delta = (float(np.asarray(v.const).reshape(-1)[0]) for v in ins)
+            if delta == 0 or not np.isfinite([start, stop, delta]).all():
+                return  # the evaluator refuses these itself
+            shape = [max(int(np.ceil((stop - start) / delta)), 0)]
+        elif op is not None:
+            results = op.infer(node, ins)
+            for shape, dtype in results:
+                _check_size(node, shape, dtype, limit)
+            return
+        else:
+            return
+    except TensorSizeError:
+        raise
+    except Exception:
+        return  # the shape rule does not cover what folding can do: let folding decide
+    _check_size(node, shape, np.float64, limit)  # widest element type: a safe bound
 
 
 def _shape_or_size(node: Node, v: Value) -> np.ndarray:

@@ -9,8 +9,33 @@ from deepsparse_lite.ops.base import UnsupportedModelError, emit_contiguous_copy
 from deepsparse_lite.plan import STEP_DTYPE, IOInfo, Plan, PlanBuilder, Where
 
 
+#: most steps one node may lower to. Real models need a handful (a Concat one per input);
+#: a hostile parameter value (e.g. a reflect Pad of 2**20 on an axis of 2 becomes a copy per
+#: mirrored chunk) would otherwise make compile time unbounded (~30 us per step).
+MAX_STEPS_PER_NODE = 4096
+
+
+class _BoundedBuilder(PlanBuilder):
+    """A PlanBuilder that refuses a node lowering to more than MAX_STEPS_PER_NODE steps."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._node_steps = 0
+        self._node = None
+
+    def emit(self, *args, **kwargs):
+        if self.current_node != self._node:
+            self._node, self._node_steps = self.current_node, 0
+        self._node_steps += 1
+        if self._node_steps > MAX_STEPS_PER_NODE:
+            raise UnsupportedModelError(
+                f"node '{self.current_node}' lowers to more than {MAX_STEPS_PER_NODE} steps "
+                f"(its parameters ask for too many separate copies)")
+        return super().emit(*args, **kwargs)
+
+
 def lower_graph(graph: Graph, isa: int, max_threads: int, node_count: int = 0) -> Plan:
-    b = PlanBuilder(isa=isa, max_threads=max_threads, graph_values=graph.values)
+    b = _BoundedBuilder(isa=isa, max_threads=max_threads, graph_values=graph.values)
     for k, name in enumerate(graph.outputs):
         b.graph_outputs.setdefault(name, k)
     for k, name in enumerate(graph.inputs):
@@ -25,10 +50,13 @@ def lower_graph(graph: Graph, isa: int, max_threads: int, node_count: int = 0) -
         outs = [graph.values[o] if o else None for o in node.outputs]
         try:
             op.lower(node, b, ins, outs)
-        except UnsupportedModelError:
+        except (UnsupportedModelError, MemoryError):
             raise
         except NotImplementedError as exc:
             raise UnsupportedModelError(f"{node.describe()}: {exc}") from None
+        except Exception as exc:  # a lowering bug: still a clean refusal naming the node
+            raise UnsupportedModelError(
+                f"lowering failed for {node.describe()}: {type(exc).__name__}: {exc}") from exc
     b.current_node = "<outputs>"
     out_infos = []
     for k, name in enumerate(graph.outputs):

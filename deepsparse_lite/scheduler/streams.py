@@ -14,7 +14,12 @@ created once, pinned once per core lease, and reused by every request it runs.
   teams outnumber the CPUs, and this layout keeps them within the core count.
 
 Workers take requests from their Context's single queue, whichever engine they come from,
-and keep one activation arena per (worker, engine), allocated on first use.
+and keep one activation arena per (worker, engine), allocated on first use and replaced by
+a larger one when a plan of the engine needs more (an engine with value-specialised plans
+runs several plans; any arena at least ``plan.arena_bytes`` long fits a plan, since the
+runner rebuilds its pointer table on every call). Keying arenas by plan instead would keep
+one arena per cached plan per worker, and the plan cache's evictions would have to reach
+every worker.
 """
 from __future__ import annotations
 
@@ -158,7 +163,9 @@ class Worker:
             try:
                 self._pin(lease)
                 arena = self.arenas.get(req.key)
-                if arena is None:
+                if arena is None or arena.nbytes < req.plan.arena_bytes:
+                    # one arena per (worker, engine), as large as the largest plan the
+                    # engine ran here: value-specialised engines have several plans
                     arena = compiler.new_arena(req.plan)
                     self.arenas[req.key] = arena
                 req.worker, req.cpus = self.name, lease

@@ -14,10 +14,11 @@ Groups (``GROUPS``):
   ``node/`` folder extracted there; later runs reuse it. If it cannot be fetched the group
   fails (:class:`NodeDataUnavailable`), it is never skipped.
 
-Each case is compiled with ``deepsparse_lite.compiler.compile_onnx(model_path)`` (the model's
+Each case is loaded with ``deepsparse_lite.compiler.SpecializedModel(model_path)`` (the model's
 own input shapes: no override, the test never tells the engine a shape) and run with
-``compiler.execute`` on the stored inputs; every output is compared as ONNX's backend runner
-does (``onnx/backend/test/runner``: same shape, same dtype, ``assert_allclose`` with
+``compiler.execute`` on ``plan_for(inputs)`` (the static plan, or the plan specialised to the
+stored values of parameter inputs and shapes of symbolic dims); every output is compared as
+ONNX's backend runner does (``onnx/backend/test/runner``: same shape, same dtype, ``assert_allclose`` with
 rtol=1e-3, atol=1e-7 unless the case's data.json says otherwise).
 
 Classes (``CLASSES``): ``pass``; ``unsupported op`` (the model uses an op type our registry

@@ -231,6 +231,12 @@ def run_case(case: dict) -> dict:
         res["seconds"] = round(time.perf_counter() - t0, 4)
         return res
 
+    def refused_or_unsupported(exc, stage, where=""):
+        cls, msg = classify_exception(exc, stage)
+        if res["unsupported_ops"]:
+            cls, msg = "unsupported op", f"unsupported op(s) {', '.join(res['unsupported_ops'])}: {msg}"
+        return done(cls, where + msg, stage)
+
     try:
         model = onnx.load(case["model"], load_external_data=False)
     except Exception as exc:  # noqa: BLE001
@@ -247,13 +253,15 @@ def run_case(case: dict) -> dict:
         warnings.simplefilter("ignore")
         tc = time.perf_counter()
         try:
-            plan = compiler.compile_onnx(case["model"], max_threads=THREADS)
+            # the compiler's own API, not Engine: no DeepSparse-specific input checks (0-d
+            # inputs are fine here); parameter inputs get value-specialised plans
+            model_plans = compiler.SpecializedModel(case["model"], max_threads=THREADS)
         except Exception as exc:  # noqa: BLE001
-            cls, msg = classify_exception(exc, "compile")
-            if res["unsupported_ops"]:
-                cls, msg = "unsupported op", f"unsupported op(s) {', '.join(res['unsupported_ops'])}: {msg}"
-            return done(cls, msg, "compile")
+            return refused_or_unsupported(exc, "compile")
         res["compile_seconds"] = round(time.perf_counter() - tc, 4)
+        if model_plans.specialized:
+            res["specialized"] = {"parameters": model_plans.parameter_names,
+                                  "dynamic": [model_plans.input_names[k] for k in model_plans.dynamic_index]}
 
         try:
             sets = load_data_sets(case, model)
@@ -261,8 +269,8 @@ def run_case(case: dict) -> dict:
             return done("error", f"the harness could not load the test data: {type(exc).__name__}: {exc}\n"
                         f"{_tail(exc, 4)}", "load data")
 
-        names = [io.name for io in plan.inputs]
-        out_names = [io.name for io in plan.outputs]
+        names = model_plans.input_names
+        out_names = model_plans.output_names
         for k, (ins, refs) in enumerate(sets):
             where = f"data set {k}: " if len(sets) > 1 else ""
             if len(ins) == len(names):
@@ -271,12 +279,22 @@ def run_case(case: dict) -> dict:
                 by_name = {n: a for n, a in ins if n}
                 if not all(n in by_name for n in names):
                     return done("error", f"{where}cannot map {len(ins)} stored inputs "
-                                f"({[n for n, _ in ins]}) to the plan's inputs {names}", "inputs")
+                                f"({[n for n, _ in ins]}) to the model's inputs {names}", "inputs")
                 arrays = [by_name[n] for n in names]
-            for a, io in zip(arrays, plan.inputs):
+            for a, n in zip(arrays, names):
                 if not isinstance(a, np.ndarray):
-                    return done("error", f"{where}input '{io.name}' is a {type(a).__name__}, "
-                                "but the plan takes a tensor", "inputs")
+                    return done("error", f"{where}input '{n}' is a {type(a).__name__}, "
+                                "but the engine takes tensors", "inputs")
+            if model_plans.specialized:
+                tp = time.perf_counter()
+                try:
+                    plan = model_plans.plan_for(arrays)
+                except Exception as exc:  # noqa: BLE001
+                    return refused_or_unsupported(exc, "compile", where)
+                res["compile_seconds"] = round(res["compile_seconds"] + time.perf_counter() - tp, 4)
+            else:
+                plan = model_plans.static_plan
+            for a, io in zip(arrays, plan.inputs):
                 if a.dtype != io.dtype or tuple(a.shape) != tuple(io.shape):
                     return done("error", f"{where}the plan's input '{io.name}' is {io.dtype}{list(io.shape)}, "
                                 f"the stored input is {a.dtype}{list(a.shape)}", "inputs")
