@@ -156,6 +156,9 @@ def test_float8_conversions(f8):
     for dst in (F32, F16, BF16, *F8):
         if dst != f8:
             assert_bits(eltwise.cast(codes, dst, saturate=False), astype(codes, dst), f"{f8} -> {dst}")
+        if dst in F8 and dst != f8:
+            assert_bits(eltwise.cast(codes, dst, saturate=True), saturate_cast(codes, dst),
+                        f"{f8} -> {dst} sat")
     got = eltwise.cast(codes, F64)
     want = codes.astype(F64)
     np.testing.assert_array_equal(got, want)
@@ -519,6 +522,12 @@ def test_data_movement(dt):
     check_op("Slice", {"x": x}, consts={"st": np.array([1], np.int64), "en": np.array([3], np.int64),
                                          "ax": np.array([1], np.int64)}, threads=(1,), **EXACT)
     check_op("Expand", {"y": y}, consts={"s": np.array([2, 3, 5], np.int64)}, threads=(1,), **EXACT)
+    check_op("Tile", {"y": y}, consts={"r": np.array([1, 2, 3], np.int64)}, threads=(1,), **EXACT)
+    pad_value = np.array(7 if dt.kind in "iu" else 2.5, dt)   # FILL of a 1/2/8-byte pattern
+    check_op("Pad", {"x": x}, consts={"p": np.array([0, 1, 0, 0, 0, 2], np.int64), "v": pad_value},
+             opset=18, threads=(1,), **EXACT)
+    check_op("Pad", {"x": x}, {"mode": "reflect"}, consts={"p": np.array([0, 1, 2, 0, 1, 2], np.int64)},
+             opset=18, threads=(1,), **EXACT)
     cond = rng(33).random((3, 1)) > 0.5
     check_op("Where", {"c": cond, "x": x, "y": y}, opset=16, threads=(1,), **EXACT)
 
