@@ -265,7 +265,7 @@ class Unary(OpDef):
         x = b.value(node.inputs[0])
         y = b.output(node.outputs[0], outs[0].shape, outs[0].dtype)
         dt = np.dtype(ins[0].dtype)
-        if dt not in _FLOAT and fn not in INT_UNARY:
+        if not (dt in _FLOAT or (dt in _INTS and fn in INT_UNARY)):
             raise UnsupportedModelError(f"{node.describe()}: element type {dt} is not supported")
         emit_unary(b, fn, x, y, a, c)
 

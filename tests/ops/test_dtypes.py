@@ -217,8 +217,6 @@ def _in_range_values(src, dst, n=3000, seed=4):
 def test_cast_matrix_against_numpy(src):
     for dst in WIDE + [F16, BF16]:
         x = _in_range_values(src, dst)
-        if src in F8 and dst.kind in "iu" and dst.itemsize == 1:
-            x = x.astype(F32)[np.abs(x.astype(F32)) < 100].astype(src)
         got = eltwise.cast(x, dst)
         want = astype(x, dst)
         if dst in (F16, BF16, F32, F64):
@@ -238,11 +236,8 @@ def test_float_to_int_out_of_range():
             np.uint64: [2 ** 63, 0, 2 ** 63, 2 ** 64 - 1, 70000, 2 ** 64 - 70000, 5000000000,
                         2 ** 64 - 5000000000, 0]}
     for t, w in want.items():
-        for src in (F64, F32):
-            xs = astype(x, src) if src == F64 else x.astype(F32)
-            got = eltwise.cast(xs, t)
-            if src == F32:   # 70000.5 is 70000.5 in float32 too; 3e19 stays out of range
-                pass
+        for src in (F64, F32):   # every value above is exact in float32 too
+            got = eltwise.cast(x.astype(src), t)
             assert got.tolist() == w, f"{src} -> {t}: {got.tolist()}"
     b = np.array([np.nan, np.inf, -1.5, 127.5, 128, 300, -129], F32).astype(BF16)
     assert eltwise.cast(b, np.int8).tolist() == [0, 0, -1, 127, 0, 0, 0]
@@ -415,11 +410,9 @@ def test_narrow_float_arithmetic_is_numpys_over_many_values():
     """float16(float32(a) op float32(b)) is numpy's float16 result (and ml_dtypes' for
     bfloat16): double rounding is innocuous for +-*/ since float32 has > 2p + 2 bits."""
     r = rng(22)
-    for dt in NARROW:
-        a = bits(np.zeros(1, dt)).dtype.type
+    for dt in NARROW:   # random bit patterns: every exponent, subnormals, inf, NaN
         x = r.integers(0, 2 ** 16, 200_000, dtype=np.uint64).astype(np.uint16).view(dt)
         y = r.integers(0, 2 ** 16, 200_000, dtype=np.uint64).astype(np.uint16).view(dt)
-        del a
         for op in ("Add", "Sub", "Mul", "Div", "Max", "Min"):
             check_op(op, {"a": x, "b": y}, threads=(2,), **EXACT)
         check_op("Mod", {"a": x, "b": y}, {"fmod": 1}, opset=13, threads=(1,), **EXACT)
@@ -546,11 +539,13 @@ REFUSED = [
     ("BitwiseAnd", {"a": np.zeros(3, F16), "b": np.zeros(3, F16)}, {}, 18, "float16"),
     ("BitwiseNot", {"x": np.zeros(3, BF16)}, {}, 18, "bfloat16"),
     ("IsNaN", {"x": np.zeros(3, np.uint16)}, {}, 13, "uint16"),
+    ("Relu", {"x": np.zeros(3, np.bool_)}, {}, 14, "bool"),
+    ("Pow", {"a": np.zeros(3, F8[2]), "b": np.zeros(3, F32)}, {}, 19, "float8_e5m2"),
 ]
 
 
 @pytest.mark.parametrize("op, feeds, attrs, opset, dtname", REFUSED, ids=[r[0] + "-" + r[4] for r in REFUSED])
 def test_unsupported_element_types_are_refused(op, feeds, attrs, opset, dtname):
     m = make_single_node_model(op, feeds, attrs, opset=opset)
-    with pytest.raises(UnsupportedModelError, match=f"{op}.*{dtname}|{dtname}.*{op}"):
+    with pytest.raises(UnsupportedModelError, match=f"{op} node '{op}_0'.*{dtname}"):
         run_model(m, feeds)
