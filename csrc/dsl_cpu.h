@@ -34,13 +34,25 @@
 #define DSL_FORM_AVX512_ON_AVX2  3
 #define DSL_NFORMS               4
 
-/* The one target string per ISA level (every `target` attribute uses these). */
-#define DSL_TARGET_AVX2   "avx2,fma"
-#define DSL_TARGET_AVX512 "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma"
+/* The one target string per ISA level (every `target` attribute uses these). The AVX2
+ * level includes F16C (half <-> float conversions): every AVX2 CPU has it (F16C came a
+ * generation earlier, Ivy Bridge / Piledriver); one without it runs the generic level. */
+#define DSL_TARGET_AVX2   "avx2,fma,f16c"
+#define DSL_TARGET_AVX512 "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+static inline int dsl_cpu_has_f16c(void) {   /* CPUID.1:ECX bit 29 (no __builtin_cpu_supports
+                                              * spelling for it in older compilers) */
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && ((c >> 29) & 1u);
+}
+#endif
 
 static inline int dsl_isa_hardware(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
+    if (!dsl_cpu_has_f16c()) return DSL_ISA_GENERIC;
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("fma"))
@@ -106,7 +118,8 @@ static inline int dsl_form_autovec(int level, int cap) {
 #define DSL_KV_AFFINE     10
 #define DSL_KV_POOL       11
 #define DSL_KV_TRANSPOSE  12
-#define DSL_NKV           13
+#define DSL_KV_F16CVT     13   /* float16 <-> float32 conversions (cast, float16 arithmetic) */
+#define DSL_NKV           14
 
 /* How each kernel maps (level, cap) to a form: which forms exist. A kernel's select
  * function uses exactly this mapping (tests derive the variants to cover from it). */
@@ -127,10 +140,11 @@ static const unsigned char dsl_kv_dispatch[DSL_NKV] = {
     DSL_DISPATCH_FULL,      /* AFFINE */
     DSL_DISPATCH_FULL,      /* POOL */
     DSL_DISPATCH_AVX2_ONLY, /* TRANSPOSE */
+    DSL_DISPATCH_AVX2_ONLY, /* F16CVT */
 };
 static const char* const dsl_kv_names[DSL_NKV] = {
     "gemm_tile", "gemm_pack", "dwconv", "unary", "binary", "reduce", "softmax", "layernorm",
-    "instnorm", "argext", "affine", "pool", "transpose"};
+    "instnorm", "argext", "affine", "pool", "transpose", "f16_cvt"};
 
 static inline int dsl_kv_form(int kv, int level, int cap) {
     switch (dsl_kv_dispatch[kv]) {

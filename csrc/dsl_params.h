@@ -85,9 +85,11 @@ DSL_DEFINE_PARAMS(dsl_resize_linear_params, DSL_RESIZE_LINEAR_FIELDS)
 /* One layout for the family. Broadcasting steps walk `shape` (ndim merged dims, n
  * elements) with per-input element strides strides[k * 8 + d] (0 on broadcast dims).
  * fn: unary / binary function code; dtype: operand dtype (CAST: source); out_dtype: CAST's
- * destination; esz: WHERE's element size; a, b: a unary function's float attributes. */
+ * destination; saturate: CAST's float8 saturation (ONNX `saturate`, 0 / 1); esz: WHERE's
+ * element size; a, b: a unary function's float attributes. */
 #define DSL_ELTWISE_FIELDS(F, A)                                                              \
-    F(int64_t, fn) F(int64_t, dtype) F(int64_t, out_dtype) F(int64_t, esz) F(int64_t, level)  \
+    F(int64_t, fn) F(int64_t, dtype) F(int64_t, out_dtype) F(int64_t, saturate)               \
+    F(int64_t, esz) F(int64_t, level)                                                         \
     F(int64_t, ndim) F(int64_t, n) A(int64_t, shape, DSL_MAX_NDIM)                            \
     A(int64_t, strides, 3 * DSL_MAX_NDIM) F(float, a) F(float, b)
 DSL_DEFINE_PARAMS(dsl_eltwise_params, DSL_ELTWISE_FIELDS)

@@ -47,13 +47,36 @@ typedef struct {
 #define DSL_ERR_BAD_PARAM      3
 #define DSL_ERR_NO_MEMORY      4
 
-/* dtype codes used in i[] where a kernel handles several element types. */
-#define DSL_F32   1
-#define DSL_U8    2
-#define DSL_I8    3
-#define DSL_I32   6
-#define DSL_I64   7
-#define DSL_BOOL  9
-#define DSL_F64   11
+/* Element type codes (ONNX TensorProto numbering), where a kernel handles several types;
+ * mirrored by deepsparse_lite.plan.DType. */
+#define DSL_F32         1
+#define DSL_U8          2
+#define DSL_I8          3
+#define DSL_U16         4
+#define DSL_I16         5
+#define DSL_I32         6
+#define DSL_I64         7
+#define DSL_BOOL        9
+#define DSL_F16        10
+#define DSL_F64        11
+#define DSL_U32        12
+#define DSL_U64        13
+#define DSL_BF16       16
+#define DSL_F8E4M3FN   17
+#define DSL_F8E4M3FNUZ 18
+#define DSL_F8E5M2     19
+#define DSL_F8E5M2FNUZ 20
+
+/* bytes per element of a dtype code, 0 for an unknown code */
+static inline int dsl_dtype_size(int dt) {
+    switch (dt) {
+    case DSL_F64: case DSL_I64: case DSL_U64: return 8;
+    case DSL_F32: case DSL_I32: case DSL_U32: return 4;
+    case DSL_F16: case DSL_BF16: case DSL_I16: case DSL_U16: return 2;
+    case DSL_U8: case DSL_I8: case DSL_BOOL: case DSL_F8E4M3FN: case DSL_F8E4M3FNUZ:
+    case DSL_F8E5M2: case DSL_F8E5M2FNUZ: return 1;
+    default: return 0;
+    }
+}
 
 #endif

@@ -9,6 +9,10 @@
  * strides over that shape (0 on broadcast dims). The output is contiguous in that order.
  * The walk is [outer rows, inner row]: every input's inner stride is 0 or 1, so a row is a
  * vv / vs / sv loop; rows advance with an odometer (no division per row).
+ *
+ * float16 / bfloat16 operands (UNARY_F32 and BINARY with dtype F16 / BF16) are widened to
+ * float32 a chunk at a time on the stack, computed by the float32 kernels and rounded back
+ * (narrow_float.h). Steps with float16 conversions also run in a DSL_KV_F16CVT form.
  */
 #ifndef ELTWISE_H
 #define ELTWISE_H
@@ -65,6 +69,28 @@ static void dsl_ew_binary_row(const void* ctx, const char* const* in, char* y, i
     (*(const dsl_bin_loop*)ctx)(in[0], in[1], y, n);
 }
 
+/* float16 / bfloat16 binary rows: operands widened to float32 (a: run or one element per
+ * row), the float32 loop, results rounded back (or bool written directly) */
+typedef struct { dsl_bin_loop loop; int dt, form, out_bool, va, vb; } dsl_nf_bin_ctx;
+
+static void dsl_ew_nf_binary_row(const void* ctx, const char* const* in, char* y, int64_t n) {
+    const dsl_nf_bin_ctx* c = (const dsl_nf_bin_ctx*)ctx;
+    float xa[DSL_NF_CHUNK], xb[DSL_NF_CHUNK], r[DSL_NF_CHUNK];
+    if (!c->va) dsl_nf_load(c->dt, c->form, in[0], xa, 1);
+    if (!c->vb) dsl_nf_load(c->dt, c->form, in[1], xb, 1);
+    for (int64_t off = 0; off < n; off += DSL_NF_CHUNK) {
+        const int64_t m = n - off < DSL_NF_CHUNK ? n - off : DSL_NF_CHUNK;
+        if (c->va) dsl_nf_load(c->dt, c->form, in[0] + off * 2, xa, m);
+        if (c->vb) dsl_nf_load(c->dt, c->form, in[1] + off * 2, xb, m);
+        if (c->out_bool) {
+            c->loop((const char*)xa, (const char*)xb, y + off, m);
+        } else {
+            c->loop((const char*)xa, (const char*)xb, (char*)r, m);
+            dsl_nf_store(c->dt, c->form, 0, r, y + off * 2, m);
+        }
+    }
+}
+
 typedef struct { int64_t esz, sc, sx, sy; } dsl_where_ctx;
 
 #define DSL_WHERE_ROW(T)                                                                    \
@@ -91,14 +117,7 @@ static void dsl_ew_where_row(const void* ctx, const char* const* in, char* y, in
     }
 }
 
-static inline int dsl_ew_esz(int dtype) {
-    switch (dtype) {
-    case DSL_F64: case DSL_I64: return 8;
-    case DSL_F32: case DSL_I32: return 4;
-    case DSL_U8: case DSL_I8: case DSL_BOOL: return 1;
-    default: return 0;
-    }
-}
+static inline int dsl_ew_esz(int dtype) { return dsl_dtype_size(dtype); }
 
 /* The form a step runs in on a CPU capped at `cap` (unary: vector math; binary: the f32
  * loops; everything else has one portable loop). */
@@ -110,12 +129,26 @@ static inline int dsl_ew_form(const dsl_step* s, int cap) {
     return DSL_FORM_GENERIC;
 }
 
-/* Count the variant a step runs (once per step). */
+/* Does the step convert float16 <-> float32 (and so run a DSL_KV_F16CVT form)? */
+static inline int dsl_ew_uses_f16(const dsl_step* s) {
+    const dsl_eltwise_params* q = DSL_EW_P(s);
+    if (s->op == DSL_OP_CAST) return q->dtype == DSL_F16 || q->out_dtype == DSL_F16;
+    return (s->op == DSL_OP_UNARY_F32 || s->op == DSL_OP_BINARY) && q->dtype == DSL_F16;
+}
+
+/* The form of the float16 conversions of a step (generic for steps without any). */
+static inline int dsl_ew_cvt_form(const dsl_step* s, int cap) {
+    if (!dsl_ew_uses_f16(s)) return DSL_FORM_GENERIC;
+    return dsl_kv_form(DSL_KV_F16CVT, (int)DSL_EW_P(s)->level, cap);
+}
+
+/* Count the variants a step runs (once per step). */
 static inline void dsl_ew_hit(const dsl_step* s, const dsl_exec* x) {
     const dsl_eltwise_params* q = DSL_EW_P(s);
     if (s->op == DSL_OP_UNARY_F32) dsl_hit(x, DSL_KV_UNARY, dsl_ew_form(s, x->cap));
     else if (s->op == DSL_OP_BINARY && q->dtype == DSL_F32 && q->fn != DSL_BIN_POW)
         dsl_hit(x, DSL_KV_BINARY, dsl_ew_form(s, x->cap));
+    if (dsl_ew_uses_f16(s)) dsl_hit(x, DSL_KV_F16CVT, dsl_ew_cvt_form(s, x->cap));
 }
 
 /* Is the merged broadcast layout well formed (inner strides 0/1, sizes consistent)? */
@@ -155,14 +188,12 @@ static inline int dsl_ew_check(const dsl_step* s) {
     if (q->n < 0) return DSL_ERR_BAD_PARAM;
     switch (s->op) {
     case DSL_OP_UNARY_F32:
+        if (q->dtype != DSL_F32 && q->dtype != DSL_F16 && q->dtype != DSL_BF16) return DSL_ERR_BAD_PARAM;
+        return (fn >= 0 && fn < DSL_VF_COUNT) ? DSL_OK : DSL_ERR_BAD_PARAM;
     case DSL_OP_UNARY_F64:
         return (fn >= 0 && fn < DSL_VF_COUNT) ? DSL_OK : DSL_ERR_BAD_PARAM;
-    case DSL_OP_UNARY_INT: {
-        int dt = (int)q->dtype;
-        if (dt != DSL_I64 && dt != DSL_I32 && dt != DSL_I8) return DSL_ERR_BAD_PARAM;
-        return (fn == DSL_VF_NEG || fn == DSL_VF_ABS || fn == DSL_ACT_RELU || fn == DSL_VF_SIGN)
-                   ? DSL_OK : DSL_ERR_BAD_PARAM;
-    }
+    case DSL_OP_UNARY_INT:
+        return dsl_unary_int_ok((int)q->dtype, (int)fn) ? DSL_OK : DSL_ERR_BAD_PARAM;
     case DSL_OP_NOT:
         return DSL_OK;
     case DSL_OP_BINARY:
@@ -175,6 +206,7 @@ static inline int dsl_ew_check(const dsl_step* s) {
         return dsl_ew_check_walk(s, 3);
     }
     case DSL_OP_CAST:
+        if (q->saturate != 0 && q->saturate != 1) return DSL_ERR_BAD_PARAM;
         return (dsl_ew_esz((int)q->dtype) && dsl_ew_esz((int)q->out_dtype)) ? DSL_OK : DSL_ERR_BAD_PARAM;
     default:
         return DSL_ERR_UNKNOWN_OP;
@@ -201,14 +233,29 @@ static inline int64_t dsl_ew_min_work(const dsl_step* s) {
     return DSL_EW_MIN_CHEAP;
 }
 
-/* Compute output elements [lo, hi) of a checked step, in form dsl_ew_form(s, cap). */
-static inline int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t hi, int form) {
+/* Compute output elements [lo, hi) of a checked step, in form dsl_ew_form(s, cap) with
+ * float16 conversions in form dsl_ew_cvt_form(s, cap). */
+static inline int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t hi, int form,
+                               int cvt_form) {
     const dsl_eltwise_params* q = DSL_EW_P(s);
     int fn = (int)q->fn;
     int64_t n = hi - lo;
     if (n <= 0) return DSL_OK;
     switch (s->op) {
     case DSL_OP_UNARY_F32: {
+        if (q->dtype != DSL_F32) {   /* float16 / bfloat16: through float32 chunks */
+            const int dt = (int)q->dtype;
+            const char* x = p[s->t[0]] + lo * 2;
+            char* y = p[s->t[1]] + lo * 2;
+            float buf[DSL_NF_CHUNK];
+            for (int64_t off = 0; off < n; off += DSL_NF_CHUNK) {
+                const int64_t m = n - off < DSL_NF_CHUNK ? n - off : DSL_NF_CHUNK;
+                dsl_nf_load(dt, cvt_form, x + off * 2, buf, m);
+                dsl_vunary_f32(form, fn, buf, buf, m, q->a, q->b);
+                dsl_nf_store(dt, cvt_form, 0, buf, y + off * 2, m);
+            }
+            return DSL_OK;
+        }
         const float* x = (const float*)p[s->t[0]];
         float* y = (float*)p[s->t[1]];
         dsl_vunary_f32(form, fn, x + lo, y + lo, n, q->a, q->b);
@@ -230,13 +277,21 @@ static inline int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t 
         return DSL_OK;
     case DSL_OP_BINARY: {
         int dt = (int)q->dtype;
-        dsl_bin_loop loop = dsl_binary_loop(dt, fn, form, dsl_ew_bin_variant(s));
+        const int v = dsl_ew_bin_variant(s);
+        dsl_bin_loop loop = dsl_binary_loop(dt, fn, form, v);
         if (!loop) return DSL_ERR_BAD_PARAM;
         int64_t esz = dsl_ew_esz(dt);
-        int64_t esz_y = (fn >= DSL_BIN_EQ) ? 1 : esz;
+        const int out_bool = dsl_bin_writes_bool(fn);
+        int64_t esz_y = out_bool ? 1 : esz;
         const int64_t* st[2] = {&q->strides[0], &q->strides[8]};
         const char* base[2] = {p[s->t[0]], p[s->t[1]]};
         int64_t eszs[2] = {esz, esz};
+        if (dt == DSL_F16 || dt == DSL_BF16) {
+            dsl_nf_bin_ctx c = {loop, dt, cvt_form, out_bool, v != DSL_BIN_SV, v != DSL_BIN_VS};
+            dsl_ew_walk((int)q->ndim, q->shape, 2, st, base, eszs, p[s->t[2]], esz_y, lo, hi,
+                        dsl_ew_nf_binary_row, &c);
+            return DSL_OK;
+        }
         dsl_ew_walk((int)q->ndim, q->shape, 2, st, base, eszs, p[s->t[2]], esz_y, lo, hi,
                     dsl_ew_binary_row, &loop);
         return DSL_OK;
@@ -254,7 +309,8 @@ static inline int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t 
     }
     case DSL_OP_CAST: {
         int st_ = (int)q->dtype, dt = (int)q->out_dtype;
-        return dsl_cast(st_, dt, p[s->t[0]] + lo * dsl_ew_esz(st_), p[s->t[1]] + lo * dsl_ew_esz(dt), n);
+        return dsl_cast(st_, dt, p[s->t[0]] + lo * dsl_ew_esz(st_), p[s->t[1]] + lo * dsl_ew_esz(dt),
+                        n, (int)q->saturate, cvt_form);
     }
     default:
         return DSL_ERR_UNKNOWN_OP;

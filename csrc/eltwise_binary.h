@@ -9,8 +9,14 @@
  * Semantics follow numpy / the ONNX reference: Max/Min propagate NaN; integer arithmetic
  * wraps; integer Div truncates toward zero (x / 0 gives 0 and INT_MIN / -1 wraps, instead of
  * trapping), and so do Mod / Fmod (x mod 0 gives 0); integer Pow with a negative exponent
- * gives 0 (or +-1 for a base of +-1).
+ * gives 0 (or +-1 for a base of +-1); shifts by the type's width or more give 0 (numpy's
+ * left_shift / right_shift; BitShift is unsigned only).
  * Comparisons and logical ops write bool (one byte, 0 or 1).
+ *
+ * Every integer width (8 to 64 bits, signed and unsigned) has the integer loops. float16
+ * and bfloat16 have no loops of their own: eltwise.h widens a chunk of operands to float32,
+ * runs the float32 loop and rounds the results back (exactly numpy's / ml_dtypes' float16
+ * and bfloat16 arithmetic: each op is one float32 op, then one rounding).
  */
 #ifndef ELTWISE_BINARY_H
 #define ELTWISE_BINARY_H
@@ -39,12 +45,20 @@
 #define DSL_BIN_AND   30
 #define DSL_BIN_OR    31
 #define DSL_BIN_XOR   32
+#define DSL_BIN_BITAND 40   /* integer bitwise ops */
+#define DSL_BIN_BITOR  41
+#define DSL_BIN_BITXOR 42
+#define DSL_BIN_SHL    43   /* unsigned only */
+#define DSL_BIN_SHR    44
 
 #define DSL_BIN_VV 0
 #define DSL_BIN_VS 1
 #define DSL_BIN_SV 2
 
 typedef void (*dsl_bin_loop)(const char* a, const char* b, char* y, int64_t n);
+
+/* comparisons and logical ops write bool */
+static inline int dsl_bin_writes_bool(int fn) { return fn >= DSL_BIN_EQ && fn <= DSL_BIN_XOR; }
 
 /* One op -> its vv, vs and sv loops. x0, x1 are the operands (type TA), EXPR the result. */
 #define DSL_BIN_LOOPS(T, NAME, SFX, TARGET, TA, TY, EXPR)                                   \
@@ -169,15 +183,18 @@ static inline dsl_bin_loop dsl_binary_loop_f32(int fn, int form, int v) {
 DSL_BIN_F64_OPS(DSL_BIN_DEF)
 
 /* ---- integers (wrapping arithmetic through the unsigned type) ---- */
-static inline int64_t dsl_ipow_i64(int64_t base, int64_t e) {
-    if (e < 0) return base == 1 ? 1 : (base == -1 ? ((e & 1) ? -1 : 1) : 0);
-    uint64_t r = 1, b = (uint64_t)base;
+static inline uint64_t dsl_ipow_u64(uint64_t b, uint64_t e) {
+    uint64_t r = 1;
     while (e) {
         if (e & 1) r *= b;
         b *= b;
         e >>= 1;
     }
-    return (int64_t)r;
+    return r;
+}
+static inline int64_t dsl_ipow_i64(int64_t base, int64_t e) {
+    if (e < 0) return base == 1 ? 1 : (base == -1 ? ((e & 1) ? -1 : 1) : 0);
+    return (int64_t)dsl_ipow_u64((uint64_t)base, (uint64_t)e);
 }
 
 #define DSL_IMOD(T, TA)                                                                     \
@@ -188,30 +205,53 @@ static inline int64_t dsl_ipow_i64(int64_t base, int64_t e) {
     }
 DSL_IMOD(i64, int64_t)
 DSL_IMOD(i32, int32_t)
+DSL_IMOD(i16, int16_t)
 DSL_IMOD(i8, int8_t)
+DSL_IMOD(u64, uint64_t)
+DSL_IMOD(u32, uint32_t)
+DSL_IMOD(u16, uint16_t)
 DSL_IMOD(u8, uint8_t)
 
-#define DSL_BIN_INT_OPS(X, T, TA, UT)                                                       \
+/* SIGNED: whether TA is signed (guards the -1 divisor and selects the Pow rule) */
+#define DSL_IPOW(SIGNED, x0, x1)                                                            \
+    ((SIGNED) ? (uint64_t)dsl_ipow_i64((int64_t)(x0), (int64_t)(x1))                       \
+              : dsl_ipow_u64((uint64_t)(x0), (uint64_t)(x1)))
+#define DSL_BIN_INT_OPS(X, T, TA, UT, SIGNED)                                               \
     X(T, add, DSL_BIN_ADD, , , TA, TA, (UT)x0 + (UT)x1)                                     \
     X(T, sub, DSL_BIN_SUB, , , TA, TA, (UT)x0 - (UT)x1)                                     \
     X(T, mul, DSL_BIN_MUL, , , TA, TA, (UT)x0 * (UT)x1)                                     \
     X(T, div, DSL_BIN_DIV, , , TA, TA,                                                      \
-      x1 == 0 ? 0 : (x1 == -1 ? (TA)((UT)0 - (UT)x0) : x0 / x1))                           \
-    X(T, pow, DSL_BIN_POW, , , TA, TA, dsl_ipow_i64(x0, x1))                                \
+      x1 == 0 ? 0 : ((SIGNED) && x1 == (TA)-1 ? (TA)((UT)0 - (UT)x0) : x0 / x1))           \
+    X(T, pow, DSL_BIN_POW, , , TA, TA, DSL_IPOW(SIGNED, x0, x1))                            \
     X(T, max, DSL_BIN_MAX, , , TA, TA, x0 > x1 ? x0 : x1)                                   \
     X(T, min, DSL_BIN_MIN, , , TA, TA, x0 < x1 ? x0 : x1)                                   \
-    X(T, prelu, DSL_BIN_PRELU, , , TA, TA, x0 < 0 ? (UT)x0 * (UT)x1 : (UT)x0)               \
+    X(T, prelu, DSL_BIN_PRELU, , , TA, TA, (SIGNED) && x0 < (TA)0 ? (UT)x0 * (UT)x1 : (UT)x0) \
     X(T, mod, DSL_BIN_MOD, , , TA, TA, dsl_imod_##T(x0, x1))                                \
-    X(T, fmod, DSL_BIN_FMOD, , , TA, TA, (x1 == 0 || ((TA)-1 < 0 && x1 == (TA)-1)) ? 0 : x0 % x1) \
+    X(T, fmod, DSL_BIN_FMOD, , , TA, TA, (x1 == 0 || ((SIGNED) && x1 == (TA)-1)) ? 0 : x0 % x1) \
     X(T, eq, DSL_BIN_EQ, , , TA, uint8_t, x0 == x1)                                         \
     X(T, lt, DSL_BIN_LT, , , TA, uint8_t, x0 < x1)                                          \
     X(T, gt, DSL_BIN_GT, , , TA, uint8_t, x0 > x1)                                          \
     X(T, le, DSL_BIN_LE, , , TA, uint8_t, x0 <= x1)                                         \
-    X(T, ge, DSL_BIN_GE, , , TA, uint8_t, x0 >= x1)
-DSL_BIN_INT_OPS(DSL_BIN_DEF, i64, int64_t, uint64_t)
-DSL_BIN_INT_OPS(DSL_BIN_DEF, i32, int32_t, uint32_t)
-DSL_BIN_INT_OPS(DSL_BIN_DEF, i8, int8_t, uint8_t)
-DSL_BIN_INT_OPS(DSL_BIN_DEF, u8, uint8_t, uint8_t)
+    X(T, ge, DSL_BIN_GE, , , TA, uint8_t, x0 >= x1)                                         \
+    X(T, bitand, DSL_BIN_BITAND, , , TA, TA, x0 & x1)                                       \
+    X(T, bitor, DSL_BIN_BITOR, , , TA, TA, x0 | x1)                                         \
+    X(T, bitxor, DSL_BIN_BITXOR, , , TA, TA, x0 ^ x1)
+/* shifts (unsigned types; BITS: the type's width) */
+#define DSL_BIN_SHIFT_OPS(X, T, TA, BITS)                                                   \
+    X(T, shl, DSL_BIN_SHL, , , TA, TA, (uint64_t)x1 >= (BITS) ? 0 : (uint64_t)x0 << x1)     \
+    X(T, shr, DSL_BIN_SHR, , , TA, TA, (uint64_t)x1 >= (BITS) ? 0 : (uint64_t)x0 >> x1)
+#define DSL_BIN_SINT(X, T, TA, UT) DSL_BIN_INT_OPS(X, T, TA, UT, 1)
+/* UT: the unsigned type the arithmetic wraps in, at least `unsigned int` (a 16-bit product
+ * promoted to int would overflow it) */
+#define DSL_BIN_UINT(X, T, TA, UT, BITS) DSL_BIN_INT_OPS(X, T, TA, UT, 0) DSL_BIN_SHIFT_OPS(X, T, TA, BITS)
+DSL_BIN_SINT(DSL_BIN_DEF, i64, int64_t, uint64_t)
+DSL_BIN_SINT(DSL_BIN_DEF, i32, int32_t, uint32_t)
+DSL_BIN_SINT(DSL_BIN_DEF, i16, int16_t, uint32_t)
+DSL_BIN_SINT(DSL_BIN_DEF, i8, int8_t, uint8_t)
+DSL_BIN_UINT(DSL_BIN_DEF, u64, uint64_t, uint64_t, 64)
+DSL_BIN_UINT(DSL_BIN_DEF, u32, uint32_t, uint32_t, 32)
+DSL_BIN_UINT(DSL_BIN_DEF, u16, uint16_t, uint32_t, 16)
+DSL_BIN_UINT(DSL_BIN_DEF, u8, uint8_t, uint32_t, 8)
 
 /* ---- bool (bytes holding 0 / 1) ---- */
 #define DSL_BIN_BOOL_OPS(X)                                                                 \
@@ -222,15 +262,23 @@ DSL_BIN_INT_OPS(DSL_BIN_DEF, u8, uint8_t, uint8_t)
 DSL_BIN_BOOL_OPS(DSL_BIN_DEF)
 
 /* The loop for (dtype of the operands, fn, form, variant), or NULL if unsupported. Only
- * float32 has vector forms; the other dtypes are one portable loop. */
+ * float32 has vector forms; the other dtypes are one portable loop. float16 / bfloat16
+ * steps run the float32 loop returned for them (generic form) on widened operands. */
 static inline dsl_bin_loop dsl_binary_loop(int dtype, int fn, int form, int v) {
     switch (dtype) {
     case DSL_F32: return dsl_binary_loop_f32(fn, form, v);
+    case DSL_F16: case DSL_BF16:
+        return (fn == DSL_BIN_AND || fn == DSL_BIN_OR || fn == DSL_BIN_XOR) ? 0
+               : dsl_binary_loop_f32(fn, DSL_FORM_GENERIC, v);
     case DSL_F64: switch (fn) { DSL_BIN_F64_OPS(DSL_BIN_SEL) default: return 0; }
-    case DSL_I64: switch (fn) { DSL_BIN_INT_OPS(DSL_BIN_SEL, i64, int64_t, uint64_t) default: return 0; }
-    case DSL_I32: switch (fn) { DSL_BIN_INT_OPS(DSL_BIN_SEL, i32, int32_t, uint32_t) default: return 0; }
-    case DSL_I8: switch (fn) { DSL_BIN_INT_OPS(DSL_BIN_SEL, i8, int8_t, uint8_t) default: return 0; }
-    case DSL_U8: switch (fn) { DSL_BIN_INT_OPS(DSL_BIN_SEL, u8, uint8_t, uint8_t) default: return 0; }
+    case DSL_I64: switch (fn) { DSL_BIN_SINT(DSL_BIN_SEL, i64, int64_t, uint64_t) default: return 0; }
+    case DSL_I32: switch (fn) { DSL_BIN_SINT(DSL_BIN_SEL, i32, int32_t, uint32_t) default: return 0; }
+    case DSL_I16: switch (fn) { DSL_BIN_SINT(DSL_BIN_SEL, i16, int16_t, uint32_t) default: return 0; }
+    case DSL_I8: switch (fn) { DSL_BIN_SINT(DSL_BIN_SEL, i8, int8_t, uint8_t) default: return 0; }
+    case DSL_U64: switch (fn) { DSL_BIN_UINT(DSL_BIN_SEL, u64, uint64_t, uint64_t, 64) default: return 0; }
+    case DSL_U32: switch (fn) { DSL_BIN_UINT(DSL_BIN_SEL, u32, uint32_t, uint32_t, 32) default: return 0; }
+    case DSL_U16: switch (fn) { DSL_BIN_UINT(DSL_BIN_SEL, u16, uint16_t, uint32_t, 16) default: return 0; }
+    case DSL_U8: switch (fn) { DSL_BIN_UINT(DSL_BIN_SEL, u8, uint8_t, uint32_t, 8) default: return 0; }
     case DSL_BOOL: switch (fn) { DSL_BIN_BOOL_OPS(DSL_BIN_SEL) default: return 0; }
     default: return 0;
     }

@@ -208,7 +208,9 @@ def _cache_sizes(cpu: int) -> Dict[str, int]:
 
 def _hardware_isa(machine: str, flags: set) -> str:
     if machine in ("x86_64", "amd64", "i386", "i686"):
-        # The same test as dsl_isa_hardware() in csrc/dsl_cpu.h.
+        # The same test as dsl_isa_hardware() in csrc/dsl_cpu.h (F16C is part of both levels).
+        if "f16c" not in flags:
+            return "generic"
         if {"avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"} <= flags:
             return "avx512"
         if {"avx2", "fma"} <= flags:

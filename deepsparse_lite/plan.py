@@ -47,17 +47,42 @@ class DType(enum.IntEnum):
     F32 = 1
     U8 = 2
     I8 = 3
+    U16 = 4
+    I16 = 5
     I32 = 6
     I64 = 7
     BOOL = 9
+    F16 = 10
     F64 = 11
+    U32 = 12
+    U64 = 13
+    BF16 = 16
+    F8E4M3FN = 17
+    F8E4M3FNUZ = 18
+    F8E5M2 = 19
+    F8E5M2FNUZ = 20
 
 
 NP_TO_DTYPE = {
     np.dtype(np.float32): DType.F32, np.dtype(np.uint8): DType.U8, np.dtype(np.int8): DType.I8,
+    np.dtype(np.uint16): DType.U16, np.dtype(np.int16): DType.I16,
     np.dtype(np.int32): DType.I32, np.dtype(np.int64): DType.I64, np.dtype(np.bool_): DType.BOOL,
-    np.dtype(np.float64): DType.F64,
+    np.dtype(np.float16): DType.F16, np.dtype(np.float64): DType.F64,
+    np.dtype(np.uint32): DType.U32, np.dtype(np.uint64): DType.U64,
 }
+try:  # bfloat16 and float8 as NumPy dtypes (what onnx.numpy_helper gives for them)
+    import ml_dtypes as _ml
+
+    NP_TO_DTYPE.update({
+        np.dtype(_ml.bfloat16): DType.BF16, np.dtype(_ml.float8_e4m3fn): DType.F8E4M3FN,
+        np.dtype(_ml.float8_e4m3fnuz): DType.F8E4M3FNUZ, np.dtype(_ml.float8_e5m2): DType.F8E5M2,
+        np.dtype(_ml.float8_e5m2fnuz): DType.F8E5M2FNUZ,
+    })
+except ImportError:  # pragma: no cover - without ml_dtypes these types stay unsupported
+    pass
+
+#: dtype code -> NumPy dtype (the element types the kernels know)
+DTYPE_TO_NP = {int(c): dt for dt, c in NP_TO_DTYPE.items()}
 
 
 def dtype_code(dtype) -> int:

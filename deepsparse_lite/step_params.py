@@ -49,7 +49,7 @@ RESIZE_NEAREST = _struct(*_ints("ndim", "esz"), ("out_shape", I64, MAX_NDIM),
 RESIZE_LINEAR = _struct(*_ints("outer", "H", "W", "OH", "OW", "ws_floats", "ws_threads"))
 
 # ---- family 2: elementwise ---------------------------------------------------------------
-ELTWISE = _struct(*_ints("fn", "dtype", "out_dtype", "esz", "level", "ndim", "n"),
+ELTWISE = _struct(*_ints("fn", "dtype", "out_dtype", "saturate", "esz", "level", "ndim", "n"),
                   ("shape", I64, MAX_NDIM), ("strides", I64, 3 * MAX_NDIM), ("a", F32), ("b", F32))
 
 # ---- family 3: reductions and normalisations ---------------------------------------------

@@ -21,7 +21,21 @@ NP_TO_ONNX = {
     np.dtype(np.int64): onnx.TensorProto.INT64, np.dtype(np.int32): onnx.TensorProto.INT32,
     np.dtype(np.bool_): onnx.TensorProto.BOOL, np.dtype(np.uint8): onnx.TensorProto.UINT8,
     np.dtype(np.int8): onnx.TensorProto.INT8, np.dtype(np.float16): onnx.TensorProto.FLOAT16,
+    np.dtype(np.int16): onnx.TensorProto.INT16, np.dtype(np.uint16): onnx.TensorProto.UINT16,
+    np.dtype(np.uint32): onnx.TensorProto.UINT32, np.dtype(np.uint64): onnx.TensorProto.UINT64,
 }
+try:  # bfloat16 / float8 (ml_dtypes, as onnx.numpy_helper gives them)
+    import ml_dtypes
+
+    NP_TO_ONNX.update({
+        np.dtype(ml_dtypes.bfloat16): onnx.TensorProto.BFLOAT16,
+        np.dtype(ml_dtypes.float8_e4m3fn): onnx.TensorProto.FLOAT8E4M3FN,
+        np.dtype(ml_dtypes.float8_e4m3fnuz): onnx.TensorProto.FLOAT8E4M3FNUZ,
+        np.dtype(ml_dtypes.float8_e5m2): onnx.TensorProto.FLOAT8E5M2,
+        np.dtype(ml_dtypes.float8_e5m2fnuz): onnx.TensorProto.FLOAT8E5M2FNUZ,
+    })
+except ImportError:  # pragma: no cover
+    pass
 
 
 def available_isas() -> list:

@@ -86,6 +86,24 @@ def test_code_tables_match_c():
     assert {n.upper(): k for k, n in enumerate(_X86_ORDER)} == c["isa"]
 
 
+ONNX_NAMES = {"F32": "FLOAT", "U8": "UINT8", "I8": "INT8", "U16": "UINT16", "I16": "INT16",
+              "I32": "INT32", "I64": "INT64", "BOOL": "BOOL", "F16": "FLOAT16", "F64": "DOUBLE",
+              "U32": "UINT32", "U64": "UINT64", "BF16": "BFLOAT16", "F8E4M3FN": "FLOAT8E4M3FN",
+              "F8E4M3FNUZ": "FLOAT8E4M3FNUZ", "F8E5M2": "FLOAT8E5M2", "F8E5M2FNUZ": "FLOAT8E5M2FNUZ"}
+
+
+def test_dtype_codes_are_onnx_numbering_with_numpy_sizes():
+    import onnx
+
+    from deepsparse_lite.plan import DTYPE_TO_NP, NP_TO_DTYPE
+
+    assert {d.name: int(d) for d in DType} == {k: getattr(onnx.TensorProto, v) for k, v in ONNX_NAMES.items()}
+    for dt, code in NP_TO_DTYPE.items():
+        assert abi.dtype_size(int(code)) == dt.itemsize, dt
+        assert DTYPE_TO_NP[int(code)] == dt
+    assert abi.dtype_size(0) == 0 and abi.dtype_size(8) == 0   # UNDEFINED, STRING
+
+
 def test_kernel_forms_and_variants_are_consistent():
     from deepsparse_lite import kernels
 

@@ -14,6 +14,7 @@ import onnx
 from onnx import numpy_helper
 
 from deepsparse_lite.ops.base import Node, UnsupportedModelError, Value
+from deepsparse_lite.plan import DTYPE_TO_NP
 
 from deepsparse_lite.compiler.opsets import MAX_OPSET, MIN_OPSET, check_opsets, upgrade_opset  # noqa: F401
 
@@ -25,6 +26,7 @@ ONNX_TO_NP = {
     onnx.TensorProto.UINT16: np.uint16, onnx.TensorProto.UINT32: np.uint32,
     onnx.TensorProto.UINT64: np.uint64, onnx.TensorProto.BOOL: np.bool_,
 }
+ONNX_TO_NP.update(DTYPE_TO_NP)  # + every element type the kernels know (bfloat16, float8)
 
 
 class ModelLoadError(ValueError):

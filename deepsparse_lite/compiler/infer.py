@@ -16,11 +16,11 @@ import numpy as np
 
 from deepsparse_lite.compiler.graph import Graph
 from deepsparse_lite.ops.base import Node, UnsupportedModelError, Value, get_op
+from deepsparse_lite.plan import NP_TO_DTYPE
 
 NON_DETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                      "Multinomial", "Bernoulli"}
-SUPPORTED_DTYPES = {np.dtype(t) for t in (np.float32, np.int64, np.int32, np.bool_, np.uint8, np.int8,
-                                           np.float64)}
+SUPPORTED_DTYPES = set(NP_TO_DTYPE)  # the element types the kernels know (plan.DType)
 
 
 def _inputs(graph: Graph, node: Node) -> List[Optional[Value]]:

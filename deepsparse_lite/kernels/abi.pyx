@@ -13,6 +13,7 @@ cdef extern from *:
     #include "dsl_act.h"
     #include "dsl_vmath.h"
     #include "eltwise_binary.h"
+    #include "eltwise_cast.h"
     #include "reduce_f32.h"
     #include "f32_gemm.h"
 
@@ -97,19 +98,26 @@ cdef extern from *:
         {"fn", "ERF", DSL_VF_ERF}, {"fn", "AFFINE", DSL_VF_AFFINE}, {"fn", "FLOOR", DSL_VF_FLOOR},
         {"fn", "CEIL", DSL_VF_CEIL}, {"fn", "ROUND", DSL_VF_ROUND}, {"fn", "SIGN", DSL_VF_SIGN},
         {"fn", "SOFTSIGN", DSL_VF_SOFTSIGN}, {"fn", "POW", DSL_VF_POW},
+        {"fn", "BITNOT", DSL_IUN_BITNOT},
         {"bin", "ADD", DSL_BIN_ADD}, {"bin", "SUB", DSL_BIN_SUB}, {"bin", "MUL", DSL_BIN_MUL},
         {"bin", "DIV", DSL_BIN_DIV}, {"bin", "POW", DSL_BIN_POW}, {"bin", "MAX", DSL_BIN_MAX},
         {"bin", "MIN", DSL_BIN_MIN}, {"bin", "PRELU", DSL_BIN_PRELU}, {"bin", "MOD", DSL_BIN_MOD},
         {"bin", "FMOD", DSL_BIN_FMOD}, {"bin", "EQ", DSL_BIN_EQ}, {"bin", "LT", DSL_BIN_LT},
         {"bin", "GT", DSL_BIN_GT}, {"bin", "LE", DSL_BIN_LE}, {"bin", "GE", DSL_BIN_GE},
         {"bin", "AND", DSL_BIN_AND}, {"bin", "OR", DSL_BIN_OR}, {"bin", "XOR", DSL_BIN_XOR},
+        {"bin", "BITAND", DSL_BIN_BITAND}, {"bin", "BITOR", DSL_BIN_BITOR},
+        {"bin", "BITXOR", DSL_BIN_BITXOR}, {"bin", "SHL", DSL_BIN_SHL}, {"bin", "SHR", DSL_BIN_SHR},
         {"rk", "SUM", DSL_RK_SUM}, {"rk", "MEAN", DSL_RK_MEAN}, {"rk", "MAX", DSL_RK_MAX},
         {"rk", "MIN", DSL_RK_MIN}, {"rk", "PROD", DSL_RK_PROD}, {"rk", "L2", DSL_RK_L2},
         {"rk", "L1", DSL_RK_L1}, {"rk", "SUMSQ", DSL_RK_SUMSQ}, {"rk", "LOGSUM", DSL_RK_LOGSUM},
         {"rk", "LOGSUMEXP", DSL_RK_LOGSUMEXP},
         {"dtype", "F32", DSL_F32}, {"dtype", "U8", DSL_U8}, {"dtype", "I8", DSL_I8},
+        {"dtype", "U16", DSL_U16}, {"dtype", "I16", DSL_I16},
         {"dtype", "I32", DSL_I32}, {"dtype", "I64", DSL_I64}, {"dtype", "BOOL", DSL_BOOL},
-        {"dtype", "F64", DSL_F64},
+        {"dtype", "F16", DSL_F16}, {"dtype", "F64", DSL_F64}, {"dtype", "U32", DSL_U32},
+        {"dtype", "U64", DSL_U64}, {"dtype", "BF16", DSL_BF16},
+        {"dtype", "F8E4M3FN", DSL_F8E4M3FN}, {"dtype", "F8E4M3FNUZ", DSL_F8E4M3FNUZ},
+        {"dtype", "F8E5M2", DSL_F8E5M2}, {"dtype", "F8E5M2FNUZ", DSL_F8E5M2FNUZ},
         {"err", "OK", DSL_OK}, {"err", "UNKNOWN_OP", DSL_ERR_UNKNOWN_OP},
         {"err", "INDEX_RANGE", DSL_ERR_INDEX_RANGE}, {"err", "BAD_PARAM", DSL_ERR_BAD_PARAM},
         {"err", "NO_MEMORY", DSL_ERR_NO_MEMORY},
@@ -151,6 +159,7 @@ cdef extern from *:
                                  int64_t n, float* out, float* scal) { return 0; }
     #endif
     static int64_t dsl_step_size(void) { return (int64_t)sizeof(dsl_step); }
+    static int64_t dsl_dtype_size_of(int64_t code) { return dsl_dtype_size((int)code); }
     """
     ctypedef struct dsl_field_info:
         const char* name
@@ -173,6 +182,7 @@ cdef extern from *:
                           float* out, float* scal) nogil
     int dsl_isa_hardware()
     int64_t dsl_step_size()
+    int64_t dsl_dtype_size_of(int64_t code)
     int DSL_PARAM_BYTES
 
 
@@ -229,3 +239,8 @@ def simd_selftest(int form, a, b, c):
 def step_layout():
     """(sizeof(dsl_step), offsetof(dsl_step, params), DSL_PARAM_BYTES)"""
     return int(dsl_step_size()), int(dsl_step_params_offset()), int(DSL_PARAM_BYTES)
+
+
+def dtype_size(int64_t code):
+    """Bytes per element of dtype ``code`` as the kernels see it (0: unknown code)."""
+    return int(dsl_dtype_size_of(code))

@@ -11,7 +11,7 @@ arrays of 8 zero padded):
 
   COPY            t=[src, dst]  dsl_copy_params: ndim (1..8), esz, shape, src_strides,
                   dst_strides, src_offset, dst_offset, level (>= 1: AVX2 transpose tiles)
-  FILL            t=[dst]  dsl_fill_params: nbytes, esz, bits (the value's bit pattern),
+  FILL            t=[dst]  dsl_fill_params: nbytes, esz (1, 2, 4, 8), bits (the value's bit pattern),
                   dst_offset
   GATHER          t=[data, indices, dst]  dsl_gather_params: data as [outer, axis_len,
                   inner_bytes], dst as [outer, n_idx, inner_bytes], index_dtype (I32 / I64)
@@ -38,7 +38,7 @@ Threads: every kernel asks dsl_threads_for(bytes moved, 64 KiB, nt), so small st
 the calling thread. Index errors: GATHER checks all indices before reading anything;
 GATHER_ELEMENTS checks each index before its read and counts failures across threads.
 """
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
@@ -190,10 +190,15 @@ cdef int fill(const dsl_step* s, char** p) noexcept nogil:
     cdef int64_t nbytes = q.nbytes, esz = q.esz, k
     cdef int64_t bits = q.bits
     cdef char* dst = p[s.t[0]] + q.dst_offset
+    cdef uint16_t v16
     cdef uint32_t v32
     cdef uint64_t v64
     if bits == 0 or esz == 1:
         memset(dst, <int>(bits & 0xff), <size_t>nbytes)
+    elif esz == 2:   # float16, bfloat16, int16, uint16
+        v16 = <uint16_t>bits
+        for k in range(nbytes // 2):
+            (<uint16_t*>dst)[k] = v16
     elif esz == 4:
         v32 = <uint32_t>bits
         for k in range(nbytes // 4):

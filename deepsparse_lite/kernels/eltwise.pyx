@@ -8,13 +8,15 @@ Every step carries a dsl_eltwise_params record (csrc/dsl_params.h): fn, dtype, o
 esz, level, ndim, n (output elements), shape (merged dims), strides (input k's element
 strides at strides[8k..], 0 = broadcast), a, b (a unary function's float attributes).
 
-  UNARY_F32  t=[x, y]        fn, level (plan ISA level; the form under the CPU cap), n, a, b
+  UNARY_F32  t=[x, y]        fn, dtype (F32, or F16 / BF16 computed in float32), level (plan
+                             ISA level; the form under the CPU cap), n, a, b
   UNARY_F64  t=[x, y]        fn, n, a, b                          (libm, scalar)
-  UNARY_INT  t=[x, y]        fn (NEG 16, ABS 17, RELU 1, SIGN 24), dtype (I64/I32/I8), n
+  UNARY_INT  t=[x, y]        fn (NEG 16, ABS 17, RELU 1, SIGN 24, BITNOT 40), dtype (any
+                             8..64-bit integer), n
   NOT        t=[x, y]        n                                    (bool)
   BINARY     t=[a, b, y]     fn, dtype (operands), level, ndim, n, shape, strides (a, b)
   WHERE      t=[c, x, y, o]  esz, ndim, n, shape, strides (cond, x, y)
-  CAST       t=[x, y]        dtype (source), out_dtype (destination), n
+  CAST       t=[x, y]        dtype (source), out_dtype (destination), saturate (float8), level, n
 
 Unary fn codes (f32/f64): the activation codes of dsl_act.h, then dsl_vmath.h's:
   0 NONE (copy), 1 RELU, 2 LEAKY_RELU(a=alpha), 3 CLIP(a=min, b=max), 4 SIGMOID, 5 TANH,
@@ -24,9 +26,14 @@ Unary fn codes (f32/f64): the activation codes of dsl_act.h, then dsl_vmath.h's:
   25 SOFTSIGN, 26 POW (x ** a).
 Binary fn codes (csrc/eltwise_binary.h): 1 ADD, 2 SUB, 3 MUL, 4 DIV, 5 POW, 6 MAX, 7 MIN,
   8 PRELU, 9 MOD (divisor's sign), 10 FMOD (truncated), 20 EQ, 21 LT, 22 GT, 23 LE,
-  24 GE (-> bool), 30 AND, 31 OR, 32 XOR (bool).
-  Operand dtypes: F32 (all arithmetic + comparisons; SSE2/AVX2/AVX-512 loops), F64, I64,
-  I32, I8, U8 (arithmetic + comparisons), BOOL (AND/OR/XOR/EQ).
+  24 GE (-> bool), 30 AND, 31 OR, 32 XOR (bool), 40 BITAND, 41 BITOR, 42 BITXOR (integers),
+  43 SHL, 44 SHR (unsigned integers).
+  Operand dtypes: F32 (all arithmetic + comparisons; SSE2/AVX2/AVX-512 loops), F64, every
+  8..64-bit integer (arithmetic + comparisons + bitwise), BOOL (AND/OR/XOR/EQ), F16 and BF16
+  (the float32 arithmetic and comparisons on operands widened a chunk at a time, each
+  result rounded back: numpy's float16 / ml_dtypes' bfloat16 arithmetic).
+float16 <-> float32 conversions (CAST, and the F16 steps above) run in the form
+dsl_kv_form(DSL_KV_F16CVT, level, cap): portable C or F16C (csrc/narrow_float.h).
 """
 import numpy as np
 cimport numpy as cnp
@@ -44,8 +51,10 @@ cdef extern from "eltwise.h" nogil:
     int64_t dsl_ew_min_work(const dsl_step* s)
     int dsl_ew_form(const dsl_step* s, int cap)
     void dsl_ew_hit(const dsl_step* s, const dsl_exec* x)
-    int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t hi, int form)
+    int dsl_ew_cvt_form(const dsl_step* s, int cap)
+    int dsl_ew_range(const dsl_step* s, char** p, int64_t lo, int64_t hi, int form, int cvt_form)
     void dsl_vunary_f32(int form, int fn, const float* x, float* y, int64_t n, float a, float b)
+    int dsl_cast(int st, int dt, const char* src, char* dst, int64_t n, int sat, int form)
 
 # Chunks start at multiples of 64 elements, so no two threads write one cache line (even
 # for bool outputs).
@@ -59,11 +68,12 @@ cdef struct ew_ctx:
     const dsl_step* s
     char** p
     int form
+    int cvt_form
 
 
 cdef int64_t ew_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
     cdef const ew_ctx* x = <const ew_ctx*>vctx
-    return dsl_ew_range(x.s, x.p, lo, hi, x.form) != DSL_OK
+    return dsl_ew_range(x.s, x.p, lo, hi, x.form, x.cvt_form) != DSL_OK
 
 
 cdef int run_eltwise(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
@@ -78,6 +88,7 @@ cdef int run_eltwise(const dsl_step* s, char** p, const dsl_exec* x) noexcept no
     ctx.s = s
     ctx.p = p
     ctx.form = dsl_ew_form(s, x.cap)
+    ctx.cvt_form = dsl_ew_cvt_form(s, x.cap)
     dsl_ew_hit(s, x)
     nth = dsl_threads_for(q.n, min_work_override if min_work_override > 0 else dsl_ew_min_work(s), x.nt)
     # every failure mode was ruled out by dsl_ew_check, so chunks cannot fail
@@ -106,6 +117,27 @@ def vunary_f32(int fn, cnp.ndarray x not None, int form=-1, float a=0.0, float b
     cdef int64_t n = xc.size
     with nogil:
         dsl_vunary_f32(form, fn, xp, yp, n, a, b)
+    return y
+
+
+def cast(cnp.ndarray x not None, out_dtype, bint saturate=True, int form=0):
+    """Convert an array with the Cast kernel (tests only): ``out_dtype`` a NumPy dtype the
+    kernels know (plan.NP_TO_DTYPE), ``saturate`` ONNX Cast's float8 saturation, ``form``
+    the float16 conversion form (0 portable, 1 F16C; 1 needs an AVX2 CPU)."""
+    from deepsparse_lite.plan import dtype_code
+    cdef cnp.ndarray xc = np.ascontiguousarray(x)
+    cdef int st = dtype_code(xc.dtype), dt = dtype_code(out_dtype)
+    if form not in (0, 1) or (form == 1 and dsl_isa_hardware() < 1):
+        raise ValueError(f"float16 conversion form {form} cannot run on this CPU")
+    cdef cnp.ndarray y = np.empty_like(xc, dtype=out_dtype)
+    cdef const char* xp = <const char*>cnp.PyArray_DATA(xc)
+    cdef char* yp = <char*>cnp.PyArray_DATA(y)
+    cdef int64_t n = xc.size
+    cdef int rc
+    with nogil:
+        rc = dsl_cast(st, dt, xp, yp, n, saturate, form)
+    if rc != DSL_OK:
+        raise ValueError(f"the Cast kernel has no conversion {xc.dtype} -> {np.dtype(out_dtype)}")
     return y
 
 

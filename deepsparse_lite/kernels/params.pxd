@@ -78,6 +78,7 @@ cdef extern from "dsl_params.h" nogil:
         int64_t fn
         int64_t dtype
         int64_t out_dtype
+        int64_t saturate
         int64_t esz
         int64_t level
         int64_t ndim

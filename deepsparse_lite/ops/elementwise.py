@@ -1,5 +1,12 @@
 """Elementwise ops: unary math, broadcasting binary arithmetic (incl. Mod, PRelu) /
-comparison / logic, Where, Cast, and the variadic Sum / Max / Min / Mean.
+comparison / logic / bitwise ops and shifts, Where, Cast, and the variadic Sum / Max / Min /
+Mean.
+
+Element types: float32, float64, every 8..64-bit integer, bool, and float16 / bfloat16,
+which the kernels widen to float32, compute and round back per element (exactly numpy's
+float16 and ml_dtypes' bfloat16 arithmetic for single ops). Cast also converts the float8
+types (plan.DType). A combination the kernels lack is an UnsupportedModelError naming the
+node and the element type.
 
 Everything is decided here at compile time: the kernel variant (by dtype), the function
 code and its float parameters, and for broadcasting ops the merged iteration space (size-1
@@ -18,7 +25,7 @@ import numpy as np
 from deepsparse_lite.ops.base import (MAX_NDIM, Act, OpDef, UnsupportedModelError,
                                       broadcast_shape, contiguous_strides, emit_contiguous_copy,
                                       merge_dims, op_id, register)
-from deepsparse_lite.plan import DType, Family, PlanBuilder, Tensor, dtype_code
+from deepsparse_lite.plan import NP_TO_DTYPE, DType, Family, PlanBuilder, Tensor, dtype_code
 from deepsparse_lite import step_params as sp
 
 
@@ -34,7 +41,8 @@ class EltOp:
 
 
 class Fn(Act):
-    """Unary function codes: the activation codes, then csrc/dsl_vmath.h's DSL_VF_*."""
+    """Unary function codes: the activation codes, then csrc/dsl_vmath.h's DSL_VF_*, then
+    the integer-only ones (csrc/eltwise_cast.h)."""
     EXP = 13
     LOG = 14
     SQRT = 15
@@ -49,6 +57,7 @@ class Fn(Act):
     SIGN = 24
     SOFTSIGN = 25
     POW = 26        # x ** a
+    BITNOT = 40     # ~x (integers)
 
 
 class Bin:
@@ -56,14 +65,34 @@ class Bin:
     ADD, SUB, MUL, DIV, POW, MAX, MIN, PRELU, MOD, FMOD = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10
     EQ, LT, GT, LE, GE = 20, 21, 22, 23, 24
     AND, OR, XOR = 30, 31, 32
+    BITAND, BITOR, BITXOR, SHL, SHR = 40, 41, 42, 43, 44
 
 
 #: integer unary functions the UNARY_INT kernel has
 INT_UNARY = {Fn.NEG, Fn.ABS, Fn.RELU, Fn.SIGN}
-#: operand dtypes of the BINARY kernel per function
-_NUMERIC = {np.dtype(t) for t in (np.float32, np.float64, np.int64, np.int32, np.int8, np.uint8)}
-_FLOAT = {np.dtype(np.float32), np.dtype(np.float64)}
+_UINTS = {np.dtype(t) for t in (np.uint8, np.uint16, np.uint32, np.uint64)}
+_INTS = _UINTS | {np.dtype(t) for t in (np.int8, np.int16, np.int32, np.int64)}
+#: float16 / bfloat16: stored narrow, computed in float32 (kernels widen and round back)
+_NARROW = {dt for dt, code in NP_TO_DTYPE.items() if code in (DType.F16, DType.BF16)}
+_FLOAT = {np.dtype(np.float32), np.dtype(np.float64)} | _NARROW
+_NUMERIC = _FLOAT | _INTS
 _BOOL = np.dtype(np.bool_)
+
+_ARITH_FNS = {Bin.ADD, Bin.SUB, Bin.MUL, Bin.DIV, Bin.POW, Bin.MAX, Bin.MIN, Bin.PRELU, Bin.MOD,
+              Bin.FMOD, Bin.EQ, Bin.LT, Bin.GT, Bin.LE, Bin.GE}
+
+
+def binary_supported(fn: int, dt) -> bool:
+    """Whether the BINARY kernel has function ``fn`` for operands of dtype ``dt``."""
+    dt = np.dtype(dt)
+    if dt == _BOOL:
+        return fn in (Bin.AND, Bin.OR, Bin.XOR, Bin.EQ)
+    if dt in _FLOAT:
+        return fn in _ARITH_FNS
+    if dt in _INTS:
+        return fn in _ARITH_FNS or fn in (Bin.BITAND, Bin.BITOR, Bin.BITXOR) or \
+            (dt in _UINTS and fn in (Bin.SHL, Bin.SHR))
+    return False
 
 
 # --------------------------------------------------------------------------------------
@@ -96,26 +125,36 @@ def _walk_params(out_size: int, shp, strides, **fields) -> np.ndarray:
     return sp.params(sp.ELTWISE, ndim=len(shp), n=int(out_size), shape=shp, strides=flat, **fields)
 
 
+def _where(b: PlanBuilder) -> str:
+    return f"node '{b.current_node}'" if b.current_node else "a step"
+
+
 def emit_unary(b: PlanBuilder, fn: int, x: Tensor, y: Tensor, a: float = 0.0, c: float = 0.0) -> None:
-    """y = fn(x) elementwise (same shape and dtype)."""
+    """y = fn(x) elementwise (same shape and dtype). float16 / bfloat16 are computed in
+    float32 by the UNARY_F32 kernel and rounded back."""
     n = x.size
     if n == 0:
         return
     dt = np.dtype(x.dtype)
-    if dt == np.float32:
-        b.emit(EltOp.UNARY_F32, [x, y], sp.params(sp.ELTWISE, fn=int(fn), dtype=int(DType.F32),
+    if (dt == np.float32 or dt in _NARROW) and fn != Fn.BITNOT:
+        b.emit(EltOp.UNARY_F32, [x, y], sp.params(sp.ELTWISE, fn=int(fn), dtype=dtype_code(dt),
                                                   level=b.isa, n=n, a=a, b=c))
-    elif dt == np.float64:
+    elif dt == np.float64 and fn != Fn.BITNOT:
         b.emit(EltOp.UNARY_F64, [x, y], sp.params(sp.ELTWISE, fn=int(fn), dtype=int(DType.F64),
                                                   n=n, a=a, b=c))
-    elif dt in (np.dtype(np.int64), np.dtype(np.int32), np.dtype(np.int8)) and fn in INT_UNARY:
+    elif dt in _INTS and (fn in INT_UNARY or fn == Fn.BITNOT):
         b.emit(EltOp.UNARY_INT, [x, y], sp.params(sp.ELTWISE, fn=int(fn), dtype=dtype_code(dt), n=n))
     else:
-        raise UnsupportedModelError(f"unary function {fn} is not implemented for {dt}")
+        raise UnsupportedModelError(f"{_where(b)}: unary function {fn} is not implemented for "
+                                    f"element type {dt}")
 
 
 def emit_binary(b: PlanBuilder, fn: int, x0: Tensor, x1: Tensor, y: Tensor) -> None:
     """y = fn(x0, x1) with numpy broadcasting; x0 and x1 share a dtype."""
+    dt = np.dtype(x0.dtype)
+    if not binary_supported(fn, dt) or np.dtype(x1.dtype) != dt:
+        raise UnsupportedModelError(f"{_where(b)}: binary function {fn} is not implemented for "
+                                    f"element types {dt} and {np.dtype(x1.dtype)}")
     if y.size == 0:
         return
     shp, strides = broadcast_layout(y.shape, [x0.shape, x1.shape])
@@ -131,11 +170,13 @@ def emit_where(b: PlanBuilder, cond: Tensor, x: Tensor, z: Tensor, y: Tensor) ->
                                                       esz=np.dtype(x.dtype).itemsize))
 
 
-def emit_cast(b: PlanBuilder, x: Tensor, y: Tensor) -> None:
+def emit_cast(b: PlanBuilder, x: Tensor, y: Tensor, saturate: bool = True) -> None:
+    """y = x converted to y's dtype (ONNX Cast; ``saturate``: its float8 saturation)."""
     if x.size == 0:
         return
     b.emit(EltOp.CAST, [x, y], sp.params(sp.ELTWISE, dtype=dtype_code(x.dtype),
-                                         out_dtype=dtype_code(y.dtype), n=x.size))
+                                         out_dtype=dtype_code(y.dtype), saturate=int(bool(saturate)),
+                                         level=b.isa, n=x.size))
 
 
 def _as_dtype(b: PlanBuilder, node, v, dtype) -> Tensor:
@@ -224,7 +265,7 @@ class Unary(OpDef):
         x = b.value(node.inputs[0])
         y = b.output(node.outputs[0], outs[0].shape, outs[0].dtype)
         dt = np.dtype(ins[0].dtype)
-        if dt not in _FLOAT and fn not in INT_UNARY:
+        if not (dt in _FLOAT or (dt in _INTS and fn in INT_UNARY)):
             raise UnsupportedModelError(f"{node.describe()}: element type {dt} is not supported")
         emit_unary(b, fn, x, y, a, c)
 
@@ -338,20 +379,22 @@ class Arith(OpDef):
             e = float(np.asarray(ex.const).reshape(-1)[0])
             emit_unary(b, Fn.POW, xb, y, e, 0.0)
             return
-        if bt in _FLOAT or (bt in _NUMERIC and np.dtype(ex.dtype) not in _FLOAT):
-            xe = _as_dtype(b, node, ex, bt)
-            if bt not in _NUMERIC:
-                raise UnsupportedModelError(f"{node.describe()}: element type {bt} is not supported")
-            emit_binary(b, Bin.POW, xb, xe, y)
+        # the reference computes np.power(base, exponent).astype(base.dtype): numpy's type
+        # promotion picks the type the power is computed in (float32 ** int64 is float64)
+        try:
+            ct = np.result_type(bt, np.dtype(ex.dtype))
+        except TypeError:
+            ct = None
+        if bt not in _NUMERIC or ct not in _NUMERIC:
+            raise UnsupportedModelError(f"{node.describe()}: element types {bt} ** "
+                                        f"{np.dtype(ex.dtype)} are not supported")
+        if ct == bt:
+            emit_binary(b, Bin.POW, xb, _as_dtype(b, node, ex, bt), y)
             return
-        if bt not in _NUMERIC:
-            raise UnsupportedModelError(f"{node.describe()}: element type {bt} is not supported")
-        # integer base, float exponent: numpy computes in float64 and truncates
-        f64 = np.dtype(np.float64)
-        xb64 = _as_dtype(b, node, base, f64)
-        xe64 = _as_dtype(b, node, ex, f64)
-        tmp = b.temp(y.shape, f64, name=f"{node.name}_pow")
-        emit_binary(b, Bin.POW, xb64, xe64, tmp)
+        xbc = _as_dtype(b, node, base, ct)
+        xec = _as_dtype(b, node, ex, ct)
+        tmp = b.temp(y.shape, ct, name=f"{node.name}_pow")
+        emit_binary(b, Bin.POW, xbc, xec, tmp)
         emit_cast(b, tmp, y)
 
 
@@ -512,7 +555,57 @@ class Cast(OpDef):
             return
         x = b.value(node.inputs[0])
         y = b.output(node.outputs[0], outs[0].shape, dt)
-        emit_cast(b, x, y)
+        # opset 19+: float8 destinations saturate (to +-max) unless saturate=0
+        emit_cast(b, x, y, saturate=bool(int(node.attrs.get("saturate", 1))))
+
+
+# --------------------------------------------------------------------------------------
+# Bitwise ops and shifts (integers)
+# --------------------------------------------------------------------------------------
+
+_BITWISE = {"BitwiseAnd": Bin.BITAND, "BitwiseOr": Bin.BITOR, "BitwiseXor": Bin.BITXOR}
+
+
+@register("BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitShift")
+class Bitwise(OpDef):
+    def _fn(self, node):
+        if node.op_type != "BitShift":
+            return _BITWISE[node.op_type]
+        direction = node.attrs.get("direction", "")
+        direction = direction.decode() if isinstance(direction, bytes) else str(direction)
+        if direction not in ("LEFT", "RIGHT"):
+            raise UnsupportedModelError(f"{node.describe()}: direction must be LEFT or RIGHT, "
+                                        f"got {direction!r}")
+        return Bin.SHL if direction == "LEFT" else Bin.SHR
+
+    def infer(self, node, ins):
+        self._fn(node)
+        return [(broadcast_shape(ins[0].shape, ins[1].shape), _operand_dtype(node, ins[0], ins[1]))]
+
+    def lower(self, node, b, ins, outs):
+        fn = self._fn(node)
+        x0, x1, dt = _common_operands(node, b, ins, outs[0].dtype)
+        if not binary_supported(fn, dt):
+            kinds = "unsigned integers" if fn in (Bin.SHL, Bin.SHR) else "integers"
+            raise UnsupportedModelError(f"{node.describe()}: element type {dt} is not supported "
+                                        f"({kinds} only)")
+        y = b.output(node.outputs[0], outs[0].shape, dt)
+        emit_binary(b, fn, x0, x1, y)
+
+
+@register("BitwiseNot")
+class BitwiseNot(OpDef):
+    def infer(self, node, ins):
+        return [(ins[0].shape, ins[0].dtype)]
+
+    def lower(self, node, b, ins, outs):
+        dt = np.dtype(ins[0].dtype)
+        if dt not in _INTS:
+            raise UnsupportedModelError(f"{node.describe()}: element type {dt} is not supported "
+                                        f"(integers only)")
+        x = b.value(node.inputs[0])
+        y = b.output(node.outputs[0], outs[0].shape, dt)
+        emit_unary(b, Fn.BITNOT, x, y)
 
 
 # --------------------------------------------------------------------------------------
@@ -522,8 +615,9 @@ class Cast(OpDef):
 @register("IsNaN", "IsInf")
 class FloatClass(OpDef):
     def infer(self, node, ins):
-        if np.dtype(ins[0].dtype).kind != "f":
-            raise UnsupportedModelError(f"{node.describe()}: input must be a float tensor")
+        if np.dtype(ins[0].dtype) not in _FLOAT:
+            raise UnsupportedModelError(f"{node.describe()}: input must be a float tensor "
+                                        f"(float16/32/64 or bfloat16), got {np.dtype(ins[0].dtype)}")
         return [(ins[0].shape, _BOOL)]
 
     def lower(self, node, b, ins, outs):

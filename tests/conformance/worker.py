@@ -55,7 +55,14 @@ def _load_proto(path: str, type_proto):
         return None, numpy_helper.to_optional(opt)
     t = onnx.TensorProto()
     t.ParseFromString(content)
-    return (t.name or None), numpy_helper.to_array(t)
+    arr = numpy_helper.to_array(t)
+    if (type_proto is not None and type_proto.HasField("tensor_type") and arr.dtype == np.uint16
+            and type_proto.tensor_type.elem_type == onnx.TensorProto.BFLOAT16):
+        # onnx 1.14's generator wrote bfloat16 data as UINT16 tensors of the bit patterns
+        # (the top half of each float32); read them as the bfloat16 values they encode
+        import ml_dtypes
+        arr = arr.view(ml_dtypes.bfloat16)
+    return (t.name or None), arr
 
 
 def _numbered(files, stem):
