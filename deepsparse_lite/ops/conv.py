@@ -1,11 +1,14 @@
-"""Conv and ConvTranspose (NCHW, 1-D and 2-D) on the fp32 GEMM kernels.
+"""Conv and ConvTranspose (NC + spatial dims) on the fp32 GEMM kernels.
 
-Conv is a GEMM per (image, group) with the weights as the packed A operand and output
-pixels as the vectorised N dimension, so results land in NCHW directly:
-``Y[co, p] = W[co, k] · col[k, p]``. A 1x1 stride-1 unpadded conv reads X as B directly;
-otherwise im2col is fused into the kernel's B packing. Depthwise convs (groups == C_in ==
-C_out) use a direct kernel. Padding (explicit or auto_pad) is resolved here.
-ConvTranspose is GEMM (W^T · X) into a column buffer followed by col2im.
+Fast paths (1-D and 2-D, constant weights and bias): Conv is a GEMM per (image, group) with
+the weights as the packed A operand and output pixels as the vectorised N dimension, so
+results land in NCHW directly: ``Y[co, p] = W[co, k] · col[k, p]``. A 1x1 stride-1 unpadded
+conv reads X as B directly; otherwise im2col is fused into the kernel's B packing.
+Depthwise convs (groups == C_in == C_out) use a direct kernel. ConvTranspose is GEMM
+(W^T · X) into a column buffer followed by col2im.
+Everything else (runtime weights or bias, 3-D and higher) goes through ops/im2col.py: an
+im2col of COPY steps, then the CONV sub-op as a 1x1 conv (constant weights) or the batched
+MATMUL (runtime weights). Padding (explicit or auto_pad) is resolved here for every rank.
 Bias (input 2 and/or a fused ``_bias``) and the fused activation (``_act``) run in the
 epilogue.
 """
@@ -20,6 +23,7 @@ from deepsparse_lite.ops.base import OpDef, UnsupportedModelError, ints_attr, re
 from deepsparse_lite.ops.gemm import (BIAS_ROW, GemmOp, act_of, blocking, conv_geometry_fields,
                                       emit_gemm_step, geometry, pack_a, require_f32, _kgemm,
                                       _round_up)
+from deepsparse_lite.ops.im2col import lower_conv_im2col
 
 # Column buffer of one ConvTranspose work item (floats): bounds the per-thread workspace.
 CONVT_COL_FLOATS = 1 << 20
@@ -101,20 +105,25 @@ def convt_geometry(node, x_shape, w_shape):
     return out, begin, strides, dil, kernel
 
 
-def _const_bias(node, b, ins, cout: int) -> Optional[np.ndarray]:
-    """Input 2 and a fused ``_bias`` (if any), summed; None when there is none."""
-    total = None
+def _bias(node, b, ins, cout: int):
+    """(constant bias, runtime bias Tensor): input 2 and a fused ``_bias`` summed when they
+    are constants; a runtime input 2 is returned as its Tensor (None when absent)."""
+    total, runtime = None, None
     names = set()
     for k in range(2, len(ins)):
         v = ins[k]
         if v is None or v.name in names or v.name == node.attrs.get("_addend"):
             continue
         names.add(v.name)
+        if int(np.prod(v.shape, dtype=np.int64)) != cout:
+            raise UnsupportedModelError(f"{node.describe()}: bias of shape {v.shape} for {cout} channels")
+        require_f32(node, v)
         if v.const is None:
-            raise UnsupportedModelError(f"{node.describe()}: a runtime bias is not supported")
+            if runtime is not None:
+                raise UnsupportedModelError(f"{node.describe()}: two runtime biases")
+            runtime = b.value(v.name)
+            continue
         arr = np.asarray(v.const, np.float32).reshape(-1)
-        if arr.size != cout:
-            raise UnsupportedModelError(f"{node.describe()}: bias of {arr.size} values for {cout} channels")
         total = arr.copy() if total is None else total + arr
     name = node.attrs.get("_bias")
     if name and name not in names:
@@ -123,17 +132,17 @@ def _const_bias(node, b, ins, cout: int) -> Optional[np.ndarray]:
             raise UnsupportedModelError(f"{node.describe()}: fused bias '{name}' is not a constant")
         arr = np.asarray(v.const, np.float32).reshape(-1)
         total = arr.copy() if total is None else total + arr
-    return total
+    if runtime is not None and total is not None:
+        raise UnsupportedModelError(f"{node.describe()}: a runtime bias and a constant bias together")
+    return total, runtime
 
 
 def _check_inputs(node, ins, transpose: bool):
     X, W = ins[0], ins[1]
     require_f32(node, X, W)
-    if X.rank not in (3, 4) or W.rank != X.rank:
-        raise UnsupportedModelError(f"{node.describe()}: only 1-D and 2-D convolutions are supported "
-                                    f"(input rank {X.rank}, weight rank {W.rank})")
-    if W.const is None:
-        raise UnsupportedModelError(f"{node.describe()}: runtime (non-constant) weights are not supported")
+    if X.rank < 3 or W.rank != X.rank:
+        raise UnsupportedModelError(f"{node.describe()}: input rank {X.rank} and weight rank {W.rank} "
+                                    f"(expected N, C and at least one spatial dim in both)")
     G = int(node.attrs.get("group", 1))
     cin = X.shape[1]
     if G < 1 or cin % G:
@@ -160,9 +169,18 @@ class Conv(OpDef):
         cig, cog = cin // G, cout // G
         khw = int(np.prod(kernel))
         act = act_of(node)
-        bias = _const_bias(node, b, ins, cout)
+        bias, bias_rt = _bias(node, b, ins, cout)
         y = b.output(outs[0].name, outs[0].shape, np.float32)
         x = b.value(X.name)
+        addend = node.attrs.get("_addend")  # a fused residual: Y = act(W*X + b + D)
+        if X.rank > 4 or W.const is None or bias_rt is not None:
+            lower_conv_im2col(node, b, x=x, y=y, transpose=False, x_shape=X.shape,
+                              out_shape=outs[0].shape, groups=G, kernel=kernel, strides=strides,
+                              dil=dil, pads=pads, w_const=W.const,
+                              w=None if W.const is not None else b.value(W.name),
+                              bias_const=bias, bias=bias_rt, act=act,
+                              addend=b.value(addend) if addend else None)
+            return
         geom = conv_geometry_fields(n, G, cin, X.shape[2:], cout, out_sp, kernel, strides, pads, dil)
         w = np.asarray(W.const, np.float32)
         bt = b.const(bias) if bias is not None else None
@@ -182,7 +200,6 @@ class Conv(OpDef):
         direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
                      and list(out_sp) == list(X.shape[2:]))
         mc, kc, nc, ws = blocking(b.isa, M, N, K, False, True)
-        addend = node.attrs.get("_addend")  # a fused residual: Y = act(W*X + b + D)
         emit_gemm_step(b, GemmOp.CONV, [x, b.const(packed, name=f"{node.name}_packed"), y],
                        M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act, bias=bt,
                        bias_mode=BIAS_ROW, direct=direct, **geom,
@@ -207,9 +224,16 @@ class ConvTranspose(OpDef):
         khw = int(np.prod(kernel))
         hw = int(np.prod(X.shape[2:]))
         act = act_of(node)
-        bias = _const_bias(node, b, ins, cout)
+        bias, bias_rt = _bias(node, b, ins, cout)
         y = b.output(outs[0].name, outs[0].shape, np.float32)
         x = b.value(X.name)
+        if X.rank > 4 or W.const is None or bias_rt is not None:
+            lower_conv_im2col(node, b, x=x, y=y, transpose=True, x_shape=X.shape,
+                              out_shape=outs[0].shape, groups=G, kernel=kernel, strides=strides,
+                              dil=dil, pads=pads, w_const=W.const,
+                              w=None if W.const is not None else b.value(W.name),
+                              bias_const=bias, bias=bias_rt, act=act)
+            return
         # output-channel chunks: enough work items for every thread, bounded column buffer
         want = max(1, math.ceil(b.max_threads / max(1, n * G)))
         chunk = max(1, math.ceil(cog / want))

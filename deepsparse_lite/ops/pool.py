@@ -1,4 +1,4 @@
-"""Pooling: MaxPool, AveragePool (1-D and 2-D, NCHW), GlobalAveragePool, GlobalMaxPool.
+"""Pooling: MaxPool, AveragePool (N-d, NC + spatial dims), GlobalAveragePool, GlobalMaxPool.
 
 Output sizes follow the ONNX spec: explicit pads (floor, or ceil_mode with the rule that
 the last window must start inside the input or its left pad), auto_pad SAME_UPPER /
@@ -10,6 +10,14 @@ plain per-plane reductions (REDUCE of the reduce family). MaxPool's optional Ind
 output selects a scalar kernel that tracks the arg-max (first maximum in row-major window
 order, flattened over N * C * H * W with storage_order 0, or h + w * H within the plane
 for storage_order 1).
+
+3-D and higher pools are separable: a box max is the max along each dim in turn, and a
+box average is the sum along each dim times the product of per-dim reciprocal counts
+(both count_include_pad rules count a box as the product of its per-dim counts). So they
+run as a 2-D pool over the last two dims (every leading dim a plane), then one POOL2D pass
+per remaining dim with that dim as H and everything after it as one long W row
+(kernel 1 along W). No column buffer; each pass reads the previous pass's (smaller)
+output. N-d MaxPool's Indices output is refused.
 """
 from __future__ import annotations
 
@@ -83,14 +91,29 @@ def _inv_counts(out, size, k, s, d, pb, pe, include_pad):
     return inv
 
 
+def _emit_pool2d(b, avg: bool, x, y, planes, H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW,
+                 invh=None, invw=None) -> None:
+    """One POOL2D step over ``planes`` planes of H x W (invh / invw: average divisors)."""
+    Wp = (OW - 1) * SW + (KW - 1) * DW + 1
+    stride = -(-(Wp + 1) // 16) * 16   # per-thread row buffers, 64-byte apart
+    nbuf = max(1, min(b.max_threads, planes * OH))
+    if not avg:
+        invh = invw = x
+    ws = b.workspace(nbuf * stride * 4, name="pool_rows")
+    b.emit(PoolOp.POOL2D, [x, y, ws, invh, invw], sp.params(
+        sp.POOL, avg=int(avg), planes=planes, H=H, W=W, OH=OH, OW=OW, KH=KH, KW=KW,
+        SH=SH, SW=SW, pad_top=PT, pad_left=PL, DH=DH, DW=DW, Wp=Wp, level=b.isa,
+        ws_threads=nbuf, ws_stride=stride))
+
+
 class _Pool(OpDef):
     avg = False
 
     def _geometry(self, node, x):
         rank = len(x.shape)
-        if rank not in (3, 4):
-            raise UnsupportedModelError(f"{node.describe()}: only 1-D and 2-D pooling (rank 3 or 4 "
-                                        f"inputs) is supported, got rank {rank}")
+        if rank < 3:
+            raise UnsupportedModelError(f"{node.describe()}: pooling needs an [N, C, D1, ...] input, "
+                                        f"got rank {rank}")
         allow_dil = not self.avg or node.opset >= 19
         return pool_geometry(node, x.shape[2:], allow_dilations=allow_dil)
 
@@ -106,6 +129,13 @@ class _Pool(OpDef):
                                         f"not supported (float32 only)")
         kernel, strides, dil, pb, pe, out = self._geometry(node, xv)
         shape = xv.shape
+        with_idx = not self.avg and len(node.outputs) > 1 and bool(node.outputs[1])
+        if len(shape) > 4:
+            if with_idx:
+                raise UnsupportedModelError(f"{node.describe()}: the Indices output is only supported "
+                                            f"for 1-D and 2-D pooling")
+            self._lower_nd(node, b, xv, kernel, strides, dil, pb, pe, out)
+            return
         if len(shape) == 3:   # 1-D as 2-D with H = 1
             kernel, strides, dil, pb, pe, out = ([1] + kernel, [1] + strides, [1] + dil, [0] + pb,
                                                  [0] + pe, [1] + out)
@@ -120,27 +150,59 @@ class _Pool(OpDef):
             return
         OH, OW = out
         KH, KW = kernel
-        if not self.avg and len(node.outputs) > 1 and node.outputs[1]:
+        if with_idx:
             ind = b.output(node.outputs[1], oshape, np.int64)
             b.emit(PoolOp.MAXPOOL2D_IDX, [x, y, ind], sp.params(
                 sp.POOL, planes=planes, H=H, W=W, OH=OH, OW=OW, KH=KH, KW=KW, SH=strides[0],
                 SW=strides[1], pad_top=pb[0], pad_left=pb[1], DH=dil[0], DW=dil[1],
                 storage_order=int(node.attrs.get("storage_order", 0))))
             return
-        Wp = (OW - 1) * strides[1] + (KW - 1) * dil[1] + 1
-        stride = -(-(Wp + 1) // 16) * 16   # per-thread row buffers, 64-byte apart
-        nbuf = max(1, min(b.max_threads, planes * OH))
+        invh = invw = None
         if self.avg:
             inc = int(node.attrs.get("count_include_pad", 0))
             invh = b.const(_inv_counts(OH, H, KH, strides[0], dil[0], pb[0], pe[0], inc), "pool_invh")
             invw = b.const(_inv_counts(OW, W, KW, strides[1], dil[1], pb[1], pe[1], inc), "pool_invw")
-        else:
-            invh = invw = x
-        ws = b.workspace(nbuf * stride * 4, name="pool_rows")
-        b.emit(PoolOp.POOL2D, [x, y, ws, invh, invw], sp.params(
-            sp.POOL, avg=int(self.avg), planes=planes, H=H, W=W, OH=OH, OW=OW, KH=KH, KW=KW,
-            SH=strides[0], SW=strides[1], pad_top=pb[0], pad_left=pb[1], DH=dil[0], DW=dil[1],
-            Wp=Wp, level=b.isa, ws_threads=nbuf, ws_stride=stride))
+        _emit_pool2d(b, self.avg, x, y, planes, H, W, OH, OW, KH, KW, strides[0], strides[1],
+                     pb[0], pb[1], dil[0], dil[1], invh, invw)
+
+    def _lower_nd(self, node, b, xv, kernel, strides, dil, pb, pe, out):
+        """Separable N-d pooling: the last two dims, then one pass per leading dim."""
+        shape = [int(d) for d in xv.shape]
+        sp_in = shape[2:]
+        nd = len(sp_in)
+        inc = int(node.attrs.get("count_include_pad", 0))
+        x = b.value(node.inputs[0])
+        y = b.output(node.outputs[0], tuple(shape[:2]) + tuple(out), np.float32)
+        if y.size == 0:
+            return
+
+        def inv(d):
+            return b.const(_inv_counts(out[d], sp_in[d], kernel[d], strides[d], dil[d], pb[d],
+                                       pe[d], inc), "pool_inv")
+
+        cur = list(sp_in)   # spatial sizes of the current tensor
+        src = x
+        passes = [(nd - 2, nd - 1)] + [(d,) for d in range(nd - 3, -1, -1)]
+        for k, dims in enumerate(passes):
+            for d in dims:
+                cur[d] = out[d]
+            dst = y if k == len(passes) - 1 else b.temp(
+                tuple(shape[:2]) + tuple(cur), np.float32, name=f"{node.name}_pool_pass")
+            if len(dims) == 2:
+                h, w = dims
+                planes = shape[0] * shape[1] * int(np.prod(sp_in[:h], dtype=np.int64))
+                _emit_pool2d(b, self.avg, src, dst, planes, sp_in[h], sp_in[w], out[h], out[w],
+                             kernel[h], kernel[w], strides[h], strides[w], pb[h], pb[w], dil[h],
+                             dil[w], inv(h) if self.avg else None, inv(w) if self.avg else None)
+            else:
+                (d,) = dims
+                planes = shape[0] * shape[1] * int(np.prod(sp_in[:d], dtype=np.int64))
+                inner = int(np.prod(cur[d + 1:], dtype=np.int64))
+                ones = b.const(np.ones(inner, np.float32), "pool_ones") if self.avg else None
+                _emit_pool2d(b, self.avg, src, dst, planes, sp_in[d], inner, out[d], inner,
+                             kernel[d], 1, strides[d], 1, pb[d], 0, dil[d], 1,
+                             inv(d) if self.avg else None, ones)
+            src = dst
 
 
 @register("MaxPool")
