@@ -8,6 +8,10 @@ LayerNormalization's Scale / B are broadcast to the normalised shape at compile 
 strided copy when they are runtime tensors); its optional Mean / InvStdDev outputs are
 produced by the same kernel. BatchNormalization becomes y = x * a[c] + b[c] with a, b
 computed at compile time from constant parameters (or by a BN_PREP step otherwise).
+BatchNormalization-14+ with training_mode=1 normalises with the batch statistics (mean and
+population variance per channel: two REDUCE means each, over the plane then over the
+batch, so no transposing copy) and writes running_mean / running_var =
+input * momentum + batch statistic * (1 - momentum) (elementwise steps).
 """
 from __future__ import annotations
 
@@ -121,10 +125,21 @@ class LayerNormalization(OpDef):
             epsilon=float(node.attrs.get("epsilon", 1e-5))))
 
 
+def _bn_training(node) -> bool:
+    return node.opset >= 14 and bool(int(node.attrs.get("training_mode", 0) or 0))
+
+
 @register("BatchNormalization")
 class BatchNormalization(OpDef):
     def infer(self, node, ins):
-        if int(node.attrs.get("training_mode", 0)):
+        extra = [o for o in node.outputs[1:] if o]
+        if _bn_training(node):
+            C = (int(ins[0].shape[1]),) if len(ins[0].shape) >= 2 else (1,)
+            return [(ins[0].shape, ins[0].dtype)] + [(C, ins[0].dtype)] * (len(node.outputs) - 1)
+        if extra:
+            raise UnsupportedModelError(f"{node.describe()}: the training outputs (mean / var) of "
+                                        f"BatchNormalization-{node.opset} are not supported")
+        if int(node.attrs.get("training_mode", 0) or 0):
             raise UnsupportedModelError(f"{node.describe()}: training_mode=1 is not supported "
                                         f"(inference engine)")
         return [(ins[0].shape, ins[0].dtype)]
@@ -146,6 +161,9 @@ class BatchNormalization(OpDef):
                 raise UnsupportedModelError(f"{node.describe()}: {what} must have {C} elements")
         x = b.value(node.inputs[0])
         y = b.output(node.outputs[0], shape, np.float32)
+        if _bn_training(node):
+            self._training(node, b, x, y, shape, eps)
+            return
         if y.size == 0:
             return
         if all(p.is_const for p in params):
@@ -157,6 +175,54 @@ class BatchNormalization(OpDef):
             b.emit(ReduceOp.BN_PREP, [b.value(nm) for nm in node.inputs[1:5]] + [ab],
                    sp.params(sp.BN_PREP, C=C, epsilon=eps))
         b.emit(ReduceOp.AFFINE, [x, ab, y], sp.params(sp.AFFINE, outer=N, C=C, inner=inner, level=b.isa))
+
+    @staticmethod
+    def _training(node, b, x, y, shape, eps):
+        from deepsparse_lite.ops.elementwise import Bin, Fn, emit_binary, emit_unary
+        from deepsparse_lite.ops.reduce import RK, emit_reduce
+
+        N, C, inner = int(shape[0]), int(shape[1]), _prod(shape[2:])
+        if N * inner == 0:
+            raise UnsupportedModelError(f"{node.describe()}: batch statistics of an empty batch")
+        rank = len(shape)
+        stat = (1, C) + (1,) * (rank - 2)
+
+        def channel_mean(src, name):
+            """mean over every axis but 1: over the plane (contiguous rows), then the batch"""
+            out = b.temp(stat, np.float32, name=name)
+            if rank > 2 and inner > 1:
+                per_image = b.temp((N, C) + (1,) * (rank - 2), np.float32, name=f"{name}_plane")
+                emit_reduce(b, RK.MEAN, src, per_image, list(range(2, rank)), node.describe())
+                src = per_image
+            if N > 1:
+                emit_reduce(b, RK.MEAN, src, out, [0], node.describe())
+                return out
+            return src if src is not x else b.view(x, stat)
+
+        mean = channel_mean(x, f"{node.name}_mean")
+        d = b.temp(shape, np.float32, name=f"{node.name}_centred")
+        emit_binary(b, Bin.SUB, x, mean, d)
+        sq = b.temp(shape, np.float32, name=f"{node.name}_sq")
+        emit_binary(b, Bin.MUL, d, d, sq)
+        var = channel_mean(sq, f"{node.name}_var")
+        if y.size:
+            # y = (x - mean) * scale / sqrt(var + eps) + B: BN_PREP with a zero mean, on d
+            ab = b.temp((2 * C,), np.float32, name=f"{node.name}_ab")
+            zero = b.const(np.zeros(C, np.float32), name=f"{node.name}_zero")
+            b.emit(ReduceOp.BN_PREP, [b.value(node.inputs[1]), b.value(node.inputs[2]), zero, var, ab],
+                   sp.params(sp.BN_PREP, C=C, epsilon=eps))
+            b.emit(ReduceOp.AFFINE, [d, ab, y], sp.params(sp.AFFINE, outer=N, C=C, inner=inner,
+                                                          level=b.isa))
+        momentum = float(node.attrs.get("momentum", 0.9))
+        for k, (stat_t, src_name) in enumerate(((mean, node.inputs[3]), (var, node.inputs[4]))):
+            if len(node.outputs) <= k + 1 or not node.outputs[k + 1]:
+                continue
+            out = b.output(node.outputs[k + 1], (C,), np.float32)
+            cur = b.temp((C,), np.float32, name=f"{node.name}_run")
+            old = b.temp((C,), np.float32, name=f"{node.name}_old")
+            emit_unary(b, Fn.AFFINE, b.view(stat_t, (C,)), cur, 1.0 - momentum, 0.0)
+            emit_unary(b, Fn.AFFINE, b.value(src_name), old, momentum, 0.0)
+            emit_binary(b, Bin.ADD, old, cur, out)
 
 
 @register("LRN")

@@ -145,11 +145,48 @@ def test_batchnorm_runtime_params():
     check_op("BatchNormalization", ins, {}, opset=15)
 
 
-def test_batchnorm_training_mode_is_rejected():
+@pytest.mark.parametrize("shape", [(2, 5, 7, 9), (1, 3, 4, 5), (3, 6), (2, 4, 33), (2, 3, 1, 1)])
+@pytest.mark.parametrize("runtime", [True, False])
+def test_batchnorm_training_mode(shape, runtime):
+    # batch statistics; running_mean / running_var outputs (BN-14+)
+    x = _randn(*shape, scale=3.0) + 2.0
+    params = _bn_params(shape[1])
+    attrs = {"training_mode": 1, "momentum": 0.7, "epsilon": 1e-2}
+    if runtime:
+        check_op("BatchNormalization", {"x": x, **params}, attrs, n_outputs=3, opset=15)
+    else:
+        check_op("BatchNormalization", {"x": x}, attrs, consts=params, n_outputs=3, opset=15)
+
+
+def test_batchnorm_training_mode_some_outputs():
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+    from tests.helpers import run_model
+
     x = _randn(2, 3, 4)
-    m = make_single_node_model("BatchNormalization", {"x": x}, {"training_mode": 1},
-                               consts=_bn_params(3), opset=15)
-    with pytest.raises(UnsupportedModelError, match="training_mode"):
+    params = _bn_params(3)
+    check_op("BatchNormalization", {"x": x}, {"training_mode": 1}, consts=params, opset=14)
+    # running_mean omitted, running_var requested
+    node = helper.make_node("BatchNormalization", ["x", "scale", "bias", "mean", "var"],
+                            ["y", "", "rv"], training_mode=1)
+    graph = helper.make_graph(
+        [node], "bn", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, x.shape)],
+        [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in ("y", "rv")],
+        [numpy_helper.from_array(v, k) for k, v in params.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    model.ir_version = 8
+    want = ReferenceEvaluator(model).run(None, {"x": x})
+    for nt in (1, 2):
+        got = run_model(model, {"x": x}, threads=nt)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_batchnorm_old_training_outputs_are_rejected():
+    x = _randn(2, 3, 4)
+    m = make_single_node_model("BatchNormalization", {"x": x}, {}, consts=_bn_params(3), opset=9,
+                               n_outputs=3)
+    with pytest.raises(UnsupportedModelError, match="BatchNormalization node .*training outputs"):
         compile_onnx(m)
 
 
