@@ -11,6 +11,8 @@ im2col of COPY steps, then the CONV sub-op as a 1x1 conv (constant weights) or t
 MATMUL (runtime weights). Padding (explicit or auto_pad) is resolved here for every rank.
 Bias (input 2 and/or a fused ``_bias``) and the fused activation (``_act``) run in the
 epilogue.
+Col2Im (the adjoint of im2col) is the transposed-convolution column buffer of its input
+(one COPY per block tap, every tap its own input plane) summed over the taps (REDUCE).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from deepsparse_lite.ops.base import OpDef, UnsupportedModelError, ints_attr, re
 from deepsparse_lite.ops.gemm import (BIAS_ROW, GemmOp, act_of, blocking, conv_geometry_fields,
                                       emit_gemm_step, geometry, pack_a, require_f32, _kgemm,
                                       _round_up)
-from deepsparse_lite.ops.im2col import lower_conv_im2col
+from deepsparse_lite.ops.im2col import convt_runs, emit_im2col, lower_conv_im2col
 
 # Column buffer of one ConvTranspose work item (floats): bounds the per-thread workspace.
 CONVT_COL_FLOATS = 1 << 20
@@ -260,3 +262,55 @@ class ConvTranspose(OpDef):
         emit_gemm_step(b, GemmOp.CONVT, [x, b.const(packed, name=f"{node.name}_packed"), y],
                        M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws + col, act=act, bias=bt,
                        bias_mode=BIAS_ROW, co_chunk=chunk, nchunks=nchunks, col_floats=col, **geom)
+
+
+@register("Col2Im")
+class Col2Im(OpDef):
+    def _geometry(self, node, ins):
+        X = ins[0]
+        require_f32(node, X)
+        for k, what in ((1, "image_shape"), (2, "block_shape")):
+            if len(ins) <= k or ins[k] is None or ins[k].const is None:
+                raise UnsupportedModelError(f"{node.describe()}: {what} must be a constant")
+        image = [int(v) for v in np.asarray(ins[1].const).reshape(-1)]
+        block = [int(v) for v in np.asarray(ins[2].const).reshape(-1)]
+        nd = len(image)
+        strides = ints_attr(node, "strides") or [1] * nd
+        dil = ints_attr(node, "dilations") or [1] * nd
+        pads = ints_attr(node, "pads") or [0] * (2 * nd)
+        if (len(block) != nd or len(strides) != nd or len(dil) != nd or len(pads) != 2 * nd
+                or min(block + strides + dil) < 1 or min(pads) < 0):
+            raise UnsupportedModelError(f"{node.describe()}: bad block_shape {block} / strides "
+                                        f"{strides} / dilations {dil} / pads {pads} for image {image}")
+        T = int(np.prod(block))
+        if X.rank != 3 or X.shape[1] % T:
+            raise UnsupportedModelError(f"{node.describe()}: input {X.shape} is not [N, C * {T}, L]")
+        counts = [(image[d] + pads[d] + pads[d + nd] - dil[d] * (block[d] - 1) - 1) // strides[d] + 1
+                  for d in range(nd)]
+        if min(counts) < 1 or int(np.prod(counts)) != X.shape[2]:
+            raise UnsupportedModelError(f"{node.describe()}: {X.shape[2]} blocks, the geometry "
+                                        f"gives {counts}")
+        return image, block, strides, dil, pads[:nd], counts
+
+    def infer(self, node, ins):
+        image, block, *_ = self._geometry(node, ins)
+        X = ins[0]
+        return [((X.shape[0], X.shape[1] // int(np.prod(block))) + tuple(image), np.dtype(np.float32))]
+
+    def lower(self, node, b, ins, outs):
+        from deepsparse_lite.ops.reduce import RK, emit_reduce
+
+        image, block, strides, dil, pads, counts = self._geometry(node, ins)
+        X = ins[0]
+        N, T = int(X.shape[0]), int(np.prod(block))
+        C = int(X.shape[1]) // T
+        P = int(np.prod(image))
+        y = b.output(outs[0].name, outs[0].shape, np.float32)
+        if y.size == 0:
+            return
+        runs = [convt_runs(counts[d], image[d], block[d], strides[d], dil[d], pads[d])
+                for d in range(len(image))]
+        col = b.temp((N * C, T, P), np.float32, name=f"{node.name}_col")
+        emit_im2col(b, b.value(X.name), col, N * C, counts, image, runs, 0.0, node.describe(),
+                    tap_planes=True)
+        emit_reduce(b, RK.SUM, col, y, [1], node.describe())

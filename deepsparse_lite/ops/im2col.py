@@ -71,10 +71,11 @@ def convt_runs(n_in: int, n_out: int, k: int, s: int, d: int, pad: int) -> List[
 
 def emit_im2col(b: PlanBuilder, x: Tensor, col: Tensor, lead: int, x_sp: Sequence[int],
                 out_sp: Sequence[int], runs: Sequence[Sequence[Run]], fill: float = 0.0,
-                what: str = "im2col") -> None:
+                what: str = "im2col", tap_planes: bool = False) -> None:
     """col[l, t, p] = x[l, i(t, p)] for ``lead`` leading rows (images * channels), every tap
     t of ``runs`` (one list of runs per spatial dim) and output position p; positions no
-    tap run covers hold ``fill``."""
+    tap run covers hold ``fill``. ``tap_planes``: x holds one plane per (row, tap),
+    x[l, t, i] (Col2Im's input), instead of one plane per row."""
     nd = len(x_sp)
     if nd + 1 > MAX_NDIM:
         raise UnsupportedModelError(f"{what}: {nd} spatial dims (at most {MAX_NDIM - 1})")
@@ -85,6 +86,7 @@ def emit_im2col(b: PlanBuilder, x: Tensor, col: Tensor, lead: int, x_sp: Sequenc
     xs = contiguous_strides(tuple(x_sp), esz)
     os_ = contiguous_strides(tuple(out_sp), esz)
     plane_x = int(np.prod(x_sp, dtype=np.int64)) * esz
+    lead_x = plane_x * (T if tap_planes else 1)
     full = all(r[0] == 0 and r[1] == n and r[2] == 1 for tap in taps for r, n in zip(tap, out_sp))
     if not full:
         emit_fill(b, col, fill, nbytes=lead * T * P * esz)
@@ -92,10 +94,11 @@ def emit_im2col(b: PlanBuilder, x: Tensor, col: Tensor, lead: int, x_sp: Sequenc
         if any(r[1] == 0 for r in tap):
             continue
         shape = [lead] + [r[1] for r in tap]
-        src = [plane_x] + [r[4] * xs[k] for k, r in enumerate(tap)]
+        src = [lead_x] + [r[4] * xs[k] for k, r in enumerate(tap)]
         dst = [T * P * esz] + [r[2] * os_[k] for k, r in enumerate(tap)]
         emit_copy(b, x, col, shape, src, dst,
-                  src_offset=sum(r[3] * xs[k] for k, r in enumerate(tap)),
+                  src_offset=(t * plane_x if tap_planes else 0)
+                  + sum(r[3] * xs[k] for k, r in enumerate(tap)),
                   dst_offset=t * P * esz + sum(r[0] * os_[k] for k, r in enumerate(tap)))
 
 

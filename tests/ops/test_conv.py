@@ -383,3 +383,34 @@ def test_conv_runtime_bias_of_wrong_size_refused():
     model = make_single_node_model("Conv", {"x": rnd(1, 2, 4, 4), "w": rnd(3, 2, 2, 2), "b": rnd(4)})
     with pytest.raises(UnsupportedModelError, match="bias"):
         compiler.compile_onnx(model)
+
+
+# ---- Col2Im: ConvTranspose's column buffer of the input, summed over the taps ------------
+
+@pytest.mark.parametrize("image,block,attrs", [
+    ([5, 5], [2, 2], {}),
+    ([6, 7], [3, 2], {"strides": [2, 1], "dilations": [1, 2], "pads": [1, 0, 2, 1]}),
+    ([9], [3], {"strides": [2], "pads": [1, 1]}),
+    ([4, 5, 3], [2, 3, 2], {"pads": [1, 1, 0, 0, 1, 1], "strides": [1, 2, 1]}),
+])
+def test_col2im(image, block, attrs):
+    nd = len(image)
+    st, dl = attrs.get("strides", [1] * nd), attrs.get("dilations", [1] * nd)
+    pd = attrs.get("pads", [0] * 2 * nd)
+    L = int(np.prod([(image[d] + pd[d] + pd[d + nd] - dl[d] * (block[d] - 1) - 1) // st[d] + 1
+                     for d in range(nd)]))
+    x = rnd(2, 3 * int(np.prod(block)), L)
+    consts = {"image": np.array(image, np.int64), "block": np.array(block, np.int64)}
+    check_op("Col2Im", {"x": x}, attrs, consts=consts, opset=18)
+
+
+def test_col2im_refusals():
+    x = rnd(1, 8, 16)
+    model = make_single_node_model("Col2Im", {"x": x, "image": np.array([5, 5], np.int64)},
+                                   consts={"block": np.array([2, 2], np.int64)}, opset=18)
+    with pytest.raises(UnsupportedModelError, match="Col2Im node .*image_shape must be a constant"):
+        compiler.compile_onnx(model)
+    model = make_single_node_model("Col2Im", {"x": x}, consts={"image": np.array([6, 5], np.int64),
+                                                              "block": np.array([2, 2], np.int64)}, opset=18)
+    with pytest.raises(UnsupportedModelError, match="Col2Im node .*16 blocks"):
+        compiler.compile_onnx(model)

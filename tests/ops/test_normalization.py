@@ -229,3 +229,37 @@ def test_instance_norm_runtime_params():
     x = _randn(2, 3, 5, 6)
     check_op("InstanceNormalization", {"x": x, "s": _randn(3), "b": _randn(3)}, {}, opset=9,
              rtol=1e-4, atol=1e-4)
+
+
+# ---- GroupNormalization, MeanVarianceNormalization ---------------------------------------
+
+@pytest.mark.parametrize("shape,groups", [((2, 6, 5, 7), 3), ((3, 4, 2, 2), 2), ((2, 8, 33), 8),
+                                          ((2, 6, 3, 4, 2), 1)])
+@pytest.mark.parametrize("opset", [18, 21])
+@pytest.mark.parametrize("runtime", [False, True])
+def test_group_normalization(shape, groups, opset, runtime):
+    # opsets 18-20: scale / bias per group; 21: per channel
+    n = groups if opset < 21 else shape[1]
+    x = _randn(*shape, scale=2.0) + 1.0
+    params = {"scale": _randn(n), "bias": _randn(n)}
+    attrs = {"num_groups": groups, "epsilon": 1e-3}
+    if runtime:
+        check_op("GroupNormalization", {"x": x, **params}, attrs, opset=opset, atol=1e-4)
+    else:
+        check_op("GroupNormalization", {"x": x}, attrs, consts=params, opset=opset, atol=1e-4)
+
+
+def test_group_normalization_refusals():
+    for attrs, n in (({"num_groups": 4}, 4), ({"num_groups": 2}, 6)):
+        m = make_single_node_model("GroupNormalization", {"x": _randn(1, 6, 3)}, attrs,
+                                   consts={"scale": _randn(n), "bias": _randn(n)}, opset=18)
+        with pytest.raises(UnsupportedModelError, match="GroupNormalization node"):
+            compile_onnx(m)
+
+
+@pytest.mark.parametrize("shape,axes", [((2, 3, 4, 5), None), ((2, 3, 4, 5), [1]),
+                                        ((3, 5, 7), [0, 2]), ((2, 3, 4, 5), [2, 3])])
+def test_mean_variance_normalization(shape, axes):
+    attrs = {} if axes is None else {"axes": axes}
+    check_op("MeanVarianceNormalization", {"x": _randn(*shape, scale=3.0) + 1.0}, attrs, opset=13,
+             atol=1e-4)

@@ -214,3 +214,28 @@ def test_pool4d(op, cip):
         attrs["count_include_pad"] = cip
     want = _pool_numpy(x, attrs["kernel_shape"], attrs["strides"], attrs["pads"], op == "AveragePool", cip)
     check_op(op, {"x": x}, attrs, opset=13, expected=[want])
+
+
+# ---- LpPool: sum pool of |x|^p, then the p-th root ----------------------------------------
+
+@pytest.mark.parametrize("p", [1, 2, 3])
+@pytest.mark.parametrize("shape,attrs", [
+    ((2, 3, 9, 8), dict(kernel_shape=[3, 2], strides=[2, 1], pads=[1, 0, 1, 1])),
+    ((2, 3, 17), dict(kernel_shape=[4], strides=[3], pads=[1, 2])),
+    ((1, 2, 5, 6, 7), dict(kernel_shape=[2, 3, 2], strides=[1, 2, 2], pads=[1, 1, 0, 0, 1, 1])),
+    ((2, 3, 9, 8), dict(kernel_shape=[3, 3], strides=[2, 2], dilations=[2, 1], ceil_mode=1)),
+    ((2, 3, 9, 8), dict(kernel_shape=[3, 2], strides=[2, 2], auto_pad="SAME_UPPER")),
+])
+def test_lppool(p, shape, attrs):
+    # the reference pads ceil_mode's overhang with edge values: onnxruntime there
+    check_pool("LpPool", _randn(*shape), dict(attrs, p=p), opset=18, atol=1e-4,
+               oracle="ort" if attrs.get("ceil_mode") else "reference")
+
+
+def test_lppool_before_opset18_has_no_dilations():
+    model = make_single_node_model("LpPool", {"x": _randn(1, 2, 6, 6)},
+                                   {"kernel_shape": [2, 2], "dilations": [2, 2]}, opset=11)
+    # dilations are ignored below LpPool-18 (as for AveragePool below 19): a plain 2x2 window
+    want = make_single_node_model("LpPool", {"x": _randn(1, 2, 6, 6)}, {"kernel_shape": [2, 2]}, opset=11)
+    assert [int(s["op"]) for s in compile_onnx(model).steps] == \
+        [int(s["op"]) for s in compile_onnx(want).steps]
