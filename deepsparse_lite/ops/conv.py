@@ -6,13 +6,17 @@ results land in NCHW directly: ``Y[co, p] = W[co, k] · col[k, p]``. A 1x1 strid
 conv reads X as B directly; otherwise im2col is fused into the kernel's B packing.
 Depthwise convs (groups == C_in == C_out) use a direct kernel. ConvTranspose is GEMM
 (W^T · X) into a column buffer followed by col2im.
-Everything else (runtime weights or bias, 3-D and higher) goes through ops/im2col.py: an
-im2col of COPY steps, then the CONV sub-op as a 1x1 conv (constant weights) or the batched
-MATMUL (runtime weights). Padding (explicit or auto_pad) is resolved here for every rank.
+A 3-D Conv with constant weights folds its depth taps into the channels (one COPY per
+depth tap) and runs the fast 2-D CONV over N * OD images, then transposes the output back
+(one COPY). Everything else (runtime weights or bias, 4-D and higher, every ConvTranspose
+outside the 2-D kernel) goes through ops/im2col.py: Conv as an im2col of COPY steps, then
+the CONV sub-op as a 1x1 conv (constant weights) or the batched MATMUL (runtime weights);
+ConvTranspose as that GEMM then col2im. Padding (explicit or auto_pad) is resolved here for
+every rank.
 Bias (input 2 and/or a fused ``_bias``) and the fused activation (``_act``) run in the
 epilogue.
-Col2Im (the adjoint of im2col) is the transposed-convolution column buffer of its input
-(one COPY per block tap, every tap its own input plane) summed over the taps (REDUCE).
+Col2Im is ops/im2col.py's col2im: one COPY per block tap into zero-filled slots, then a
+REDUCE sum over the taps.
 """
 from __future__ import annotations
 
@@ -25,7 +29,9 @@ from deepsparse_lite.ops.base import OpDef, UnsupportedModelError, ints_attr, re
 from deepsparse_lite.ops.gemm import (BIAS_ROW, GemmOp, act_of, blocking, conv_geometry_fields,
                                       emit_gemm_step, geometry, pack_a, require_f32, _kgemm,
                                       _round_up)
-from deepsparse_lite.ops.im2col import convt_runs, emit_im2col, lower_conv_im2col
+from deepsparse_lite.ops.base import emit_copy, emit_fill
+from deepsparse_lite.ops.im2col import (conv_runs, convt_runs, emit_col2im, lower_conv_im2col,
+                                        lower_convt_col2im)
 
 # Column buffer of one ConvTranspose work item (floats): bounds the per-thread workspace.
 CONVT_COL_FLOATS = 1 << 20
@@ -167,45 +173,84 @@ class Conv(OpDef):
     def lower(self, node, b, ins, outs):
         X, W, G = _check_inputs(node, ins, transpose=False)
         out_sp, pads, strides, dil, kernel = conv_geometry(node, X.shape, W.shape)
-        n, cin, cout = X.shape[0], X.shape[1], W.shape[0]
-        cig, cog = cin // G, cout // G
-        khw = int(np.prod(kernel))
+        cout = W.shape[0]
         act = act_of(node)
         bias, bias_rt = _bias(node, b, ins, cout)
         y = b.output(outs[0].name, outs[0].shape, np.float32)
         x = b.value(X.name)
         addend = node.attrs.get("_addend")  # a fused residual: Y = act(W*X + b + D)
-        if X.rank > 4 or W.const is None or bias_rt is not None:
-            lower_conv_im2col(node, b, x=x, y=y, transpose=False, x_shape=X.shape,
+        d = b.value(addend) if addend else None
+        if W.const is not None and bias_rt is None and X.rank <= 4:
+            _conv_fast(node, b, x, y, X.shape[0], X.shape[1], X.shape[2:], cout, out_sp, kernel,
+                       strides, pads, dil, G, np.asarray(W.const, np.float32), bias, act, d)
+        elif W.const is not None and bias_rt is None and X.rank == 5 and d is None:
+            _conv3d_depth_folded(node, b, x, y, X.shape, outs[0].shape, kernel, strides, pads, dil,
+                                 G, np.asarray(W.const, np.float32), bias, act)
+        else:
+            lower_conv_im2col(node, b, x=x, y=y, x_shape=X.shape,
                               out_shape=outs[0].shape, groups=G, kernel=kernel, strides=strides,
                               dil=dil, pads=pads, w_const=W.const,
                               w=None if W.const is not None else b.value(W.name),
-                              bias_const=bias, bias=bias_rt, act=act,
-                              addend=b.value(addend) if addend else None)
-            return
-        geom = conv_geometry_fields(n, G, cin, X.shape[2:], cout, out_sp, kernel, strides, pads, dil)
-        w = np.asarray(W.const, np.float32)
-        bt = b.const(bias) if bias is not None else None
-        if G == cin and G == cout:
-            if node.attrs.get("_addend"):
-                raise UnsupportedModelError(f"{node.describe()}: depthwise conv cannot take a fused addend")
-            ws = _kgemm().dwconv_workspace_floats(geom["H"], geom["W"], geom["OH"], geom["OW"],
-                                                  geom["KH"], geom["KW"], geom["SH"], geom["SW"],
-                                                  geom["DH"], geom["DW"])
-            emit_gemm_step(b, GemmOp.DWCONV, [x, b.const(w.reshape(cout, khw), name=f"{node.name}_dw"), y],
-                           0, 0, 0, mc=0, kc=0, nc=0, ws_floats=ws, act=act, bias=bt,
-                           bias_mode=BIAS_ROW, **geom)
-            return
-        M, K, N = cog, cig * khw, int(np.prod(out_sp))
-        packed = np.concatenate([pack_a(w[g * cog:(g + 1) * cog].reshape(cog, K), b.isa)
-                                 for g in range(G)], axis=0)
-        direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
-                     and list(out_sp) == list(X.shape[2:]))
-        mc, kc, nc, ws = blocking(b.isa, M, N, K, False, True)
-        emit_gemm_step(b, GemmOp.CONV, [x, b.const(packed, name=f"{node.name}_packed"), y],
-                       M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act, bias=bt,
-                       bias_mode=BIAS_ROW, direct=direct, **geom,
-                       d=b.value(addend) if addend else None, rsd=N, csd=1)
+                              bias_const=bias, bias=bias_rt, act=act, addend=d)
+
+
+def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, pads, dil, G, w,
+               bias, act, d=None) -> None:
+    """The 1-D / 2-D kernels with weights ``w`` [cout, cin / G, *kernel] packed now: DWCONV
+    for depthwise, else CONV (im2col fused into its B packing, or X read directly)."""
+    cig, cog = cin // G, cout // G
+    khw = int(np.prod(kernel))
+    geom = conv_geometry_fields(images, G, cin, x_sp, cout, out_sp, kernel, strides, pads, dil)
+    bt = b.const(bias) if bias is not None else None
+    if G == cin and G == cout:
+        if d is not None:
+            raise UnsupportedModelError(f"{node.describe()}: depthwise conv cannot take a fused addend")
+        ws = _kgemm().dwconv_workspace_floats(geom["H"], geom["W"], geom["OH"], geom["OW"],
+                                              geom["KH"], geom["KW"], geom["SH"], geom["SW"],
+                                              geom["DH"], geom["DW"])
+        emit_gemm_step(b, GemmOp.DWCONV, [x, b.const(w.reshape(cout, khw), name=f"{node.name}_dw"), y],
+                       0, 0, 0, mc=0, kc=0, nc=0, ws_floats=ws, act=act, bias=bt,
+                       bias_mode=BIAS_ROW, **geom)
+        return
+    M, K, N = cog, cig * khw, int(np.prod(out_sp))
+    packed = np.concatenate([pack_a(w[g * cog:(g + 1) * cog].reshape(cog, K), b.isa)
+                             for g in range(G)], axis=0)
+    direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
+                 and list(out_sp) == list(x_sp))
+    mc, kc, nc, ws = blocking(b.isa, M, N, K, False, True)
+    emit_gemm_step(b, GemmOp.CONV, [x, b.const(packed, name=f"{node.name}_packed"), y],
+                   M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act, bias=bt,
+                   bias_mode=BIAS_ROW, direct=direct, **geom, d=d, rsd=N, csd=1)
+
+
+def _conv3d_depth_folded(node, b, x, y, x_shape, y_shape, kernel, strides, pads, dil, G, w, bias,
+                         act) -> None:
+    """A 3-D conv with constant weights as the fast 2-D CONV: the depth taps are folded into
+    the channels, Z[n, od, c, kd] = X[n, c, od * SD + kd * DD - PD] (one COPY per depth tap
+    into a zero-filled buffer), a 2-D conv of N * OD images of C * KD channels with
+    W[co, ci, kd, kh, kw] as [co, ci * KD, kh, kw] (bias and activation in its epilogue),
+    then one transposing COPY [N, OD, Cout, OH * OW] -> [N, Cout, OD, OH * OW]."""
+    N, C, D = (int(v) for v in x_shape[:3])
+    HW = int(np.prod(x_shape[3:]))
+    cout, OD = int(y_shape[1]), int(y_shape[2])
+    OHW = int(np.prod(y_shape[3:]))
+    KD = int(kernel[0])
+    runs = conv_runs(D, OD, KD, int(strides[0]), int(dil[0]), int(pads[0]))
+    z = b.temp((N * OD, C * KD) + tuple(x_shape[3:]), np.float32, name=f"{node.name}_depth_taps")
+    if not all(o0 == 0 and n == OD for o0, n, *_ in runs):
+        emit_fill(b, z, 0.0)
+    for kd, (o0, n, _, i0, istep) in enumerate(runs):
+        if n:
+            emit_copy(b, x, z, (N, n, C, HW), [4 * v for v in (C * D * HW, istep * HW, D * HW, 1)],
+                      [4 * v for v in (OD * C * KD * HW, C * KD * HW, KD * HW, 1)],
+                      src_offset=4 * i0 * HW, dst_offset=4 * (o0 * C * KD + kd) * HW)
+    y2 = b.temp((N * OD, cout) + tuple(y_shape[3:]), np.float32, name=f"{node.name}_planes")
+    cig = C // G
+    _conv_fast(node, b, z, y2, N * OD, C * KD, x_shape[3:], cout, y_shape[3:], kernel[1:],
+               strides[1:], pads[1:], dil[1:], G, w.reshape((cout, cig * KD) + tuple(kernel[1:])),
+               bias, act)
+    emit_copy(b, y2, y, (N, OD, cout, OHW), [4 * v for v in (OD * cout * OHW, cout * OHW, OHW, 1)],
+              [4 * v for v in (cout * OD * OHW, OHW, OD * OHW, 1)])
 
 
 @register("ConvTranspose")
@@ -230,7 +275,7 @@ class ConvTranspose(OpDef):
         y = b.output(outs[0].name, outs[0].shape, np.float32)
         x = b.value(X.name)
         if X.rank > 4 or W.const is None or bias_rt is not None:
-            lower_conv_im2col(node, b, x=x, y=y, transpose=True, x_shape=X.shape,
+            lower_convt_col2im(node, b, x=x, y=y, x_shape=X.shape,
                               out_shape=outs[0].shape, groups=G, kernel=kernel, strides=strides,
                               dil=dil, pads=pads, w_const=W.const,
                               w=None if W.const is not None else b.value(W.name),
@@ -298,19 +343,13 @@ class Col2Im(OpDef):
         return [((X.shape[0], X.shape[1] // int(np.prod(block))) + tuple(image), np.dtype(np.float32))]
 
     def lower(self, node, b, ins, outs):
-        from deepsparse_lite.ops.reduce import RK, emit_reduce
-
         image, block, strides, dil, pads, counts = self._geometry(node, ins)
         X = ins[0]
         N, T = int(X.shape[0]), int(np.prod(block))
         C = int(X.shape[1]) // T
-        P = int(np.prod(image))
         y = b.output(outs[0].name, outs[0].shape, np.float32)
         if y.size == 0:
             return
         runs = [convt_runs(counts[d], image[d], block[d], strides[d], dil[d], pads[d])
                 for d in range(len(image))]
-        col = b.temp((N * C, T, P), np.float32, name=f"{node.name}_col")
-        emit_im2col(b, b.value(X.name), col, N * C, counts, image, runs, 0.0, node.describe(),
-                    tap_planes=True)
-        emit_reduce(b, RK.SUM, col, y, [1], node.describe())
+        emit_col2im(b, b.value(X.name), y, N, C, counts, image, runs, None, node.describe())

@@ -11,6 +11,7 @@ from deepsparse_lite import compiler, kernels
 from deepsparse_lite.kernels import gemm as gemm_kernels
 from deepsparse_lite.ops.base import Act, DataOp, UnsupportedModelError, get_op
 from deepsparse_lite.ops.gemm import GemmOp
+from deepsparse_lite.ops.reduce import ReduceOp
 from tests.helpers import check_op, isa_combos, make_single_node_model, reference_outputs, run_model
 
 
@@ -296,6 +297,7 @@ def test_conv_im2col_chunks_images(monkeypatch):
     monkeypatch.setattr(im2col, "COL_BYTES_LIMIT", 4 * 3 * 8 * 7 * 7 * 2)   # two images a chunk
     conv_rt((5, 3, 7, 6, 5), (4, 3, 2, 2, 2), {"pads": [1, 1, 0, 0, 1, 1]}, bias="const", w_runtime=False)
     conv_rt((5, 3, 7, 6), (4, 3, 2, 2), {"pads": [1, 1, 0, 0]}, bias="runtime")
+    conv_rt((5, 3, 3, 2), (3, 4, 2, 2), {"strides": [2, 2]}, op="ConvTranspose", bias="runtime")
 
 
 def test_conv_paths_chosen():
@@ -305,9 +307,17 @@ def test_conv_paths_chosen():
     # runtime weights: FILL, a COPY per tap, MATMUL
     ops = plan_ops("Conv", {"x": x, "w": w}, {"pads": [1, 1, 1, 1]})
     assert ops[0] == DataOp.FILL and ops[-1] == GemmOp.MATMUL and ops.count(DataOp.COPY) == 9
-    # 3-D constant weights: the column buffer read by the CONV kernel as a 1x1 conv
+    # 3-D constant weights: depth taps folded into channels (a COPY per depth tap), the 2-D
+    # CONV kernel, a transposing COPY back
     ops = plan_ops("Conv", {"x": rnd(1, 2, 4, 4, 4)}, {}, consts={"w": rnd(3, 2, 2, 2, 2)})
-    assert ops == [DataOp.COPY] * 8 + [GemmOp.CONV]   # no padding: every tap fills its box
+    assert ops == [DataOp.COPY] * 2 + [GemmOp.CONV, DataOp.COPY]   # no padding: no FILL
+    # 4-D constant weights: the column buffer read by the CONV kernel as a 1x1 conv
+    ops = plan_ops("Conv", {"x": rnd(1, 2, 3, 3, 3, 3)}, {}, consts={"w": rnd(3, 2, 2, 1, 1, 2)})
+    assert ops == [DataOp.COPY] * 4 + [GemmOp.CONV]   # every tap fills its box
+    # runtime-weight ConvTranspose: MATMUL, then col2im (FILL, a COPY per tap, the bias
+    # slot's COPY, REDUCE)
+    ops = plan_ops("ConvTranspose", {"x": x, "w": rnd(4, 3, 2, 2), "b": rnd(3)}, {"strides": [2, 2]})
+    assert ops == [GemmOp.MATMUL, DataOp.FILL] + [DataOp.COPY] * 5 + [ReduceOp.REDUCE]
 
 
 @pytest.mark.parametrize("act,a,b", [(Act.RELU, 0.0, 0.0), (Act.CLIP, -0.5, 0.5), (Act.HARD_SWISH, 0.0, 0.0)])
@@ -359,6 +369,11 @@ def _with_const_3d(cases):
 @pytest.mark.parametrize("x,w,attrs,w_runtime", _with_const_3d(CONVT_CASES))
 def test_conv_transpose_im2col(x, w, attrs, w_runtime):
     conv_rt(x, w, attrs, op="ConvTranspose", bias="runtime" if w_runtime else "const", w_runtime=w_runtime)
+
+
+def test_conv_transpose_const_weights_runtime_bias():
+    conv_rt((2, 4, 5, 6), (4, 3, 3, 3), {"strides": [2, 2], "pads": [1, 0, 1, 1]},
+            op="ConvTranspose", w_runtime=False)
 
 
 @pytest.mark.parametrize("x,w,attrs,w_runtime", _with_const_3d(CONVT_GROUP_CASES))
