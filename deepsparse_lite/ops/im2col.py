@@ -28,8 +28,9 @@ col2im without the GEMM.
 
 Images are processed in chunks that bound the column buffers (COL_BYTES_LIMIT).
 Cost: Conv's column buffer holds prod(kernel) times the output per input channel and the
-GEMM streams it once per output-channel block; measured 1.7x the fast 2-D kernel for a
-64->64 3x3 conv at 56x56 (one thread).
+GEMM streams it (measured in docs/DESIGN_NOTES.md: 1.15x the fast 2-D kernel for a 64->64
+3x3 conv at 56x56; a 3-D conv with constant weights takes ops/conv.py's depth-folded 2-D
+path instead, 2.3x faster than this one).
 """
 from __future__ import annotations
 

@@ -133,6 +133,9 @@ class _ResizeSpec:
                 full_roi[a] = (roi[i], roi[n_ax + i])
             roi = full_roi
         self.roi = roi
+        if min(out) < 0 or min(full_scales) < 0:
+            raise UnsupportedModelError(f"{node.describe()}: scales {full_scales} / output shape "
+                                        f"{out} (must not be negative)")
         self.scales = full_scales
         self.out_shape = tuple(out)
         self.resized = [d for d in range(rank)

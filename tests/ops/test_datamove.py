@@ -485,6 +485,7 @@ def test_resize_unsupported_modes_raise():
         ({"mode": "nearest", "antialias": 1}, {"roi": ROI, "s": f32(1, 1, 0.5, 0.5)}, 18, None),
         ({"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize"},
          {"roi": ROI, "s": f32(1, 1, 2, 2)}, 13, None),                        # no roi
+        ({"mode": "cubic"}, {"roi": ROI, "s": f32(1, 1, -2, 2)}, 13, None),     # negative scale
     ]:
         model = make_single_node_model("Resize", {"x": x}, attrs, consts=consts, opset=opset,
                                        input_order=order)
