@@ -1,13 +1,22 @@
-"""Conv and ConvTranspose (NCHW, 1-D and 2-D) on the fp32 GEMM kernels.
+"""Conv and ConvTranspose (NC + spatial dims) on the fp32 GEMM kernels.
 
-Conv is a GEMM per (image, group) with the weights as the packed A operand and output
-pixels as the vectorised N dimension, so results land in NCHW directly:
-``Y[co, p] = W[co, k] · col[k, p]``. A 1x1 stride-1 unpadded conv reads X as B directly;
-otherwise im2col is fused into the kernel's B packing. Depthwise convs (groups == C_in ==
-C_out) use a direct kernel. Padding (explicit or auto_pad) is resolved here.
-ConvTranspose is GEMM (W^T · X) into a column buffer followed by col2im.
+Fast paths (1-D and 2-D, constant weights and bias): Conv is a GEMM per (image, group) with
+the weights as the packed A operand and output pixels as the vectorised N dimension, so
+results land in NCHW directly: ``Y[co, p] = W[co, k] · col[k, p]``. A 1x1 stride-1 unpadded
+conv reads X as B directly; otherwise im2col is fused into the kernel's B packing.
+Depthwise convs (groups == C_in == C_out) use a direct kernel. ConvTranspose is GEMM
+(W^T · X) into a column buffer followed by col2im.
+A 3-D Conv with constant weights folds its depth taps into the channels (one COPY per
+depth tap) and runs the fast 2-D CONV over N * OD images, then transposes the output back
+(one COPY). Everything else (runtime weights or bias, 4-D and higher, every ConvTranspose
+outside the 2-D kernel) goes through ops/im2col.py: Conv as an im2col of COPY steps, then
+the CONV sub-op as a 1x1 conv (constant weights) or the batched MATMUL (runtime weights);
+ConvTranspose as that GEMM then col2im. Padding (explicit or auto_pad) is resolved here for
+every rank.
 Bias (input 2 and/or a fused ``_bias``) and the fused activation (``_act``) run in the
 epilogue.
+Col2Im is ops/im2col.py's col2im: one COPY per block tap into zero-filled slots, then a
+REDUCE sum over the taps.
 """
 from __future__ import annotations
 
@@ -20,6 +29,9 @@ from deepsparse_lite.ops.base import OpDef, UnsupportedModelError, ints_attr, re
 from deepsparse_lite.ops.gemm import (BIAS_ROW, GemmOp, act_of, blocking, conv_geometry_fields,
                                       emit_gemm_step, geometry, pack_a, require_f32, _kgemm,
                                       _round_up)
+from deepsparse_lite.ops.base import emit_copy, emit_fill
+from deepsparse_lite.ops.im2col import (conv_runs, convt_runs, emit_col2im, lower_conv_im2col,
+                                        lower_convt_col2im)
 
 # Column buffer of one ConvTranspose work item (floats): bounds the per-thread workspace.
 CONVT_COL_FLOATS = 1 << 20
@@ -101,20 +113,25 @@ def convt_geometry(node, x_shape, w_shape):
     return out, begin, strides, dil, kernel
 
 
-def _const_bias(node, b, ins, cout: int) -> Optional[np.ndarray]:
-    """Input 2 and a fused ``_bias`` (if any), summed; None when there is none."""
-    total = None
+def _bias(node, b, ins, cout: int):
+    """(constant bias, runtime bias Tensor): input 2 and a fused ``_bias`` summed when they
+    are constants; a runtime input 2 is returned as its Tensor (None when absent)."""
+    total, runtime = None, None
     names = set()
     for k in range(2, len(ins)):
         v = ins[k]
         if v is None or v.name in names or v.name == node.attrs.get("_addend"):
             continue
         names.add(v.name)
+        if int(np.prod(v.shape, dtype=np.int64)) != cout:
+            raise UnsupportedModelError(f"{node.describe()}: bias of shape {v.shape} for {cout} channels")
+        require_f32(node, v)
         if v.const is None:
-            raise UnsupportedModelError(f"{node.describe()}: a runtime bias is not supported")
+            if runtime is not None:
+                raise UnsupportedModelError(f"{node.describe()}: two runtime biases")
+            runtime = b.value(v.name)
+            continue
         arr = np.asarray(v.const, np.float32).reshape(-1)
-        if arr.size != cout:
-            raise UnsupportedModelError(f"{node.describe()}: bias of {arr.size} values for {cout} channels")
         total = arr.copy() if total is None else total + arr
     name = node.attrs.get("_bias")
     if name and name not in names:
@@ -123,17 +140,17 @@ def _const_bias(node, b, ins, cout: int) -> Optional[np.ndarray]:
             raise UnsupportedModelError(f"{node.describe()}: fused bias '{name}' is not a constant")
         arr = np.asarray(v.const, np.float32).reshape(-1)
         total = arr.copy() if total is None else total + arr
-    return total
+    if runtime is not None and total is not None:
+        raise UnsupportedModelError(f"{node.describe()}: a runtime bias and a constant bias together")
+    return total, runtime
 
 
 def _check_inputs(node, ins, transpose: bool):
     X, W = ins[0], ins[1]
     require_f32(node, X, W)
-    if X.rank not in (3, 4) or W.rank != X.rank:
-        raise UnsupportedModelError(f"{node.describe()}: only 1-D and 2-D convolutions are supported "
-                                    f"(input rank {X.rank}, weight rank {W.rank})")
-    if W.const is None:
-        raise UnsupportedModelError(f"{node.describe()}: runtime (non-constant) weights are not supported")
+    if X.rank < 3 or W.rank != X.rank:
+        raise UnsupportedModelError(f"{node.describe()}: input rank {X.rank} and weight rank {W.rank} "
+                                    f"(expected N, C and at least one spatial dim in both)")
     G = int(node.attrs.get("group", 1))
     cin = X.shape[1]
     if G < 1 or cin % G:
@@ -156,37 +173,84 @@ class Conv(OpDef):
     def lower(self, node, b, ins, outs):
         X, W, G = _check_inputs(node, ins, transpose=False)
         out_sp, pads, strides, dil, kernel = conv_geometry(node, X.shape, W.shape)
-        n, cin, cout = X.shape[0], X.shape[1], W.shape[0]
-        cig, cog = cin // G, cout // G
-        khw = int(np.prod(kernel))
+        cout = W.shape[0]
         act = act_of(node)
-        bias = _const_bias(node, b, ins, cout)
+        bias, bias_rt = _bias(node, b, ins, cout)
         y = b.output(outs[0].name, outs[0].shape, np.float32)
         x = b.value(X.name)
-        geom = conv_geometry_fields(n, G, cin, X.shape[2:], cout, out_sp, kernel, strides, pads, dil)
-        w = np.asarray(W.const, np.float32)
-        bt = b.const(bias) if bias is not None else None
-        if G == cin and G == cout:
-            if node.attrs.get("_addend"):
-                raise UnsupportedModelError(f"{node.describe()}: depthwise conv cannot take a fused addend")
-            ws = _kgemm().dwconv_workspace_floats(geom["H"], geom["W"], geom["OH"], geom["OW"],
-                                                  geom["KH"], geom["KW"], geom["SH"], geom["SW"],
-                                                  geom["DH"], geom["DW"])
-            emit_gemm_step(b, GemmOp.DWCONV, [x, b.const(w.reshape(cout, khw), name=f"{node.name}_dw"), y],
-                           0, 0, 0, mc=0, kc=0, nc=0, ws_floats=ws, act=act, bias=bt,
-                           bias_mode=BIAS_ROW, **geom)
-            return
-        M, K, N = cog, cig * khw, int(np.prod(out_sp))
-        packed = np.concatenate([pack_a(w[g * cog:(g + 1) * cog].reshape(cog, K), b.isa)
-                                 for g in range(G)], axis=0)
-        direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
-                     and list(out_sp) == list(X.shape[2:]))
-        mc, kc, nc, ws = blocking(b.isa, M, N, K, False, True)
         addend = node.attrs.get("_addend")  # a fused residual: Y = act(W*X + b + D)
-        emit_gemm_step(b, GemmOp.CONV, [x, b.const(packed, name=f"{node.name}_packed"), y],
-                       M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act, bias=bt,
-                       bias_mode=BIAS_ROW, direct=direct, **geom,
-                       d=b.value(addend) if addend else None, rsd=N, csd=1)
+        d = b.value(addend) if addend else None
+        if W.const is not None and bias_rt is None and X.rank <= 4:
+            _conv_fast(node, b, x, y, X.shape[0], X.shape[1], X.shape[2:], cout, out_sp, kernel,
+                       strides, pads, dil, G, np.asarray(W.const, np.float32), bias, act, d)
+        elif W.const is not None and bias_rt is None and X.rank == 5 and d is None:
+            _conv3d_depth_folded(node, b, x, y, X.shape, outs[0].shape, kernel, strides, pads, dil,
+                                 G, np.asarray(W.const, np.float32), bias, act)
+        else:
+            lower_conv_im2col(node, b, x=x, y=y, x_shape=X.shape,
+                              out_shape=outs[0].shape, groups=G, kernel=kernel, strides=strides,
+                              dil=dil, pads=pads, w_const=W.const,
+                              w=None if W.const is not None else b.value(W.name),
+                              bias_const=bias, bias=bias_rt, act=act, addend=d)
+
+
+def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, pads, dil, G, w,
+               bias, act, d=None) -> None:
+    """The 1-D / 2-D kernels with weights ``w`` [cout, cin / G, *kernel] packed now: DWCONV
+    for depthwise, else CONV (im2col fused into its B packing, or X read directly)."""
+    cig, cog = cin // G, cout // G
+    khw = int(np.prod(kernel))
+    geom = conv_geometry_fields(images, G, cin, x_sp, cout, out_sp, kernel, strides, pads, dil)
+    bt = b.const(bias) if bias is not None else None
+    if G == cin and G == cout:
+        if d is not None:
+            raise UnsupportedModelError(f"{node.describe()}: depthwise conv cannot take a fused addend")
+        ws = _kgemm().dwconv_workspace_floats(geom["H"], geom["W"], geom["OH"], geom["OW"],
+                                              geom["KH"], geom["KW"], geom["SH"], geom["SW"],
+                                              geom["DH"], geom["DW"])
+        emit_gemm_step(b, GemmOp.DWCONV, [x, b.const(w.reshape(cout, khw), name=f"{node.name}_dw"), y],
+                       0, 0, 0, mc=0, kc=0, nc=0, ws_floats=ws, act=act, bias=bt,
+                       bias_mode=BIAS_ROW, **geom)
+        return
+    M, K, N = cog, cig * khw, int(np.prod(out_sp))
+    packed = np.concatenate([pack_a(w[g * cog:(g + 1) * cog].reshape(cog, K), b.isa)
+                             for g in range(G)], axis=0)
+    direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
+                 and list(out_sp) == list(x_sp))
+    mc, kc, nc, ws = blocking(b.isa, M, N, K, False, True)
+    emit_gemm_step(b, GemmOp.CONV, [x, b.const(packed, name=f"{node.name}_packed"), y],
+                   M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act, bias=bt,
+                   bias_mode=BIAS_ROW, direct=direct, **geom, d=d, rsd=N, csd=1)
+
+
+def _conv3d_depth_folded(node, b, x, y, x_shape, y_shape, kernel, strides, pads, dil, G, w, bias,
+                         act) -> None:
+    """A 3-D conv with constant weights as the fast 2-D CONV: the depth taps are folded into
+    the channels, Z[n, od, c, kd] = X[n, c, od * SD + kd * DD - PD] (one COPY per depth tap
+    into a zero-filled buffer), a 2-D conv of N * OD images of C * KD channels with
+    W[co, ci, kd, kh, kw] as [co, ci * KD, kh, kw] (bias and activation in its epilogue),
+    then one transposing COPY [N, OD, Cout, OH * OW] -> [N, Cout, OD, OH * OW]."""
+    N, C, D = (int(v) for v in x_shape[:3])
+    HW = int(np.prod(x_shape[3:]))
+    cout, OD = int(y_shape[1]), int(y_shape[2])
+    OHW = int(np.prod(y_shape[3:]))
+    KD = int(kernel[0])
+    runs = conv_runs(D, OD, KD, int(strides[0]), int(dil[0]), int(pads[0]))
+    z = b.temp((N * OD, C * KD) + tuple(x_shape[3:]), np.float32, name=f"{node.name}_depth_taps")
+    if not all(o0 == 0 and n == OD for o0, n, *_ in runs):
+        emit_fill(b, z, 0.0)
+    for kd, (o0, n, _, i0, istep) in enumerate(runs):
+        if n:
+            emit_copy(b, x, z, (N, n, C, HW), [4 * v for v in (C * D * HW, istep * HW, D * HW, 1)],
+                      [4 * v for v in (OD * C * KD * HW, C * KD * HW, KD * HW, 1)],
+                      src_offset=4 * i0 * HW, dst_offset=4 * (o0 * C * KD + kd) * HW)
+    y2 = b.temp((N * OD, cout) + tuple(y_shape[3:]), np.float32, name=f"{node.name}_planes")
+    cig = C // G
+    _conv_fast(node, b, z, y2, N * OD, C * KD, x_shape[3:], cout, y_shape[3:], kernel[1:],
+               strides[1:], pads[1:], dil[1:], G, w.reshape((cout, cig * KD) + tuple(kernel[1:])),
+               bias, act)
+    emit_copy(b, y2, y, (N, OD, cout, OHW), [4 * v for v in (OD * cout * OHW, cout * OHW, OHW, 1)],
+              [4 * v for v in (cout * OD * OHW, OHW, OD * OHW, 1)])
 
 
 @register("ConvTranspose")
@@ -207,9 +271,16 @@ class ConvTranspose(OpDef):
         khw = int(np.prod(kernel))
         hw = int(np.prod(X.shape[2:]))
         act = act_of(node)
-        bias = _const_bias(node, b, ins, cout)
+        bias, bias_rt = _bias(node, b, ins, cout)
         y = b.output(outs[0].name, outs[0].shape, np.float32)
         x = b.value(X.name)
+        if X.rank > 4 or W.const is None or bias_rt is not None:
+            lower_convt_col2im(node, b, x=x, y=y, x_shape=X.shape,
+                              out_shape=outs[0].shape, groups=G, kernel=kernel, strides=strides,
+                              dil=dil, pads=pads, w_const=W.const,
+                              w=None if W.const is not None else b.value(W.name),
+                              bias_const=bias, bias=bias_rt, act=act)
+            return
         # output-channel chunks: enough work items for every thread, bounded column buffer
         want = max(1, math.ceil(b.max_threads / max(1, n * G)))
         chunk = max(1, math.ceil(cog / want))
@@ -236,3 +307,49 @@ class ConvTranspose(OpDef):
         emit_gemm_step(b, GemmOp.CONVT, [x, b.const(packed, name=f"{node.name}_packed"), y],
                        M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws + col, act=act, bias=bt,
                        bias_mode=BIAS_ROW, co_chunk=chunk, nchunks=nchunks, col_floats=col, **geom)
+
+
+@register("Col2Im")
+class Col2Im(OpDef):
+    def _geometry(self, node, ins):
+        X = ins[0]
+        require_f32(node, X)
+        for k, what in ((1, "image_shape"), (2, "block_shape")):
+            if len(ins) <= k or ins[k] is None or ins[k].const is None:
+                raise UnsupportedModelError(f"{node.describe()}: {what} must be a constant")
+        image = [int(v) for v in np.asarray(ins[1].const).reshape(-1)]
+        block = [int(v) for v in np.asarray(ins[2].const).reshape(-1)]
+        nd = len(image)
+        strides = ints_attr(node, "strides") or [1] * nd
+        dil = ints_attr(node, "dilations") or [1] * nd
+        pads = ints_attr(node, "pads") or [0] * (2 * nd)
+        if (len(block) != nd or len(strides) != nd or len(dil) != nd or len(pads) != 2 * nd
+                or min(block + strides + dil) < 1 or min(pads) < 0):
+            raise UnsupportedModelError(f"{node.describe()}: bad block_shape {block} / strides "
+                                        f"{strides} / dilations {dil} / pads {pads} for image {image}")
+        T = int(np.prod(block))
+        if X.rank != 3 or X.shape[1] % T:
+            raise UnsupportedModelError(f"{node.describe()}: input {X.shape} is not [N, C * {T}, L]")
+        counts = [(image[d] + pads[d] + pads[d + nd] - dil[d] * (block[d] - 1) - 1) // strides[d] + 1
+                  for d in range(nd)]
+        if min(counts) < 1 or int(np.prod(counts)) != X.shape[2]:
+            raise UnsupportedModelError(f"{node.describe()}: {X.shape[2]} blocks, the geometry "
+                                        f"gives {counts}")
+        return image, block, strides, dil, pads[:nd], counts
+
+    def infer(self, node, ins):
+        image, block, *_ = self._geometry(node, ins)
+        X = ins[0]
+        return [((X.shape[0], X.shape[1] // int(np.prod(block))) + tuple(image), np.dtype(np.float32))]
+
+    def lower(self, node, b, ins, outs):
+        image, block, strides, dil, pads, counts = self._geometry(node, ins)
+        X = ins[0]
+        N, T = int(X.shape[0]), int(np.prod(block))
+        C = int(X.shape[1]) // T
+        y = b.output(outs[0].name, outs[0].shape, np.float32)
+        if y.size == 0:
+            return
+        runs = [convt_runs(counts[d], image[d], block[d], strides[d], dil[d], pads[d])
+                for d in range(len(image))]
+        emit_col2im(b, b.value(X.name), y, N, C, counts, image, runs, None, node.describe())

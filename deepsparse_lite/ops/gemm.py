@@ -259,7 +259,7 @@ class MatMul(OpDef):
         if A.const is not None and len(a_shape) == 2 and B.rank >= 2 and bias is None:
             # constant left operand (W @ X): a 1x1 convolution over the batch of X, with W
             # packed now as the A panels and X read directly as B
-            _emit_const_left(b, np.asarray(A.const, np.float32), b.value(B.name), y, b_shape, act)
+            emit_const_left(b, np.asarray(A.const, np.float32), b.value(B.name), y, b_shape, act)
             return
         batch = broadcast_shape(a_shape[:-2], b_shape[:-2])
         sc = contiguous_strides(tuple(batch) + (M, N), 1)[:-2]
@@ -269,14 +269,17 @@ class MatMul(OpDef):
                     node_desc=node.describe())
 
 
-def _emit_const_left(b: PlanBuilder, w: np.ndarray, x: Tensor, y: Tensor, x_shape, act) -> None:
-    """Y[..., M, N] = W[M, K] · X[..., K, N] as the CONV sub-op (1x1, one row of N pixels)."""
+def emit_const_left(b: PlanBuilder, w: np.ndarray, x: Tensor, y: Tensor, x_shape, act=(0, 0.0, 0.0),
+                    bias: Optional[np.ndarray] = None) -> None:
+    """Y[..., M, N] = W[M, K] · X[..., K, N] (+ bias[M] per row) as the CONV sub-op (1x1,
+    one row of N pixels)."""
     M, K = w.shape
     N = x_shape[-1]
     batch = int(np.prod(x_shape[:-2], dtype=np.int64))
     mc, kc, nc, ws = blocking(b.isa, M, N, K, False, True)
+    bt = None if bias is None else b.const(np.asarray(bias, np.float32).reshape(-1))
     emit_gemm_step(b, GemmOp.CONV, [x, b.const(pack_a(w, b.isa), name=f"{b.current_node}_packed"), y],
-                   M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act,
+                   M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act, bias=bt, bias_mode=BIAS_ROW,
                    **conv_geometry_fields(batch, 1, K, (1, N), M, (1, N), (1, 1), (1, 1), (0, 0),
                                           (1, 1)), direct=1)
 

@@ -1,4 +1,5 @@
-"""Pooling: MaxPool, AveragePool (1-D and 2-D, NCHW), GlobalAveragePool, GlobalMaxPool.
+"""Pooling: MaxPool, AveragePool, LpPool (N-d, NC + spatial dims), GlobalAveragePool,
+GlobalMaxPool.
 
 Output sizes follow the ONNX spec: explicit pads (floor, or ceil_mode with the rule that
 the last window must start inside the input or its left pad), auto_pad SAME_UPPER /
@@ -10,6 +11,16 @@ plain per-plane reductions (REDUCE of the reduce family). MaxPool's optional Ind
 output selects a scalar kernel that tracks the arg-max (first maximum in row-major window
 order, flattened over N * C * H * W with storage_order 0, or h + w * H within the plane
 for storage_order 1).
+
+3-D and higher pools are separable: a box max is the max along each dim in turn, and a
+box average is the sum along each dim times the product of per-dim reciprocal counts
+(both count_include_pad rules count a box as the product of its per-dim counts). So they
+run as a 2-D pool over the last two dims (every leading dim a plane), then one POOL2D pass
+per remaining dim with that dim as H and everything after it as one long W row
+(kernel 1 along W). No column buffer; each pass reads the previous pass's (smaller)
+output. N-d MaxPool's Indices output is refused.
+LpPool is the sum pool (POOL2D's average with unit divisors) of |x|^p, then the p-th root
+(elementwise steps before and after).
 """
 from __future__ import annotations
 
@@ -83,15 +94,35 @@ def _inv_counts(out, size, k, s, d, pb, pe, include_pad):
     return inv
 
 
+def _emit_pool2d(b, avg: bool, x, y, planes, H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW,
+                 invh=None, invw=None) -> None:
+    """One POOL2D step over ``planes`` planes of H x W (invh / invw: average divisors)."""
+    Wp = (OW - 1) * SW + (KW - 1) * DW + 1
+    stride = -(-(Wp + 1) // 16) * 16   # per-thread row buffers, 64-byte apart
+    nbuf = max(1, min(b.max_threads, planes * OH))
+    if not avg:
+        invh = invw = x
+    ws = b.workspace(nbuf * stride * 4, name="pool_rows")
+    b.emit(PoolOp.POOL2D, [x, y, ws, invh, invw], sp.params(
+        sp.POOL, avg=int(avg), planes=planes, H=H, W=W, OH=OH, OW=OW, KH=KH, KW=KW,
+        SH=SH, SW=SW, pad_top=PT, pad_left=PL, DH=DH, DW=DW, Wp=Wp, level=b.isa,
+        ws_threads=nbuf, ws_stride=stride))
+
+
 class _Pool(OpDef):
-    avg = False
+    kind = "max"     # "max", "avg" or "lp"
+
+    @property
+    def avg(self) -> bool:
+        """POOL2D's sum mode (average, or the sum of |x|^p of LpPool)."""
+        return self.kind != "max"
 
     def _geometry(self, node, x):
         rank = len(x.shape)
-        if rank not in (3, 4):
-            raise UnsupportedModelError(f"{node.describe()}: only 1-D and 2-D pooling (rank 3 or 4 "
-                                        f"inputs) is supported, got rank {rank}")
-        allow_dil = not self.avg or node.opset >= 19
+        if rank < 3:
+            raise UnsupportedModelError(f"{node.describe()}: pooling needs an [N, C, D1, ...] input, "
+                                        f"got rank {rank}")
+        allow_dil = {"max": True, "avg": node.opset >= 19, "lp": node.opset >= 18}[self.kind]
         return pool_geometry(node, x.shape[2:], allow_dilations=allow_dil)
 
     def infer(self, node, ins):
@@ -104,48 +135,107 @@ class _Pool(OpDef):
         if np.dtype(xv.dtype) != np.float32:
             raise UnsupportedModelError(f"{node.describe()}: element type {np.dtype(xv.dtype)} is "
                                         f"not supported (float32 only)")
-        kernel, strides, dil, pb, pe, out = self._geometry(node, xv)
-        shape = xv.shape
-        if len(shape) == 3:   # 1-D as 2-D with H = 1
-            kernel, strides, dil, pb, pe, out = ([1] + kernel, [1] + strides, [1] + dil, [0] + pb,
-                                                 [0] + pe, [1] + out)
-            H, W = 1, int(shape[2])
-        else:
-            H, W = int(shape[2]), int(shape[3])
-        planes = int(shape[0]) * int(shape[1])
+        geom = self._geometry(node, xv)
+        shape = tuple(int(d) for d in xv.shape)
+        oshape = shape[:2] + tuple(geom[-1])
+        with_idx = self.kind == "max" and len(node.outputs) > 1 and bool(node.outputs[1])
+        if with_idx and len(shape) > 4:
+            raise UnsupportedModelError(f"{node.describe()}: the Indices output is only supported "
+                                        f"for 1-D and 2-D pooling")
         x = b.value(node.inputs[0])
-        oshape = tuple(shape[:2]) + tuple(out[-(len(shape) - 2):])
         y = b.output(node.outputs[0], oshape, np.float32)
         if y.size == 0:
             return
-        OH, OW = out
-        KH, KW = kernel
-        if not self.avg and len(node.outputs) > 1 and node.outputs[1]:
-            ind = b.output(node.outputs[1], oshape, np.int64)
-            b.emit(PoolOp.MAXPOOL2D_IDX, [x, y, ind], sp.params(
-                sp.POOL, planes=planes, H=H, W=W, OH=OH, OW=OW, KH=KH, KW=KW, SH=strides[0],
-                SW=strides[1], pad_top=pb[0], pad_left=pb[1], DH=dil[0], DW=dil[1],
-                storage_order=int(node.attrs.get("storage_order", 0))))
+        if with_idx:
+            self._with_indices(node, b, x, y, shape, geom)
             return
-        Wp = (OW - 1) * strides[1] + (KW - 1) * dil[1] + 1
-        stride = -(-(Wp + 1) // 16) * 16   # per-thread row buffers, 64-byte apart
-        nbuf = max(1, min(b.max_threads, planes * OH))
-        if self.avg:
-            inc = int(node.attrs.get("count_include_pad", 0))
-            invh = b.const(_inv_counts(OH, H, KH, strides[0], dil[0], pb[0], pe[0], inc), "pool_invh")
-            invw = b.const(_inv_counts(OW, W, KW, strides[1], dil[1], pb[1], pe[1], inc), "pool_invw")
+        if self.kind != "lp":
+            self._pool(node, b, x, y, shape, geom)
+            return
+        # LpPool: (sum over the window of |x|^p)^(1/p), padding contributing 0
+        from deepsparse_lite.ops.elementwise import Bin, Fn, emit_binary, emit_unary
+        p = int(node.attrs.get("p", 2))
+        if p < 1:
+            raise UnsupportedModelError(f"{node.describe()}: p={p} (must be >= 1)")
+        xp = b.temp(shape, np.float32, name=f"{node.name}_pow")
+        if p == 2:
+            emit_binary(b, Bin.MUL, x, x, xp)
         else:
-            invh = invw = x
-        ws = b.workspace(nbuf * stride * 4, name="pool_rows")
-        b.emit(PoolOp.POOL2D, [x, y, ws, invh, invw], sp.params(
-            sp.POOL, avg=int(self.avg), planes=planes, H=H, W=W, OH=OH, OW=OW, KH=KH, KW=KW,
-            SH=strides[0], SW=strides[1], pad_top=pb[0], pad_left=pb[1], DH=dil[0], DW=dil[1],
-            Wp=Wp, level=b.isa, ws_threads=nbuf, ws_stride=stride))
+            emit_unary(b, Fn.ABS, x, xp)
+            if p > 1:
+                emit_unary(b, Fn.POW, xp, xp, float(p))
+        if p == 1:
+            self._pool(node, b, xp, y, shape, geom)
+            return
+        pooled = b.temp(oshape, np.float32, name=f"{node.name}_sum")
+        self._pool(node, b, xp, pooled, shape, geom)
+        if p == 2:
+            emit_unary(b, Fn.SQRT, pooled, y)
+        else:
+            emit_unary(b, Fn.POW, pooled, y, 1.0 / p)
+
+    def _divisor(self, node, b, geom, d, size):
+        """POOL2D's per-output 1 / count along spatial dim d (ones for LpPool's sum)."""
+        kernel, strides, dil, pb, pe, out = geom
+        if self.kind == "lp":
+            return b.const(np.ones(out[d], np.float32), "pool_ones")
+        inc = int(node.attrs.get("count_include_pad", 0))
+        return b.const(_inv_counts(out[d], size, kernel[d], strides[d], dil[d], pb[d], pe[d], inc),
+                       "pool_inv")
+
+    @staticmethod
+    def _as_2d(shape, geom):
+        """1-D pooling as 2-D with H = 1."""
+        kernel, strides, dil, pb, pe, out = geom
+        if len(shape) == 3:
+            return shape[:2] + (1,) + shape[2:], ([1] + kernel, [1] + strides, [1] + dil, [0] + pb,
+                                                   [0] + pe, [1] + out)
+        return shape, geom
+
+    def _with_indices(self, node, b, x, y, shape, geom):
+        shape, (kernel, strides, dil, pb, pe, out) = self._as_2d(shape, geom)
+        ind = b.output(node.outputs[1], y.shape, np.int64)
+        b.emit(PoolOp.MAXPOOL2D_IDX, [x, y, ind], sp.params(
+            sp.POOL, planes=shape[0] * shape[1], H=shape[2], W=shape[3], OH=out[0], OW=out[1],
+            KH=kernel[0], KW=kernel[1], SH=strides[0], SW=strides[1], pad_top=pb[0],
+            pad_left=pb[1], DH=dil[0], DW=dil[1],
+            storage_order=int(node.attrs.get("storage_order", 0))))
+
+    def _pool(self, node, b, x, y, shape, geom):
+        """y = the pool of x (N-d: separable passes, the last two dims first, then one pass
+        per leading dim with everything after it as one row)."""
+        shape, geom = self._as_2d(shape, geom)
+        kernel, strides, dil, pb, pe, out = geom
+        sp_in = list(shape[2:])
+        nd = len(sp_in)
+        div = (lambda d: self._divisor(node, b, geom, d, sp_in[d])) if self.avg else (lambda d: None)
+        cur = list(sp_in)   # spatial sizes of the current tensor
+        src = x
+        passes = [(nd - 2, nd - 1)] + [(d,) for d in range(nd - 3, -1, -1)]
+        for k, dims in enumerate(passes):
+            for d in dims:
+                cur[d] = out[d]
+            dst = y if k == len(passes) - 1 else b.temp(
+                tuple(shape[:2]) + tuple(cur), np.float32, name=f"{node.name}_pool_pass")
+            if len(dims) == 2:
+                h, w = dims
+                planes = shape[0] * shape[1] * int(np.prod(sp_in[:h], dtype=np.int64))
+                _emit_pool2d(b, self.avg, src, dst, planes, sp_in[h], sp_in[w], out[h], out[w],
+                             kernel[h], kernel[w], strides[h], strides[w], pb[h], pb[w], dil[h],
+                             dil[w], div(h), div(w))
+            else:
+                (d,) = dims
+                planes = shape[0] * shape[1] * int(np.prod(sp_in[:d], dtype=np.int64))
+                inner = int(np.prod(cur[d + 1:], dtype=np.int64))
+                ones = b.const(np.ones(inner, np.float32), "pool_ones") if self.avg else None
+                _emit_pool2d(b, self.avg, src, dst, planes, sp_in[d], inner, out[d], inner,
+                             kernel[d], 1, strides[d], 1, pb[d], 0, dil[d], 1, div(d), ones)
+            src = dst
 
 
 @register("MaxPool")
 class MaxPool(_Pool):
-    avg = False
+    kind = "max"
 
     def infer(self, node, ins):
         if int(node.attrs.get("storage_order", 0)) not in (0, 1):
@@ -158,7 +248,12 @@ class MaxPool(_Pool):
 
 @register("AveragePool")
 class AveragePool(_Pool):
-    avg = True
+    kind = "avg"
+
+
+@register("LpPool")
+class LpPool(_Pool):
+    kind = "lp"
 
 
 @register("GlobalAveragePool", "GlobalMaxPool")

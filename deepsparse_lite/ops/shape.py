@@ -122,11 +122,25 @@ class Identity(ViewOp):
 
 @register("Dropout")
 class Dropout(ViewOp):
-    """Inference mode: the identity. A requested mask output is all ones."""
+    """Inference mode: the identity. A requested mask output is all ones. Training mode
+    (a constant true training_mode input) is the identity too when the ratio is a constant
+    0; any other ratio drops random elements, which an engine cannot reproduce."""
 
     def infer(self, node, ins):
-        if len(ins) > 2 and ins[2] is not None and (not ins[2].is_const or bool(ins[2].const)):
-            raise UnsupportedModelError(f"{node.describe()}: training_mode dropout is not supported")
+        if len(ins) > 2 and ins[2] is not None:
+            if not ins[2].is_const:
+                raise UnsupportedModelError(f"{node.describe()}: training_mode must be a constant")
+            if bool(np.asarray(ins[2].const).reshape(-1)[0]):
+                ratio = 0.5
+                if len(ins) > 1 and ins[1] is not None:
+                    if not ins[1].is_const:
+                        raise UnsupportedModelError(f"{node.describe()}: training-mode Dropout needs "
+                                                    f"a constant ratio")
+                    ratio = float(np.asarray(ins[1].const).reshape(-1)[0])
+                if ratio != 0.0:
+                    raise UnsupportedModelError(
+                        f"{node.describe()}: training-mode Dropout with ratio {ratio} is random "
+                        f"(only ratio 0 is supported)")
         res = [(ins[0].shape, ins[0].dtype)]
         if len(node.outputs) > 1 and node.outputs[1]:
             res.append((ins[0].shape, np.dtype(np.bool_)))

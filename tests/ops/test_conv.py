@@ -1,6 +1,7 @@
 """Conv and ConvTranspose against the ONNX reference (or onnxruntime where the reference
 is known to be wrong): groups, depthwise, strides, dilations, explicit and auto pads, 1-D,
-batch 2, tile edges and K/N blocking, fused bias/activation, every ISA, 1-2 threads."""
+batch 2, tile edges and K/N blocking, fused bias/activation, every ISA, 1-2 threads.
+The im2col path (runtime weights or bias, 3-D and higher) is tested at the end."""
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -8,7 +9,9 @@ import pytest
 
 from deepsparse_lite import compiler, kernels
 from deepsparse_lite.kernels import gemm as gemm_kernels
-from deepsparse_lite.ops.base import Act, UnsupportedModelError, get_op
+from deepsparse_lite.ops.base import Act, DataOp, UnsupportedModelError, get_op
+from deepsparse_lite.ops.gemm import GemmOp
+from deepsparse_lite.ops.reduce import ReduceOp
 from tests.helpers import check_op, isa_combos, make_single_node_model, reference_outputs, run_model
 
 
@@ -130,20 +133,8 @@ def test_conv_without_bias():
     conv((1, 3, 8, 8), (4, 3, 3, 3), {"pads": [1, 1, 1, 1]}, bias=False)
 
 
-def test_conv_3d_is_unsupported():
-    model = make_single_node_model("Conv", {"x": rnd(1, 2, 4, 4, 4)}, consts={"w": rnd(3, 2, 2, 2, 2)})
-    with pytest.raises(UnsupportedModelError):
-        compiler.compile_onnx(model)
-
-
 def test_conv_bad_groups_rejected():
     model = make_single_node_model("Conv", {"x": rnd(1, 6, 4, 4)}, {"group": 2}, consts={"w": rnd(9, 3, 2, 2)})
-    with pytest.raises(UnsupportedModelError):
-        compiler.compile_onnx(model)
-
-
-def test_conv_runtime_weights_unsupported():
-    model = make_single_node_model("Conv", {"x": rnd(1, 2, 4, 4), "w": rnd(3, 2, 2, 2)})
     with pytest.raises(UnsupportedModelError):
         compiler.compile_onnx(model)
 
@@ -232,3 +223,209 @@ def test_conv_transpose_groups(attrs):
 @pytest.mark.parametrize("attrs", [{}, {"strides": [3], "pads": [1, 2], "output_padding": [1]}])
 def test_conv_transpose_1d(attrs):
     conv((2, 3, 7), (3, 4, 3), attrs, op="ConvTranspose")
+
+
+# ---- the im2col path: runtime weights / bias, 3-D and higher (ops/im2col.py) ---------------
+
+def conv_rt(x_shape, w_shape, attrs, op="Conv", bias="runtime", w_runtime=True, expected_from_ort=False):
+    """Weights (and bias, if ``bias == "runtime"``) as graph inputs, or constants."""
+    cout = w_shape[1] * attrs.get("group", 1) if op == "ConvTranspose" else w_shape[0]
+    inputs, consts = {"x": rnd(*x_shape)}, {}
+    (inputs if w_runtime else consts)["w"] = rnd(*w_shape, seed=1) * 0.3
+    if bias:
+        (inputs if bias == "runtime" else consts)["b"] = rnd(cout, seed=2)
+    order = ["x", "w"] + (["b"] if bias else [])
+    expected = None
+    if expected_from_ort:
+        model = make_single_node_model(op, inputs, attrs, consts=consts, input_order=order)
+        model.graph.output[0].type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+        sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        expected = sess.run(None, inputs)
+    return check_op(op, inputs, attrs, consts=consts, input_order=order, rtol=1e-4, atol=2e-4,
+                    expected=expected)
+
+
+def plan_ops(op, inputs, attrs, consts=None, order=None):
+    model = make_single_node_model(op, inputs, attrs, consts=consts, input_order=order)
+    return [int(s["op"]) for s in compiler.compile_onnx(model).steps]
+
+
+@pytest.mark.parametrize("x,w,attrs", [
+    ((2, 6, 9, 8), (10, 3, 3, 3), {"group": 2, "pads": [1, 0, 2, 1]}),
+    ((1, 33, 9, 7), (17, 33, 3, 3), {"strides": [2, 1], "dilations": [1, 2]}),   # tile edges
+    ((2, 4, 13, 12), (7, 4, 5, 3), {"strides": [2, 2], "dilations": [2, 1], "pads": [2, 1, 2, 1]}),
+    ((1, 3, 5, 5), (4, 3, 3, 3), {"pads": [3, 3, 3, 3]}),            # taps entirely in the padding
+    ((2, 5, 9, 8), (5, 1, 3, 3), {"group": 5, "pads": [1, 1, 1, 1]}),  # depthwise
+    ((2, 8, 10, 11), (6, 8, 1, 1), {}),
+    ((2, 6, 19), (4, 3, 4), {"group": 2, "pads": [2, 1], "strides": [2], "dilations": [2]}),  # 1-D
+])
+@pytest.mark.parametrize("bias", ["runtime", "const", None])
+def test_conv_runtime_weights(x, w, attrs, bias):
+    conv_rt(x, w, attrs, bias=bias)
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER", "VALID"])
+@pytest.mark.parametrize("strides", [[1, 1], [3, 2]])
+def test_conv_runtime_weights_auto_pad(auto_pad, strides):
+    conv_rt((2, 3, 11, 10), (4, 3, 4, 3), {"auto_pad": auto_pad, "strides": strides}, bias=None)
+
+
+def test_conv_const_weights_runtime_bias():
+    conv_rt((2, 6, 9, 8), (10, 3, 3, 3), {"group": 2, "pads": [1, 1, 1, 1]}, w_runtime=False)
+
+
+@pytest.mark.parametrize("x,w,attrs", [
+    ((2, 4, 5, 6, 7), (6, 2, 3, 2, 3), {"group": 2, "pads": [1, 0, 1, 1, 2, 0], "strides": [1, 2, 1]}),
+    ((1, 3, 7, 6, 9), (17, 3, 3, 3, 3), {"pads": [1, 1, 1, 1, 1, 1]}),       # M, N tile edges
+    ((2, 2, 9, 8, 7), (3, 2, 3, 2, 2), {"dilations": [2, 3, 1], "strides": [2, 1, 3]}),
+    ((1, 4, 4, 5, 6), (4, 1, 3, 3, 3), {"group": 4, "pads": [1, 1, 1, 1, 1, 1]}),  # depthwise 3-D
+    ((1, 2, 4, 5, 3, 4), (3, 2, 2, 3, 2, 2), {"pads": [1, 0, 1, 0, 0, 1, 1, 0]}),  # 4-D
+])
+@pytest.mark.parametrize("w_runtime", [False, True])
+def test_conv_nd(x, w, attrs, w_runtime):
+    conv_rt(x, w, attrs, bias="const", w_runtime=w_runtime)
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER", "VALID"])
+def test_conv_3d_auto_pad(auto_pad):
+    conv_rt((2, 3, 7, 6, 5), (4, 3, 3, 2, 3), {"auto_pad": auto_pad, "strides": [2, 1, 2]},
+            bias="const", w_runtime=False)
+
+
+def test_conv_im2col_chunks_images(monkeypatch):
+    from deepsparse_lite.ops import im2col
+    monkeypatch.setattr(im2col, "COL_BYTES_LIMIT", 4 * 3 * 8 * 7 * 7 * 2)   # two images a chunk
+    conv_rt((5, 3, 7, 6, 5), (4, 3, 2, 2, 2), {"pads": [1, 1, 0, 0, 1, 1]}, bias="const", w_runtime=False)
+    conv_rt((5, 3, 7, 6), (4, 3, 2, 2), {"pads": [1, 1, 0, 0]}, bias="runtime")
+    conv_rt((5, 3, 3, 2), (3, 4, 2, 2), {"strides": [2, 2]}, op="ConvTranspose", bias="runtime")
+
+
+def test_conv_paths_chosen():
+    x, w, b = rnd(1, 4, 6, 6), rnd(5, 4, 3, 3), rnd(5)
+    # constant 2-D weights keep the fused-im2col kernel: one step
+    assert plan_ops("Conv", {"x": x}, {"pads": [1, 1, 1, 1]}, consts={"w": w, "b": b}) == [GemmOp.CONV]
+    # runtime weights: FILL, a COPY per tap, MATMUL
+    ops = plan_ops("Conv", {"x": x, "w": w}, {"pads": [1, 1, 1, 1]})
+    assert ops[0] == DataOp.FILL and ops[-1] == GemmOp.MATMUL and ops.count(DataOp.COPY) == 9
+    # 3-D constant weights: depth taps folded into channels (a COPY per depth tap), the 2-D
+    # CONV kernel, a transposing COPY back
+    ops = plan_ops("Conv", {"x": rnd(1, 2, 4, 4, 4)}, {}, consts={"w": rnd(3, 2, 2, 2, 2)})
+    assert ops == [DataOp.COPY] * 2 + [GemmOp.CONV, DataOp.COPY]   # no padding: no FILL
+    # 4-D constant weights: the column buffer read by the CONV kernel as a 1x1 conv
+    ops = plan_ops("Conv", {"x": rnd(1, 2, 3, 3, 3, 3)}, {}, consts={"w": rnd(3, 2, 2, 1, 1, 2)})
+    assert ops == [DataOp.COPY] * 4 + [GemmOp.CONV]   # every tap fills its box
+    # runtime-weight ConvTranspose: MATMUL, then col2im (FILL, a COPY per tap, the bias
+    # slot's COPY, REDUCE)
+    ops = plan_ops("ConvTranspose", {"x": x, "w": rnd(4, 3, 2, 2), "b": rnd(3)}, {"strides": [2, 2]})
+    assert ops == [GemmOp.MATMUL, DataOp.FILL] + [DataOp.COPY] * 5 + [ReduceOp.REDUCE]
+
+
+@pytest.mark.parametrize("act,a,b", [(Act.RELU, 0.0, 0.0), (Act.CLIP, -0.5, 0.5), (Act.HARD_SWISH, 0.0, 0.0)])
+@pytest.mark.parametrize("w_runtime", [False, True])
+def test_conv_im2col_fused_activation(act, a, b, w_runtime):
+    from tests.ops.test_gemm import compile_with_node_attrs
+
+    x, w, bias = rnd(2, 4, 5, 6, 4), rnd(6, 2, 3, 3, 2, seed=1) * 0.3, rnd(6, seed=2)
+    attrs = {"group": 2, "pads": [1, 1, 0, 1, 1, 1]}
+    ins = {"x": x, "w": w} if w_runtime else {"x": x}
+    model = make_single_node_model("Conv", ins, attrs, consts={"b": bias} if w_runtime else {"w": w, "b": bias},
+                                   input_order=["x", "w", "b"])
+    (pre,) = reference_outputs(model, ins)
+    want = {Act.RELU: lambda v: np.maximum(v, 0), Act.CLIP: lambda v: np.clip(v, a, b),
+            Act.HARD_SWISH: lambda v: v * np.clip(v / 6 + 0.5, 0, 1)}[act](pre)
+    for isa, cap in isa_combos():
+        plan = compile_with_node_attrs(model, {"_act": act, "_act_alpha": a, "_act_beta": b},
+                                       isa=isa, max_threads=2)
+        with kernels.isa_cap(cap):
+            got = compiler.execute(plan, [ins[i.name] for i in plan.inputs], num_threads=2)[0]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"isa={isa} cap={cap}")
+
+
+CONVT_CASES = [
+    ((1, 4, 5, 6), (4, 3, 3, 3), {"strides": [2, 2], "pads": [1, 0, 1, 1], "output_padding": [1, 0]}),
+    ((2, 3, 4, 4), (3, 5, 4, 4), {"strides": [2, 2], "pads": [1, 1, 1, 1]}),
+    ((1, 3, 5, 4), (3, 2, 3, 2), {"dilations": [2, 1], "strides": [1, 3]}),
+    ((1, 3, 5, 4), (3, 2, 3, 3), {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+    ((1, 3, 5, 4), (3, 2, 3, 3), {"auto_pad": "SAME_LOWER", "strides": [2, 2]}),
+    ((1, 3, 5, 4), (3, 2, 3, 3), {"output_shape": [11, 10], "strides": [2, 2]}),
+    ((2, 3, 7), (3, 4, 3), {"strides": [3], "pads": [1, 2], "output_padding": [1], "dilations": [2]}),
+    ((1, 1, 5, 4), (1, 9, 3, 3), {"strides": [2, 2]}),            # one input channel
+    ((2, 3, 4, 5, 3), (3, 2, 3, 2, 3), {"strides": [2, 1, 2], "pads": [1, 0, 0, 0, 1, 1]}),  # 3-D
+    ((1, 2, 3, 4, 3), (2, 3, 2, 3, 2), {"auto_pad": "SAME_LOWER", "strides": [2, 2, 3]}),
+]
+CONVT_GROUP_CASES = [
+    ((2, 6, 5, 4), (6, 2, 3, 3), {"group": 2, "strides": [2, 2]}),
+    ((2, 6, 5, 4), (6, 1, 3, 3), {"group": 6, "pads": [1, 1, 1, 1]}),
+    ((2, 6, 3, 4, 3), (6, 2, 3, 3, 2), {"group": 3, "strides": [2, 2, 1], "dilations": [1, 2, 1]}),
+]
+
+
+def _with_const_3d(cases):
+    """Every case with runtime weights; the 3-D ones also with constant weights (constant
+    1-D / 2-D ConvTranspose takes the CONVT kernel, tested above)."""
+    return [c + (True,) for c in cases] + [c + (False,) for c in cases if len(c[0]) >= 5]
+
+
+@pytest.mark.parametrize("x,w,attrs,w_runtime", _with_const_3d(CONVT_CASES))
+def test_conv_transpose_im2col(x, w, attrs, w_runtime):
+    conv_rt(x, w, attrs, op="ConvTranspose", bias="runtime" if w_runtime else "const", w_runtime=w_runtime)
+
+
+def test_conv_transpose_const_weights_runtime_bias():
+    conv_rt((2, 4, 5, 6), (4, 3, 3, 3), {"strides": [2, 2], "pads": [1, 0, 1, 1]},
+            op="ConvTranspose", w_runtime=False)
+
+
+@pytest.mark.parametrize("x,w,attrs,w_runtime", _with_const_3d(CONVT_GROUP_CASES))
+def test_conv_transpose_im2col_groups(x, w, attrs, w_runtime):
+    # onnx.reference mishandles grouped ConvTranspose: onnxruntime is the oracle here
+    conv_rt(x, w, attrs, op="ConvTranspose", bias="const", w_runtime=w_runtime, expected_from_ort=True)
+
+
+@pytest.mark.parametrize("op,x,w", [
+    ("Conv", (2, 3), (4, 3)),                                   # no spatial dim
+    ("Conv", (1, 2) + (2,) * 8, (3, 2) + (1,) * 8),            # 8 spatial dims: a 9-d copy
+    ("Conv", (1, 4, 5, 5), (3, 3, 2, 2)),                      # channels do not match
+    ("ConvTranspose", (1, 4, 5, 5, 5), (3, 2, 2, 2, 2)),
+])
+def test_conv_im2col_refusals(op, x, w):
+    model = make_single_node_model(op, {"x": rnd(*x), "w": rnd(*w)})
+    with pytest.raises(UnsupportedModelError, match=f"{op} node"):
+        compiler.compile_onnx(model)
+
+
+def test_conv_runtime_bias_of_wrong_size_refused():
+    model = make_single_node_model("Conv", {"x": rnd(1, 2, 4, 4), "w": rnd(3, 2, 2, 2), "b": rnd(4)})
+    with pytest.raises(UnsupportedModelError, match="bias"):
+        compiler.compile_onnx(model)
+
+
+# ---- Col2Im: ConvTranspose's column buffer of the input, summed over the taps ------------
+
+@pytest.mark.parametrize("image,block,attrs", [
+    ([5, 5], [2, 2], {}),
+    ([6, 7], [3, 2], {"strides": [2, 1], "dilations": [1, 2], "pads": [1, 0, 2, 1]}),
+    ([9], [3], {"strides": [2], "pads": [1, 1]}),
+    ([4, 5, 3], [2, 3, 2], {"pads": [1, 1, 0, 0, 1, 1], "strides": [1, 2, 1]}),
+])
+def test_col2im(image, block, attrs):
+    nd = len(image)
+    st, dl = attrs.get("strides", [1] * nd), attrs.get("dilations", [1] * nd)
+    pd = attrs.get("pads", [0] * 2 * nd)
+    L = int(np.prod([(image[d] + pd[d] + pd[d + nd] - dl[d] * (block[d] - 1) - 1) // st[d] + 1
+                     for d in range(nd)]))
+    x = rnd(2, 3 * int(np.prod(block)), L)
+    consts = {"image": np.array(image, np.int64), "block": np.array(block, np.int64)}
+    check_op("Col2Im", {"x": x}, attrs, consts=consts, opset=18)
+
+
+def test_col2im_refusals():
+    x = rnd(1, 8, 16)
+    model = make_single_node_model("Col2Im", {"x": x, "image": np.array([5, 5], np.int64)},
+                                   consts={"block": np.array([2, 2], np.int64)}, opset=18)
+    with pytest.raises(UnsupportedModelError, match="Col2Im node .*image_shape must be a constant"):
+        compiler.compile_onnx(model)
+    model = make_single_node_model("Col2Im", {"x": x}, consts={"image": np.array([6, 5], np.int64),
+                                                              "block": np.array([2, 2], np.int64)}, opset=18)
+    with pytest.raises(UnsupportedModelError, match="Col2Im node .*16 blocks"):
+        compiler.compile_onnx(model)

@@ -480,14 +480,95 @@ def test_resize_opset18_axes_and_aspect_policy():
 
 def test_resize_unsupported_modes_raise():
     x = rand((1, 1, 4, 4))
-    for attrs, consts, opset in [
-        ({"mode": "cubic"}, {"roi": ROI, "s": f32(1, 1, 2, 2)}, 13),
-        ({"mode": "linear"}, {"roi": ROI, "s": f32(1, 2, 2, 2)}, 13),           # linear on C
-        ({"mode": "linear", "antialias": 1}, {"roi": ROI, "s": f32(1, 1, 0.5, 0.5)}, 18),
+    for attrs, consts, opset, order in [
+        ({"mode": "cubic"}, {"s": f32(1, 1, 2, 2)}, 10, None),                  # Resize-10: no cubic
+        ({"mode": "nearest", "antialias": 1}, {"roi": ROI, "s": f32(1, 1, 0.5, 0.5)}, 18, None),
+        ({"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize"},
+         {"roi": ROI, "s": f32(1, 1, 2, 2)}, 13, None),                        # no roi
+        ({"mode": "cubic"}, {"roi": ROI, "s": f32(1, 1, -2, 2)}, 13, None),     # negative scale
     ]:
-        model = make_single_node_model("Resize", {"x": x}, attrs, consts=consts, opset=opset)
-        with pytest.raises(UnsupportedModelError):
+        model = make_single_node_model("Resize", {"x": x}, attrs, consts=consts, opset=opset,
+                                       input_order=order)
+        with pytest.raises(UnsupportedModelError, match="Resize node"):
             compiler.compile_onnx(model)
+    # the matrix path is float32 only
+    model = make_single_node_model("Resize", {"x": rand((1, 1, 4, 4), np.int64)}, {"mode": "cubic"},
+                                   consts={"roi": ROI, "s": f32(1, 1, 2, 2)}, opset=13)
+    with pytest.raises(UnsupportedModelError, match="float32"):
+        compiler.compile_onnx(model)
+
+
+# ---- the interpolation-matrix path: cubic, tf_crop_and_resize, antialias, N-d linear ------
+
+@pytest.mark.parametrize("ctm", ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"])
+@pytest.mark.parametrize("scales", [(1, 1, 2, 1.7), (1, 1, 0.6, 0.8)])
+def test_resize_cubic_modes(ctm, scales):
+    attrs = {"mode": "cubic", "coordinate_transformation_mode": ctm}
+    check_op("Resize", {"x": rand((2, 3, 5, 7))}, attrs, consts={"roi": ROI, "s": f32(*scales)},
+             opset=13)
+
+
+@pytest.mark.parametrize("attrs,consts,order", [
+    ({"cubic_coeff_a": -0.5, "exclude_outside": 1}, {"roi": ROI, "s": f32(1, 1, 1.5, 2.2)}, None),
+    ({"exclude_outside": 1}, {"roi": ROI, "s": f32(1, 1, 0.7, 0.5)}, None),
+    ({}, {"roi": ROI, "sizes": i64(2, 3, 3, 11)}, ["x", "roi", "", "sizes"]),
+    ({"antialias": 1}, {"roi": ROI, "s": f32(1, 1, 0.6, 0.4)}, None),
+    ({"antialias": 1, "axes": [3, 2]}, {"roi": ROI, "s": f32(0.5, 0.75)}, None),
+    ({"axes": [1, 3]}, {"roi": ROI, "s": f32(1.5, 0.8)}, None),          # cubic on C too
+])
+def test_resize_cubic_variants(attrs, consts, order):
+    check_op("Resize", {"x": rand((2, 3, 5, 7))}, dict(attrs, mode="cubic"), consts=consts,
+             input_order=order, opset=18)
+
+
+def test_resize_cubic_half_pixel_symmetric():
+    # onnx.reference's half_pixel_symmetric is wrong (see test_resize_linear_modes): ORT
+    attrs = {"mode": "cubic", "coordinate_transformation_mode": "half_pixel_symmetric"}
+    x = rand((1, 2, 5, 7))
+    for consts in ({"roi": ROI, "s": f32(1, 1, 2, 1.7)}, {"roi": ROI, "s": f32(1, 1, 0.6, 0.8)}):
+        want = ort_outputs("Resize", {"x": x}, attrs, consts=consts, opset=19)
+        check_op("Resize", {"x": x}, attrs, consts=consts, opset=19, expected=want)
+
+
+@pytest.mark.parametrize("attrs,scales", [
+    ({}, (1, 2, 1.5, 1)),                                     # linear on C and H
+    ({"antialias": 1}, (1, 1, 0.5, 0.6)),                     # antialiased downsampling
+    ({"antialias": 1}, (1, 0.5, 1.4, 0.3)),
+    ({"exclude_outside": 1, "coordinate_transformation_mode": "align_corners"}, (1, 3, 2, 1)),
+])
+def test_resize_linear_matrix(attrs, scales):
+    check_op("Resize", {"x": rand((2, 3, 5, 7))}, dict(attrs, mode="linear"),
+             consts={"roi": ROI, "s": f32(*scales)}, opset=18)
+
+
+def test_resize_linear_5d():
+    # trilinear (Upsample-7's name for 3-D linear)
+    check_op("Resize", {"x": rand((1, 2, 3, 4, 5))}, {"mode": "linear"},
+             consts={"roi": ROI, "s": f32(1, 1, 2, 1.5, 0.6)}, opset=13)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "linear", "cubic"])
+@pytest.mark.parametrize("roi,axes", [
+    (f32(0, 0, 0.4, 0.6, 1, 1, 0.8, 1.2), None),          # the last window runs outside: extrapolated
+    (f32(0.2, -0.3, 0.9, 0.8), [2, 3]),
+    (f32(0.6, 0.4, 0.8, 0.6), [3, 2]),
+])
+def test_resize_tf_crop_and_resize(mode, roi, axes):
+    attrs = {"mode": mode, "coordinate_transformation_mode": "tf_crop_and_resize",
+             "extrapolation_value": 2.5}
+    if axes is not None:
+        attrs["axes"] = axes
+    sizes = i64(2, 3, 4, 9) if axes is None else i64(4, 9)
+    check_op("Resize", {"x": rand((2, 3, 5, 7))}, attrs, consts={"roi": roi, "sizes": sizes},
+             input_order=["x", "roi", "", "sizes"], opset=18)
+
+
+def test_resize_matrix_plan_is_one_gemm_per_axis():
+    from deepsparse_lite.ops.gemm import GemmOp
+    model = make_single_node_model("Resize", {"x": rand((1, 2, 6, 8))}, {"mode": "cubic"},
+                                   consts={"roi": ROI, "s": f32(1, 1, 2, 0.5)}, opset=13)
+    ops = [int(st["op"]) for st in compiler.compile_onnx(model).steps]
+    assert ops == [GemmOp.GEMM, GemmOp.CONV]   # W shrinks first (packed GEMM), then H (const-left)
 
 
 @pytest.mark.parametrize("mode,scales", [

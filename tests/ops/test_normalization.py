@@ -145,11 +145,48 @@ def test_batchnorm_runtime_params():
     check_op("BatchNormalization", ins, {}, opset=15)
 
 
-def test_batchnorm_training_mode_is_rejected():
+@pytest.mark.parametrize("shape", [(2, 5, 7, 9), (1, 3, 4, 5), (3, 6), (2, 4, 33), (2, 3, 1, 1)])
+@pytest.mark.parametrize("runtime", [True, False])
+def test_batchnorm_training_mode(shape, runtime):
+    # batch statistics; running_mean / running_var outputs (BN-14+)
+    x = _randn(*shape, scale=3.0) + 2.0
+    params = _bn_params(shape[1])
+    attrs = {"training_mode": 1, "momentum": 0.7, "epsilon": 1e-2}
+    if runtime:
+        check_op("BatchNormalization", {"x": x, **params}, attrs, n_outputs=3, opset=15)
+    else:
+        check_op("BatchNormalization", {"x": x}, attrs, consts=params, n_outputs=3, opset=15)
+
+
+def test_batchnorm_training_mode_some_outputs():
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+    from tests.helpers import run_model
+
     x = _randn(2, 3, 4)
-    m = make_single_node_model("BatchNormalization", {"x": x}, {"training_mode": 1},
-                               consts=_bn_params(3), opset=15)
-    with pytest.raises(UnsupportedModelError, match="training_mode"):
+    params = _bn_params(3)
+    check_op("BatchNormalization", {"x": x}, {"training_mode": 1}, consts=params, opset=14)
+    # running_mean omitted, running_var requested
+    node = helper.make_node("BatchNormalization", ["x", "scale", "bias", "mean", "var"],
+                            ["y", "", "rv"], training_mode=1)
+    graph = helper.make_graph(
+        [node], "bn", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, x.shape)],
+        [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in ("y", "rv")],
+        [numpy_helper.from_array(v, k) for k, v in params.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)])
+    model.ir_version = 8
+    want = ReferenceEvaluator(model).run(None, {"x": x})
+    for nt in (1, 2):
+        got = run_model(model, {"x": x}, threads=nt)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_batchnorm_old_training_outputs_are_rejected():
+    x = _randn(2, 3, 4)
+    m = make_single_node_model("BatchNormalization", {"x": x}, {}, consts=_bn_params(3), opset=9,
+                               n_outputs=3)
+    with pytest.raises(UnsupportedModelError, match="BatchNormalization node .*training outputs"):
         compile_onnx(m)
 
 
@@ -192,3 +229,37 @@ def test_instance_norm_runtime_params():
     x = _randn(2, 3, 5, 6)
     check_op("InstanceNormalization", {"x": x, "s": _randn(3), "b": _randn(3)}, {}, opset=9,
              rtol=1e-4, atol=1e-4)
+
+
+# ---- GroupNormalization, MeanVarianceNormalization ---------------------------------------
+
+@pytest.mark.parametrize("shape,groups", [((2, 6, 5, 7), 3), ((3, 4, 2, 2), 2), ((2, 8, 33), 8),
+                                          ((2, 6, 3, 4, 2), 1)])
+@pytest.mark.parametrize("opset", [18, 21])
+@pytest.mark.parametrize("runtime", [False, True])
+def test_group_normalization(shape, groups, opset, runtime):
+    # opsets 18-20: scale / bias per group; 21: per channel
+    n = groups if opset < 21 else shape[1]
+    x = _randn(*shape, scale=2.0) + 1.0
+    params = {"scale": _randn(n), "bias": _randn(n)}
+    attrs = {"num_groups": groups, "epsilon": 1e-3}
+    if runtime:
+        check_op("GroupNormalization", {"x": x, **params}, attrs, opset=opset, atol=1e-4)
+    else:
+        check_op("GroupNormalization", {"x": x}, attrs, consts=params, opset=opset, atol=1e-4)
+
+
+def test_group_normalization_refusals():
+    for attrs, n in (({"num_groups": 4}, 4), ({"num_groups": 2}, 6)):
+        m = make_single_node_model("GroupNormalization", {"x": _randn(1, 6, 3)}, attrs,
+                                   consts={"scale": _randn(n), "bias": _randn(n)}, opset=18)
+        with pytest.raises(UnsupportedModelError, match="GroupNormalization node"):
+            compile_onnx(m)
+
+
+@pytest.mark.parametrize("shape,axes", [((2, 3, 4, 5), None), ((2, 3, 4, 5), [1]),
+                                        ((3, 5, 7), [0, 2]), ((2, 3, 4, 5), [2, 3])])
+def test_mean_variance_normalization(shape, axes):
+    attrs = {} if axes is None else {"axes": axes}
+    check_op("MeanVarianceNormalization", {"x": _randn(*shape, scale=3.0) + 1.0}, attrs, opset=13,
+             atol=1e-4)
