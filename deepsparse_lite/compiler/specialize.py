@@ -46,7 +46,8 @@ _REDUCE = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "R
 
 
 def _resize_params(opset: int) -> Tuple[int, ...]:
-    return (1,) if opset < 11 else (2, 3)  # scales (Resize-10) / scales, sizes (roi is unused)
+    # scales (Resize-10) / roi (tf_crop_and_resize), scales, sizes
+    return (1,) if opset < 11 else (1, 2, 3)
 
 
 #: op type -> (opset -> input positions whose values the lowering needs at compile time).
@@ -57,7 +58,8 @@ PARAM_INPUTS: Dict[str, Callable[[int], Tuple[int, ...]]] = {
     "Squeeze": lambda o: (1,), "Unsqueeze": lambda o: (1,), "Split": lambda o: (1,),
     "Slice": lambda o: (1, 2, 3, 4), "Pad": lambda o: (1, 2, 3), "TopK": lambda o: (1,),
     "Resize": _resize_params, "Upsample": lambda o: (1,), "OneHot": lambda o: (1,),
-    "Dropout": lambda o: (2,),  # training_mode: a plan per mode (inference mode only runs)
+    "Dropout": lambda o: (1, 2),  # ratio, training_mode: a plan per (ratio, mode)
+    "Col2Im": lambda o: (1, 2),   # image_shape, block_shape
     **{r: (lambda o: (1,)) for r in _REDUCE},
 }
 #: ops whose output depends on an input's shape only: the walk back stops there

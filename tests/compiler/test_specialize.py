@@ -230,3 +230,21 @@ def test_parameter_positions_of_each_op(case):
     sm = SpecializedModel(m)
     assert sm.specialized and sm.parameter_names
     _check(m, sm, arrays)
+
+
+def test_resize_roi_and_col2im_shapes_as_inputs():
+    """tf_crop_and_resize's roi and Col2Im's image/block shapes reach parameter positions."""
+    m = _model([helper.make_node("Resize", ["x", "roi", "", "sizes"], ["y"],
+                                 coordinate_transformation_mode="tf_crop_and_resize", mode="linear")],
+               [("x", F, [1, 1, 4, 4]), ("roi", F, [8]), ("sizes", I64, [4])], ["y"])
+    sm = SpecializedModel(m)
+    assert sm.parameter_names == ["roi", "sizes"]
+    x = np.random.rand(1, 1, 4, 4).astype(np.float32)
+    for roi in ([0, 0, 0.4, 0.6, 1, 1, 0.6, 0.8], [0, 0, 0, 0, 1, 1, 1, 1]):
+        _check(m, sm, [x, np.array(roi, np.float32), np.array([1, 1, 3, 3], np.int64)])
+    m = _model([helper.make_node("Col2Im", ["x", "img", "blk"], ["y"])],
+               [("x", F, [1, 5, 5]), ("img", I64, [2]), ("blk", I64, [2])], ["y"])
+    sm = SpecializedModel(m)
+    assert sm.parameter_names == ["img", "blk"]
+    _check(m, sm, [np.random.rand(1, 5, 5).astype(np.float32), np.array([5, 5], np.int64),
+                   np.array([1, 5], np.int64)])
