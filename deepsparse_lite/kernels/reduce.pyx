@@ -12,8 +12,8 @@ The fp32 microkernels are csrc/reduce_f32.h (generic / AVX2 / AVX-512 from one t
 Sub-ops, their tensor slots and parameter records (csrc/dsl_params.h):
 
   REDUCE     t=[x, y]  dsl_reduce_params: kind (RK_*: 0 sum, 1 mean, 2 max, 3 min, 4 prod,
-             5 l2, 6 l1, 7 sumsq, 8 logsum, 9 logsumexp), dtype (F32 | I64; i64: kinds
-             0,2,3,4,6,7), outer, n, inner, level, scale (applied to a mean: 1 / n)
+             5 l2, 6 l1, 7 sumsq, 8 logsum, 9 logsumexp), dtype (F32 | F64 | I64; i64:
+             kinds 0,2,3,4,6,7), outer, n, inner, level, scale (an f32 mean's 1 / n)
   ARG        t=[x, y:int64]  dsl_arg_params: is_min, dtype (F32 | I64), outer, n, inner,
              select_last, level   (inner > 1: column blocks of ARG_BLOCK)
   TOPK       t=[x, values, indices:int64]  dsl_topk_params: dtype (F32 | I64), outer, n,
@@ -33,10 +33,10 @@ Sub-ops, their tensor slots and parameter records (csrc/dsl_params.h):
              dsl_instnorm_params: rows, n, C, level, epsilon
 """
 from libc.stdint cimport int64_t
-from libc.math cimport sqrtf, powf
+from libc.math cimport sqrtf, powf, exp, log, sqrt, fabs, isinf
 
 from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
-                                          DSL_ERR_BAD_PARAM, DSL_F32, DSL_I64, DSL_KV_REDUCE,
+                                          DSL_ERR_BAD_PARAM, DSL_F32, DSL_F64, DSL_I64, DSL_KV_REDUCE,
                                           DSL_KV_SOFTMAX, DSL_KV_LAYERNORM, DSL_KV_INSTNORM,
                                           DSL_KV_ARGEXT, DSL_KV_AFFINE, dsl_kv_form, dsl_hit,
                                           dsl_threads_for, run_ranges)
@@ -174,6 +174,65 @@ cdef int64_t reduce_i64_range(const void* vctx, int64_t lo, int64_t hi, int chun
     return 0
 
 
+cdef int64_t reduce_f64_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    # outer items [lo, hi) in double precision (float64 models: shape math, tests), plain
+    # loops; max / min propagate NaN like numpy
+    cdef const rctx* c = <const rctx*>vctx
+    cdef const dsl_reduce_params* q = <const dsl_reduce_params*>c.s.params
+    cdef const double* x = <const double*>c.p[c.s.t[0]]
+    cdef double* y = <double*>c.p[c.s.t[1]]
+    cdef int kind = <int>q.kind
+    cdef int64_t n = q.n, inner = q.inner, o, r, j
+    cdef double a, v, m
+    cdef const double* xo
+    for o in range(lo, hi):
+        xo = x + o * n * inner
+        for j in range(inner):
+            if kind == 9:                                   # logsumexp
+                m = xo[j]
+                for r in range(1, n):
+                    v = xo[r * inner + j]
+                    if v > m or v != v:
+                        m = v
+                if isinf(m) or m != m:
+                    y[o * inner + j] = m
+                    continue
+                a = 0.0
+                for r in range(n):
+                    a += exp(xo[r * inner + j] - m)
+                y[o * inner + j] = m + log(a)
+                continue
+            a = xo[j]
+            if kind == 6:
+                a = fabs(a)
+            elif kind == 5 or kind == 7:
+                a = a * a
+            for r in range(1, n):
+                v = xo[r * inner + j]
+                if kind == 2:
+                    if v > a or v != v:
+                        a = v
+                elif kind == 3:
+                    if v < a or v != v:
+                        a = v
+                elif kind == 4:
+                    a = a * v
+                elif kind == 6:
+                    a = a + fabs(v)
+                elif kind == 5 or kind == 7:
+                    a = a + v * v
+                else:                                       # sum, mean, logsum
+                    a = a + v
+            if kind == 1:
+                a = a / <double>n
+            elif kind == 5:
+                a = sqrt(a)
+            elif kind == 8:
+                a = log(a)
+            y[o * inner + j] = a
+    return 0
+
+
 cdef int64_t reduce_f32_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
     # inner == 1: rows [lo, hi); else (outer, column block) items
     cdef const rctx* c = <const rctx*>vctx
@@ -207,6 +266,9 @@ cdef int reduce_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nog
     c.p = p
     if q.dtype == DSL_I64:
         run_ranges(reduce_i64_range, &c, q.outer, threads_for(q.outer * q.n * q.inner, q.outer, ex.nt))
+        return DSL_OK
+    if q.dtype == DSL_F64:
+        run_ranges(reduce_f64_range, &c, q.outer, threads_for(q.outer * q.n * q.inner, q.outer, ex.nt))
         return DSL_OK
     if q.dtype != DSL_F32:
         return DSL_ERR_BAD_PARAM

@@ -114,6 +114,8 @@ def emit_reduce(b: PlanBuilder, kind: int, x: Tensor, y: Tensor, axes: Sequence[
         code = DType.F32
     elif dt == np.int64 and kind in I64_KINDS:
         code = DType.I64
+    elif dt == np.float64:
+        code = DType.F64
     else:
         raise UnsupportedModelError(f"{what}: element type {dt} is not supported for this reduction")
     outer, n, inner, perm = reduce_layout(x.shape, axes)

@@ -90,6 +90,21 @@ def test_reduce_int64(op):
     _check_reduce(op, x, None, 0, opset=13)
 
 
+@pytest.mark.parametrize("op", REDUCES)
+def test_reduce_float64(op):
+    """float64 reductions run in double precision (not float32): tight tolerances."""
+    x = _data(op, (3, 4, 5)).astype(np.float64) * (1 + 1e-9)
+    _check_reduce(op, x, [1], 1, opset=13, rtol=1e-12, atol=1e-12)
+    _check_reduce(op, x, [0, 2], 0, opset=13, rtol=1e-12, atol=1e-12)
+    _check_reduce(op, x, None, 0, opset=13, rtol=1e-12, atol=1e-12)
+
+
+def test_reduce_float64_nan_and_inf():
+    x = np.array([[1.0, np.nan, 2.0], [-np.inf, -np.inf, 1.0], [np.inf, 3.0, 1.0]])
+    for op in ("ReduceMax", "ReduceMin", "ReduceSum", "ReduceLogSumExp"):
+        _check_reduce(op, x, [1], 0, opset=13, rtol=1e-12, atol=0)
+
+
 def test_reduce_rejects_runtime_axes_and_int32():
     x = np.ones((2, 3), np.float32)
     m = make_single_node_model("ReduceSum", {"x": x, "axes": np.array([1], np.int64)}, {}, opset=13)
