@@ -104,22 +104,9 @@ static inline void dsl_vunary_f32__generic(int fn, const float* x, float* y, int
 #include "dsl_simd.h"
 #ifdef DSL_SIMD_X86
 #define DSL_VMATH_X86 1
-
-#define DSL_SIMD_FORM DSL_FORM_AVX2
-#include "dsl_simd_form.h"
-#include "dsl_vmath_impl.h"
-#undef DSL_SIMD_FORM
-
-#define DSL_SIMD_FORM DSL_FORM_AVX512
-#include "dsl_simd_form.h"
-#include "dsl_vmath_impl.h"
-#undef DSL_SIMD_FORM
-
-#define DSL_SIMD_FORM DSL_FORM_AVX512_ON_AVX2
-#include "dsl_simd_form.h"
-#include "dsl_vmath_impl.h"
-#undef DSL_SIMD_FORM
-#endif /* x86 */
+#endif
+#define DSL_SIMD_TEMPLATE "dsl_vmath_impl.h"
+#include "dsl_simd_forms.h"
 
 /* Dispatch by kernel form (dsl_form(level, cap) of dsl_cpu.h: the caller has checked the
  * CPU can run it). x and y may be the same buffer (in-place), never partially overlapping. */

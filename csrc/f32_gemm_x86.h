@@ -12,32 +12,9 @@
 
 #define F32_GEMM_HAVE_X86 1
 
-#define DSL_SIMD_FORM DSL_FORM_AVX2
-#include "dsl_simd_form.h"
-#define T_MR 6
-#define T_NR 16
-#include "f32_gemm_x86_tpl.h"
-#undef T_MR
-#undef T_NR
-#undef DSL_SIMD_FORM
-
-#define DSL_SIMD_FORM DSL_FORM_AVX512
-#include "dsl_simd_form.h"
-#define T_MR 8
-#define T_NR 32
-#include "f32_gemm_x86_tpl.h"
-#undef T_MR
-#undef T_NR
-#undef DSL_SIMD_FORM
-
-#define DSL_SIMD_FORM DSL_FORM_AVX512_ON_AVX2
-#include "dsl_simd_form.h"
-#define T_MR 8
-#define T_NR 32
-#include "f32_gemm_x86_tpl.h"
-#undef T_MR
-#undef T_NR
-#undef DSL_SIMD_FORM
+/* the tile geometry of each vector form is chosen inside the template */
+#define DSL_SIMD_TEMPLATE "f32_gemm_x86_tpl.h"
+#include "dsl_simd_forms.h"
 
 #endif /* DSL_SIMD_X86 */
 #endif

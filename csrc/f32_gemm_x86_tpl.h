@@ -1,8 +1,8 @@
 /* Template for the x86 fp32 GEMM microkernels: one source for every vector form.
  *
- * Included (no include guard) by f32_gemm_x86.h after dsl_simd_form.h (the primitives and
- * VM_SFX / VM_TARGET / VM_LEN of one form) and after defining
- *   T_MR      rows of the register tile      T_NR      columns (= 2 vectors of VM_LEN)
+ * Included (no include guard) once per vector form through dsl_simd_forms.h (the
+ * primitives and VM_SFX / VM_TARGET / VM_LEN of one form). The tile is T_MR rows x T_NR
+ * columns (2 vectors of VM_LEN): 6 x 16 for AVX2, 8 x 32 for the 16-lane forms.
  * It defines f32_gemm_ukernel_<mr>x<T_NR>__<form> for mr = 1..T_MR (full-width tiles,
  * written straight into C), the half-width f32_gemm_ukernel_<mr>x<VM_LEN>__<form> for narrow
  * column edges, and f32_gemm_tile_<T_MR>x<T_NR>__<form>, the tile entry point that picks
@@ -18,6 +18,13 @@
  * halves needs 32 ymm accumulators and spills: it exists to test the AVX-512 source on
  * AVX2 machines, not to be fast.) */
 
+#if DSL_SIMD_FORM == DSL_FORM_AVX2
+#define T_MR 6
+#define T_NR 16
+#else
+#define T_MR 8
+#define T_NR 32
+#endif
 #define T_XSFX(name) VM_SFX(name) /* expands `name` before VM_SFX pastes the suffix */
 #define T_PASTE4_(a, b, c, d) a##b##c##d
 #define T_PASTE4(a, b, c, d) T_PASTE4_(a, b, c, d)
@@ -269,6 +276,8 @@ static VM_TARGET void T_TILE(int64_t kc, const float* a, const float* b,
             for (int j = 0; j < nr; ++j) c[r * ldc + j] = t[r * width + j];
 }
 
+#undef T_MR
+#undef T_NR
 #undef T_DEFINE_UK
 #undef T_DEFINE_UKH
 #undef T_UK

@@ -15,25 +15,9 @@ typedef struct {
     int64_t avg;               /* 0 max, 1 average */
 } dsl_pool2d;
 
-#define DSL_SIMD_FORM DSL_FORM_GENERIC
-#include "dsl_simd_form.h"
-#include "pool_f32_tmpl.h"
-#undef DSL_SIMD_FORM
-
-#ifdef DSL_SIMD_X86
-#define DSL_SIMD_FORM DSL_FORM_AVX2
-#include "dsl_simd_form.h"
-#include "pool_f32_tmpl.h"
-#undef DSL_SIMD_FORM
-#define DSL_SIMD_FORM DSL_FORM_AVX512
-#include "dsl_simd_form.h"
-#include "pool_f32_tmpl.h"
-#undef DSL_SIMD_FORM
-#define DSL_SIMD_FORM DSL_FORM_AVX512_ON_AVX2
-#include "dsl_simd_form.h"
-#include "pool_f32_tmpl.h"
-#undef DSL_SIMD_FORM
-#endif
+#define DSL_SIMD_TEMPLATE "pool_f32_tmpl.h"
+#define DSL_SIMD_WITH_GENERIC 1
+#include "dsl_simd_forms.h"
 
 typedef void (*f32_pool2d_rows_fn)(const float*, float*, const dsl_pool2d*, int64_t, int64_t,
                                    float*, const float*, const float*);

@@ -27,25 +27,11 @@
 /* the vector exp of each form (VF_EXP) */
 #include "dsl_vmath.h"
 
-#define DSL_SIMD_FORM DSL_FORM_GENERIC
-#include "dsl_simd_form.h"
-#include "reduce_f32_tmpl.h"
-#undef DSL_SIMD_FORM
-
+#define DSL_SIMD_TEMPLATE "reduce_f32_tmpl.h"
+#define DSL_SIMD_WITH_GENERIC 1
+#include "dsl_simd_forms.h"
 #ifdef DSL_SIMD_X86
 #define DSL_REDUCE_HAVE_X86 1
-#define DSL_SIMD_FORM DSL_FORM_AVX2
-#include "dsl_simd_form.h"
-#include "reduce_f32_tmpl.h"
-#undef DSL_SIMD_FORM
-#define DSL_SIMD_FORM DSL_FORM_AVX512
-#include "dsl_simd_form.h"
-#include "reduce_f32_tmpl.h"
-#undef DSL_SIMD_FORM
-#define DSL_SIMD_FORM DSL_FORM_AVX512_ON_AVX2
-#include "dsl_simd_form.h"
-#include "reduce_f32_tmpl.h"
-#undef DSL_SIMD_FORM
 #else
 #define DSL_REDUCE_HAVE_X86 0
 #endif

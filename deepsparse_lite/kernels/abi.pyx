@@ -132,19 +132,9 @@ cdef extern from *:
     static int64_t dsl_step_params_offset(void) { return (int64_t)offsetof(dsl_step, params); }
 
     /* the vector primitives of each form, run by tests/test_simd.py */
+    #define DSL_SIMD_TEMPLATE "dsl_simd_selftest_tmpl.h"
+    #include "dsl_simd_forms.h"
     #ifdef DSL_SIMD_X86
-    #define DSL_SIMD_FORM DSL_FORM_AVX2
-    #include "dsl_simd_form.h"
-    #include "dsl_simd_selftest_tmpl.h"
-    #undef DSL_SIMD_FORM
-    #define DSL_SIMD_FORM DSL_FORM_AVX512
-    #include "dsl_simd_form.h"
-    #include "dsl_simd_selftest_tmpl.h"
-    #undef DSL_SIMD_FORM
-    #define DSL_SIMD_FORM DSL_FORM_AVX512_ON_AVX2
-    #include "dsl_simd_form.h"
-    #include "dsl_simd_selftest_tmpl.h"
-    #undef DSL_SIMD_FORM
     static int dsl_simd_selftest(int form, const float* a, const float* b, const float* c,
                                  int64_t n, float* out, float* scal) {
         switch (form) {
