@@ -240,3 +240,23 @@ def test_empty_and_directory_paths(tmp_path):
     d.mkdir()
     res = _probe(d)  # folder without model.onnx: a clear error, not a crash
     assert res.returncode == 3 and "RAISED" in res.stdout
+
+
+def test_float16_model_takes_float16_inputs(tmp_path):
+    """DeepSparse refuses every float16 array; a model whose input is float16 runs here."""
+    import onnx
+    from onnx import helper
+
+    from deepsparse_lite import Engine
+    g = helper.make_graph([helper.make_node("Add", ["x", "x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT16, [2, 3])],
+                          [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT16, [2, 3])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, str(tmp_path / "f16.onnx"))
+    eng = Engine(str(tmp_path / "f16.onnx"), batch_size=2)
+    x = np.arange(6, dtype=np.float16).reshape(2, 3) / 3
+    (y,) = eng.run([x])
+    assert y.dtype == np.float16 and np.array_equal(y, x + x)
+    with pytest.raises(RuntimeError, match="Unexpected input data type"):
+        eng.run([x.astype(np.float32)])
