@@ -189,6 +189,7 @@ class Context:
         self._inflight = {}  # engine key -> requests not yet finished
         self._pid = os.getpid()
         self._inflight_cv = threading.Condition(self._lock)
+        self._trace = None  # list of request records while tracing (start_trace)
         _LIVE.add(self)
 
     # ---- properties ------------------------------------------------------------------------
@@ -270,9 +271,25 @@ class Context:
                 if key in self._inflight:
                     self._inflight[key] -= 1
                 self._inflight_cv.notify_all()
+        trace = self._trace
+        if trace is not None:
+            trace.append({"t0": req.t_start, "t1": req.t_end, "cpus": tuple(req.cpus),
+                          "caller": threading.get_ident(), "engine": key, "worker": req.worker})
         if req.error is not None:
             raise req.error
         return req
+
+    # ---- tracing (benchmarks/bench_scheduler.py --timeline draws it) ----------------------
+    def start_trace(self) -> None:
+        """Record every request from now on: when it ran (time.perf_counter seconds), on
+        which CPUs, for which caller thread and engine."""
+        self._trace = []
+
+    def stop_trace(self) -> list:
+        """The records since start_trace: dicts with t0, t1, cpus, caller (thread ident),
+        engine (engine key) and worker (the stream thread's name)."""
+        out, self._trace = self._trace or [], None
+        return out
 
     # ---- the queue (used by the workers) ---------------------------------------------------
     def _wake_one(self) -> None:

@@ -389,3 +389,24 @@ def test_engine_used_in_a_forked_child_raises_instead_of_hanging(mlp_path):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "child 0" in res.stdout
+
+
+def test_trace_records_each_request(mlp_path):
+    """start_trace / stop_trace: one record per request with when, where and for whom."""
+    with Context(num_streams=min(2, NCPU)) as ctx:
+        eng = MultiModelEngine(mlp_path, batch_size=1, context=ctx)
+        x = [np.ones((1, 64), np.float32)]
+        eng.run(x)
+        ctx.start_trace()
+        ths = [threading.Thread(target=lambda: [eng.run(x) for _ in range(5)]) for _ in range(2)]
+        for t in ths:
+            t.start()
+        for t in ths:
+            t.join()
+        recs = ctx.stop_trace()
+        eng.run(x)
+        assert ctx.stop_trace() == []
+    assert len(recs) == 10
+    assert len({r["caller"] for r in recs}) == 2
+    assert all(r["t0"] <= r["t1"] and r["cpus"] and set(r["cpus"]) <= set(sum(ctx.stream_cpus, ()))
+               for r in recs)
