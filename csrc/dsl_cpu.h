@@ -156,9 +156,11 @@ static inline int dsl_kv_form(int kv, int level, int cap) {
 
 /* What the runner hands every kernel. */
 typedef struct {
-    int nt;          /* threads the step may use */
-    int cap;         /* the CPU cap (see above) */
-    uint64_t* hits;  /* NULL, or DSL_NKV x DSL_NFORMS counters of the variants run */
+    int nt;            /* threads the step may use */
+    int cap;           /* the CPU cap (see above) */
+    uint64_t* hits;    /* NULL, or DSL_NKV x DSL_NFORMS counters of the variants run */
+    const void* team;  /* the stream lease (dsl_team.h's dsl_lease) the plan runs on, or NULL:
+                          OpenMP then (plans run outside a Context) */
 } dsl_exec;
 
 static inline void dsl_hit(const dsl_exec* x, int kv, int form) {

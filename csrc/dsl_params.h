@@ -23,7 +23,7 @@
 #define DSL_PARAM_BYTES 544
 #define DSL_MAX_NDIM 8
 
-/* Kernel ids: family * 100 + sub-op (ops/*.py's *Op classes mirror them; a test checks). */
+/* Kernel ids: family * 100 + sub-op (the ops' *Op classes mirror them; a test checks). */
 #define DSL_OPS(X)                                                                            \
     X(COPY, 101) X(FILL, 102) X(GATHER, 103) X(GATHER_ELEMENTS, 104) X(RESIZE_NEAREST, 105)   \
     X(RESIZE_LINEAR, 106)                                                                     \

@@ -95,10 +95,15 @@ def run(plan: Plan, inputs: List[np.ndarray], outputs: List[np.ndarray], arena: 
     rc, failed = runner.run_plan(plan.steps, plan.tensor_table, plan.const_ptrs, inputs, plan.input_nbytes,
                                  outputs, arena, plan.table_bytes, int(num_threads), profile)
     if rc != 0:
-        info = plan.step_info[failed] if 0 <= failed < len(plan.step_info) else None
-        where = f" in node '{info.node}'" if info else ""
-        msg = ERROR_MESSAGES.get(Err(rc) if rc in Err._value2member_map_ else rc, f"error code {rc}")
-        raise PlanExecutionError(f"inference failed{where}: {msg}")
+        _raise_plan_error(plan, rc, failed)
+
+
+def _raise_plan_error(plan: Plan, rc: int, failed: int) -> None:
+    """PlanExecutionError naming the node whose step returned error code ``rc``."""
+    info = plan.step_info[failed] if 0 <= failed < len(plan.step_info) else None
+    where = f" in node '{info.node}'" if info else ""
+    msg = ERROR_MESSAGES.get(Err(rc) if rc in Err._value2member_map_ else rc, f"error code {rc}")
+    raise PlanExecutionError(f"inference failed{where}: {msg}")
 
 
 def profile_plan(plan: Plan, inputs: List[np.ndarray], num_threads: int = 1, iterations: int = 10,

@@ -141,7 +141,7 @@ cdef int copy_transpose(copy_ctx* ctx, int level, const dsl_exec* x) noexcept no
             ctx.nouter += 1
     nitems *= (ctx.shape[ctx.bdim] + 7) // 8
     nth = threads_for_rows(nitems * 8 * ctx.shape[ctx.ndim - 1] * ctx.esz, nitems, x.nt)
-    run_ranges(copy_transpose_range, ctx, nitems, nth)
+    run_ranges(x, copy_transpose_range, ctx, nitems, nth)
     return DSL_OK
 
 
@@ -177,9 +177,9 @@ cdef int copy_nd(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
     if nth > 1 and outer < nth:
         # fewer (long) rows than threads: cut every row into nth segments
         ctx.nseg = nth
-        run_ranges(copy_segments_range, &ctx, outer * nth, nth)
+        run_ranges(x, copy_segments_range, &ctx, outer * nth, nth)
     else:
-        run_ranges(copy_rows_range, &ctx, outer, nth)
+        run_ranges(x, copy_rows_range, &ctx, outer, nth)
     return DSL_OK
 
 
@@ -229,7 +229,8 @@ cdef int64_t gather_range(const void* vctx, int64_t lo, int64_t hi, int chunk) n
     return 0
 
 
-cdef int gather(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int gather(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
+    cdef int nt = x.nt
     cdef const dsl_gather_params* q = <const dsl_gather_params*>s.params
     cdef gather_ctx ctx
     cdef int64_t rows = q.outer * q.n_idx
@@ -245,7 +246,7 @@ cdef int gather(const dsl_step* s, char** p, int nt) noexcept nogil:
     # Check every index before any element is read: n_idx is small next to the copy.
     if dsl_gather_check(ctx.idx, q.n_idx, ctx.is64, q.axis_len):
         return DSL_ERR_INDEX_RANGE
-    run_ranges(gather_range, &ctx, rows, threads_for_rows(rows * q.inner_bytes, rows, nt))
+    run_ranges(x, gather_range, &ctx, rows, threads_for_rows(rows * q.inner_bytes, rows, nt))
     return DSL_OK
 
 
@@ -256,7 +257,8 @@ cdef int64_t gather_elements_range(const void* vctx, int64_t lo, int64_t hi, int
                                     q.axis_len, q.shape, q.data_strides, lo, hi)
 
 
-cdef int gather_elements(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int gather_elements(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
+    cdef int nt = x.nt
     cdef const dsl_gather_elements_params* q = <const dsl_gather_elements_params*>s.params
     cdef gather_ctx ctx
     cdef int64_t rows = 1
@@ -275,7 +277,7 @@ cdef int gather_elements(const dsl_step* s, char** p, int nt) noexcept nogil:
     ctx.dst = p[s.t[2]]
     ctx.is64 = q.index_dtype == DSL_I64
     # every index is checked before its read; the bad ones are counted across threads
-    if run_ranges(gather_elements_range, &ctx, rows,
+    if run_ranges(x, gather_elements_range, &ctx, rows,
                   threads_for_rows(rows * q.shape[q.ndim - 1] * 4, rows, nt)):
         return DSL_ERR_INDEX_RANGE
     return DSL_OK
@@ -300,7 +302,8 @@ cdef int64_t resize_nearest_range(const void* vctx, int64_t lo, int64_t hi, int 
     return 0
 
 
-cdef int resize_nearest(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int resize_nearest(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
+    cdef int nt = x.nt
     cdef const dsl_resize_nearest_params* q = <const dsl_resize_nearest_params*>s.params
     cdef resize_ctx ctx
     cdef int64_t rows = 1
@@ -315,7 +318,7 @@ cdef int resize_nearest(const dsl_step* s, char** p, int nt) noexcept nogil:
     ctx.src = p[s.t[0]]
     ctx.dst = p[s.t[1]]
     ctx.itab = <const int64_t*>p[s.t[2]]
-    run_ranges(resize_nearest_range, &ctx, rows,
+    run_ranges(x, resize_nearest_range, &ctx, rows,
                threads_for_rows(rows * q.out_shape[q.ndim - 1] * q.esz, rows, nt))
     return DSL_OK
 
@@ -329,7 +332,8 @@ cdef int64_t resize_linear_range(const void* vctx, int64_t lo, int64_t hi, int c
     return 0
 
 
-cdef int resize_linear(const dsl_step* s, char** p, int nt) noexcept nogil:
+cdef int resize_linear(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
+    cdef int nt = x.nt
     cdef const dsl_resize_linear_params* q = <const dsl_resize_linear_params*>s.params
     cdef resize_ctx ctx
     cdef int64_t rows = q.outer * q.OH
@@ -348,7 +352,7 @@ cdef int resize_linear(const dsl_step* s, char** p, int nt) noexcept nogil:
     ctx.itab = <const int64_t*>p[s.t[2]]
     ctx.wtab = <const float*>p[s.t[3]]
     ctx.ws = <float*>p[s.t[4]]
-    run_ranges(resize_linear_range, &ctx, rows, nth)
+    run_ranges(x, resize_linear_range, &ctx, rows, nth)
     return DSL_OK
 
 
@@ -358,11 +362,11 @@ cdef int run_data(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil
     if s.op == DSL_OP_FILL:
         return fill(s, p)
     if s.op == DSL_OP_GATHER:
-        return gather(s, p, x.nt)
+        return gather(s, p, x)
     if s.op == DSL_OP_GATHER_ELEMENTS:
-        return gather_elements(s, p, x.nt)
+        return gather_elements(s, p, x)
     if s.op == DSL_OP_RESIZE_NEAREST:
-        return resize_nearest(s, p, x.nt)
+        return resize_nearest(s, p, x)
     if s.op == DSL_OP_RESIZE_LINEAR:
-        return resize_linear(s, p, x.nt)
+        return resize_linear(s, p, x)
     return DSL_ERR_UNKNOWN_OP

@@ -24,6 +24,7 @@ cdef extern from "dsl_cpu.h" nogil:
         int nt
         int cap
         uint64_t* hits
+        const void* team
     int dsl_isa_hardware()
     int dsl_isa_detect()
     int dsl_form(int level, int cap)
@@ -46,32 +47,31 @@ ctypedef int (*family_fn)(const dsl_step* s, char** p, const dsl_exec* x) noexce
 # (cf. scikit-learn's _openmp_helpers): a kernel decides how many threads a step deserves
 # (dsl_threads_for, capped by its workspaces), then hands a range function and a context
 # to run_ranges, which cuts [0, n) into nth contiguous chunks (boundaries at multiples of
-# `align` elements, the last one at n) and runs them on the calling thread (nth <= 1) or
-# one chunk per thread of an OpenMP team (static schedule). fn gets the chunk index (for a
-# per-thread workspace) and returns a count that run_ranges sums (errors, e.g. bad indices).
+# `align` elements, the last one at n) and runs them: on the calling thread (nth <= 1), on
+# the stream lease the plan runs on (x.team: the runner and its pinned helpers, csrc/
+# dsl_team.h), or one chunk per thread of an OpenMP team (plans run outside a Context).
+# fn gets the chunk index (for a per-thread workspace) and returns a count that run_ranges
+# sums (errors, e.g. bad indices).
 from cython.parallel cimport prange
 
 ctypedef int64_t (*range_fn)(const void* ctx, int64_t lo, int64_t hi, int chunk) noexcept nogil
 
-
-cdef inline int64_t chunk_bound(int64_t n, int c, int nth, int64_t align) noexcept nogil:
-    cdef int64_t b
-    if c >= nth:
-        return n
-    b = (n * c) // nth
-    if align > 1:
-        b -= b % align
-    return b
+cdef extern from "dsl_team.h" nogil:
+    int64_t dsl_chunk_bound(int64_t n, int c, int nth, int64_t align)
+    int64_t dsl_lease_run(const void* lease, range_fn fn, const void* ctx, int64_t n, int nth,
+                          int64_t align)
 
 
-cdef inline int64_t run_ranges(range_fn fn, const void* ctx, int64_t n, int nth,
-                               int64_t align=1) noexcept nogil:
+cdef inline int64_t run_ranges(const dsl_exec* x, range_fn fn, const void* ctx, int64_t n,
+                               int nth, int64_t align=1) noexcept nogil:
     cdef int c
     cdef int64_t total = 0
     if n <= 0:
         return 0
     if nth <= 1:
         return fn(ctx, 0, n, 0)
+    if x.team != NULL:
+        return dsl_lease_run(x.team, fn, ctx, n, nth, align)
     for c in prange(nth, num_threads=nth, schedule='static', nogil=True):
-        total += fn(ctx, chunk_bound(n, c, nth, align), chunk_bound(n, c + 1, nth, align), c)
+        total += fn(ctx, dsl_chunk_bound(n, c, nth, align), dsl_chunk_bound(n, c + 1, nth, align), c)
     return total

@@ -92,7 +92,7 @@ cdef int run_eltwise(const dsl_step* s, char** p, const dsl_exec* x) noexcept no
     dsl_ew_hit(s, x)
     nth = dsl_threads_for(q.n, min_work_override if min_work_override > 0 else dsl_ew_min_work(s), x.nt)
     # every failure mode was ruled out by dsl_ew_check, so chunks cannot fail
-    if run_ranges(ew_range, &ctx, q.n, nth, CHUNK_ALIGN):
+    if run_ranges(x, ew_range, &ctx, q.n, nth, CHUNK_ALIGN):
         return DSL_ERR_BAD_PARAM
     return DSL_OK
 

@@ -313,7 +313,7 @@ cdef int run_gemm_like(const dsl_step* s, char** p, const dsl_exec* x) noexcept 
     ctx.rpi = rpi
     ctx.tm = tm
     ctx.tn = tn
-    run_ranges(gemm_range, &ctx, items * rpi, nth)
+    run_ranges(x, gemm_range, &ctx, items * rpi, nth)
     return DSL_OK
 
 
@@ -388,7 +388,7 @@ cdef int run_dwconv(const dsl_step* s, char** p, const dsl_exec* ex) noexcept no
     ctx.p = p
     ctx.g = &g
     ctx.fn = f32_dwconv_select(form)
-    run_ranges(dw_range, &ctx, planes, nth)
+    run_ranges(ex, dw_range, &ctx, planes, nth)
     return DSL_OK
 
 
@@ -487,7 +487,7 @@ cdef int run_convt(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogi
     ctx.s = s
     ctx.p = p
     ctx.base = &base
-    run_ranges(convt_range, &ctx, items, nth)
+    run_ranges(x, convt_range, &ctx, items, nth)
     return DSL_OK
 
 

@@ -99,7 +99,7 @@ cdef int pool2d_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nog
     nth = threads_for(rows * q.OW * q.KH * q.KW, rows, ex.nt)
     if nth > q.ws_threads:
         nth = <int>q.ws_threads
-    run_ranges(pool2d_range, &c, rows, nth)
+    run_ranges(ex, pool2d_range, &c, rows, nth)
     return DSL_OK
 
 
@@ -153,7 +153,7 @@ cdef int maxpool_idx_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcep
         return DSL_OK
     c.s = s
     c.p = p
-    run_ranges(maxpool_idx_range, &c, rows, threads_for(rows * q.OW * q.KH * q.KW, rows, ex.nt))
+    run_ranges(ex, maxpool_idx_range, &c, rows, threads_for(rows * q.OW * q.KH * q.KW, rows, ex.nt))
     return DSL_OK
 
 

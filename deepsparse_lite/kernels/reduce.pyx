@@ -265,16 +265,16 @@ cdef int reduce_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nog
     c.s = s
     c.p = p
     if q.dtype == DSL_I64:
-        run_ranges(reduce_i64_range, &c, q.outer, threads_for(q.outer * q.n * q.inner, q.outer, ex.nt))
+        run_ranges(ex, reduce_i64_range, &c, q.outer, threads_for(q.outer * q.n * q.inner, q.outer, ex.nt))
         return DSL_OK
     if q.dtype == DSL_F64:
-        run_ranges(reduce_f64_range, &c, q.outer, threads_for(q.outer * q.n * q.inner, q.outer, ex.nt))
+        run_ranges(ex, reduce_f64_range, &c, q.outer, threads_for(q.outer * q.n * q.inner, q.outer, ex.nt))
         return DSL_OK
     if q.dtype != DSL_F32:
         return DSL_ERR_BAD_PARAM
     c.form = form_of(ex, DSL_KV_REDUCE, q.level)
     items = q.outer if q.inner == 1 else q.outer * ceil_div(q.inner, COL_BLOCK)
-    run_ranges(reduce_f32_range, &c, items, threads_for(q.outer * q.n * q.inner, items, ex.nt))
+    run_ranges(ex, reduce_f32_range, &c, items, threads_for(q.outer * q.n * q.inner, items, ex.nt))
     return DSL_OK
 
 
@@ -346,7 +346,7 @@ cdef int arg_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
     c.p = p
     c.form = form_of(ex, DSL_KV_ARGEXT, q.level) if q.dtype == DSL_F32 and q.inner == 1 else 0
     items = q.outer if q.inner == 1 else q.outer * ceil_div(q.inner, ARG_BLOCK)
-    run_ranges(arg_range, &c, items, threads_for(q.outer * q.inner * q.n, items, ex.nt))
+    run_ranges(ex, arg_range, &c, items, threads_for(q.outer * q.inner * q.n, items, ex.nt))
     return DSL_OK
 
 
@@ -441,7 +441,7 @@ cdef int topk_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil
         return DSL_OK
     c.s = s
     c.p = p
-    run_ranges(topk_range, &c, items, threads_for(items * q.n, items, ex.nt))
+    run_ranges(ex, topk_range, &c, items, threads_for(items * q.n, items, ex.nt))
     return DSL_OK
 
 
@@ -482,7 +482,7 @@ cdef int softmax_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept no
     c.form = form_of(ex, DSL_KV_SOFTMAX, q.level)
     items = q.outer if q.inner == 1 else q.outer * ceil_div(q.inner, COL_BLOCK)
     # exp costs ~10 adds: weigh the work so mid-size softmaxes still use the team
-    run_ranges(softmax_range, &c, items, threads_for(q.outer * q.n * q.inner * 4, items, ex.nt))
+    run_ranges(ex, softmax_range, &c, items, threads_for(q.outer * q.n * q.inner * 4, items, ex.nt))
     return DSL_OK
 
 
@@ -513,7 +513,7 @@ cdef int layernorm_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept 
     c.s = s
     c.p = p
     c.form = form_of(ex, DSL_KV_LAYERNORM, q.level)
-    run_ranges(layernorm_range, &c, q.outer, threads_for(q.outer * q.n * 2, q.outer, ex.nt))
+    run_ranges(ex, layernorm_range, &c, q.outer, threads_for(q.outer * q.n * 2, q.outer, ex.nt))
     return DSL_OK
 
 
@@ -549,7 +549,7 @@ cdef int affine_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nog
     c.s = s
     c.p = p
     c.form = form_of(ex, DSL_KV_AFFINE, q.level)
-    run_ranges(affine_range, &c, items, threads_for(q.outer * q.C * q.inner, items, ex.nt))
+    run_ranges(ex, affine_range, &c, items, threads_for(q.outer * q.C * q.inner, items, ex.nt))
     return DSL_OK
 
 
@@ -607,7 +607,7 @@ cdef int lrn_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
         return DSL_ERR_BAD_PARAM
     c.s = s
     c.p = p
-    run_ranges(lrn_range, &c, items, threads_for(items * q.inner * q.size, items, ex.nt))
+    run_ranges(ex, lrn_range, &c, items, threads_for(items * q.inner * q.size, items, ex.nt))
     return DSL_OK
 
 
@@ -634,7 +634,7 @@ cdef int instnorm_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept n
     c.s = s
     c.p = p
     c.form = form_of(ex, DSL_KV_INSTNORM, q.level)
-    run_ranges(instnorm_range, &c, q.rows, threads_for(q.rows * q.n * 2, q.rows, ex.nt))
+    run_ranges(ex, instnorm_range, &c, q.rows, threads_for(q.rows * q.n * 2, q.rows, ex.nt))
     return DSL_OK
 
 

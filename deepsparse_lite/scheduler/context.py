@@ -29,7 +29,7 @@ import weakref
 from typing import List, Optional
 
 from deepsparse_lite import config
-from deepsparse_lite.scheduler.streams import Request, StreamGroup, Worker, elastic_partition
+from deepsparse_lite.scheduler.streams import StreamGroup, elastic_partition
 
 _LOGGER = logging.getLogger("deepsparse_lite.engine")
 
@@ -134,6 +134,11 @@ def _close_all() -> None:
             pass
 
 
+class RunRecord(collections.namedtuple("RunRecord", "t_start t_end stream cpus caller")):
+    """When a request ran (time.perf_counter seconds), on which stream and CPUs, for which
+    caller thread (its ident)."""
+
+
 class Context:
     """A set of cores cut into streams, shared by the engines built on it.
 
@@ -171,18 +176,16 @@ class Context:
             sock = sorted({cpu for c in g for cpu in numa_cpus.get(c.numa, [])})
             self._groups.append(StreamGroup(i, cg, self._scheduler == Scheduler.elastic, sock))
         self.binding = config.thread_binding()
-        self._pending = collections.deque()
-        # One lock for the queue; idle primaries wait on one condition, each elastic
-        # stream's idle secondaries on their own, so a submit wakes exactly one worker that
-        # can take the request (a notify_all would wake workers that cannot, per request).
-        self._qlock = threading.Lock()
-        self._qcv = threading.Condition(self._qlock)
-        self._idle_primaries = 0
-        for g in self._groups:
-            g.secondary_cv = threading.Condition(self._qlock)
-            g.idle_secondaries = 0
-        self._stopping = False
-        self._workers: List[Worker] = []
+        # Spinning pays only when every thread owns its core: never when the Context
+        # oversubscribes the cores or its threads float over a stream / node.
+        spin = config.spin_us() if (self._num_cores <= avail and self.binding == config.BIND_CORE) else 0.0
+        self._spin_us = spin
+        from deepsparse_lite.kernels import runner
+
+        self._core = runner.StreamScheduler(
+            [(g.cpus, g.elastic, g.socket_cpus) for g in self._groups], int(spin * 1000),
+            self.binding, config.combine_max(), config.sticky_callers())
+        self._bound = {}  # id(plan) -> (plan, BoundPlan)
         self._lock = threading.Lock()
         self._started = False
         self._closed = False
@@ -215,8 +218,20 @@ class Context:
         return [g.cpus for g in self._groups]
 
     @property
-    def workers(self) -> List[Worker]:
-        return list(self._workers)
+    def helpers(self) -> List[tuple]:
+        """(stream, cpu, kernel thread id, chunks run, parked) of every helper thread: one
+        per core a lease's runner does not take (none before the first request)."""
+        return self._core.helpers() if self._started else []
+
+    @property
+    def stats(self) -> dict:
+        """Requests run by their own caller (inline), by the thread finishing another
+        request (combined), or by a caller that was handed a lease (handed)."""
+        return self._core.stats()
+
+    @property
+    def spin_us(self) -> float:
+        return self._spin_us
 
     @property
     def closed(self) -> bool:
@@ -236,48 +251,68 @@ class Context:
             return key
 
     def unregister(self, key: int, timeout: Optional[float] = None) -> None:
-        """Wait for the engine's running requests, then drop its arenas."""
+        """Wait for the engine's running requests, then free its arenas."""
         with self._inflight_cv:
             self._inflight_cv.wait_for(lambda: self._inflight.get(key, 0) == 0, timeout)
             self._inflight.pop(key, None)
-        for w in self._workers:
-            w.forget(key)
+            if not self._closed:
+                self._core.forget(key)
+        for k in [k for k, (p, _) in self._bound.items() if getattr(p, "_engine_key", None) == key]:
+            self._bound.pop(k, None)
 
-    def run(self, key: int, plan, inputs, outputs) -> Request:
-        """Queue one request and wait for it (the GIL is released while waiting)."""
-        req = Request(plan, inputs, outputs, key)
+    def _bind(self, plan):
+        """The plan's C view (cached: the request path only reads pointers)."""
+        hit = self._bound.get(id(plan))
+        if hit is not None and hit[0] is plan:
+            return hit[1]
+        from deepsparse_lite.kernels import runner
+
+        bp = runner.BoundPlan(plan)
+        if len(self._bound) > 64:  # plans of value-specialised engines come and go
+            self._bound.clear()
+        self._bound[id(plan)] = (plan, bp)
+        return bp
+
+    def run(self, key: int, plan, inputs, outputs, record: bool = False):
+        """Run one request (the GIL is released while it runs or waits). With ``record``,
+        returns a ``RunRecord`` (when it ran, on which stream and CPUs)."""
         if os.getpid() != self._pid:
-            # after fork() the stream threads do not exist in this process (and libgomp's
-            # thread pools are not fork-safe): refuse instead of waiting forever
+            # after fork() the helper threads do not exist in this process: refuse instead
+            # of waiting forever
             raise RuntimeError(
                 "this Context (and its engines) was created in another process; fork() does not "
                 "carry its stream threads over: create engines after forking, or use the 'spawn' "
                 "start method")
+        bp = self._bind(plan)
         with self._lock:
             if self._closed:
                 raise RuntimeError("this Context has been closed")
-            if key not in self._inflight:
+            n = self._inflight.get(key)
+            if n is None:
                 raise RuntimeError("this engine has been closed")
-            if not self._started:
-                self._start()
-            self._inflight[key] += 1
+            self._inflight[key] = n + 1
+            self._started = True
+        trace = self._trace
+        info = [] if (record or trace is not None) else None
         try:
-            with self._qlock:
-                self._pending.append(req)
-                self._wake_one()
-            req.done.wait()
+            rc, failed = self._core.run(bp, key, inputs, outputs, info)
         finally:
             with self._inflight_cv:
                 if key in self._inflight:
                     self._inflight[key] -= 1
-                self._inflight_cv.notify_all()
-        trace = self._trace
-        if trace is not None:
-            trace.append({"t0": req.t_start, "t1": req.t_end, "cpus": tuple(req.cpus),
-                          "caller": threading.get_ident(), "engine": key, "worker": req.worker})
-        if req.error is not None:
-            raise req.error
-        return req
+                    if self._closed or self._inflight[key] == 0:
+                        self._inflight_cv.notify_all()
+        if rc != 0:
+            from deepsparse_lite.compiler import _raise_plan_error
+            _raise_plan_error(plan, rc, failed)
+        if info:
+            t0, t1, stream, cpus = info[0]
+            rec = RunRecord(t0, t1, stream, cpus, threading.get_ident())
+            if trace is not None:
+                trace.append({"t0": t0, "t1": t1, "cpus": cpus, "caller": rec.caller,
+                              "engine": key, "stream": stream})
+            return rec
+        return None
 
     # ---- tracing (benchmarks/bench_scheduler.py --timeline draws it) ----------------------
     def start_trace(self) -> None:
@@ -287,80 +322,24 @@ class Context:
 
     def stop_trace(self) -> list:
         """The records since start_trace: dicts with t0, t1, cpus, caller (thread ident),
-        engine (engine key) and worker (the stream thread's name)."""
+        engine (engine key) and stream (index)."""
         out, self._trace = self._trace or [], None
         return out
 
-    # ---- the queue (used by the workers) ---------------------------------------------------
-    def _wake_one(self) -> None:
-        """Wake one idle worker that may take a queued request (queue lock held)."""
-        if self._idle_primaries:
-            self._qcv.notify()
-            return
-        for g in self._groups:
-            if g.primary_busy and g.idle_secondaries:
-                g.secondary_cv.notify()
-                return
-
-    def _take(self, worker: Worker):
-        """The next request ``worker`` may run (None when the Context stops). Secondary
-        elastic workers only take work while their stream's primary is busy."""
-        g = worker.group
-        with self._qlock:
-            while True:
-                if self._pending and worker._can_take():
-                    req = self._pending.popleft()
-                    if worker.primary:
-                        g.primary_busy = True
-                    if self._pending:
-                        self._wake_one()
-                    return req
-                if self._stopping and not self._pending:
-                    return None
-                if worker.primary:
-                    self._idle_primaries += 1
-                    self._qcv.wait()
-                    self._idle_primaries -= 1
-                else:
-                    g.idle_secondaries += 1
-                    g.secondary_cv.wait()
-                    g.idle_secondaries -= 1
-
-    def _finished(self, worker: Worker) -> None:
-        if worker.primary:
-            with self._qlock:
-                worker.group.primary_busy = False
-
-    def _pending_count(self) -> int:
-        return len(self._pending)
-
-    def _start(self) -> None:
-        for g in self._groups:
-            for k in range(g.num_workers):
-                self._workers.append(Worker(self, g, k))
-        for w in self._workers:
-            w.start()
-        self._started = True
-
     # ---- lifecycle -------------------------------------------------------------------------
     def close(self, timeout: float = 30.0) -> None:
-        """Stop the streams after the queued requests ran; joins the worker threads."""
+        """Stop the streams after the running and queued requests finished; joins the
+        helper threads, frees the arenas and gives the threads that ran requests their own
+        CPU affinity back."""
         with self._inflight_cv:
             if self._closed:
                 return
             self._closed = True  # no new request is admitted from here on
-            # requests admitted before (counted in flight) still run: a caller between its
-            # admission and its enqueue must find the workers alive
+            # requests admitted before (counted in flight) still run
             self._inflight_cv.wait_for(lambda: not any(self._inflight.values()), timeout)
-            workers = list(self._workers)
-        with self._qlock:
-            self._stopping = True
-            self._qcv.notify_all()
-            for g in self._groups:
-                g.secondary_cv.notify_all()
-        for w in workers:
-            if w.thread is not threading.current_thread():
-                w.thread.join(timeout)
+            busy = any(self._inflight.values())
+        if not busy:
+            self._core.stop()
         _LIVE.discard(self)
 
     def __enter__(self) -> "Context":

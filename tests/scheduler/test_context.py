@@ -75,7 +75,7 @@ def test_context_defaults_and_repr():
         assert ctx.num_streams == Topology.detect().default_num_streams()
         assert ctx.scheduler == Scheduler.elastic
         assert repr(ctx) == f"Context(num_cores={NCPU}, num_streams={ctx.num_streams}, scheduler=Scheduler.elastic)"
-        assert ctx.workers == []  # lazily started
+        assert ctx.helpers == []  # lazily started
 
 
 def test_context_validation(caplog):
@@ -154,7 +154,7 @@ def test_many_threads_one_engine_match_sequential(mlp_path, scheduler, streams):
     assert not any(t.is_alive() for t in threads), "deadlock"
     assert not errors
     eng.close()
-    assert all(not w.thread.is_alive() for w in eng.context.workers)
+    assert eng.context.helpers == [] and eng.context.closed
 
 
 def test_multimodel_engines_share_one_context(tmp_path):
@@ -186,12 +186,9 @@ def test_multimodel_engines_share_one_context(tmp_path):
         for e in more:
             e.run([data[0][0]])
         assert threading.active_count() == n_threads  # engines add no threads
-        # one arena per (worker, model) that ran: memory grows with models x streams
-        for w in ctx.workers:
-            assert len(w.arenas) <= len(engines) + len(more)
         for e in engines + more:
             e.close()
-    assert all(not w.thread.is_alive() for w in ctx.workers)
+    assert ctx.helpers == [] and ctx.closed
 
 
 def _intervals(ctx, key, plan, make_input, callers, per_caller):
@@ -200,7 +197,7 @@ def _intervals(ctx, key, plan, make_input, callers, per_caller):
 
     def worker():
         for _ in range(per_caller):
-            r = ctx.run(key, plan, [make_input()], allocate_outputs(plan))
+            r = ctx.run(key, plan, [make_input()], allocate_outputs(plan), record=True)
             with lock:
                 reqs.append(r)
 
@@ -223,15 +220,16 @@ def test_two_streams_run_concurrently_on_disjoint_pinned_cores(slow_path):
     ctx = eng.context
     x = np.random.rand(32, 512).astype(np.float32)
     reqs = _intervals(ctx, eng._key, eng.plan, lambda: x, callers=2, per_caller=15)
-    by_worker = {}
+    by_stream = {}
     for r in reqs:
-        by_worker.setdefault(r.worker, set()).add(r.cpus)
-    assert len(by_worker) == 2, by_worker  # both streams served requests
-    leases = [next(iter(v)) for v in by_worker.values()]
+        by_stream.setdefault(r.stream, set()).add(r.cpus)
+    assert len(by_stream) == 2, by_stream  # both streams served requests
+    assert all(len(v) == 1 for v in by_stream.values()) and by_stream[0] != by_stream[1]
+    leases = [next(iter(v)) for v in by_stream.values()]
     assert not set(leases[0]) & set(leases[1])  # disjoint cores
     assert _overlaps(reqs) > 0  # really concurrent
-    for w in ctx.workers:  # each worker thread is pinned to its stream's cores
-        assert os.sched_getaffinity(w.tid) == set(w.group.cpus)
+    # one-core streams need no helper: the callers ran the requests themselves
+    assert ctx.helpers == [] and ctx.stats["inline"] + ctx.stats["handed"] + ctx.stats["combined"] >= 30
     eng.close()
 
 
@@ -243,11 +241,43 @@ def test_single_stream_serialises_and_pins_its_team(slow_path):
     reqs = _intervals(ctx, eng._key, eng.plan, lambda: x, callers=3, per_caller=6)
     assert _overlaps(reqs) == 0
     assert {r.cpus for r in reqs} == {ctx.stream_cpus[0]}
-    # the stream's OpenMP team: thread t pinned to core t of the stream, the worker is thread 0
-    (w,) = ctx.workers
-    assert [aff for _, _, aff in w.team] == [[c] for c in ctx.stream_cpus[0]]
-    assert w.team[0][1] == w.tid and len({tid for _, tid, _ in w.team}) == len(w.team)
+    # the stream's helpers: one pinned to each core but the first (its runner's), and they
+    # did run chunks of the plans
+    helpers = ctx.helpers
+    assert [cpu for _, cpu, _, _, _ in helpers] == list(ctx.stream_cpus[0][1:])
+    for _, cpu, tid, chunks, _ in helpers:
+        assert os.sched_getaffinity(tid) == {cpu} and chunks > 0
     eng.close()
+
+
+@pytest.mark.skipif(NCPU < 2, reason="needs 2 cores")
+def test_a_caller_runs_on_its_lease_and_gets_its_affinity_back(slow_path):
+    """The calling thread runs its request on the lease's first core; its own affinity
+    comes back when the Context closes (sticky placement) or after each request."""
+    mine = os.sched_getaffinity(0)
+    for sticky in ("sticky", "call"):
+        os.environ["DSL_PIN_CALLER"] = sticky
+        try:
+            eng = Engine(slow_path, batch_size=32, scheduler="multi_stream", num_streams=2)
+            x = np.random.rand(32, 512).astype(np.float32)
+            seen = []
+
+            def caller():
+                r = eng.context.run(eng._key, eng.plan, [x], [np.empty((32, 512), np.float32)], record=True)
+                seen.append((r, os.sched_getaffinity(0)))
+
+            t = threading.Thread(target=caller)
+            t.start()
+            t.join()
+            (r, aff), = seen
+            assert aff == ({r.cpus[0]} if sticky == "sticky" else mine)
+            eng.run([x])
+            assert os.sched_getaffinity(0) == (mine if sticky == "call" else {eng.context.run(
+                eng._key, eng.plan, [x], [np.empty((32, 512), np.float32)], record=True).cpus[0]})
+            eng.close()
+            assert os.sched_getaffinity(0) == mine
+        finally:
+            os.environ.pop("DSL_PIN_CALLER", None)
 
 
 def test_bad_request_fails_only_its_caller(tmp_path):
@@ -284,11 +314,11 @@ def test_binding_env_none_leaves_team_unpinned(mlp_path, monkeypatch):
     monkeypatch.setenv("NM_BIND_THREADS_TO_CORES", "0")
     monkeypatch.setenv("NM_BIND_THREADS_TO_SOCKETS", "0")
     eng = Engine(mlp_path, batch_size=1, scheduler="single_stream")
-    assert eng.context.binding == "none"
+    ctx = eng.context
+    assert ctx.binding == "none" and ctx.spin_us == 0  # floating threads never spin
     eng.run([np.random.rand(1, 64).astype(np.float32)])
-    w = eng.context.workers[0]
-    assert os.sched_getaffinity(w.tid) == set(w.group.cpus)
-    assert all(aff == sorted(w.group.cpus) for _, _, aff in w.team)
+    for _, _, tid, _, _ in ctx.helpers:
+        assert os.sched_getaffinity(tid) == set(ctx.stream_cpus[0])
     eng.close()
 
 
@@ -300,7 +330,7 @@ def test_closed_context_and_engine_refuse_work(mlp_path):
     with pytest.raises(RuntimeError, match="closed"):
         eng.run([np.random.rand(1, 64).astype(np.float32)])
     ctx.close()
-    assert all(not w.thread.is_alive() for w in ctx.workers)
+    assert ctx.helpers == []
     with pytest.raises(RuntimeError, match="closed"):
         MultiModelEngine(mlp_path, 1, ctx)
 
@@ -337,8 +367,8 @@ def test_elastic_lone_request_gets_all_cores_and_concurrent_ones_disjoint_cores(
     assert pairs, "no concurrent requests were observed"
     for a, b in pairs:
         assert not set(a.cpus) & set(b.cpus), (a.cpus, b.cpus)
-    # at most one worker per stream owns a multi-thread team (keeps libgomp from throttling)
-    assert sum(1 for w in ctx.workers if len(w.team) > 1) <= ctx.num_streams
+    # one helper pinned per core of the node; none runs where a lease's runner is
+    assert sorted(cpu for _, cpu, _, _, _ in ctx.helpers) == sorted(ctx.stream_cpus[0])
     eng.close()
 
 
@@ -398,7 +428,15 @@ def test_trace_records_each_request(mlp_path):
         x = [np.ones((1, 64), np.float32)]
         eng.run(x)
         ctx.start_trace()
-        ths = [threading.Thread(target=lambda: [eng.run(x) for _ in range(5)]) for _ in range(2)]
+        both = threading.Barrier(2)
+
+        def caller():
+            both.wait()
+            for _ in range(5):
+                eng.run(x)
+            both.wait()  # alive together: their thread idents differ
+
+        ths = [threading.Thread(target=caller) for _ in range(2)]
         for t in ths:
             t.start()
         for t in ths:

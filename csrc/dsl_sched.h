@@ -1,0 +1,440 @@
+/* The request scheduler of a Context, in C: streams, leases, the shared queue, arenas.
+ *
+ * A request is run by its own calling thread whenever a stream (an elastic stream: enough
+ * of its cores) is free: the caller pins itself to the lease's first core, runs the plan
+ * with the lease's helpers (dsl_team.h), and unpins. No thread is woken to start it and
+ * none to report it done: on a KVM guest each such wake-up is an inter-processor
+ * interrupt of ~30 us, more than a small model's whole hand-off budget.
+ *
+ * When every stream is busy the request waits in the Context's one FIFO queue (all the
+ * engines of a Context share it) and its caller sleeps. The thread that finishes a
+ * request then runs up to `combine_max` queued requests on the lease it still holds (the
+ * lease is warm, its helpers awake) and wakes their callers with the results; if requests
+ * remain it hands its lease to the oldest one's caller, who runs its own request. A
+ * stream is never idle while requests wait, every request completes, and requests start
+ * in arrival order.
+ *
+ * Elastic streams lease cores per request: a lone request gets every core of the stream,
+ * k concurrent ones a share each (n - k + 1 for the first, 1 for the others), judged from
+ * the concurrency seen within the last few request durations (demand sampled at one
+ * instant flips between 1 and 2 as callers re-submit). Static streams (single_stream,
+ * multi_stream) lease all their cores.
+ *
+ * Arenas live per (stream, lease-head core, engine): the lease head is held by one request
+ * at a time, so a request owns its arena without a lock; they are allocated on first use
+ * (aligned, grown when a plan needs more) and freed when the engine unregisters.
+ */
+#ifndef DSL_SCHED_H
+#define DSL_SCHED_H
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "dsl_sync.h"
+#include "dsl_team.h"
+
+#define DSL_R_QUEUED 0
+#define DSL_R_HANDED 1 /* a lease was handed to the waiting owner: it runs its own request */
+#define DSL_R_DONE   2 /* another thread ran it */
+
+#define DSL_BIND_CORE   0 /* each thread pinned to one core of its lease */
+#define DSL_BIND_SOCKET 1 /* threads anywhere on the stream's NUMA node(s) */
+#define DSL_BIND_NONE   2 /* threads anywhere on the lease's cores */
+
+#define DSL_SCHED_NO_MEMORY 4 /* = DSL_ERR_NO_MEMORY */
+
+typedef struct dsl_req dsl_req;
+/* Runs one request on a lease with an arena of >= r->arena_bytes; returns 0 or an error. */
+typedef int (*dsl_run_fn)(dsl_req* r, const dsl_lease* L, char* arena, void* user);
+
+struct dsl_req {
+    void* args;            /* what run_fn needs (the bound plan) */
+    int64_t engine;        /* arena key */
+    int64_t arena_bytes;
+    int rc;
+    int64_t failed;        /* the failing step (set by run_fn) */
+    int64_t t0_ns, t1_ns;  /* when it ran (CLOCK_MONOTONIC = time.perf_counter) */
+    int stream;
+    int ncpus;
+    int cpus[DSL_MAX_LEASE];
+    dsl_event ev;          /* DSL_R_* */
+    struct dsl_grant* handed;
+    dsl_req* next;
+};
+
+typedef struct { int64_t engine; char* base; int64_t bytes; } dsl_arena;
+
+typedef struct {
+    dsl_arena* a;
+    int n, cap;
+} dsl_arena_list;
+
+typedef struct {
+    int index, n, elastic;
+    int cpus[DSL_MAX_LEASE];
+    int nsocket;
+    int* socket_cpus;                 /* the CPUs of the stream's NUMA node(s) */
+    dsl_helper* helpers[DSL_MAX_LEASE]; /* helper on cpus[i], or NULL */
+    int busy;                         /* static stream: held */
+    int free_idx[DSL_MAX_LEASE];      /* elastic: free cores (indices into cpus), in order */
+    int nfree;
+    int active;                       /* elastic: leases held */
+    int64_t seen_at[DSL_MAX_LEASE + 2];
+    double dur_ns;
+    dsl_arena_list arenas[DSL_MAX_LEASE]; /* by lease-head index */
+} dsl_stream;
+
+typedef struct dsl_grant {
+    dsl_lease L;
+    int stream;
+    int idx[DSL_MAX_LEASE]; /* the lease's cores as indices into the stream's cpus */
+} dsl_grant;
+
+typedef struct {
+    dsl_spinlock lock;
+    int nstreams;
+    dsl_stream* streams;
+    dsl_req* qhead;
+    dsl_req* qtail;
+    int queued;
+    int64_t spin_ns;
+    int binding;
+    int combine_max;
+    dsl_run_fn run;
+    void* user;
+    int started;
+    int sticky;                                            /* placement (see below) */
+    void* placement;                                       /* dsl_placement* */
+    int64_t served_inline, served_combined, served_handed; /* counters (tests, tuning) */
+} dsl_sched;
+
+static __thread int dsl_last_stream = -1; /* where this thread ran last: preferred */
+
+static inline int dsl_imin(int a, int b) { return a < b ? a : b; }
+
+/* ---- arenas ---------------------------------------------------------------------------- */
+
+static char* dsl_arena_for(dsl_stream* st, int head, int64_t engine, int64_t bytes) {
+    dsl_arena_list* l = &st->arenas[head];
+    for (int i = 0; i < l->n; ++i) {
+        if (l->a[i].engine != engine) continue;
+        if (l->a[i].bytes >= bytes) return l->a[i].base;
+        free(l->a[i].base);
+        l->a[i].base = 0;
+        l->a[i].bytes = 0;
+        void* p = 0;
+        if (posix_memalign(&p, 64, (size_t)(bytes > 0 ? bytes : 64)) != 0) return 0;
+        l->a[i].base = (char*)p;
+        l->a[i].bytes = bytes;
+        return (char*)p;
+    }
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 4;
+        dsl_arena* na = (dsl_arena*)realloc(l->a, (size_t)cap * sizeof(dsl_arena));
+        if (!na) return 0;
+        l->a = na;
+        l->cap = cap;
+    }
+    void* p = 0;
+    if (posix_memalign(&p, 64, (size_t)(bytes > 0 ? bytes : 64)) != 0) return 0;
+    l->a[l->n].engine = engine;
+    l->a[l->n].base = (char*)p;
+    l->a[l->n].bytes = bytes;
+    ++l->n;
+    return (char*)p;
+}
+
+/* Free every arena of `engine` (no request of it may be running). Returns bytes freed. */
+static int64_t dsl_sched_forget(dsl_sched* S, int64_t engine) {
+    int64_t freed = 0;
+    dsl_lock(&S->lock);
+    for (int s = 0; s < S->nstreams; ++s)
+        for (int h = 0; h < S->streams[s].n; ++h) {
+            dsl_arena_list* l = &S->streams[s].arenas[h];
+            for (int i = 0; i < l->n;) {
+                if (l->a[i].engine == engine) {
+                    freed += l->a[i].bytes;
+                    free(l->a[i].base);
+                    l->a[i] = l->a[--l->n];
+                } else {
+                    ++i;
+                }
+            }
+        }
+    dsl_unlock(&S->lock);
+    return freed;
+}
+
+/* Free every arena and arena list (the scheduler is stopping). */
+static void dsl_sched_free_arenas(dsl_sched* S) {
+    for (int s = 0; s < S->nstreams; ++s)
+        for (int h = 0; h < S->streams[s].n; ++h) {
+            dsl_arena_list* l = &S->streams[s].arenas[h];
+            for (int i = 0; i < l->n; ++i) free(l->a[i].base);
+            free(l->a);
+            l->a = 0;
+            l->n = l->cap = 0;
+        }
+}
+
+/* ---- leases ------------------------------------------------------------------------------ */
+
+/* The highest concurrency seen within the last few request durations (lock held). */
+static int dsl_demand(dsl_stream* st, int now_demand, int64_t now) {
+    const int top = st->n + 1;
+    int k = now_demand > top ? top : now_demand;
+    st->seen_at[k] = now;
+    const double window = 4.0 * st->dur_ns + 1e5;
+    for (int d = top; d > k; --d)
+        if (st->seen_at[d] && (double)(now - st->seen_at[d]) <= window) return d;
+    return k;
+}
+
+static void dsl_grant_fill(dsl_stream* st, dsl_grant* g, const int* idx, int n) {
+    g->stream = st->index;
+    g->L.n = n;
+    for (int i = 0; i < n; ++i) {
+        g->idx[i] = idx[i];
+        g->L.cpus[i] = st->cpus[idx[i]];
+        g->L.helpers[i] = i ? st->helpers[idx[i]] : (dsl_helper*)0;
+    }
+}
+
+/* Take a lease on stream s if it has one free (lock held). */
+static int dsl_claim_on(dsl_sched* S, int s, dsl_grant* g) {
+    dsl_stream* st = &S->streams[s];
+    if (!st->elastic) {
+        if (st->busy) return 0;
+        st->busy = 1;
+        int idx[DSL_MAX_LEASE];
+        for (int i = 0; i < st->n; ++i) idx[i] = i;
+        dsl_grant_fill(st, g, idx, st->n);
+        return 1;
+    }
+    if (st->nfree == 0) return 0;
+    const int demand = dsl_demand(st, st->active + 1 + S->queued, dsl_now_ns());
+    int want = st->n - demand + 1;
+    if (want < 1) want = 1;
+    if (want > st->nfree) want = st->nfree;
+    dsl_grant_fill(st, g, st->free_idx, want);
+    memmove(st->free_idx, st->free_idx + want, (size_t)(st->nfree - want) * sizeof(int));
+    st->nfree -= want;
+    st->active += 1;
+    /* the runner takes the lease's first core: its helper must not compete for it */
+    if (st->helpers[g->idx[0]]) dsl_helper_park(st->helpers[g->idx[0]], 1);
+    return 1;
+}
+
+static int dsl_claim(dsl_sched* S, dsl_grant* g) {
+    const int pref = dsl_last_stream;
+    if (pref >= 0 && pref < S->nstreams && dsl_claim_on(S, pref, g)) return 1;
+    for (int s = 0; s < S->nstreams; ++s)
+        if (s != pref && dsl_claim_on(S, s, g)) return 1;
+    return 0;
+}
+
+/* Give a lease back (lock held); `dur` is the duration of the requests it ran. */
+static void dsl_release(dsl_sched* S, dsl_grant* g, int64_t dur) {
+    dsl_stream* st = &S->streams[g->stream];
+    if (!st->elastic) {
+        st->busy = 0;
+        return;
+    }
+    st->dur_ns = st->dur_ns == 0.0 ? (double)dur : 0.8 * st->dur_ns + 0.2 * (double)dur;
+    if (st->helpers[g->idx[0]]) dsl_helper_park(st->helpers[g->idx[0]], 0);
+    /* back into the free list, kept in stream order */
+    for (int i = 0; i < g->L.n; ++i) {
+        int v = g->idx[i], j = st->nfree;
+        while (j > 0 && st->free_idx[j - 1] > v) {
+            st->free_idx[j] = st->free_idx[j - 1];
+            --j;
+        }
+        st->free_idx[j] = v;
+        ++st->nfree;
+    }
+    st->active -= 1;
+}
+
+/* ---- the calling thread's placement ---------------------------------------------------
+ * A request runs on its caller's thread, so the caller is placed on the lease: pinned to
+ * the lease's first core (DSL_BIND_CORE), or allowed on the lease's cores / the stream's
+ * NUMA node(s). Setting and restoring a thread's affinity costs ~5 us a pair on a KVM
+ * guest (measured), half the hand-off budget, so by default the placement is *sticky*: a
+ * thread stays where its last request ran, and the next request on the same lease head
+ * makes no system call. The thread's own affinity is saved at its first request and put
+ * back when the Context closes (dsl_sched_restore_callers). With sticky = 0 every request
+ * pins and restores. */
+
+#define DSL_MAX_CALLERS 1024
+
+typedef struct {
+#if defined(__linux__)
+    cpu_set_t mask;
+#endif
+    int64_t tid;
+} dsl_caller;
+
+static __thread const void* dsl_pin_sched = 0; /* the scheduler that placed this thread */
+static __thread uint64_t dsl_pin_epoch = 0;
+static __thread int dsl_pin_key = -1;          /* what it placed it on (a lease head CPU) */
+#if defined(__linux__)
+static __thread cpu_set_t dsl_pin_orig;        /* the thread's own affinity */
+#endif
+static __thread int dsl_pin_orig_valid = 0;
+
+typedef struct {
+    dsl_caller callers[DSL_MAX_CALLERS];
+    int ncallers;
+    uint64_t epoch;
+} dsl_placement;
+
+static void dsl_place_mask(dsl_sched* S, const dsl_grant* g) {
+    const dsl_stream* st = &S->streams[g->stream];
+    if (S->binding == DSL_BIND_CORE)
+        dsl_set_affinity(g->L.cpus, 1);
+    else if (S->binding == DSL_BIND_SOCKET && st->nsocket > 0)
+        dsl_set_affinity(st->socket_cpus, st->nsocket);
+    else
+        dsl_set_affinity(g->L.cpus, g->L.n);
+}
+
+/* Place the calling thread for grant g; *restore is set when it must be undone after. */
+static void dsl_place_caller(dsl_sched* S, dsl_placement* P, int sticky, const dsl_grant* g,
+                             int* restore) {
+    *restore = 0;
+#if defined(__linux__)
+    const int key = S->binding == DSL_BIND_CORE ? g->L.cpus[0] : (g->stream << 16) | g->L.cpus[0];
+    if (!sticky) {
+        if (sched_getaffinity(0, sizeof(dsl_pin_orig), &dsl_pin_orig) == 0) *restore = 1;
+        dsl_place_mask(S, g);
+        return;
+    }
+    if (dsl_pin_sched == (const void*)S && dsl_pin_epoch == P->epoch && dsl_pin_key == key) return;
+    if (dsl_pin_sched != (const void*)S || dsl_pin_epoch != P->epoch) {
+        if (!dsl_pin_orig_valid) {
+            if (sched_getaffinity(0, sizeof(dsl_pin_orig), &dsl_pin_orig) != 0) return;
+            dsl_pin_orig_valid = 1;
+        }
+        dsl_lock(&S->lock);
+        if (P->ncallers < DSL_MAX_CALLERS) {
+            P->callers[P->ncallers].mask = dsl_pin_orig;
+            P->callers[P->ncallers].tid = (int64_t)dsl_gettid_();
+            ++P->ncallers;
+        }
+        dsl_unlock(&S->lock);
+        dsl_pin_sched = S;
+        dsl_pin_epoch = P->epoch;
+    }
+    dsl_place_mask(S, g);
+    dsl_pin_key = key;
+#else
+    (void)S; (void)P; (void)sticky; (void)g;
+#endif
+}
+
+static void dsl_unplace_caller(int restore) {
+#if defined(__linux__)
+    if (restore) sched_setaffinity(0, sizeof(dsl_pin_orig), &dsl_pin_orig);
+#else
+    (void)restore;
+#endif
+}
+
+/* Give every thread this scheduler placed its own affinity back (the Context closes). */
+static void dsl_sched_restore_callers(dsl_sched* S, dsl_placement* P) {
+    dsl_lock(&S->lock);
+#if defined(__linux__)
+    for (int i = 0; i < P->ncallers; ++i)
+        sched_setaffinity((pid_t)P->callers[i].tid, sizeof(P->callers[i].mask), &P->callers[i].mask);
+#endif
+    P->ncallers = 0;
+    P->epoch += 1;
+    dsl_unlock(&S->lock);
+}
+
+/* ---- running ---------------------------------------------------------------------------- */
+
+static void dsl_run_on(dsl_sched* S, dsl_req* r, dsl_grant* g) {
+    dsl_stream* st = &S->streams[g->stream];
+    r->stream = g->stream;
+    r->ncpus = g->L.n;
+    for (int i = 0; i < g->L.n; ++i) r->cpus[i] = g->L.cpus[i];
+    r->t0_ns = dsl_now_ns();
+    char* arena = dsl_arena_for(st, g->idx[0], r->engine, r->arena_bytes);
+    r->rc = arena ? S->run(r, &g->L, arena, S->user) : DSL_SCHED_NO_MEMORY;
+    r->t1_ns = dsl_now_ns();
+}
+
+/* Run `mine` (the caller's request) to completion. Called without the GIL. Returns its rc. */
+static int dsl_sched_run(dsl_sched* S, dsl_req* mine) {
+    dsl_grant g;
+    mine->next = 0;
+    mine->handed = 0;
+    mine->ev.word = DSL_R_QUEUED;
+    mine->ev.sleepers = 0;
+    dsl_lock(&S->lock);
+    if (!S->qhead && dsl_claim(S, &g)) {
+        dsl_unlock(&S->lock);
+        __atomic_fetch_add(&S->served_inline, 1, __ATOMIC_RELAXED);
+    } else {
+        if (S->qtail) S->qtail->next = mine; else S->qhead = mine;
+        S->qtail = mine;
+        S->queued += 1;
+        dsl_unlock(&S->lock);
+        /* no spin: every core is running a request, a spinning waiter would slow one */
+        const uint32_t st = dsl_event_wait(&mine->ev, DSL_R_QUEUED, 0);
+        if (st == DSL_R_DONE) return mine->rc;
+        g = *mine->handed; /* DSL_R_HANDED: the lease is ours */
+        free(mine->handed);
+        mine->handed = 0;
+        __atomic_fetch_add(&S->served_handed, 1, __ATOMIC_RELAXED);
+    }
+    int restore;
+    dsl_place_caller(S, (dsl_placement*)S->placement, S->sticky, &g, &restore);
+    dsl_last_stream = g.stream;
+    dsl_req* r = mine;
+    int combined = 0;
+    int64_t t_begin = dsl_now_ns();
+    for (;;) {
+        dsl_run_on(S, r, &g);
+        if (r != mine) dsl_event_set(&r->ev, DSL_R_DONE);
+        dsl_lock(&S->lock);
+        if (S->qhead && combined < S->combine_max) {
+            r = S->qhead;
+            S->qhead = r->next;
+            if (!S->qhead) S->qtail = 0;
+            S->queued -= 1;
+            ++combined;
+            dsl_unlock(&S->lock);
+            __atomic_fetch_add(&S->served_combined, 1, __ATOMIC_RELAXED);
+            continue;
+        }
+        const int64_t now = dsl_now_ns();
+        dsl_release(S, &g, combined ? (now - t_begin) / (combined + 1) : now - t_begin);
+        dsl_req* h = 0;
+        dsl_grant* hg = 0;
+        if (S->qhead) {
+            /* hand a lease to the oldest waiter: it is asleep, its request waits for it */
+            h = S->qhead;
+            hg = (dsl_grant*)malloc(sizeof(dsl_grant));
+            if (hg && dsl_claim_on(S, g.stream, hg)) {
+                S->qhead = h->next;
+                if (!S->qhead) S->qtail = 0;
+                S->queued -= 1;
+            } else {
+                free(hg);
+                hg = 0;
+                h = 0;
+            }
+        }
+        dsl_unlock(&S->lock);
+        if (h) {
+            h->handed = hg;
+            dsl_event_set(&h->ev, DSL_R_HANDED);
+        }
+        break;
+    }
+    dsl_unplace_caller(restore);
+    return mine->rc;
+}
+#endif
