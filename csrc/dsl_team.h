@@ -160,9 +160,13 @@ static inline int dsl_helper_start(dsl_helper* h, int cpu, const int* allowed, i
     return rc;
 }
 
+/* Park (or unpark) a helper. Parking a spinning helper moves its word so that it leaves
+ * its spin and sleeps; one already asleep is left alone (no futex wake-up: an IPI). An
+ * unparked helper stays asleep until its next chunk wakes it. */
 static inline void dsl_helper_park(dsl_helper* h, int park) {
-    __atomic_store_n(&h->state, park ? DSL_H_PARK : DSL_H_RUN, __ATOMIC_RELEASE);
-    if (park) dsl_event_bump(&h->ev); /* out of its spin, so that it goes to sleep now */
+    __atomic_store_n(&h->state, park ? DSL_H_PARK : DSL_H_RUN, __ATOMIC_SEQ_CST);
+    if (park && !__atomic_load_n(&h->ev.sleepers, __ATOMIC_SEQ_CST))
+        __atomic_fetch_add(&h->ev.word, 1, __ATOMIC_SEQ_CST);
 }
 
 static inline void dsl_helper_stop(dsl_helper* h) {

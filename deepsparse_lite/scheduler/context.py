@@ -25,6 +25,7 @@ import itertools
 import logging
 import os
 import threading
+import time
 import weakref
 from typing import List, Optional
 
@@ -122,6 +123,12 @@ def validate_scheduler(scheduler) -> Scheduler:
 
 _LIVE = weakref.WeakSet()
 _keys = itertools.count(1)
+#: set in a child process after fork(): only then does Context.run pay for os.getpid()
+_FORKED = [False]
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=lambda: _FORKED.__setitem__(0, True))
+else:  # pragma: no cover
+    _FORKED[0] = True
 
 
 @atexit.register
@@ -191,7 +198,6 @@ class Context:
         self._closed = False
         self._inflight = {}  # engine key -> requests not yet finished
         self._pid = os.getpid()
-        self._inflight_cv = threading.Condition(self._lock)
         self._trace = None  # list of request records while tracing (start_trace)
         _LIVE.add(self)
 
@@ -252,8 +258,8 @@ class Context:
 
     def unregister(self, key: int, timeout: Optional[float] = None) -> None:
         """Wait for the engine's running requests, then free its arenas."""
-        with self._inflight_cv:
-            self._inflight_cv.wait_for(lambda: self._inflight.get(key, 0) == 0, timeout)
+        self._wait_idle(lambda: self._inflight.get(key, 0) == 0, timeout)
+        with self._lock:
             self._inflight.pop(key, None)
             if not self._closed:
                 self._core.forget(key)
@@ -276,32 +282,32 @@ class Context:
     def run(self, key: int, plan, inputs, outputs, record: bool = False):
         """Run one request (the GIL is released while it runs or waits). With ``record``,
         returns a ``RunRecord`` (when it ran, on which stream and CPUs)."""
-        if os.getpid() != self._pid:
+        if _FORKED[0] and os.getpid() != self._pid:
             # after fork() the helper threads do not exist in this process: refuse instead
             # of waiting forever
             raise RuntimeError(
                 "this Context (and its engines) was created in another process; fork() does not "
                 "carry its stream threads over: create engines after forking, or use the 'spawn' "
                 "start method")
-        bp = self._bind(plan)
-        with self._lock:
+        hit = self._bound.get(id(plan))
+        bp = hit[1] if hit is not None and hit[0] is plan else self._bind(plan)
+        inflight = self._inflight
+        with self._lock:  # a plain lock: waiters (unregister, close) poll, nobody notifies
             if self._closed:
                 raise RuntimeError("this Context has been closed")
-            n = self._inflight.get(key)
+            n = inflight.get(key)
             if n is None:
                 raise RuntimeError("this engine has been closed")
-            self._inflight[key] = n + 1
-            self._started = True
+            inflight[key] = n + 1
+        self._started = True
         trace = self._trace
         info = [] if (record or trace is not None) else None
         try:
             rc, failed = self._core.run(bp, key, inputs, outputs, info)
         finally:
-            with self._inflight_cv:
-                if key in self._inflight:
-                    self._inflight[key] -= 1
-                    if self._closed or self._inflight[key] == 0:
-                        self._inflight_cv.notify_all()
+            with self._lock:
+                if key in inflight:
+                    inflight[key] -= 1
         if rc != 0:
             from deepsparse_lite.compiler import _raise_plan_error
             _raise_plan_error(plan, rc, failed)
@@ -313,6 +319,17 @@ class Context:
                               "engine": key, "stream": stream})
             return rec
         return None
+
+    def _wait_idle(self, cond, timeout: Optional[float]) -> bool:
+        """Poll until cond() holds (lock held while evaluating) or the timeout passes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if cond():
+                    return True
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
 
     # ---- tracing (benchmarks/bench_scheduler.py --timeline draws it) ----------------------
     def start_trace(self) -> None:
@@ -331,14 +348,12 @@ class Context:
         """Stop the streams after the running and queued requests finished; joins the
         helper threads, frees the arenas and gives the threads that ran requests their own
         CPU affinity back."""
-        with self._inflight_cv:
+        with self._lock:
             if self._closed:
                 return
             self._closed = True  # no new request is admitted from here on
-            # requests admitted before (counted in flight) still run
-            self._inflight_cv.wait_for(lambda: not any(self._inflight.values()), timeout)
-            busy = any(self._inflight.values())
-        if not busy:
+        # requests admitted before (counted in flight) still run
+        if self._wait_idle(lambda: not any(self._inflight.values()), timeout):
             self._core.stop()
         _LIVE.discard(self)
 
