@@ -448,3 +448,36 @@ def test_trace_records_each_request(mlp_path):
     assert len({r["caller"] for r in recs}) == 2
     assert all(r["t0"] <= r["t1"] and r["cpus"] and set(r["cpus"]) <= set(sum(ctx.stream_cpus, ()))
                for r in recs)
+
+
+@pytest.mark.parametrize("combine", ["0", "1", "3"])
+@pytest.mark.parametrize("scheduler, streams", [("multi_stream", 2), ("single_stream", None), ("elastic", None)])
+def test_queued_requests_are_combined_or_handed_over_and_all_correct(mlp_path, monkeypatch, combine,
+                                                                     scheduler, streams):
+    """More callers than streams: waiting requests are run by the thread that frees a lease
+    (DSL_COMBINE of them) or handed the lease; every one completes with its own result."""
+    monkeypatch.setenv("DSL_COMBINE", combine)
+    rng = np.random.default_rng(5)
+    inputs = [rng.standard_normal((1, 64)).astype(np.float32) for _ in range(24)]
+    want = _sequential_reference(mlp_path, inputs)
+    eng = Engine(mlp_path, batch_size=1, scheduler=scheduler, num_streams=streams)
+    errors = []
+
+    def caller(t):
+        for rep in range(15):
+            k = (t * 7 + rep) % len(inputs)
+            if not np.array_equal(eng.run([inputs[k]])[0], want[k]):
+                errors.append((t, k))
+
+    threads = [threading.Thread(target=caller, args=(t,)) for t in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "deadlock"
+    assert not errors
+    st = eng.context.stats
+    assert st["inline"] + st["combined"] + st["handed"] >= 6 * 15 and st["queued"] == 0
+    if combine == "0":
+        assert st["combined"] == 0
+    eng.close()
