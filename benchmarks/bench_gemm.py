@@ -2,6 +2,13 @@
 onnxruntime, each given the same number of threads.
 
     python benchmarks/bench_gemm.py [--threads 1 2] [--repeats 30] [--isa 1]
+    python benchmarks/bench_gemm.py --suite small-m [--threads 1 2]
+
+``--suite small-m``: batch 1-8 Gemm with constant (packed) weights at the MLP's and
+BERT-base's shapes, a bandwidth-bound workload: reported as GB/s of weights streamed,
+beside the read bandwidth of this machine measured on a buffer of the same size (the
+weights stay in L3 when one matrix is run in a loop) and on a chain of layers larger than
+L3 (weights from DRAM, as in a whole BERT-base).
 
 Each case is compiled as a one-node ONNX model (constant weights, so MatMul uses the
 packed-weight GEMM) and run through the plan runner with a preallocated arena; the
@@ -122,12 +129,88 @@ def _cases(rng, isa):
     return cases
 
 
+def _chain_model(M, K, N, layers, rng):
+    """``layers`` Gemm(+Relu) layers K->N->N...: weights of every layer distinct, so a
+    chain larger than L3 streams its weights from DRAM."""
+    nodes, inits, prev, k = [], [], "x", K
+    for i in range(layers):
+        w = (rng.standard_normal((k, N), dtype=np.float32) / np.sqrt(k)).astype(np.float32)
+        inits.append(numpy_helper.from_array(w, f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [prev, f"w{i}"], [f"h{i}"]))
+        nodes.append(helper.make_node("Relu", [f"h{i}"], [f"y{i}" if i < layers - 1 else "y"]))
+        prev, k = f"y{i}", N
+    g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, (M, K))],
+                          [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return m, sum(int(np.prod(t.dims)) * 4 for t in inits)
+
+
+def _read_gbps(nbytes: int, repeats: int) -> float:
+    """Median GB/s of the best vector form reading a buffer of ``nbytes`` front to back."""
+    from deepsparse_lite import kernels
+    from deepsparse_lite.kernels import gemm
+
+    form = min(kernels.isa_level(), 2)  # DSL_FORM_GENERIC / AVX2 / AVX512
+    buf = np.ones(max(16, nbytes // 4), np.float32)
+    passes = max(1, int(2e8 // max(buf.nbytes, 1)))
+    gemm.stream_read_seconds(buf, form, passes)
+    ts = []
+    for _ in range(repeats):
+        t0 = time.thread_time()
+        gemm.stream_read_seconds(buf, form, passes)
+        ts.append(time.thread_time() - t0)
+    return buf.nbytes * passes / statistics.median(ts) / 1e9
+
+
+def small_m(args) -> None:
+    """GB/s of weights streamed at batch 1-8 (see the module docstring)."""
+    rng = np.random.default_rng(0)
+    shapes = [("mlp", 512, 1024), ("mlp", 1024, 1024), ("bert", 768, 768), ("bert", 768, 3072),
+              ("bert", 3072, 768)]
+    cases = []
+    for M in args.m:
+        for tag, K, N in shapes:
+            w = rng.standard_normal((K, N), dtype=np.float32)
+            cases.append((f"{tag} {M}x{K}x{N}", M, K * N * 4, _model("MatMul", (M, K), w),
+                          rng.standard_normal((M, K), dtype=np.float32)))
+        # BERT-base's 12 layers of weights do not fit in L3: 24 distinct 768x768 layers (57 MB)
+        m, nbytes = _chain_model(M, 768, 768, 24, rng)
+        cases.append((f"dram {M}x768x768 x24", M, nbytes, m, rng.standard_normal((M, 768), dtype=np.float32)))
+    print("GB/s of weights streamed per call (median). 1 thread: thread CPU time, interleaved; "
+          ">1 thread: best wall time. 'read': this machine's read bandwidth on a buffer of the "
+          "weights' size (1 thread)")
+    print(f"{'case':26s} {'thr':>3s} {'ours us':>9s} {'ort us':>9s} {'ours GB/s':>10s} {'ort GB/s':>9s} "
+          f"{'read GB/s':>10s} {'ours/ort':>9s}")
+    read = {}
+    for nt in args.threads:
+        for name, M, nbytes, model, x in cases:
+            if nbytes not in read:
+                read[nbytes] = _read_gbps(nbytes, args.repeats)
+            fns = {"ours": _ours(model, x, nt, args.isa), "ort": _ort(model, x, nt)}
+            if nt == 1:
+                t = _interleaved(fns, args.repeats, time.thread_time)
+                sec = {k: v[0] for k, v in t.items()}
+            else:
+                sec = {}
+                for k, fn in fns.items():
+                    sec[k] = _interleaved({k: fn}, 4 * args.repeats, time.perf_counter, min_time=0.0)[k][1]
+                    time.sleep(0.3)
+            print(f"{name:26s} {nt:3d} {sec['ours'] * 1e6:9.1f} {sec['ort'] * 1e6:9.1f} "
+                  f"{nbytes / sec['ours'] / 1e9:10.1f} {nbytes / sec['ort'] / 1e9:9.1f} "
+                  f"{read[nbytes]:10.1f} {sec['ort'] / sec['ours']:9.2f}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--isa", type=int, default=None, help="plan ISA level (default: best)")
+    ap.add_argument("--suite", choices=["kernels", "small-m"], default="kernels")
+    ap.add_argument("--m", type=int, nargs="+", default=[1, 2, 4, 8], help="batch rows (small-m)")
     args = ap.parse_args(argv)
+    if args.suite == "small-m":
+        return small_m(args)
     set_blas = _openblas_set_threads()
     cases = _cases(np.random.default_rng(0), args.isa)
     rows = []

@@ -123,3 +123,24 @@ def test_a_form_the_cpu_lacks_is_refused():
         pytest.skip("every form runs here")
     with pytest.raises(ValueError, match="cannot run"):
         abi.simd_selftest(2, *_inputs())
+
+
+@pytest.mark.parametrize("form", kernels.runnable_forms())
+@pytest.mark.parametrize("n", [0, 1, 63, 64, 1000])
+def test_stream_read_probe_sums_every_float(form, n):
+    """The bandwidth probe of benchmarks/bench_gemm.py --suite small-m reads every float
+    (its sum is right in every form, tails included)."""
+    from deepsparse_lite.kernels import gemm
+    x = (np.arange(n) % 7).astype(F32)
+    seconds, total = gemm.stream_read_seconds(x, form, 2)
+    assert seconds >= 0
+    assert total == 2 * float(x.sum())
+
+
+def test_stream_read_probe_refuses_unknown_or_unrunnable_forms():
+    from deepsparse_lite.kernels import gemm
+    with pytest.raises(ValueError, match="unknown vector form"):
+        gemm.stream_read_seconds(np.ones(4, F32), 7)
+    if 2 not in kernels.runnable_forms():
+        with pytest.raises(ValueError, match="does not have"):
+            gemm.stream_read_seconds(np.ones(4, F32), 2)
