@@ -35,6 +35,9 @@
 #define T_UKH(mr) T_XSFX(T_PASTE4(f32_gemm_ukernel_, mr, x, VM_LEN))
 #define T_BODYH VM_SFX(f32_gemm_bodyh)
 #define T_EPI VM_SFX(f32_gemm_epi_vec)
+/* row counts whose tiles split k into even and odd accumulators (too few chains else;
+ * on AVX2 halves the doubled accumulators spill: that form is for tests) */
+#define T_SPLIT2(mr) ((mr) == 2 || (mr) == 3)
 
 /* Final value of one vector of C: alpha * v + row bias + column bias, clamped (when
  * `clamp`). max/min take the bound first so that a NaN in v is what they return
@@ -54,8 +57,39 @@ T_BODY(const int mr, int64_t kc, const float* restrict a, const float* restrict 
         c0[r] = VF_ZERO();
         c1[r] = VF_ZERO();
     }
+    int64_t k = 0;
+    if (T_SPLIT2(mr)) {
+        /* 2 or 3 rows: 4-6 accumulator chains cannot cover the FMA latency (the loop would
+         * run at one k step per FMA latency, below L3 bandwidth for a batch-2 GEMV), so
+         * even and odd k go to separate accumulators, summed at the end */
+        VF d0[T_MR], d1[T_MR];
+#pragma GCC unroll 16
+        for (int r = 0; r < mr; ++r) {
+            d0[r] = VF_ZERO();
+            d1[r] = VF_ZERO();
+        }
+        for (; k + 2 <= kc; k += 2) {
+            const VF b0 = VF_LOAD(b), b1 = VF_LOAD(b + VM_LEN);
+            const VF b2 = VF_LOAD(b + T_NR), b3 = VF_LOAD(b + T_NR + VM_LEN);
+#pragma GCC unroll 16
+            for (int r = 0; r < mr; ++r) {
+                const VF av = VF_BCAST(a + r), aw = VF_BCAST(a + T_MR + r);
+                c0[r] = VF_FMA(av, b0, c0[r]);
+                c1[r] = VF_FMA(av, b1, c1[r]);
+                d0[r] = VF_FMA(aw, b2, d0[r]);
+                d1[r] = VF_FMA(aw, b3, d1[r]);
+            }
+            a += 2 * T_MR;
+            b += 2 * T_NR;
+        }
+#pragma GCC unroll 16
+        for (int r = 0; r < mr; ++r) {
+            c0[r] = VF_ADD(c0[r], d0[r]);
+            c1[r] = VF_ADD(c1[r], d1[r]);
+        }
+    }
 #pragma GCC unroll 4
-    for (int64_t k = 0; k < kc; ++k) {
+    for (; k < kc; ++k) {
         const VF b0 = VF_LOAD(b), b1 = VF_LOAD(b + VM_LEN);
 #pragma GCC unroll 16
         for (int r = 0; r < mr; ++r) {
@@ -168,8 +202,26 @@ T_BODYH(const int mr, int64_t kc, const float* restrict a, const float* restrict
     } else {
 #pragma GCC unroll 16
         for (int r = 0; r < mr; ++r) c0[r] = VF_ZERO();
+        int64_t k = 0;
+        if (T_SPLIT2(mr)) { /* the full-width tile's even/odd k split, same order */
+            VF d0[T_MR];
+#pragma GCC unroll 16
+            for (int r = 0; r < mr; ++r) d0[r] = VF_ZERO();
+            for (; k + 2 <= kc; k += 2) {
+                const VF b0 = VF_LOAD(b), b2 = VF_LOAD(b + T_NR);
+#pragma GCC unroll 16
+                for (int r = 0; r < mr; ++r) {
+                    c0[r] = VF_FMA(VF_BCAST(a + r), b0, c0[r]);
+                    d0[r] = VF_FMA(VF_BCAST(a + T_MR + r), b2, d0[r]);
+                }
+                a += 2 * T_MR;
+                b += 2 * T_NR;
+            }
+#pragma GCC unroll 16
+            for (int r = 0; r < mr; ++r) c0[r] = VF_ADD(c0[r], d0[r]);
+        }
 #pragma GCC unroll 4
-        for (int64_t k = 0; k < kc; ++k) {
+        for (; k < kc; ++k) {
             const VF b0 = VF_LOAD(b);
 #pragma GCC unroll 16
             for (int r = 0; r < mr; ++r) c0[r] = VF_FMA(VF_BCAST(a + r), b0, c0[r]);
@@ -284,6 +336,7 @@ static VM_TARGET void T_TILE(int64_t kc, const float* a, const float* b,
 #undef T_UKH
 #undef T_BODYH
 #undef T_EPI
+#undef T_SPLIT2
 #undef T_TILE
 #undef T_BODY
 #undef T_BODY1

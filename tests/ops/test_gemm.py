@@ -37,7 +37,8 @@ def close(op, inputs, attrs=None, **kw):
 SHAPES = [(1, 1, 1), (1, 33, 17), (5, 17, 33), (17, 5, 130), (33, 130, 17), (130, 33, 5),
           (6, 600, 40),   # several K blocks
           (300, 20, 21),  # several M blocks
-          (3, 5, 1100)]   # several N blocks of a runtime B
+          (3, 5, 1100),   # several N blocks of a runtime B
+          (2, 7, 20), (2, 601, 9), (3, 33, 40)]  # 2-3 row tiles (even/odd k split), odd K
 
 
 @pytest.mark.parametrize("M,K,N", SHAPES)
