@@ -338,10 +338,11 @@ class Context:
         self._trace = []
 
     def stop_trace(self) -> list:
-        """The records since start_trace: dicts with t0, t1, cpus, caller (thread ident),
-        engine (engine key) and stream (index)."""
-        out, self._trace = self._trace or [], None
-        return out
+        """The records of the requests that finished since start_trace (a request still
+        running is not in it): dicts with t0, t1, cpus, caller (thread ident), engine
+        (engine key) and stream (index). Never changes after it is returned."""
+        trace, self._trace = self._trace, None
+        return list(trace) if trace is not None else []
 
     # ---- lifecycle -------------------------------------------------------------------------
     def close(self, timeout: float = 30.0) -> None:
