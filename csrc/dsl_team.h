@@ -93,7 +93,7 @@ static inline int64_t dsl_lease_run(const void* lease, dsl_range_fn fn, const vo
         dsl_event_bump(&h->ev);
     }
     int64_t r = fn(ctx, 0, dsl_chunk_bound(n, 1, nth, align), 0);
-    while (__atomic_load_n(&job.remaining, __ATOMIC_ACQUIRE) > 0) DSL_CPU_RELAX();
+    dsl_spin_until_zero(&job.remaining);
     return r + __atomic_load_n(&job.total, __ATOMIC_ACQUIRE);
 }
 

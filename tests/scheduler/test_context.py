@@ -280,6 +280,49 @@ def test_a_caller_runs_on_its_lease_and_gets_its_affinity_back(slow_path):
             os.environ.pop("DSL_PIN_CALLER", None)
 
 
+@pytest.mark.skipif(NCPU < 2, reason="needs 2 cores")
+def test_one_sticky_caller_per_lease_head(slow_path):
+    """Two live threads on one stream: the first stays on the lease head until a second one
+    runs there; the head is then shared: the first gets its affinity back at once and every
+    thread is pinned for its request only (two threads kept on one core wait for each
+    other's time slices)."""
+    mine = os.sched_getaffinity(0)
+    eng = Engine(slow_path, batch_size=32, scheduler="single_stream")
+    x = np.random.rand(32, 512).astype(np.float32)
+    head = eng.context.stream_cpus[0][0]
+    first_ran, done = threading.Event(), threading.Event()
+    seen = {}
+
+    def first():
+        eng.run([x])
+        seen["first"] = os.sched_getaffinity(0)
+        first_ran.set()
+        done.wait(30)
+        seen["first_after"] = os.sched_getaffinity(0)
+
+    def second():
+        r = eng.context.run(eng._key, eng.plan, [x], [np.empty((32, 512), np.float32)], record=True)
+        seen["second_ran_on"] = r.cpus[0]
+        seen["second"] = os.sched_getaffinity(0)
+
+    t1 = threading.Thread(target=first)
+    t1.start()
+    assert first_ran.wait(30)
+    t2 = threading.Thread(target=second)
+    t2.start()
+    t2.join(30)
+    done.set()
+    t1.join(30)
+    assert seen["first"] == {head}
+    assert seen["second_ran_on"] == head and seen["second"] == mine
+    assert seen["first_after"] == mine  # the owner got its own affinity back at once
+    # the head stays shared: this thread too pins for its request only
+    r = eng.context.run(eng._key, eng.plan, [x], [np.empty((32, 512), np.float32)], record=True)
+    assert r.cpus[0] == head and os.sched_getaffinity(0) == mine
+    eng.close()
+    assert os.sched_getaffinity(0) == mine
+
+
 def test_bad_request_fails_only_its_caller(tmp_path):
     eng = Engine(_gather_model(tmp_path / "g.onnx"), batch_size=1, scheduler="multi_stream", num_streams=2)
     good = np.array([[0, 3, 9, 2]], dtype=np.int64)
