@@ -149,7 +149,9 @@ def _build_dsl(spec: Dict, arrays: list) -> Tuple[List[Callable], Dict, Callable
 
     kw: Dict[str, Any] = dict(batch_size=spec["batch"], num_cores=spec["cores"],
                               scheduler=spec["config"])
-    if spec["config"] != "single_stream":
+    if spec["config"] == "multi_stream":
+        # (elastic: one stream over every core, its leases shrink under load; N elastic
+        # streams of one core would be multi_stream)
         kw["num_streams"] = spec["streams"]
     engine = Engine(spec["model"], **kw)
     arch = cpu_architecture()

@@ -346,13 +346,17 @@ static void dsl_place_caller(dsl_sched* S, dsl_placement* P, int sticky, const d
     *restore = 0;
 #if defined(__linux__)
     const int key = S->binding == DSL_BIND_CORE ? g->L.cpus[0] : (g->stream << 16) | g->L.cpus[0];
+    if (!dsl_pin_tid) dsl_pin_tid = (int64_t)dsl_gettid_();
+    /* The process's main thread is never left pinned: the threads it starts afterwards
+     * (request callers, thread pools) would inherit the one core (seen: a benchmark that
+     * warmed up in the main thread, then ran 2 callers, both started on core 0). */
+    if (dsl_pin_tid == (int64_t)getpid()) sticky = 0;
     if (!sticky) {
         if (sched_getaffinity(0, sizeof(dsl_pin_orig), &dsl_pin_orig) == 0) *restore = 1;
         dsl_place_mask(S, g);
         return;
     }
     const int placed = dsl_pin_sched == (const void*)S && dsl_pin_epoch == P->epoch;
-    if (!dsl_pin_tid) dsl_pin_tid = (int64_t)dsl_gettid_();
     const int64_t tid = dsl_pin_tid;
     int64_t victim = 0;
     int mine = 0;
