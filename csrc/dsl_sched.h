@@ -211,8 +211,11 @@ static int dsl_claim_on(dsl_sched* S, int s, dsl_grant* g) {
         dsl_grant_fill(st, g, idx, st->n);
         return 1;
     }
-    if (st->nfree == 0) return 0;
+    /* demand is recorded even when no core is free: a request that finds the stream fully
+     * leased is concurrency too (else a lone request's whole-stream lease would hide the
+     * second caller, whose requests then queue behind it, every lease the whole stream) */
     const int demand = dsl_demand(st, st->active + 1 + S->queued, dsl_now_ns());
+    if (st->nfree == 0) return 0;
     int want = st->n - demand + 1;
     if (want < 1) want = 1;
     if (want > st->nfree) want = st->nfree;
