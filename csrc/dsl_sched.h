@@ -42,6 +42,7 @@
 #define DSL_BIND_NONE   2 /* threads anywhere on the lease's cores */
 
 #define DSL_SCHED_NO_MEMORY 4 /* = DSL_ERR_NO_MEMORY */
+#define DSL_OTHERS_NS 2000000 /* callers count as several for 2 ms after a change of thread */
 
 typedef struct dsl_req dsl_req;
 /* Runs one request on a lease with an arena of >= r->arena_bytes; returns 0 or an error. */
@@ -106,6 +107,8 @@ typedef struct {
     int sticky;                                            /* placement (see below) */
     void* placement;                                       /* dsl_placement* */
     int64_t served_inline, served_combined, served_handed; /* counters (tests, tuning) */
+    int64_t last_tid;   /* the thread that submitted the last request */
+    int64_t others_ns;  /* when a request last came from a different thread than the one before */
 } dsl_sched;
 
 static __thread int dsl_last_stream = -1; /* where this thread ran last: preferred */
@@ -308,6 +311,10 @@ typedef struct {
     uint64_t epoch;
     dsl_owner owners[DSL_MAX_OWNERS];
     int nowners;
+#if defined(__linux__)
+    cpu_set_t base;  /* the first caller's own affinity (see dsl_own_mask) */
+#endif
+    int base_valid;
 } dsl_placement;
 
 static dsl_owner* dsl_owner_find(dsl_placement* P, int key) {
@@ -333,6 +340,27 @@ static int dsl_own(dsl_placement* P, int key, int64_t tid) {
     return 1;
 }
 
+/* The affinity a thread calls its own, from the one it has now (lock held). A thread
+ * started by a sticky caller inherits that caller's one core: when its mask is exactly
+ * one core that this scheduler keeps a caller on, it is taken to be inherited and the
+ * first caller's own affinity is used instead (seen: a benchmark warmed up in its main
+ * thread, then started 2 callers, which "owned" core 0 only). */
+#if defined(__linux__)
+static void dsl_own_mask(dsl_placement* P, cpu_set_t* m, int64_t tid) {
+    if (!P->base_valid) {
+        P->base = *m;
+        P->base_valid = 1;
+        return;
+    }
+    if (CPU_COUNT(m) != 1 || CPU_COUNT(&P->base) <= 1) return;
+    for (int i = 0; i < P->nowners; ++i)
+        if (P->owners[i].tid != tid && CPU_ISSET(P->owners[i].key & 0xffff, m)) {
+            *m = P->base;
+            return;
+        }
+}
+#endif
+
 static void dsl_place_mask(dsl_sched* S, const dsl_grant* g) {
     const dsl_stream* st = &S->streams[g->stream];
     if (S->binding == DSL_BIND_CORE)
@@ -350,10 +378,6 @@ static void dsl_place_caller(dsl_sched* S, dsl_placement* P, int sticky, const d
 #if defined(__linux__)
     const int key = S->binding == DSL_BIND_CORE ? g->L.cpus[0] : (g->stream << 16) | g->L.cpus[0];
     if (!dsl_pin_tid) dsl_pin_tid = (int64_t)dsl_gettid_();
-    /* The process's main thread is never left pinned: the threads it starts afterwards
-     * (request callers, thread pools) would inherit the one core (seen: a benchmark that
-     * warmed up in the main thread, then ran 2 callers, both started on core 0). */
-    if (dsl_pin_tid == (int64_t)getpid()) sticky = 0;
     if (!sticky) {
         if (sched_getaffinity(0, sizeof(dsl_pin_orig), &dsl_pin_orig) == 0) *restore = 1;
         dsl_place_mask(S, g);
@@ -388,6 +412,9 @@ static void dsl_place_caller(dsl_sched* S, dsl_placement* P, int sticky, const d
             *restore = 1;
             dsl_pin_key = -1;
         } else if (sched_getaffinity(0, sizeof(dsl_pin_orig_call), &dsl_pin_orig_call) == 0) {
+            dsl_lock(&S->lock);
+            dsl_own_mask(P, &dsl_pin_orig_call, tid);
+            dsl_unlock(&S->lock);
             *restore = 2;
         }
         dsl_place_mask(S, g);
@@ -400,6 +427,7 @@ static void dsl_place_caller(dsl_sched* S, dsl_placement* P, int sticky, const d
             dsl_pin_orig_valid = 1;
         }
         dsl_lock(&S->lock);
+        dsl_own_mask(P, &dsl_pin_orig, tid);
         if (P->ncallers < DSL_MAX_CALLERS) {
             P->callers[P->ncallers].mask = dsl_pin_orig;
             P->callers[P->ncallers].tid = tid;
@@ -458,6 +486,9 @@ static int dsl_sched_run(dsl_sched* S, dsl_req* mine) {
     mine->handed = 0;
     mine->ev.word = DSL_R_QUEUED;
     mine->ev.sleepers = 0;
+    if (!dsl_pin_tid) dsl_pin_tid = (int64_t)dsl_gettid_();
+    if (__atomic_exchange_n(&S->last_tid, dsl_pin_tid, __ATOMIC_RELAXED) != dsl_pin_tid)
+        __atomic_store_n(&S->others_ns, dsl_now_ns(), __ATOMIC_RELAXED);
     dsl_lock(&S->lock);
     if (!S->qhead && dsl_claim(S, &g)) {
         dsl_unlock(&S->lock);
@@ -526,11 +557,16 @@ static int dsl_sched_run(dsl_sched* S, dsl_req* mine) {
         break;
     }
     dsl_unplace_caller(restore);
-    /* A thread woken here may have been queued on this core: the kernel does not preempt
-     * a running thread for it (EEVDF runs the current one to its slice), so without a yield
-     * it would wait for the next tick, 4 ms (seen as the p99 with 2 callers on one stream).
-     * With nothing else runnable here the yield returns at once. */
-    if (woke) sched_yield();
+    /* Yield before going back for the GIL. Another caller waiting for the GIL (or woken
+     * with its result) may be queued on this core: the kernel does not preempt a running
+     * thread for it (EEVDF runs the current one to its slice), and this thread would take
+     * the GIL back before it ever ran, request after request, until the next tick: 4 ms
+     * (seen as the p99 with 2 callers on one stream). With nothing else runnable here the
+     * yield returns at once (~1 us). */
+    /* only where another thread has used this scheduler lately: a yield costs ~7-10 us
+     * on this KVM guest even with nothing to run, more than a lone caller's hand-off */
+    if (woke || dsl_now_ns() - __atomic_load_n(&S->others_ns, __ATOMIC_RELAXED) < DSL_OTHERS_NS)
+        sched_yield();
     return mine->rc;
 }
 #endif

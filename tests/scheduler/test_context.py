@@ -253,8 +253,7 @@ def test_single_stream_serialises_and_pins_its_team(slow_path):
 @pytest.mark.skipif(NCPU < 2, reason="needs 2 cores")
 def test_a_caller_runs_on_its_lease_and_gets_its_affinity_back(slow_path):
     """The calling thread runs its request on the lease's first core; its own affinity
-    comes back when the Context closes (sticky placement) or after each request (always
-    for the main thread)."""
+    comes back when the Context closes (sticky placement) or after each request."""
     mine = os.sched_getaffinity(0)
     for sticky in ("sticky", "call"):
         os.environ["DSL_PIN_CALLER"] = sticky
@@ -273,8 +272,8 @@ def test_a_caller_runs_on_its_lease_and_gets_its_affinity_back(slow_path):
             (r, aff), = seen
             assert aff == ({r.cpus[0]} if sticky == "sticky" else mine)
             eng.run([x])
-            # the main thread is never left pinned (threads it starts would inherit the pin)
-            assert os.sched_getaffinity(0) == mine
+            assert os.sched_getaffinity(0) == (mine if sticky == "call" else {eng.context.run(
+                eng._key, eng.plan, [x], [np.empty((32, 512), np.float32)], record=True).cpus[0]})
             eng.close()
             assert os.sched_getaffinity(0) == mine
         finally:
@@ -326,6 +325,38 @@ def test_one_sticky_caller_per_lease_head(slow_path):
     t3.join(30)
     assert seen["third"] == (head, mine)
     eng.close()
+    assert os.sched_getaffinity(0) == mine
+
+
+@pytest.mark.skipif(NCPU < 2, reason="needs 2 cores")
+def test_threads_started_by_a_sticky_caller_get_the_callers_own_affinity(slow_path):
+    """A thread started by a caller that stays pinned inherits its one core; that core is
+    not taken for the new thread's own affinity: when the Context closes it gets the first
+    caller's affinity, not the inherited core."""
+    mine = os.sched_getaffinity(0)
+    eng = Engine(slow_path, batch_size=32, scheduler="multi_stream", num_streams=2)
+    x = np.random.rand(32, 512).astype(np.float32)
+    eng.run([x])  # this thread now stays on its lease head
+    pinned = os.sched_getaffinity(0)
+    assert len(pinned) == 1
+    ran, closed, seen = threading.Event(), threading.Event(), {}
+
+    def child():
+        seen["start"] = os.sched_getaffinity(0)
+        for _ in range(3):
+            eng.context.run(eng._key, eng.plan, [x], [np.empty((32, 512), np.float32)], record=True)
+        ran.set()
+        closed.wait(30)
+        seen["after_close"] = os.sched_getaffinity(0)
+
+    t = threading.Thread(target=child)
+    t.start()
+    assert ran.wait(30)
+    eng.close()
+    closed.set()
+    t.join(30)
+    assert seen["start"] == pinned
+    assert seen["after_close"] == mine
     assert os.sched_getaffinity(0) == mine
 
 
