@@ -149,16 +149,16 @@ def _chain_model(M, K, N, layers, rng):
 def _read_gbps(nbytes: int, repeats: int) -> float:
     """Median GB/s of the best vector form reading a buffer of ``nbytes`` front to back."""
     from deepsparse_lite import kernels
-    from deepsparse_lite.kernels import gemm
+    from deepsparse_lite.kernels import reduce as kreduce
 
     form = min(kernels.isa_level(), 2)  # DSL_FORM_GENERIC / AVX2 / AVX512
     buf = np.ones(max(16, nbytes // 4), np.float32)
     passes = max(1, int(2e8 // max(buf.nbytes, 1)))
-    gemm.stream_read_seconds(buf, form, passes)
+    kreduce.stream_read_seconds(buf, form, passes)
     ts = []
     for _ in range(repeats):
         t0 = time.thread_time()
-        gemm.stream_read_seconds(buf, form, passes)
+        kreduce.stream_read_seconds(buf, form, passes)
         ts.append(time.thread_time() - t0)
     return buf.nbytes * passes / statistics.median(ts) / 1e9
 

@@ -130,17 +130,17 @@ def test_a_form_the_cpu_lacks_is_refused():
 def test_stream_read_probe_sums_every_float(form, n):
     """The bandwidth probe of benchmarks/bench_gemm.py --suite small-m reads every float
     (its sum is right in every form, tails included)."""
-    from deepsparse_lite.kernels import gemm
+    from deepsparse_lite.kernels import reduce as kreduce
     x = (np.arange(n) % 7).astype(F32)
-    seconds, total = gemm.stream_read_seconds(x, form, 2)
+    seconds, total = kreduce.stream_read_seconds(x, form, 2)
     assert seconds >= 0
     assert total == 2 * float(x.sum())
 
 
 def test_stream_read_probe_refuses_unknown_or_unrunnable_forms():
-    from deepsparse_lite.kernels import gemm
+    from deepsparse_lite.kernels import reduce as kreduce
     with pytest.raises(ValueError, match="unknown vector form"):
-        gemm.stream_read_seconds(np.ones(4, F32), 7)
+        kreduce.stream_read_seconds(np.ones(4, F32), 7)
     if 2 not in kernels.runnable_forms():
         with pytest.raises(ValueError, match="does not have"):
-            gemm.stream_read_seconds(np.ones(4, F32), 2)
+            kreduce.stream_read_seconds(np.ones(4, F32), 2)

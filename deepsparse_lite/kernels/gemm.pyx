@@ -585,30 +585,3 @@ def set_min_work(int64_t macs):
     MIN_MACS_PER_THREAD = max(1, macs)
     return old
 
-
-cdef extern from "dsl_membw.h" nogil:
-    float dsl_stream_sum(int form, const float* p, int64_t n)
-    int dsl_isa_detect()
-
-
-def stream_read_seconds(buf, int form, int passes=1):
-    """Seconds to read the float32 buffer ``buf`` front to back ``passes`` times with the
-    vector form ``form`` (csrc/dsl_cpu.h DSL_FORM_*; the caller checks the CPU has it): the
-    read bandwidth a streaming kernel can reach, the ceiling of the small-M GEMM."""
-    import time
-    cdef const float[::1] v = buf.reshape(-1)
-    cdef int64_t n = v.shape[0]
-    cdef int i
-    cdef float acc = 0
-    cdef int need = 2 if form == 2 else (1 if form in (1, 3) else 0)
-    if form < 0 or form > 3:
-        raise ValueError(f"unknown vector form {form}")
-    if dsl_isa_detect() < need:
-        raise ValueError(f"vector form {form} needs instructions this CPU does not have")
-    if n == 0:
-        return 0.0, 0.0
-    t0 = time.perf_counter()
-    with nogil:
-        for i in range(passes):
-            acc += dsl_stream_sum(form, &v[0], n)
-    return time.perf_counter() - t0, float(acc)
