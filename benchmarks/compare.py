@@ -271,16 +271,19 @@ def _drive(runners: Sequence[Callable], seconds: float,
     until ``seconds`` have passed and each made ``min_calls`` calls; returns (latencies in s,
     wall time from the start to the last call's end)."""
     perf = time.perf_counter
-    if len(runners) == 1:
-        fn, lats = runners[0], []
-        t0 = perf()
-        deadline = t0 + seconds
+
+    def loop(fn: Callable, deadline: float, out: List[float]) -> None:
         while True:
             t = perf()
-            if t >= deadline and len(lats) >= min_calls:
+            if t >= deadline and len(out) >= min_calls:
                 break
             fn()
-            lats.append(perf() - t)
+            out.append(perf() - t)
+
+    if len(runners) == 1:
+        lats: List[float] = []
+        t0 = perf()
+        loop(runners[0], t0 + seconds, lats)
         return lats, perf() - t0
     n = len(runners)
     barrier = threading.Barrier(n + 1)
@@ -290,16 +293,9 @@ def _drive(runners: Sequence[Callable], seconds: float,
     box = {"deadline": 0.0}
 
     def body(i: int) -> None:
-        fn, out = runners[i], per_thread[i]
         barrier.wait()
-        deadline = box["deadline"]
         try:
-            while True:
-                t = perf()
-                if t >= deadline and len(out) >= min_calls:
-                    break
-                fn()
-                out.append(perf() - t)
+            loop(runners[i], box["deadline"], per_thread[i])
         except BaseException as e:  # noqa: BLE001  (re-raised in the main thread)
             errors.append(e)
         ends[i] = perf()

@@ -290,6 +290,11 @@ static __thread cpu_set_t dsl_pin_orig_call;   /* its affinity before a per-requ
 static __thread int dsl_pin_orig_valid = 0;
 static __thread int64_t dsl_pin_tid = 0;       /* its kernel thread id, once known */
 
+static inline int64_t dsl_self_tid(void) {
+    if (!dsl_pin_tid) dsl_pin_tid = (int64_t)dsl_gettid_();
+    return dsl_pin_tid;
+}
+
 /* One sticky caller per lease head. A second thread kept on the same core would be
  * runnable there beside the one running a request (its Python code, its wait for the GIL),
  * and the kernel does not preempt a running thread for a woken one (EEVDF runs the current
@@ -377,14 +382,13 @@ static void dsl_place_caller(dsl_sched* S, dsl_placement* P, int sticky, const d
     *restore = 0;
 #if defined(__linux__)
     const int key = S->binding == DSL_BIND_CORE ? g->L.cpus[0] : (g->stream << 16) | g->L.cpus[0];
-    if (!dsl_pin_tid) dsl_pin_tid = (int64_t)dsl_gettid_();
     if (!sticky) {
         if (sched_getaffinity(0, sizeof(dsl_pin_orig), &dsl_pin_orig) == 0) *restore = 1;
         dsl_place_mask(S, g);
         return;
     }
     const int placed = dsl_pin_sched == (const void*)S && dsl_pin_epoch == P->epoch;
-    const int64_t tid = dsl_pin_tid;
+    const int64_t tid = dsl_self_tid();
     int64_t victim = 0;
     int mine = 0;
     cpu_set_t victim_mask;
@@ -486,8 +490,8 @@ static int dsl_sched_run(dsl_sched* S, dsl_req* mine) {
     mine->handed = 0;
     mine->ev.word = DSL_R_QUEUED;
     mine->ev.sleepers = 0;
-    if (!dsl_pin_tid) dsl_pin_tid = (int64_t)dsl_gettid_();
-    if (__atomic_exchange_n(&S->last_tid, dsl_pin_tid, __ATOMIC_RELAXED) != dsl_pin_tid)
+    const int64_t self = dsl_self_tid();
+    if (__atomic_exchange_n(&S->last_tid, self, __ATOMIC_RELAXED) != self)
         __atomic_store_n(&S->others_ns, dsl_now_ns(), __ATOMIC_RELAXED);
     dsl_lock(&S->lock);
     if (!S->qhead && dsl_claim(S, &g)) {
@@ -561,10 +565,9 @@ static int dsl_sched_run(dsl_sched* S, dsl_req* mine) {
      * with its result) may be queued on this core: the kernel does not preempt a running
      * thread for it (EEVDF runs the current one to its slice), and this thread would take
      * the GIL back before it ever ran, request after request, until the next tick: 4 ms
-     * (seen as the p99 with 2 callers on one stream). With nothing else runnable here the
-     * yield returns at once (~1 us). */
-    /* only where another thread has used this scheduler lately: a yield costs ~7-10 us
-     * on this KVM guest even with nothing to run, more than a lone caller's hand-off */
+     * (seen as the p99 with 2 callers on one stream). Only where another thread used this
+     * scheduler lately: a yield costs ~7-10 us on the KVM guest even with nothing else to
+     * run, more than a lone caller's whole hand-off. */
     if (woke || dsl_now_ns() - __atomic_load_n(&S->others_ns, __ATOMIC_RELAXED) < DSL_OTHERS_NS)
         sched_yield();
     return mine->rc;

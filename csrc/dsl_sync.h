@@ -37,20 +37,24 @@ static inline int64_t dsl_now_ns(void) {
  * 2-core stream). With nothing else runnable sched_yield returns at once. */
 #define DSL_YIELD_NS 20000
 
-/* Spin until *word (an int) is 0, yielding the core now and then (see DSL_YIELD_NS). */
+/* A spinner's periodic check (every 64 relaxes: the clock is a vDSO call, not free):
+ * yields when DSL_YIELD_NS passed since *ty, the last yield or the spin's start. */
+static inline void dsl_spin_yield(int64_t now, int64_t* ty) {
+    if (now - *ty > DSL_YIELD_NS) {
+        sched_yield();
+        *ty = now;
+    }
+}
+
+/* Spin until *word (an int) is 0, yielding the core now and then. */
 static inline void dsl_spin_until_zero(const int* word) {
     int k = 0;
-    int64_t ty = 0;
+    int64_t ty = dsl_now_ns();
     while (__atomic_load_n(word, __ATOMIC_ACQUIRE) > 0) {
         DSL_CPU_RELAX();
         if (++k == 64) {
             k = 0;
-            const int64_t now = dsl_now_ns();
-            if (ty == 0) ty = now;
-            else if (now - ty > DSL_YIELD_NS) {
-                sched_yield();
-                ty = now;
-            }
+            dsl_spin_yield(dsl_now_ns(), &ty);
         }
     }
 }
@@ -90,14 +94,11 @@ static inline uint32_t dsl_event_wait(dsl_event* e, uint32_t seen, int64_t spin_
             DSL_CPU_RELAX();
             v = __atomic_load_n(&e->word, __ATOMIC_ACQUIRE);
             if (v != seen) return v;
-            if (++k == 64) { /* read the clock rarely: it is a vDSO call, not free */
+            if (++k == 64) {
                 k = 0;
                 const int64_t now = dsl_now_ns();
                 if (now - t0 > spin_ns) break;
-                if (now - ty > DSL_YIELD_NS) { /* let a runnable thread have the core */
-                    sched_yield();
-                    ty = now;
-                }
+                dsl_spin_yield(now, &ty);
             }
         } while (1);
     }
