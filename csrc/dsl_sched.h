@@ -322,6 +322,22 @@ typedef struct {
     int base_valid;
 } dsl_placement;
 
+/* Epochs are unique in the process, not per scheduler: a thread remembers the scheduler
+ * (its address) and epoch it was placed by, and a Context closed and freed can have its
+ * address reused by the next one. With per-scheduler epochs starting at 0 the new one
+ * looked like the old one, and its first caller skipped its pin (seen in CI: the main
+ * thread, restored by one test's close, was not pinned by the next test's Context). */
+static uint64_t dsl_epoch_source = 0;
+static inline uint64_t dsl_next_epoch(void) {
+    return __atomic_add_fetch(&dsl_epoch_source, 1, __ATOMIC_RELAXED);
+}
+
+static dsl_placement* dsl_placement_new(void) {
+    dsl_placement* P = (dsl_placement*)calloc(1, sizeof(dsl_placement));
+    if (P) P->epoch = dsl_next_epoch();
+    return P;
+}
+
 static dsl_owner* dsl_owner_find(dsl_placement* P, int key) {
     for (int i = 0; i < P->nowners; ++i)
         if (P->owners[i].key == key) return &P->owners[i];
@@ -466,7 +482,7 @@ static void dsl_sched_restore_callers(dsl_sched* S, dsl_placement* P) {
 #endif
     P->ncallers = 0;
     P->nowners = 0;
-    P->epoch += 1;
+    P->epoch = dsl_next_epoch();
     dsl_unlock(&S->lock);
 }
 

@@ -282,6 +282,7 @@ cdef extern from "dsl_sched.h" nogil:
     ctypedef struct dsl_placement:
         int ncallers
     void dsl_sched_restore_callers(dsl_sched* S, dsl_placement* P)
+    dsl_placement* dsl_placement_new()
     int DSL_MAX_LEASE
     int DSL_H_RUN, DSL_H_PARK
     int dsl_sched_run(dsl_sched* S, dsl_req* r)
@@ -393,7 +394,7 @@ cdef class StreamScheduler:
         memset(&self.S, 0, sizeof(dsl_sched))
         n = len(streams)
         self.S.streams = <dsl_stream*>calloc(max(n, 1), sizeof(dsl_stream))
-        self.S.placement = calloc(1, sizeof(dsl_placement))
+        self.S.placement = dsl_placement_new()
         if self.S.streams == NULL or self.S.placement == NULL:
             raise MemoryError()
         self.S.sticky = 1 if sticky else 0
