@@ -20,9 +20,19 @@
  * instant flips between 1 and 2 as callers re-submit). Static streams (single_stream,
  * multi_stream) lease all their cores.
  *
- * Arenas live per (stream, lease-head core, engine): the lease head is held by one request
- * at a time, so a request owns its arena without a lock; they are allocated on first use
- * (aligned, grown when a plan needs more) and freed when the engine unregisters.
+ * Short requests do not wait behind long ones: between two steps of a request, its runner
+ * looks at the queue (one relaxed load when it is empty). When a request of another
+ * engine waits whose runs take at most 1/preempt_ratio of this engine's (learned per
+ * engine), the runner pauses its own request, runs the waiting one to completion on the
+ * same lease and wakes its caller, then resumes where it stopped. A paused request keeps
+ * at least half of its lease's time (its own steps >= the nested runs), nested runs never
+ * nest, and requests of one engine never overtake each other: none starves.
+ *
+ * Arenas live per (stream, lease-head core, slot): slot 0 for the request holding the
+ * lease, slot 1 for one nested inside it. The lease head is held by one request at a
+ * time, so a request owns its arena without a lock. A slot is shared by every engine of
+ * the Context (a request binds its plan's pointer table into the arena on every run) and
+ * grows to the largest plan run there: memory per worker, not per (worker, model).
  */
 #ifndef DSL_SCHED_H
 #define DSL_SCHED_H
@@ -61,9 +71,17 @@ struct dsl_req {
     dsl_event ev;          /* DSL_R_* */
     struct dsl_grant* handed;
     dsl_req* next;
+    /* set by the scheduler while it runs (dsl_run_on): for dsl_sched_between */
+    void* sched;
+    const void* grant;
+    int nested;            /* runs inside another request's pause: slot 1, never pauses */
+    int64_t nested_ns;     /* time its lease spent on nested requests so far */
 };
 
-typedef struct { int64_t engine; char* base; int64_t bytes; } dsl_arena;
+typedef struct { int64_t engine; char* base; int64_t bytes; } dsl_arena; /* engine: the slot */
+
+#define DSL_MAX_COSTS 64
+typedef struct { int64_t engine; double ns; } dsl_cost; /* a moving average of run times */
 
 typedef struct {
     dsl_arena* a;
@@ -109,6 +127,11 @@ typedef struct {
     int64_t served_inline, served_combined, served_handed; /* counters (tests, tuning) */
     int64_t last_tid;   /* the thread that submitted the last request */
     int64_t others_ns;  /* when a request last came from a different thread than the one before */
+    int preempt;        /* pause long requests for short ones of other engines (see top) */
+    int preempt_ratio;  /* "short": an engine's runs take <= 1/preempt_ratio of the other's */
+    int64_t served_nested;
+    dsl_cost costs[DSL_MAX_COSTS];
+    int ncosts;
 } dsl_sched;
 
 static __thread int dsl_last_stream = -1; /* where this thread ran last: preferred */
@@ -147,25 +170,36 @@ static char* dsl_arena_for(dsl_stream* st, int head, int64_t engine, int64_t byt
     return (char*)p;
 }
 
-/* Free every arena of `engine` (no request of it may be running). Returns bytes freed. */
-static int64_t dsl_sched_forget(dsl_sched* S, int64_t engine) {
-    int64_t freed = 0;
+/* An engine leaves: forget its run-time average. Arenas are shared by every engine (they
+ * stay, sized for the largest plan run so far, until the Context closes). */
+static void dsl_sched_forget(dsl_sched* S, int64_t engine) {
+    dsl_lock(&S->lock);
+    for (int i = 0; i < S->ncosts; ++i)
+        if (S->costs[i].engine == engine) {
+            S->costs[i] = S->costs[--S->ncosts];
+            break;
+        }
+    dsl_unlock(&S->lock);
+}
+
+/* The bytes of every arena: out[i] for i < max, as (stream, head index, slot, bytes)
+ * quadruples; returns how many exist (lock taken). */
+static int dsl_sched_arenas(dsl_sched* S, int64_t* out, int max) {
+    int n = 0;
     dsl_lock(&S->lock);
     for (int s = 0; s < S->nstreams; ++s)
         for (int h = 0; h < S->streams[s].n; ++h) {
-            dsl_arena_list* l = &S->streams[s].arenas[h];
-            for (int i = 0; i < l->n;) {
-                if (l->a[i].engine == engine) {
-                    freed += l->a[i].bytes;
-                    free(l->a[i].base);
-                    l->a[i] = l->a[--l->n];
-                } else {
-                    ++i;
+            const dsl_arena_list* l = &S->streams[s].arenas[h];
+            for (int i = 0; i < l->n; ++i, ++n)
+                if (n < max) {
+                    out[4 * n] = s;
+                    out[4 * n + 1] = h;
+                    out[4 * n + 2] = l->a[i].engine;
+                    out[4 * n + 3] = l->a[i].bytes;
                 }
-            }
         }
     dsl_unlock(&S->lock);
-    return freed;
+    return n;
 }
 
 /* Free every arena and arena list (the scheduler is stopping). */
@@ -488,22 +522,98 @@ static void dsl_sched_restore_callers(dsl_sched* S, dsl_placement* P) {
 
 /* ---- running ---------------------------------------------------------------------------- */
 
+/* The moving average of an engine's run times, 0 when unknown (lock held). */
+static double dsl_cost_of(const dsl_sched* S, int64_t engine) {
+    for (int i = 0; i < S->ncosts; ++i)
+        if (S->costs[i].engine == engine) return S->costs[i].ns;
+    return 0.0;
+}
+
+static void dsl_cost_add(dsl_sched* S, int64_t engine, double ns) {
+    for (int i = 0; i < S->ncosts; ++i)
+        if (S->costs[i].engine == engine) {
+            S->costs[i].ns = 0.75 * S->costs[i].ns + 0.25 * ns;
+            return;
+        }
+    if (S->ncosts < DSL_MAX_COSTS) {
+        S->costs[S->ncosts].engine = engine;
+        S->costs[S->ncosts].ns = ns;
+        ++S->ncosts;
+    }
+}
+
 static void dsl_run_on(dsl_sched* S, dsl_req* r, dsl_grant* g) {
     dsl_stream* st = &S->streams[g->stream];
     r->stream = g->stream;
     r->ncpus = g->L.n;
     for (int i = 0; i < g->L.n; ++i) r->cpus[i] = g->L.cpus[i];
+    r->sched = S;
+    r->grant = g;
+    r->nested_ns = 0;
     r->t0_ns = dsl_now_ns();
-    char* arena = dsl_arena_for(st, g->idx[0], r->engine, r->arena_bytes);
+    char* arena = dsl_arena_for(st, g->idx[0], r->nested ? 1 : 0, r->arena_bytes);
     r->rc = arena ? S->run(r, &g->L, arena, S->user) : DSL_SCHED_NO_MEMORY;
     r->t1_ns = dsl_now_ns();
+    r->sched = 0;
+    if (r->rc == 0) {
+        dsl_lock(&S->lock);
+        dsl_cost_add(S, r->engine, (double)(r->t1_ns - r->t0_ns - r->nested_ns));
+        dsl_unlock(&S->lock);
+    }
 }
+
+/* Between two steps of request r (run by its runner, see the top of this file): run the
+ * short requests of other engines that wait, while r keeps at least half its lease. */
+static void dsl_sched_between(dsl_req* r) {
+    dsl_sched* S = (dsl_sched*)r->sched;
+    if (!S || r->nested || !S->preempt) return;
+    if (!__atomic_load_n(&S->queued, __ATOMIC_RELAXED)) return;
+    for (;;) {
+        const int64_t now = dsl_now_ns();
+        if (r->nested_ns > now - r->t0_ns - r->nested_ns) return;
+        dsl_lock(&S->lock);
+        const double mine = dsl_cost_of(S, r->engine);
+        dsl_req *q = S->qhead, *prev = 0;
+        int64_t skip[8];
+        int nskip = 0;
+        for (; q; prev = q, q = q->next) {
+            /* the first waiting request of each engine only: one engine's requests start in
+             * arrival order */
+            int seen = q->engine == r->engine;
+            for (int i = 0; i < nskip && !seen; ++i) seen = skip[i] == q->engine;
+            if (seen) continue;
+            const double c = dsl_cost_of(S, q->engine);
+            if (c > 0.0 && mine > 0.0 && c * S->preempt_ratio <= mine) break;
+            if (nskip == 8) { q = 0; break; }
+            skip[nskip++] = q->engine;
+        }
+        if (!q) {
+            dsl_unlock(&S->lock);
+            return;
+        }
+        if (prev) prev->next = q->next; else S->qhead = q->next;
+        if (S->qtail == q) S->qtail = prev;
+        S->queued -= 1;
+        S->served_nested += 1;
+        dsl_unlock(&S->lock);
+        q->nested = 1;
+        dsl_run_on(S, q, (dsl_grant*)r->grant);
+        r->nested_ns += q->t1_ns - q->t0_ns;
+        dsl_event_set(&q->ev, DSL_R_DONE);
+        if (!__atomic_load_n(&S->queued, __ATOMIC_RELAXED)) return;
+    }
+}
+
+static inline void dsl_sched_between_void(void* r) { dsl_sched_between((dsl_req*)r); }
 
 /* Run `mine` (the caller's request) to completion. Called without the GIL. Returns its rc. */
 static int dsl_sched_run(dsl_sched* S, dsl_req* mine) {
     dsl_grant g;
     mine->next = 0;
     mine->handed = 0;
+    mine->sched = 0;
+    mine->nested = 0;
+    mine->nested_ns = 0;
     mine->ev.word = DSL_R_QUEUED;
     mine->ev.sleepers = 0;
     const int64_t self = dsl_self_tid();

@@ -120,6 +120,17 @@ def sticky_callers() -> bool:
     return (os.environ.get("DSL_PIN_CALLER") or "sticky").strip().lower() != "call"
 
 
+def preempt_ratio() -> int:
+    """``DSL_PREEMPT``: a request waiting for a stream is run inside the pause of a running
+    request of another engine (between two of its steps) when its engine's runs take at
+    most 1/``DSL_PREEMPT`` of the running one's (default 4; 0 turns pausing off)."""
+    try:
+        v = os.environ.get("DSL_PREEMPT")
+        return max(0, int(v)) if v not in (None, "") else 4
+    except ValueError:
+        return 4
+
+
 def combine_max() -> int:
     """``DSL_COMBINE``: how many queued requests the thread finishing one may run on its lease
     before handing the lease to the next waiting caller (default 1)."""

@@ -130,8 +130,14 @@ cdef inline double now_ns() noexcept nogil:
     return <double>ts.tv_sec * 1e9 + <double>ts.tv_nsec
 
 
+cdef extern from "dsl_sched.h" nogil:
+    void dsl_sched_between_void(void* r)
+
+
 cdef int execute(const dsl_step* steps, Py_ssize_t n, char** p, const dsl_exec* x,
-                 Py_ssize_t* failed, double* prof) noexcept nogil:
+                 Py_ssize_t* failed, double* prof, void* req=NULL) noexcept nogil:
+    """Run the steps in order; with ``req`` (a scheduler request), the scheduler may run
+    a short request of another engine between two steps (dsl_sched_between)."""
     cdef Py_ssize_t k
     cdef int rc, fam
     cdef double t0 = 0
@@ -156,6 +162,8 @@ cdef int execute(const dsl_step* steps, Py_ssize_t n, char** p, const dsl_exec* 
         if rc != DSL_OK:
             failed[0] = k
             return rc
+        if req != NULL and k + 1 < n:
+            dsl_sched_between_void(req)
     return DSL_OK
 
 
@@ -278,7 +286,8 @@ cdef extern from "dsl_sched.h" nogil:
         int started
         int sticky
         void* placement
-        int64_t served_inline, served_combined, served_handed
+        int64_t served_inline, served_combined, served_handed, served_nested
+        int preempt, preempt_ratio
     ctypedef struct dsl_placement:
         int ncallers
     void dsl_sched_restore_callers(dsl_sched* S, dsl_placement* P)
@@ -286,7 +295,8 @@ cdef extern from "dsl_sched.h" nogil:
     int DSL_MAX_LEASE
     int DSL_H_RUN, DSL_H_PARK
     int dsl_sched_run(dsl_sched* S, dsl_req* r)
-    int64_t dsl_sched_forget(dsl_sched* S, int64_t engine)
+    void dsl_sched_forget(dsl_sched* S, int64_t engine)
+    int dsl_sched_arenas(dsl_sched* S, int64_t* out, int max)
     void dsl_sched_free_arenas(dsl_sched* S)
     int dsl_helper_start(dsl_helper* h, int cpu, const int* allowed, int nallowed, int64_t spin_ns)
     void dsl_helper_stop(dsl_helper* h)
@@ -331,7 +341,7 @@ cdef int run_request(dsl_req* r, const dsl_lease* L, char* arena, void* user) no
     x.cap = cpu_cap
     x.hits = hits if recording else NULL
     x.team = <const void*>L
-    rc = execute(a.steps, a.nsteps, p, &x, &failed, NULL)
+    rc = execute(a.steps, a.nsteps, p, &x, &failed, NULL, <void*>r)
     r.failed = failed
     return rc
 
@@ -386,7 +396,7 @@ cdef class StreamScheduler:
     cdef bint _started
 
     def __cinit__(self, list streams, int64_t spin_ns=0, str binding="core", int combine_max=1,
-                  bint sticky=True):
+                  bint sticky=True, int preempt_ratio=4):
         cdef int s, i, n
         cdef dsl_stream* st
         self._streams = list(streams)
@@ -402,6 +412,8 @@ cdef class StreamScheduler:
         self.S.spin_ns = max(spin_ns, 0)
         self.S.binding = BIND_CODES[binding]
         self.S.combine_max = max(combine_max, 0)
+        self.S.preempt = 1 if preempt_ratio > 0 else 0
+        self.S.preempt_ratio = max(preempt_ratio, 1)
         self.S.run = run_request
         for s, (cpus, elastic, socket_cpus) in enumerate(streams):
             st = &self.S.streams[s]
@@ -471,8 +483,25 @@ cdef class StreamScheduler:
         self._started = False
 
     def forget(self, int64_t engine):
-        """Free the arenas of one engine (none of its requests may be running)."""
-        return dsl_sched_forget(&self.S, engine)
+        """An engine leaves (none of its requests may be running): its run-time average
+        is dropped. Arenas are shared by the engines and stay until the Context closes."""
+        dsl_sched_forget(&self.S, engine)
+
+    def arenas(self):
+        """(stream, lease-head cpu, slot, bytes) of every arena allocated so far: slot 0
+        for the request holding a lease, 1 for a short request run inside its pause."""
+        cdef int n = dsl_sched_arenas(&self.S, NULL, 0), k
+        if n == 0:
+            return []
+        cdef int64_t* out = <int64_t*>malloc(4 * n * sizeof(int64_t))
+        if out == NULL:
+            raise MemoryError()
+        try:
+            n = min(n, dsl_sched_arenas(&self.S, out, n))
+            return [(int(out[4 * k]), int(self.S.streams[out[4 * k]].cpus[out[4 * k + 1]]),
+                     int(out[4 * k + 2]), int(out[4 * k + 3])) for k in range(n)]
+        finally:
+            free(out)
 
     def __dealloc__(self):
         cdef int s
@@ -545,7 +574,8 @@ cdef class StreamScheduler:
     def stats(self):
         """Requests run by their caller, combined into another's lease, handed a lease."""
         return {"inline": self.S.served_inline, "combined": self.S.served_combined,
-                "handed": self.S.served_handed, "queued": self.S.queued}
+                "handed": self.S.served_handed, "nested": self.S.served_nested,
+                "queued": self.S.queued}
 
     def helpers(self):
         """(stream, cpu, kernel tid, chunks run, parked) of every helper thread."""

@@ -191,7 +191,7 @@ class Context:
 
         self._core = runner.StreamScheduler(
             [(g.cpus, g.elastic, g.socket_cpus) for g in self._groups], int(spin * 1000),
-            self.binding, config.combine_max(), config.sticky_callers())
+            self.binding, config.combine_max(), config.sticky_callers(), config.preempt_ratio())
         self._bound = {}  # id(plan) -> (plan, BoundPlan)
         self._lock = threading.Lock()
         self._started = False
@@ -232,8 +232,29 @@ class Context:
     @property
     def stats(self) -> dict:
         """Requests run by their own caller (inline), by the thread finishing another
-        request (combined), or by a caller that was handed a lease (handed)."""
+        request (combined), by a caller that was handed a lease (handed), or inside the
+        pause of a longer request of another engine (nested)."""
         return self._core.stats()
+
+    @property
+    def arenas(self) -> List[dict]:
+        """Every activation arena: one per lease-head core and slot (slot 0 for the request
+        holding the lease, slot 1 for a short request run inside its pause), shared by all
+        the engines on this Context and sized for the largest plan run there."""
+        return [{"stream": s, "cpu": c, "slot": k, "bytes": b} for s, c, k, b in self._core.arenas()]
+
+    def memory(self) -> dict:
+        """Bytes held for the engines: ``weights`` per engine key (the plans' constants,
+        packed weights included), ``arenas`` per worker (stream, lease-head cpu) and their
+        total."""
+        weights = {}
+        for plan, _, key in list(self._bound.values()):
+            if key is not None and key in self._inflight:
+                weights[key] = max(weights.get(key, 0), int(plan.constant_bytes))
+        per_worker = {}
+        for a in self.arenas:
+            per_worker[(a["stream"], a["cpu"])] = per_worker.get((a["stream"], a["cpu"]), 0) + a["bytes"]
+        return {"weights": weights, "arenas": per_worker, "arena_total": sum(per_worker.values())}
 
     @property
     def spin_us(self) -> float:
@@ -263,10 +284,10 @@ class Context:
             self._inflight.pop(key, None)
             if not self._closed:
                 self._core.forget(key)
-        for k in [k for k, (p, _) in self._bound.items() if getattr(p, "_engine_key", None) == key]:
+        for k in [k for k, v in self._bound.items() if v[2] == key]:
             self._bound.pop(k, None)
 
-    def _bind(self, plan):
+    def _bind(self, plan, key=None):
         """The plan's C view (cached: the request path only reads pointers)."""
         hit = self._bound.get(id(plan))
         if hit is not None and hit[0] is plan:
@@ -276,7 +297,7 @@ class Context:
         bp = runner.BoundPlan(plan)
         if len(self._bound) > 64:  # plans of value-specialised engines come and go
             self._bound.clear()
-        self._bound[id(plan)] = (plan, bp)
+        self._bound[id(plan)] = (plan, bp, key)
         return bp
 
     def run(self, key: int, plan, inputs, outputs, record: bool = False):
@@ -290,7 +311,7 @@ class Context:
                 "carry its stream threads over: create engines after forking, or use the 'spawn' "
                 "start method")
         hit = self._bound.get(id(plan))
-        bp = hit[1] if hit is not None and hit[0] is plan else self._bind(plan)
+        bp = hit[1] if hit is not None and hit[0] is plan else self._bind(plan, key)
         inflight = self._inflight
         with self._lock:  # a plain lock: waiters (unregister, close) poll, nobody notifies
             if self._closed:
