@@ -426,6 +426,21 @@ static void dsl_place_mask(dsl_sched* S, const dsl_grant* g) {
         dsl_set_affinity(g->L.cpus, g->L.n);
 }
 
+#if defined(__linux__)
+/* Whether thread `tid` of this process has exited, waiting up to 2 ms for one that is
+ * finishing (tgkill with signal 0 only checks). Paid once per lease head, when a second
+ * thread first runs there. */
+static int dsl_thread_gone(int64_t tid) {
+    const int64_t until = dsl_now_ns() + 2000000;
+    for (;;) {
+        if (syscall(SYS_tgkill, getpid(), (pid_t)tid, 0) != 0 && errno == ESRCH) return 1;
+        if (dsl_now_ns() > until) return 0;
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, 0);
+    }
+}
+#endif
+
 /* Place the calling thread for grant g; *restore is set when it must be undone after. */
 static void dsl_place_caller(dsl_sched* S, dsl_placement* P, int sticky, const dsl_grant* g,
                              int* restore) {
@@ -444,9 +459,16 @@ static void dsl_place_caller(dsl_sched* S, dsl_placement* P, int sticky, const d
     cpu_set_t victim_mask;
     dsl_lock(&S->lock);
     dsl_owner* o = dsl_owner_find(P, key);
-    if (o && !o->shared && o->tid != tid &&
-        syscall(SYS_tgkill, getpid(), (pid_t)o->tid, 0) != 0 && errno == ESRCH)
-        o = 0; /* its owner has exited (tgkill with signal 0 only checks) */
+    if (o && !o->shared && o->tid != tid) {
+        /* another thread owns the head: has it exited? (checked without the lock: a thread
+         * Python has joined may still be finishing, seen in a third of joins) */
+        const int64_t other = o->tid;
+        dsl_unlock(&S->lock);
+        const int gone = dsl_thread_gone(other);
+        dsl_lock(&S->lock);
+        o = dsl_owner_find(P, key);
+        if (o && !o->shared && o->tid == other && gone) o = 0;
+    }
     if (!o) {
         mine = dsl_own(P, key, tid);
     } else if (!o->shared && o->tid == tid) {
