@@ -202,7 +202,7 @@ def _timeline(trace, path, title):
         for c in r["cpus"]:
             y = cpus.index(c)
             ax.barh(y, (min(r["t1"], t_end) - r["t0"]) * 1e3, left=(r["t0"] - t0) * 1e3, height=0.8,
-                    color=colours[r["model"]], edgecolor="black", linewidth=0.2)
+                    color=colours[r["model"]], linewidth=0)
     ax.set_yticks(range(len(cpus)), [f"cpu {c}" for c in cpus])
     ax.set_xlabel("ms")
     ax.set_title(title)

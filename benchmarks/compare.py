@@ -5,6 +5,10 @@
                                  [--trials 3] [--seconds 3] [--warmup S] [--batch B]
                                  [--timeout 300] [--no-extras]
 
+``compare.py mixed [bench_multimodel.py options]`` runs the mixed multi-model load instead
+(``benchmarks/bench_multimodel.py``: one shared Context against one engine per model,
+onnxruntime and DeepSparse).
+
 ``MODEL`` is a sample-model name (``deepsparse_lite.models.list_models()``: mlp, resnet50,
 resnet_tiny, mobilenet_v2, bert_base, bert_tiny, ...; also ``bert``, ``mobilenetv2`` and
 ``zoo:`` stubs, which map to the dense synthetic sample of that architecture) or a path to
@@ -884,6 +888,12 @@ def run_trials(jobs: Sequence[Job], found: Dict[str, str], model: Dict[str, Any]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["mixed"]:
+        # several models on one machine under mixed load: bench_multimodel.py's table
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import bench_multimodel
+        return bench_multimodel.main(argv[1:])
     args = parse_args(argv)
     if args.worker is not None:
         return worker_main(args.worker)

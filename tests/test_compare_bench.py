@@ -100,3 +100,28 @@ def test_inputs_in_range_and_batch_copy(tmp_path):
     assert m.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 4
     assert m.graph.output[0].type.tensor_type.shape.dim[0].dim_value == 4
     assert compare.model_kind(m) == "other"
+
+
+def test_compare_mixed_runs_the_multimodel_load(tmp_path):
+    """`compare.py mixed` is bench_multimodel.py: per-model figures for each configuration,
+    the shared Context's counters and memory, and a missing DeepSparse is a note."""
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "mm.json"
+    res = subprocess.run(
+        [sys.executable, SCRIPT, "mixed", "--models", "resnet_tiny,mlp", "--seconds", "0.3",
+         "--configs", "dsl_shared,dsl_nopause,dsl_separate,ort,ds_shared,dsl_alone",
+         "--deepsparse-python", str(tmp_path / "no-such-python"), "--json", str(out)],
+        capture_output=True, text=True, env=dict(_env(), DEEPSPARSE_PYTHON=""), timeout=600)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(out.read_text())
+    rows = {r["config"]: r for r in data["results"]}
+    if not os.path.exists("/work/venv-ds/bin/python"):
+        assert "ds_shared" not in rows and "ds_shared: skipped" in res.stdout
+    for cfg in ("dsl_shared", "dsl_nopause", "dsl_separate", "ort"):
+        assert set(rows[cfg]["models"]) == {"resnet_tiny", "mlp"}, rows[cfg]
+        for m in rows[cfg]["models"].values():
+            assert m["items_s"] > 0 and 0 < m["p50_ms"] <= m["p99_ms"]
+        assert rows[cfg]["peak_rss_mb"] > 0
+    assert set(rows["dsl_alone"]["models"]) == {"mlp"}
+    assert rows["dsl_nopause"]["stats"]["nested"] == 0
+    assert rows["dsl_shared"]["arena_mb"] > 0
