@@ -378,30 +378,35 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert onnx.load(src).SerializeToString() == build_model("resnet_tiny").SerializeToString()
 
 
-def test_cli_module_and_errors(tmp_path):
+def test_cli_module_and_errors(tmp_path, capsys):
     src, dst = str(tmp_path / "in.onnx"), str(tmp_path / "out.onnx")
     build_model("mlp", path=src)
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "deepsparse_lite.sparsify", *args],
-                              capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
-
-    res = run(src, dst, "--sparsity", "0.8", "--mode", "global")
-    assert res.returncode == 0, res.stderr
-    assert measure_sparsity(dst).pruned_sparsity == pytest.approx(0.8, abs=1e-6)
     junk = tmp_path / "junk.onnx"
     junk.write_text("hello")
-    for args, msg in [((str(junk), dst, "--sparsity", "0.5"), "not an ONNX model"),
-                      ((src, dst, "--sparsity", "1.0"), "[0, 1)"),
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    # python -m: one good run, one bad input (exit status 2, one line, no traceback)
+    for args, rc, text in [((src, dst, "--sparsity", "0.8", "--mode", "global"), 0, "pruned"),
+                           ((str(junk), dst, "--sparsity", "0.5"), 2, "not an ONNX model")]:
+        res = subprocess.run([sys.executable, "-m", "deepsparse_lite.sparsify", *args],
+                             capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+        assert res.returncode == rc and text in res.stdout + res.stderr, res.stderr
+        assert "Traceback" not in res.stderr
+    assert measure_sparsity(dst).pruned_sparsity == pytest.approx(0.8, abs=1e-6)
+    # the rest in-process: argparse errors exit 2, our ValueErrors return 2
+    for args, msg in [((src, dst, "--sparsity", "1.0"), "[0, 1)"),
                       ((src, dst, "--sparsity", "-0.2"), "[0, 1)"),
+                      ((src, dst, "--sparsity", "x"), "not a number"),
                       ((src, dst, "--sparsity", "0.5", "--frobnicate"), "unrecognized"),
                       ((src, dst, "--quantize", "int4"), "invalid choice"),
                       ((src, dst), "nothing to do"),
-                      ((src, dst, "--quantize", "int8", "--calibration", "nope"), "neither")]:
-        res = run(*args)
-        assert res.returncode == 2 and msg in res.stderr, (args, res.stderr)
-        assert "Traceback" not in res.stderr
+                      ((src, dst, "--quantize", "int8", "--calibration", "nope"), "neither"),
+                      ((str(tmp_path / "none.onnx"), dst, "--sparsity", "0.5"), "not found")]:
+        try:
+            rc = cli_main(list(args))
+        except SystemExit as exc:
+            rc = exc.code
+        err = capsys.readouterr().err
+        assert rc == 2 and msg in err, (args, err)
 
 
 def test_console_script_is_declared():

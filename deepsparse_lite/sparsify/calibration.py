@@ -6,6 +6,7 @@ copy is compiled by :class:`deepsparse_lite.Engine`: no second runtime is needed
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import tempfile
 from typing import Dict, Iterable, List, Sequence, Tuple, Union
@@ -13,7 +14,10 @@ from typing import Dict, Iterable, List, Sequence, Tuple, Union
 import numpy as np
 import onnx
 
+from deepsparse_lite.ops.base import UnsupportedModelError
 from deepsparse_lite.sparsify._model import consumers
+
+_LOGGER = logging.getLogger(__name__)
 
 Calibration = Union[int, str, os.PathLike, Sequence]
 
@@ -145,38 +149,70 @@ def calibration_sets(model: onnx.ModelProto, calibration: Calibration,
 def collect_ranges(model: onnx.ModelProto, tensors: Iterable[str],
                    sets: List[List[np.ndarray]]) -> Dict[str, Tuple[float, float]]:
     """Min and max of every tensor in ``tensors`` over all calibration sets, computed by
-    deepsparse_lite's Engine on a copy of ``model`` that exposes them as outputs."""
-    from deepsparse_lite import Engine
+    deepsparse_lite's Engine on a copy of ``model`` that exposes them as outputs.
 
+    A model our engine cannot compile (an op it lacks) is calibrated with onnxruntime when it
+    is installed (a warning says so); otherwise that is a ValueError naming the reason."""
     tensors = list(dict.fromkeys(tensors))
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     present = {o.name for o in probe.graph.output}
     inputs = {i.name for i in probe.graph.input}
-    extra = [t for t in tensors if t not in present and t not in inputs]
-    for t in extra:
-        probe.graph.output.append(onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT,
-                                                                     None))
+    for t in tensors:
+        if t not in present and t not in inputs:
+            probe.graph.output.append(
+                onnx.helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None))
     ranges: Dict[str, List[float]] = {}
+
+    def record(values: Dict[str, np.ndarray]) -> None:
+        for t in tensors:
+            a = values[t]
+            lo, hi = float(np.min(a)), float(np.max(a))
+            r = ranges.setdefault(t, [lo, hi])
+            r[0], r[1] = min(r[0], lo), max(r[1], hi)
+
     with tempfile.TemporaryDirectory(prefix="dsl-calibrate-") as d:
         path = os.path.join(d, "model.onnx")
         onnx.save(probe, path)
-        by_batch: Dict[int, List[List[np.ndarray]]] = {}
-        for s in sets:
-            by_batch.setdefault(int(s[0].shape[0]) if s and s[0].ndim else 1, []).append(s)
-        for batch, group in by_batch.items():
-            engine = Engine(path, batch_size=batch)
+        try:
+            _run_engine(path, sets, record)
+        except UnsupportedModelError as exc:
             try:
-                names = engine.output_names
-                for s in group:
-                    feeds = dict(zip(names, engine.run(list(s))))
-                    for i, a in zip(engine.input_names, s):
-                        feeds.setdefault(i, a)
-                    for t in tensors:
-                        a = feeds[t]
-                        lo, hi = float(np.min(a)), float(np.max(a))
-                        r = ranges.setdefault(t, [lo, hi])
-                        r[0], r[1] = min(r[0], lo), max(r[1], hi)
-            finally:
-                engine.close()
+                import onnxruntime  # noqa: F401
+            except ImportError:
+                raise ValueError(f"cannot calibrate: deepsparse_lite cannot run this model "
+                                 f"({exc}) and onnxruntime is not installed") from None
+            _LOGGER.warning("calibrating with onnxruntime: deepsparse_lite cannot run this "
+                            "model (%s)", exc)
+            ranges.clear()
+            _run_onnxruntime(path, sets, record)
     return {t: (r[0], r[1]) for t, r in ranges.items()}
+
+
+def _run_engine(path: str, sets, record) -> None:
+    from deepsparse_lite import Engine
+
+    by_batch: Dict[int, List[List[np.ndarray]]] = {}
+    for s in sets:
+        by_batch.setdefault(int(s[0].shape[0]) if s and s[0].ndim else 1, []).append(s)
+    for batch, group in by_batch.items():
+        engine = Engine(path, batch_size=batch)
+        try:
+            for s in group:
+                values = dict(zip(engine.output_names, engine.run(list(s))))
+                values.update(zip(engine.input_names, s))
+                record(values)
+        finally:
+            engine.close()
+
+
+def _run_onnxruntime(path: str, sets, record) -> None:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    in_names = [i.name for i in sess.get_inputs()]
+    out_names = [o.name for o in sess.get_outputs()]
+    for s in sets:
+        values = dict(zip(out_names, sess.run(None, dict(zip(in_names, s)))))
+        values.update(zip(in_names, s))
+        record(values)

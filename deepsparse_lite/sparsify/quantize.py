@@ -29,8 +29,10 @@ Calibration runs the fp32 model with deepsparse_lite's own Engine (see calibrati
 """
 from __future__ import annotations
 
+import fnmatch
+import logging
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import onnx
@@ -47,6 +49,8 @@ SAME_SCALE_OPS = ("MaxPool", "AveragePool", "Reshape", "Transpose", "Flatten", "
                   "Unsqueeze", "Slice", "Gather")
 QUANTIZED_OPS = WEIGHTED_OPS + NORM_OPS + ALL_IO_OPS + SAME_SCALE_OPS
 REMOVABLE_ACTIVATIONS = ("Relu", "Clip")
+
+_LOGGER = logging.getLogger(__name__)
 
 
 @dataclass
@@ -134,7 +138,12 @@ def fold_batchnorm(model: onnx.ModelProto) -> List[str]:
 
 
 def _drop_unused_initializers(model: onnx.ModelProto) -> None:
+    """Remove initializers and Constant nodes nothing reads any more (a removed Clip's
+    bounds, a folded BatchNorm's statistics)."""
     used = {i for n in model.graph.node for i in n.input} | {o.name for o in model.graph.output}
+    dead = [n for n in model.graph.node if n.op_type == "Constant" and n.output[0] not in used]
+    for n in dead:
+        model.graph.node.remove(n)
     keep = [t for t in model.graph.initializer if t.name in used]
     if len(keep) != len(model.graph.initializer):
         gone = {t.name for t in model.graph.initializer} - {t.name for t in keep}
@@ -203,7 +212,8 @@ class _Plan:
     const_acts: List[str]                    # float constants stored uint8 per tensor
 
 
-def plan_quantization(model: onnx.ModelProto, op_types=QUANTIZED_OPS) -> _Plan:
+def plan_quantization(model: onnx.ModelProto, op_types=QUANTIZED_OPS,
+                      exclude: Sequence[str] = ()) -> _Plan:
     consts = Constants(model)
     is_float = _float_tensors(model)
     cons = consumers(model)
@@ -229,7 +239,7 @@ def plan_quantization(model: onnx.ModelProto, op_types=QUANTIZED_OPS) -> _Plan:
     # One pass in graph order, as onnxruntime does: a data-movement op whose input is already
     # quantized (by its producer or an earlier consumer) gives its output the same scale.
     for n in model.graph.node:
-        if n.op_type not in op_types:
+        if n.op_type not in op_types or any(fnmatch.fnmatchcase(n.name, p) for p in exclude):
             continue
         if n.op_type in SAME_SCALE_OPS:
             x, y = n.input[0], n.output[0]
@@ -318,13 +328,15 @@ def quantize_weight(w: np.ndarray, axis: Optional[int]) -> Tuple[np.ndarray, np.
 
 # --------------------------------------------------------------------------- graph rewrite
 def quantize_model(model: ModelLike, calibration: Calibration = 8, seed: int = 0,
-                   op_types=QUANTIZED_OPS, fold_bn: bool = True,
+                   op_types=QUANTIZED_OPS, exclude: Sequence[str] = (), fold_bn: bool = True,
                    remove_relu: bool = True):
     """Static INT8 quantization of ``model`` (a path or ModelProto, never modified) to QDQ.
 
     ``calibration``: the number of random input sets (see ``calibration.random_inputs``), a
     directory of ``.npy``/``.npz`` arrays, or a list of input sets. Returns ``(quantized
-    ModelProto, QuantizationReport)``.
+    ModelProto, QuantizationReport)``. ``op_types`` narrows the quantized op types;
+    ``exclude`` names nodes (``fnmatch`` patterns) left in fp32, like onnxruntime's
+    ``nodes_to_exclude``.
     """
     proto = load(model)
     if has_quantized_ops(proto):
@@ -347,16 +359,22 @@ def quantize_model(model: ModelLike, calibration: Calibration = 8, seed: int = 0
     calibrated = onnx.ModelProto()
     calibrated.CopyFrom(proto)
     removed = remove_activations(proto) if remove_relu else []
-    plan = plan_quantization(proto, op_types)
+    exclude = [exclude] if isinstance(exclude, str) else list(exclude)
+    plan = plan_quantization(proto, op_types, exclude)
     ranges = collect_ranges(calibrated, plan.activations, sets)
+    unbounded = sorted(t for t, r in ranges.items() if not np.isfinite(r).all())
+    if unbounded:  # e.g. a -inf attention mask: no uint8 scale holds it, the tensor stays fp32
+        _LOGGER.warning("not quantizing %d tensors with a non-finite range: %s",
+                        len(unbounded), ", ".join(unbounded[:5]))
+        for t in unbounded:
+            del ranges[t]
     del calibrated
-    _rewrite(proto, plan, ranges)
     set_metadata(proto, **{"sparsify.quantization": "int8 QDQ, per-channel int8 weights, "
                                                     "uint8 activations (min-max)",
                            "sparsify.calibration_sets": str(len(sets))})
-    report = QuantizationReport(sorted(plan.weights), sorted(plan.biases),
-                                list(plan.activations) + list(plan.same_as) +
-                                list(plan.const_acts), folded, removed, len(sets))
+    done = _rewrite(proto, plan, ranges)
+    report = QuantizationReport(sorted(plan.weights), sorted(done["biases"]),
+                                sorted(done["activations"]), folded, removed, len(sets))
     return proto, report
 
 
@@ -430,9 +448,11 @@ def _rewrite(model: onnx.ModelProto, plan: _Plan, ranges: Dict[str, Tuple[float,
         rename[w] = f"{w}_DequantizeLinear_Output"
         drop_inits.add(w)
     # biases: int32 with scale input_scale * weight_scale
+    done_biases = []
     for b, (x, w) in plan.biases.items():
         if x not in params or w not in wscale:
             continue
+        done_biases.append(b)
         bias = consts.get(b).astype(np.float32)
         per_channel = plan.weights[w] is not None
         s = _tiny_to_one(np.atleast_1d(np.float32(params[x][2]) * wscale[w]))
@@ -466,3 +486,4 @@ def _rewrite(model: onnx.ModelProto, plan: _Plan, ranges: Dict[str, Tuple[float,
     del g.input[:]
     g.input.extend(dropped_inputs)
     del g.value_info[:]
+    return {"biases": done_biases, "activations": list(params)}
