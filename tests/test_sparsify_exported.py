@@ -10,11 +10,21 @@ import pytest
 
 from deepsparse_lite.sparsify import prune_model, quantize_model
 from deepsparse_lite.sparsify.calibration import random_inputs
+from tests.test_sparsify import _signature
 from tests.tools.model_compare import assert_close, compile_or_skip, engine_run, ort_run
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "exported")
 with open(os.path.join(DATA, "manifest.json")) as _f:
     NAMES = sorted(json.load(_f)["fixtures"])
+
+
+# Q/DQ placement differs from quantize_static's (without its pre-processing) by design on:
+# vgg / mobilenet_v3 (opset 17): Conv + BatchNormalization, which we fold first;
+# mobilenet_v2: the Clip bounds' dead Constant nodes, which we remove; bert_tiny_hf /
+# minilm: LayerNorm biases shared across layers through Identity, which we keep fp32;
+# distilbert: the -inf attention mask (ort writes a NaN zero point there, we keep it fp32).
+LAYOUT_DIFFERS = {"vgg_tiny", "mobilenet_v3_tiny", "mobilenet_v2_tiny", "bert_tiny_hf",
+                  "minilm_tiny_hf", "distilbert_tiny_hf"}
 
 
 def _load(name):
@@ -55,6 +65,8 @@ def test_quantized_fixture_is_as_close_as_onnxruntime_quantize_static(name, tmp_
                                  weight_type=quantization.QuantType.QInt8)
     ours, _ = quantize_model(model, calibration=sets)
     onnx.checker.check_model(ours)
+    if name not in LAYOUT_DIFFERS:
+        assert _signature(ours) == _signature(onnx.load(theirs))
     want = ort_run(path, feeds)[0]
     err_ours = float(np.abs(ort_run(ours, feeds)[0] - want).max())
     err_theirs = float(np.abs(ort_run(theirs, feeds)[0] - want).max())

@@ -42,8 +42,8 @@ from deepsparse_lite.sparsify._model import (Constants, ModelLike, attr, consume
                                              has_quantized_ops, load, opset, set_metadata)
 from deepsparse_lite.sparsify.calibration import Calibration, calibration_sets, collect_ranges
 
-WEIGHTED_OPS = ("Conv", "Gemm", "MatMul")
-NORM_OPS = ("LayerNormalization", "InstanceNormalization")
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+NORM_OPS = ("LayerNormalization", "InstanceNormalization", "BatchNormalization")
 ALL_IO_OPS = ("Add", "Mul", "Concat", "Softmax", "GlobalAveragePool", "Sigmoid", "LeakyRelu")
 SAME_SCALE_OPS = ("MaxPool", "AveragePool", "Reshape", "Transpose", "Flatten", "Squeeze",
                   "Unsqueeze", "Slice", "Gather")
@@ -187,7 +187,7 @@ def remove_activations(model: onnx.ModelProto) -> List[str]:
             if not (lo <= 0.0 <= hi):
                 continue
         src = producer.get(act.input[0])
-        if src is None or src.op_type not in WEIGHTED_OPS + ALL_IO_OPS \
+        if src is None or src.op_type not in WEIGHTED_OPS + NORM_OPS + ALL_IO_OPS \
                 or len(cons.get(act.input[0], [])) != 1 or act.input[0] in outputs:
             continue
         idx = list(src.output).index(act.input[0])
@@ -230,10 +230,9 @@ def plan_quantization(model: onnx.ModelProto, op_types=QUANTIZED_OPS,
         if not name or not is_float.get(name, False) or name in weights or name in biases \
                 or name in same_as:
             return
-        if name in consts:
-            if consts.is_initializer(name):
-                const_acts[name] = None
-        else:
+        if consts.is_initializer(name):
+            const_acts[name] = None
+        else:  # an activation, or a Constant node's output (calibrated like one, as ort does)
             acts[name] = None
 
     # One pass in graph order, as onnxruntime does: a data-movement op whose input is already
@@ -250,21 +249,24 @@ def plan_quantization(model: onnx.ModelProto, op_types=QUANTIZED_OPS,
                     and is_float.get(y, False):
                 same_as[y] = x
             continue
-        if n.op_type in ("Conv", "Gemm"):
+        if n.op_type in ("Conv", "ConvTranspose", "Gemm"):
             w = n.input[1] if len(n.input) > 1 else ""
             if w in consts and consts.is_initializer(w) and is_float.get(w) and only_user(w, n):
-                axis = 0 if n.op_type == "Conv" or attr(n, "transB", 0) else 1
+                # the output-channel axis: ConvTranspose weights are [C_in, C_out / group, ...]
+                axis = 1 if n.op_type == "ConvTranspose" or (
+                    n.op_type == "Gemm" and not attr(n, "transB", 0)) else 0
+                if n.op_type == "ConvTranspose" and attr(n, "group", 1) != 1:
+                    axis = None
                 weights[w] = axis
                 act(n.input[0])
                 b = n.input[2] if len(n.input) > 2 else ""
-                ok_gemm = n.op_type == "Conv" or (attr(n, "alpha", 1.0) == 1.0 and
+                ok_gemm = n.op_type != "Gemm" or (attr(n, "alpha", 1.0) == 1.0 and
                                                   attr(n, "beta", 1.0) == 1.0)
                 if b and consts.is_initializer(b) and is_float.get(b) and \
                         consts.get(b).ndim == 1 and ok_gemm and only_user(b, n) and \
                         n.input[0] not in consts:
                     biases[b] = (n.input[0], w)
-                else:
-                    act(b)
+                # (a bias that is not a constant of this node alone stays fp32, as in ort)
             else:
                 for i in n.input:
                     act(i)
@@ -281,11 +283,16 @@ def plan_quantization(model: onnx.ModelProto, op_types=QUANTIZED_OPS,
             # onnxruntime's QDQNormalization: scale int8 per tensor, bias int32
             act(n.input[0])
             w = n.input[1] if len(n.input) > 1 else ""
-            if w in consts and consts.is_initializer(w) and is_float.get(w) and only_user(w, n):
+            # a per-tensor scale may be shared (exporters dedupe equal LayerNorm weights):
+            # every user then reads the one DequantizeLinear, as in ort
+            if w in consts and consts.is_initializer(w) and is_float.get(w) and \
+                    weights.get(w, None) is None:
                 weights[w] = None
                 b = n.input[2] if len(n.input) > 2 else ""
                 if b and consts.is_initializer(b) and is_float.get(b) and only_user(b, n):
                     biases[b] = (n.input[0], w)
+            elif w and not consts.is_initializer(w):
+                act(w)   # a computed scale (HF exports route tied weights through Identity)
         elif n.op_type in ALL_IO_OPS:
             for i in n.input:
                 act(i)
