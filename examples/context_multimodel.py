@@ -1,7 +1,7 @@
 """Seed example: two streams with Context and MultiModelEngine (scheduler-how-to.md).
 
-The zoo: stub resolves to the package's locally built ResNet-50 sample (synthetic weights,
-no download); a pruned variant comes with the sparsity issue."""
+The zoo: stub resolves to the package's locally built resnet50-pruned95_quant sample (synthetic
+weights pruned and INT8-quantized by deepsparse_lite.sparsify, no download)."""
 from deepsparse_lite import Context
 from deepsparse_lite import MultiModelEngine
 from deepsparse_lite.engine import Context  # noqa: F811  (the seed imports it twice)

@@ -1,6 +1,7 @@
 """Seed example: a BERT engine with the multi_stream scheduler (scheduler-how-to.md).
 
-The zoo: stub resolves to the locally built bert_base sample (synthetic weights)."""
+The zoo: stub resolves to the locally built bert_base-pruned90_quant sample (synthetic weights
+pruned and INT8-quantized by deepsparse_lite.sparsify)."""
 from deepsparse_lite import Engine
 from deepsparse_lite.utils import generate_random_inputs, model_to_path
 
