@@ -65,12 +65,20 @@ def _qtype_code(node, dt: np.dtype) -> int:
                                 "(uint8 and int8 only)")
 
 
+def _axis(node, rank: int, nscale: int, x_shape) -> int:
+    """The quantization axis; a 1-D tensor with one scale per element (the int32 biases
+    onnxruntime's quantizer emits, axis left at its default 1) is quantized along axis 0."""
+    axis = int(node.attrs.get("axis", 1))
+    if rank == 1 and axis == 1 and nscale == int(x_shape[0]):
+        return 0
+    return normalize_axis(axis, rank, node)
+
+
 def _channel_layout(node, x_shape, scale_shape):
     """(outer, C, inner) of a per-tensor or per-axis scale."""
     n = int(np.prod(x_shape, dtype=np.int64))
-    if len(scale_shape) == 0 or (len(scale_shape) == 1 and scale_shape[0] == 1 and
-                                 node.opset < 13):
-        return 1, 1, n
+    if int(np.prod(scale_shape, dtype=np.int64)) == 1 and len(scale_shape) <= 1:
+        return 1, 1, n   # one scale (a [1] tensor included): per tensor
     if len(scale_shape) != 1:
         raise UnsupportedModelError(f"{node.describe()}: blocked quantization (scale of shape "
                                     f"{tuple(scale_shape)}) is not supported")
@@ -80,7 +88,7 @@ def _channel_layout(node, x_shape, scale_shape):
         if scale_shape[0] != 1:
             raise UnsupportedModelError(f"{node.describe()}: scale {tuple(scale_shape)} for a scalar")
         return 1, 1, 1
-    axis = normalize_axis(int(node.attrs.get("axis", 1)), len(x_shape), node)
+    axis = _axis(node, len(x_shape), int(scale_shape[0]), x_shape)
     C = int(x_shape[axis])
     if scale_shape[0] == 1 and C != 1:
         return 1, 1, n
@@ -111,8 +119,33 @@ def _q_output_dtype(node, zp) -> np.dtype:
     raise UnsupportedModelError(f"{node.describe()}: output_dtype {od} is not supported")
 
 
+def _per_channel(node, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """A scale / zero point shaped to broadcast against ``x`` along the node's axis."""
+    v = np.asarray(v)
+    if v.size == 1:
+        return v.reshape(())
+    if v.ndim != 1:
+        raise UnsupportedModelError(f"{node.describe()}: blocked quantization is not supported")
+    axis = _axis(node, x.ndim, v.size, x.shape)
+    shape = [1] * x.ndim
+    shape[axis] = v.size
+    return v.reshape(shape)
+
+
 @register("QuantizeLinear")
 class QuantizeLinear(OpDef):
+    def fold(self, node, arrays):
+        """Constant folding in NumPy (onnx.reference lacks some opset versions), with the
+        kernels' arithmetic: float32 division, ties to even, saturation."""
+        x, s = np.asarray(arrays[0], np.float32), np.asarray(arrays[1], np.float32)
+        zp = arrays[2] if len(arrays) > 2 and arrays[2] is not None else None
+        dt = np.dtype(zp.dtype) if zp is not None else _q_output_dtype(node, None)
+        ii = np.iinfo(dt)
+        z = _per_channel(node, x, zp).astype(np.float32) if zp is not None else np.float32(0)
+        with np.errstate(all="ignore"):
+            v = np.rint(x / _per_channel(node, x, s)) + z
+        return [np.clip(np.nan_to_num(v, nan=ii.max), ii.min, ii.max).astype(dt)]
+
     def infer(self, node, ins):
         return [(ins[0].shape, _q_output_dtype(node, ins[2] if len(ins) > 2 else None))]
 
@@ -136,6 +169,13 @@ class QuantizeLinear(OpDef):
 
 @register("DequantizeLinear")
 class DequantizeLinear(OpDef):
+    def fold(self, node, arrays):
+        x = np.asarray(arrays[0])
+        s = _per_channel(node, x, np.asarray(arrays[1], np.float32))
+        zp = arrays[2] if len(arrays) > 2 and arrays[2] is not None else None
+        z = _per_channel(node, x, zp).astype(np.int64) if zp is not None else 0
+        return [((x.astype(np.int64) - z).astype(np.float32) * s).astype(np.float32)]
+
     def infer(self, node, ins):
         return [(ins[0].shape, np.dtype(np.float32))]
 
