@@ -58,14 +58,28 @@ def test_quantize_dynamic_bert(tmp_path):
     _compare(q, feeds, tol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["resnet_tiny", "mobilenet_v2_tiny"])
-def test_quantize_static_qdq(tmp_path, name):
+def _int8_steps(q, feeds):
+    from deepsparse_lite.ops.quant import QuantOp
+    plan = compiler.compile_onnx(q)
+    return sum(int(s["op"]) in (QuantOp.QCONV, QuantOp.QGEMM) for s in plan.steps)
+
+
+@pytest.mark.parametrize("name,preprocess", [("resnet_tiny", True), ("resnet_tiny", False),
+                                             ("mobilenet_v2_tiny", True)])
+def test_quantize_static_qdq(tmp_path, monkeypatch, name, preprocess):
+    """With onnxruntime's pre-processing (BatchNorm folded) every Conv / Gemm becomes one
+    INT8 step (the QDQ rewrite); without it the BatchNorms keep the convs in fp32."""
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_static)
 
     src, dst = os.path.join(tmp_path, "f.onnx"), os.path.join(tmp_path, "q.onnx")
     m = build_model(name, src)
     inp = m.graph.input[0].name
+    if preprocess:
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+        pre = os.path.join(tmp_path, "p.onnx")
+        quant_pre_process(src, pre, skip_symbolic_shape=True)
+        src = pre
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -79,4 +93,12 @@ def test_quantize_static_qdq(tmp_path, name):
     q = onnx.load(dst)
     assert "QuantizeLinear" in {n.op_type for n in q.graph.node}
     feeds = {inp: sample_inputs(name, seed=11)[0]}
+    n_int8 = _int8_steps(q, feeds)
+    n_conv = sum(n.op_type in ("Conv", "Gemm", "MatMul") for n in q.graph.node)
+    if preprocess:
+        assert n_int8 == n_conv, f"{n_int8} INT8 steps for {n_conv} Conv / Gemm nodes"
     _compare(q, feeds, tol=1.01 * _last_step(q) + 1e-6)
+    if preprocess:   # the fp32 fallback (no rewrite) agrees too
+        monkeypatch.setenv("DSL_QDQ", "0")
+        assert _int8_steps(q, feeds) == 0
+        _compare(q, feeds, tol=1.01 * _last_step(q) + 1e-6)

@@ -99,6 +99,10 @@ def fold_and_infer(graph: Graph) -> None:
                     _check_size(node, arr.shape, arr.dtype, limit)
                 _set(graph, node, arrays)
                 node.attrs["_folded"] = True
+                if node.op_type == "DequantizeLinear" and node.outputs[0]:
+                    graph.values[node.outputs[0]].qdq = (
+                        node.inputs[0], node.inputs[1], node.inputs[2] if len(node.inputs) > 2 else "",
+                        int(node.attrs.get("axis", 1)))
                 continue
         op = get_op(node.op_type, node.domain)
         if op is None:

@@ -295,10 +295,10 @@ def _matmul_shape(node, a_shape, b_shape):
 
 
 def _emit_qgemm(node, b: PlanBuilder, a, a_dt, w: np.ndarray, zw, za, za_t, out, M, K, N, *,
-                out_mode, mult=None, ibias=None, zy=0, relu=False):
+                out_mode, mult=None, ibias=None, zy=0, relu=False, fbias=None):
     packed, cz, zwp = _kq().pack_weights(w, zw)
     Np = cz.shape[0]
-    info = _colinfo(cz, zwp, Np, ibias=ibias, mult=mult)
+    info = _colinfo(cz, zwp, Np, ibias=ibias, mult=mult, fbias=fbias)
     tensors = [b.value(a.name), b.const(packed, name=f"{node.name}_qpacked"),
                b.const(info, name=f"{node.name}_qcols"), out]
     za_slot = -1
@@ -333,27 +333,60 @@ class MatMulInteger(OpDef):
         _emit_qgemm(node, b, a, _dt(a), wc, zw, za, za_t, y, M, K, N, out_mode=OUT_I32)
 
 
+def _attr_const(node, b, key: str) -> Optional[np.ndarray]:
+    """The constant an internal attribute names (set by the QDQ rewrite), or None."""
+    name = node.attrs.get(key)
+    if not name:
+        return None
+    v = b.graph_values.get(name)
+    if v is None or v.const is None:
+        raise UnsupportedModelError(f"{node.describe()}: '{name}' is not a constant")
+    return np.asarray(v.const)
+
+
+def _epilogue(node, b, x_s, w_s, y_s, y_zp, n: int):
+    """(out_mode, mult, zy, fbias, relu) of a QLinear* node: requantize to y's type, or, for
+    a QDQ rewrite without a QuantizeLinear after it (``_f32_out``), dequantize to fp32
+    with the fp32 bias (``_fbias``)."""
+    relu = bool(node.attrs.get("_relu", 0))
+    if node.attrs.get("_f32_out"):
+        one = np.float32(1.0)
+        mult = _requant_mult(node, _const(node, x_s, "the input scale"),
+                             _const(node, w_s, "the weight scale"), one, n)
+        fb = _attr_const(node, b, "_fbias")
+        fb = None if fb is None else fb.astype(np.float32).reshape(-1)
+        return OUT_F32, mult, 0, fb, relu
+    _check_q8(node, y_zp)
+    mult = _requant_mult(node, _const(node, x_s, "the input scale"),
+                         _const(node, w_s, "the weight scale"), _const(node, y_s, "y_scale"), n)
+    zy = int(_const(node, y_zp, "y_zero_point").reshape(-1)[0])
+    return (OUT_U8 if _dt(y_zp) == np.uint8 else OUT_S8), mult, zy, None, relu
+
+
+def _out_dtype(node, y_zp) -> np.dtype:
+    return np.dtype(np.float32) if node.attrs.get("_f32_out") else _dt(y_zp)
+
+
 @register("QLinearMatMul")
 class QLinearMatMul(OpDef):
     def infer(self, node, ins):
         if len(ins[3].shape) != 2:
             raise UnsupportedModelError(f"{node.describe()}: only a 2-D constant B is supported")
-        return [(_matmul_shape(node, ins[0].shape, ins[3].shape)[3], _dt(ins[7]))]
+        return [(_matmul_shape(node, ins[0].shape, ins[3].shape)[3], _out_dtype(node, ins[7]))]
 
     def lower(self, node, b, ins, outs):
-        a, a_s, a_zp, w, w_s, w_zp, y_s, y_zp = ins[:8]
-        _check_q8(node, a, w, y_zp)
+        a, a_s, a_zp, w, w_s, w_zp, y_s, y_zp = (list(ins) + [None] * 8)[:8]
+        _check_q8(node, a, w)
         M, K, N, _ = _matmul_shape(node, a.shape, w.shape)
         wc = _const(node, w, "b (the weights)")
         zw = _zero_point(node, w_zp, "b_zero_point", N)
         za, za_t = _activation_zp(node, b, a_zp, _dt(a))
-        mult = _requant_mult(node, _const(node, a_s, "a_scale"), _const(node, w_s, "b_scale"),
-                             _const(node, y_s, "y_scale"), N)
-        zy = int(_const(node, y_zp, "y_zero_point").reshape(-1)[0])
-        ydt = _dt(y_zp)
-        y = b.output(outs[0].name, outs[0].shape, ydt)
-        _emit_qgemm(node, b, a, _dt(a), wc, zw, za, za_t, y, M, K, N,
-                    out_mode=OUT_U8 if ydt == np.uint8 else OUT_S8, mult=mult, zy=zy)
+        mode, mult, zy, fbias, relu = _epilogue(node, b, a_s, w_s, y_s, y_zp, N)
+        ibias = _attr_const(node, b, "_ibias")
+        y = b.output(outs[0].name, outs[0].shape, _out_dtype(node, y_zp))
+        _emit_qgemm(node, b, a, _dt(a), wc, zw, za, za_t, y, M, K, N, out_mode=mode, mult=mult,
+                    zy=zy, relu=relu, fbias=fbias,
+                    ibias=None if ibias is None else ibias.astype(np.int32).reshape(-1))
 
 
 # --------------------------------------------------------------------------------------
@@ -372,7 +405,8 @@ def _qconv_geometry(node, x_shape, w_shape):
     return conv_geometry(node, x_shape, w_shape) + (G,)
 
 
-def _lower_qconv(node, b, x, w, x_zp, w_zp, out, out_mode, *, mult=None, ibias=None, zy=0):
+def _lower_qconv(node, b, x, w, x_zp, w_zp, out, out_mode, *, mult=None, ibias=None, zy=0,
+                 fbias=None, relu=False):
     from deepsparse_lite.ops.gemm import conv_geometry_fields
     _check_q8(node, x, w)
     out_sp, pads, strides, dil, kernel, G = _qconv_geometry(node, x.shape, w.shape)
@@ -393,7 +427,8 @@ def _lower_qconv(node, b, x, w, x_zp, w_zp, out, out_mode, *, mult=None, ibias=N
         packs.append(packed)
         infos.append(_colinfo(cz, zwp, cz.shape[0],
                               ibias=None if ibias is None else ibias[g * cog:(g + 1) * cog],
-                              mult=None if mult is None else mult[g * cog:(g + 1) * cog]))
+                              mult=None if mult is None else mult[g * cog:(g + 1) * cog],
+                              fbias=None if fbias is None else fbias[g * cog:(g + 1) * cog]))
     row_zp = any(np.any(i[4] != 0) for i in infos)
     P = int(np.prod(out_sp))
     mb = _kq().conv_block_rows(P, Kp)
@@ -405,7 +440,8 @@ def _lower_qconv(node, b, x, w, x_zp, w_zp, out, out_mode, *, mult=None, ibias=N
     b.emit(QuantOp.QCONV, [b.value(x.name), b.const(np.stack(packs), name=f"{node.name}_qpacked"),
                            b.const(np.stack(infos), name=f"{node.name}_qcols"), out, ws],
            sp.params(sp.QGEMM, level=b.isa, M=P, N=cog, K=K, a_signed=int(_dt(x) == np.int8),
-                     za=za, za_slot=-1, row_zp=int(row_zp), out_mode=out_mode, zy=zy, relu=0,
+                     za=za, za_slot=-1, row_zp=int(row_zp), out_mode=out_mode, zy=zy,
+                     relu=int(relu),
                      ws_slot=4, ws_bytes=ws_bytes, ws_threads=b.max_threads, groups=G,
                      Kp=Kp, mb=mb, **geo))
 
@@ -431,23 +467,19 @@ class ConvInteger(OpDef):
 @register("QLinearConv")
 class QLinearConv(OpDef):
     def infer(self, node, ins):
-        return [(_conv_out_shape(node, ins[0].shape, ins[3].shape), _dt(ins[7]))]
+        return [(_conv_out_shape(node, ins[0].shape, ins[3].shape), _out_dtype(node, ins[7]))]
 
     def lower(self, node, b, ins, outs):
-        x, x_s, x_zp, w, w_s, w_zp, y_s, y_zp = ins[:8]
+        x, x_s, x_zp, w, w_s, w_zp, y_s, y_zp = (list(ins) + [None] * 8)[:8]
         bias = ins[8] if len(ins) > 8 else None
-        _check_q8(node, y_zp)
         cout = int(w.shape[0])
-        mult = _requant_mult(node, _const(node, x_s, "x_scale"), _const(node, w_s, "w_scale"),
-                             _const(node, y_s, "y_scale"), cout)
+        mode, mult, zy, fbias, relu = _epilogue(node, b, x_s, w_s, y_s, y_zp, cout)
         ibias = None
         if bias is not None:
             ibias = _const(node, bias, "the bias").astype(np.int64).reshape(-1)
             if ibias.size != cout:
                 raise UnsupportedModelError(f"{node.describe()}: bias of {ibias.size} for {cout}")
             ibias = ibias.astype(np.int32)
-        zy = int(_const(node, y_zp, "y_zero_point").reshape(-1)[0])
-        ydt = _dt(y_zp)
-        y = b.output(outs[0].name, outs[0].shape, ydt)
-        _lower_qconv(node, b, x, w, x_zp, w_zp, y, OUT_U8 if ydt == np.uint8 else OUT_S8,
-                     mult=mult, ibias=ibias, zy=zy)
+        y = b.output(outs[0].name, outs[0].shape, _out_dtype(node, y_zp))
+        _lower_qconv(node, b, x, w, x_zp, w_zp, y, mode, mult=mult, ibias=ibias, zy=zy,
+                     fbias=fbias, relu=relu)
