@@ -39,6 +39,7 @@
  * generation earlier, Ivy Bridge / Piledriver); one without it runs the generic level. */
 #define DSL_TARGET_AVX2   "avx2,fma,f16c"
 #define DSL_TARGET_AVX512 "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"
+#define DSL_TARGET_AVX512_VNNI DSL_TARGET_AVX512 ",avx512vnni"   /* the INT8 GEMM tile */
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -119,13 +120,16 @@ static inline int dsl_form_autovec(int level, int cap) {
 #define DSL_KV_POOL       11
 #define DSL_KV_TRANSPOSE  12
 #define DSL_KV_F16CVT     13   /* float16 <-> float32 conversions (cast, float16 arithmetic) */
-#define DSL_NKV           14
+#define DSL_KV_QGEMM      14   /* INT8 GEMM tile (csrc/q8_gemm.h) */
+#define DSL_KV_QUANT      15   /* Quantize / Dequantize rows (csrc/q8_quant.h) */
+#define DSL_NKV           16
 
 /* How each kernel maps (level, cap) to a form: which forms exist. A kernel's select
  * function uses exactly this mapping (tests derive the variants to cover from it). */
 #define DSL_DISPATCH_FULL       0   /* dsl_form */
 #define DSL_DISPATCH_AVX2_ONLY  1   /* dsl_form_avx2_only */
 #define DSL_DISPATCH_AUTOVEC    2   /* dsl_form_autovec */
+#define DSL_DISPATCH_VNNI       3   /* dsl_form_vnni */
 static const unsigned char dsl_kv_dispatch[DSL_NKV] = {
     DSL_DISPATCH_FULL,      /* GEMM_TILE */
     DSL_DISPATCH_AVX2_ONLY, /* GEMM_PACK */
@@ -141,13 +145,34 @@ static const unsigned char dsl_kv_dispatch[DSL_NKV] = {
     DSL_DISPATCH_FULL,      /* POOL */
     DSL_DISPATCH_AVX2_ONLY, /* TRANSPOSE */
     DSL_DISPATCH_AVX2_ONLY, /* F16CVT */
+    DSL_DISPATCH_VNNI,      /* QGEMM */
+    DSL_DISPATCH_AUTOVEC,   /* QUANT */
 };
 static const char* const dsl_kv_names[DSL_NKV] = {
     "gemm_tile", "gemm_pack", "dwconv", "unary", "binary", "reduce", "softmax", "layernorm",
-    "instnorm", "argext", "affine", "pool", "transpose", "f16_cvt"};
+    "instnorm", "argext", "affine", "pool", "transpose", "f16_cvt", "qgemm", "quant"};
+
+/* AVX-512 VNNI (vpdpbusd on zmm), for the INT8 GEMM */
+static inline int dsl_cpu_has_vnni(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
+}
+
+/* The form of a kernel with generic, AVX2 and AVX-512-VNNI forms of one geometry (the INT8
+ * GEMM): the AVX-512 form needs VNNI; an AVX-512 CPU without it runs the AVX2 form. */
+static inline int dsl_form_vnni(int level, int cap) {
+    const int t = level < cap ? level : cap;
+    if (t >= DSL_ISA_AVX512 && dsl_cpu_has_vnni()) return DSL_FORM_AVX512;
+    return t >= DSL_ISA_AVX2 ? DSL_FORM_AVX2 : DSL_FORM_GENERIC;
+}
 
 static inline int dsl_kv_form(int kv, int level, int cap) {
     switch (dsl_kv_dispatch[kv]) {
+    case DSL_DISPATCH_VNNI: return dsl_form_vnni(level, cap);
     case DSL_DISPATCH_AVX2_ONLY: return dsl_form_avx2_only(level, cap);
     case DSL_DISPATCH_AUTOVEC: return dsl_form_autovec(level, cap);
     default: return dsl_form(level, cap);

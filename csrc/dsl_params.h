@@ -32,7 +32,8 @@
     X(REDUCE, 301) X(ARG, 302) X(TOPK, 303) X(SOFTMAX, 304) X(LAYERNORM, 305) X(AFFINE, 306)  \
     X(BN_PREP, 307) X(LRN, 308) X(INSTNORM, 309)                                              \
     X(POOL2D, 401) X(MAXPOOL2D_IDX, 402)                                                      \
-    X(GEMM, 501) X(MATMUL, 502) X(CONV, 503) X(DWCONV, 504) X(CONVT, 505)
+    X(GEMM, 501) X(MATMUL, 502) X(CONV, 503) X(DWCONV, 504) X(CONVT, 505)                     \
+    X(QUANTIZE, 701) X(DEQUANTIZE, 702) X(DYNQUANT, 703) X(QGEMM, 704) X(QCONV, 705)
 #define DSL_OP_ENUM(name, value) DSL_OP_##name = value,
 enum { DSL_OPS(DSL_OP_ENUM) DSL_OP_END_ };
 
@@ -176,6 +177,37 @@ DSL_DEFINE_PARAMS(dsl_pool_params, DSL_POOL_FIELDS)
     F(float, alpha) F(float, beta) F(float, act_a) F(float, act_b)
 DSL_DEFINE_PARAMS(dsl_gemm_params, DSL_GEMM_FIELDS)
 
+/* ---- family 7: quantization and INT8 GEMM / Conv (kernels/quant.pyx) ------------------ */
+
+/* QUANTIZE t=[x f32, scale f32, zp | -, y]; DEQUANTIZE t=[x, scale, zp | -, y f32]: data as
+ * [outer, C, inner], scale / zp per channel c (C = 1: per tensor); zp_slot -1: zero point 0;
+ * in_dtype / out_dtype: the quantized side's type code (U8, I8; DEQUANTIZE also I32).
+ * DYNQUANT t=[x f32, y u8, y_scale f32, y_zp u8]: n elements. */
+#define DSL_QUANT_FIELDS(F, A)                                                                \
+    F(int64_t, level) F(int64_t, qdtype) F(int64_t, outer) F(int64_t, C) F(int64_t, inner)    \
+    F(int64_t, zp_slot) F(int64_t, n)
+DSL_DEFINE_PARAMS(dsl_quant_params, DSL_QUANT_FIELDS)
+
+/* QGEMM t=[A, Bpacked, colinfo, Y, (za), (ws)]; QCONV t=[X, Bpacked, colinfo, Y, (za), (ws)].
+ * C[m, n] = sum_k (A - za)(B - zw[n]) (csrc/q8_gemm.h) then the epilogue out_mode (0 int32,
+ * 1 fp32, 2 u8, 3 s8; zy, relu). colinfo: 5 rows of Np = ceil(N/16)*16 4-byte values
+ * (int32 ibias, int32 cz, f32 mult, f32 fbias, int32 zw), per group for QCONV.
+ * za: the activation zero point, from za_slot (a u8 / s8 tensor of one element) or za
+ * (za_slot -1), a_signed: int8 activations. QGEMM: items GEMMs with A / Y item strides sa /
+ * sc (elements; B shared), rsa, rsc, csc. QCONV: NCHW geometry, groups; M = OH*OW pixels,
+ * N = Cout/groups, K = Cin/groups*KH*KW padded to Kp (a multiple of 4); each thread's
+ * workspace (ws_bytes, ws_threads) holds mb column rows of Kp bytes. */
+#define DSL_QGEMM_FIELDS(F, A)                                                                \
+    F(int64_t, level) F(int64_t, M) F(int64_t, N) F(int64_t, K) F(int64_t, a_signed)          \
+    F(int64_t, za) F(int64_t, za_slot) F(int64_t, row_zp) F(int64_t, out_mode) F(int64_t, zy) \
+    F(int64_t, relu) F(int64_t, items) F(int64_t, sa) F(int64_t, sc) F(int64_t, rsa)          \
+    F(int64_t, rsc) F(int64_t, csc) F(int64_t, ws_slot) F(int64_t, ws_bytes)                  \
+    F(int64_t, ws_threads) F(int64_t, images) F(int64_t, groups) F(int64_t, Cin) F(int64_t, H) \
+    F(int64_t, W) F(int64_t, Cout) F(int64_t, OH) F(int64_t, OW) F(int64_t, KH) F(int64_t, KW) \
+    F(int64_t, SH) F(int64_t, SW) F(int64_t, PH) F(int64_t, PW) F(int64_t, DH) F(int64_t, DW) \
+    F(int64_t, Kp) F(int64_t, mb)
+DSL_DEFINE_PARAMS(dsl_qgemm_params, DSL_QGEMM_FIELDS)
+
 /* ---- the struct table (kernels/abi.pyx exposes it to the tests) ------------------------ */
 #define DSL_PARAM_STRUCTS(X)                                                                  \
     X(dsl_copy_params, DSL_COPY_FIELDS)                                                       \
@@ -195,7 +227,9 @@ DSL_DEFINE_PARAMS(dsl_gemm_params, DSL_GEMM_FIELDS)
     X(dsl_lrn_params, DSL_LRN_FIELDS)                                                         \
     X(dsl_instnorm_params, DSL_INSTNORM_FIELDS)                                               \
     X(dsl_pool_params, DSL_POOL_FIELDS)                                                       \
-    X(dsl_gemm_params, DSL_GEMM_FIELDS)
+    X(dsl_gemm_params, DSL_GEMM_FIELDS)                                                       \
+    X(dsl_quant_params, DSL_QUANT_FIELDS)                                                     \
+    X(dsl_qgemm_params, DSL_QGEMM_FIELDS)
 
 #define DSL_PARAMS_OF(type, step) ((const type*)(const void*)(step)->params)
 #endif

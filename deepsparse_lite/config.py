@@ -138,3 +138,9 @@ def combine_max() -> int:
         return max(0, int(os.environ.get("DSL_COMBINE") or 1))
     except ValueError:
         return 1
+
+
+def qdq_rewrite() -> bool:
+    """DSL_QDQ=0 turns the QDQ rewrite off (compiler/passes.py's fuse_qdq): QDQ models then
+    run in fp32 between DequantizeLinear and QuantizeLinear, as ONNX defines them."""
+    return (os.environ.get("DSL_QDQ") or "1").strip() != "0"

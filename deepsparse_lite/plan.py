@@ -40,6 +40,7 @@ class Family(enum.IntEnum):
     REDUCE = 3
     POOL = 4
     GEMM = 5
+    QUANT = 7
 
 
 class DType(enum.IntEnum):

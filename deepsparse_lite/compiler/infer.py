@@ -43,7 +43,11 @@ def evaluate_node(graph: Graph, node: Node, ins: List[Optional[Value]]) -> List[
     ``ReferenceEvaluator(NodeProto, opsets=...)`` ignores ``opsets`` and runs the newest
     version of the op, which breaks e.g. an opset-9 Unsqueeze (``axes`` attribute)."""
     from onnx.reference import ReferenceEvaluator
+    from deepsparse_lite.ops.base import get_op
 
+    op = get_op(node.op_type, node.domain)
+    if op is not None and hasattr(op, "fold"):   # the op's own NumPy folding (e.g. versions
+        return op.fold(node, [None if v is None else v.const for v in ins])  # onnx.reference lacks)
     proto = graph.node_protos.get(node.name)
     if proto is None:
         raise UnsupportedModelError(f"cannot constant-fold {node.describe()}: no source node")
@@ -95,6 +99,10 @@ def fold_and_infer(graph: Graph) -> None:
                     _check_size(node, arr.shape, arr.dtype, limit)
                 _set(graph, node, arrays)
                 node.attrs["_folded"] = True
+                if node.op_type == "DequantizeLinear" and node.outputs[0]:
+                    graph.values[node.outputs[0]].qdq = (
+                        node.inputs[0], node.inputs[1], node.inputs[2] if len(node.inputs) > 2 else "",
+                        int(node.attrs.get("axis", 1)))
                 continue
         op = get_op(node.op_type, node.domain)
         if op is None:

@@ -5,7 +5,11 @@
   b' = (b - m) * g/sqrt(v+eps) + beta (ONNX Runtime's "basic" rewrite);
 - the exact-GELU subgraph PyTorch exports (x * 0.5 * (1 + erf(x / sqrt(2)))) becomes Gelu;
 - a constant bias Add after Conv / MatMul becomes the GEMM's bias (``_bias`` for MatMul);
-- an activation after Conv / Gemm / MatMul becomes the GEMM epilogue (``_act`` attrs).
+- an activation after Conv / Gemm / MatMul becomes the GEMM epilogue (``_act`` attrs);
+- QDQ: DequantizeLinear(x_q) -> Conv / MatMul / Gemm with weights folded from a
+  DequantizeLinear of int8 / uint8 constants [-> Relu] [-> QuantizeLinear] becomes one INT8
+  step (QLinearConv / QLinearMatMul, requantizing when a QuantizeLinear follows, else
+  dequantizing to fp32 in the epilogue): ``fuse_qdq``.
 
 A rewrite only fires when the intermediate value has exactly one consumer and is not a
 graph output, so no value the user can observe changes.
@@ -462,6 +466,177 @@ def _reorder(graph: Graph) -> None:
     graph.nodes = ordered
 
 
+def _dq_input(graph: Graph, producers, name: str):
+    """(x_q, scale, zp) if ``name`` is a per-tensor DequantizeLinear of a runtime 8-bit value
+    with constant parameters."""
+    dq = producers.get(name)
+    if dq is None or dq.op_type != "DequantizeLinear" or dq.domain != "":
+        return None
+    xv = graph.values.get(dq.inputs[0])
+    s = _const(graph, dq.inputs[1])
+    zp = dq.inputs[2] if len(dq.inputs) > 2 else ""
+    if xv is None or xv.dtype not in (np.uint8, np.int8) or s is None or s.size != 1:
+        return None
+    if zp and (_const(graph, zp) is None or _const(graph, zp).size != 1):
+        return None
+    return dq.inputs[0], dq.inputs[1], zp
+
+
+def _q_weights(graph: Graph, name: str, channel_axis: int):
+    """(w_q, scale, zp) of a constant folded from DequantizeLinear of 8-bit weights, per
+    tensor or per channel along ``channel_axis``."""
+    v = graph.values.get(name)
+    if v is None or v.qdq is None:
+        return None
+    q, s, zp, axis = v.qdq
+    qc, sc = _const(graph, q), _const(graph, s)
+    if qc is None or qc.dtype not in (np.uint8, np.int8) or sc is None:
+        return None
+    if zp and _const(graph, zp) is None:
+        return None
+    if sc.size > 1 and (axis % qc.ndim) != channel_axis % qc.ndim:
+        return None
+    return q, s, zp
+
+
+def _q_output(graph: Graph, cons, name: str):
+    """The per-tensor QuantizeLinear that is the only consumer of ``name``, if any."""
+    q = _single_private_consumer(graph, cons, name)
+    if q is None or q.op_type != "QuantizeLinear" or q.domain != "" or q.inputs[0] != name:
+        return None
+    s = _const(graph, q.inputs[1])
+    zp = q.inputs[2] if len(q.inputs) > 2 else ""
+    if s is None or s.size != 1 or not zp or _const(graph, zp) is None or _const(graph, zp).size != 1:
+        return None
+    return q
+
+
+def _int_bias(graph: Graph, name: str, xs, ws, n: int) -> Optional[str]:
+    """The int32 bias (in units of x_scale * w_scale[n]) of an fp32 bias constant: the
+    quantizer's own int32 tensor when the constant was folded from it, else rounded."""
+    if not name:
+        return None
+    v = graph.values.get(name)
+    b = _const(graph, name)
+    if b is None:
+        return None
+    step = (np.float32(np.asarray(xs).reshape(-1)[0]) *
+            np.broadcast_to(np.asarray(ws, np.float32).reshape(-1), (n,))).astype(np.float32)
+    if v.qdq is not None:
+        q = _const(graph, v.qdq[0])
+        s = _const(graph, v.qdq[1])
+        zp = _const(graph, v.qdq[2]) if v.qdq[2] else None
+        if (q is not None and q.dtype == np.int32 and q.size == n and s is not None and
+                (zp is None or not np.any(zp)) and
+                np.allclose(np.broadcast_to(s.reshape(-1), (n,)), step, rtol=1e-6, atol=0)):
+            return v.qdq[0]
+    with np.errstate(all="ignore"):
+        ib = np.rint(b.reshape(-1).astype(np.float64) / step.astype(np.float64))
+    if not np.all(np.isfinite(ib)) or np.any(np.abs(ib) > 2 ** 30):
+        return None
+    return _new_const(graph, name + "_int32", ib.astype(np.int32))
+
+
+def fuse_qdq(graph: Graph) -> None:
+    """Rewrite QDQ patterns into INT8 steps (see the module docstring). Runs after the
+    fp32 fusions: the bias and a Relu are already in the Conv / MatMul / Gemm node; an
+    addend (residual) or another activation keeps the fp32 form. Activations stay 8-bit
+    between consecutive rewritten ops (the next DequantizeLinear reads this op's output)."""
+    cons = _consumers(graph)
+    producers = {o: n for n in graph.nodes for o in n.outputs if o}
+    drop = set()
+    out = []
+    for n in graph.nodes:
+        new = None
+        if n.op_type in ("Conv", "MatMul", "Gemm") and n.domain == "" and not n.attrs.get("_addend"):
+            new = _qdq_node(graph, cons, producers, n)
+        if new is None:
+            out.append(n)
+            continue
+        node, q = new
+        if q is not None:
+            drop.add(id(q))
+        out.append(node)
+    graph.nodes = [x for x in out if id(x) not in drop]
+
+
+def _qdq_node(graph: Graph, cons, producers, n: Node):
+    act = int(n.attrs.get("_act", 0) or 0)
+    if act not in (0, Act.RELU):
+        return None
+    x = _dq_input(graph, producers, n.inputs[0])
+    if x is None:
+        return None
+    out_v = graph.values.get(n.outputs[0])
+    if out_v is None or out_v.dtype != np.float32:
+        return None
+    if n.op_type == "Conv":
+        xv = graph.values[n.inputs[0]]
+        if len(xv.shape) not in (3, 4):
+            return None
+        w = _q_weights(graph, n.inputs[1], 0)
+        bias = n.inputs[2] if len(n.inputs) > 2 else ""
+        ncols = graph.values[n.inputs[1]].shape[0]
+        wt = None
+    elif n.op_type == "MatMul":
+        if not _is_packed_matmul(graph, n):
+            return None
+        w = _q_weights(graph, n.inputs[1], 1)
+        bias = n.attrs.get("_bias") or ""
+        ncols = graph.values[n.inputs[1]].shape[1]
+        wt = False
+    else:  # Gemm: Y = alpha * A B' + beta * C, with A 2-D and B constant
+        if (n.attrs.get("transA", 0) or float(n.attrs.get("alpha", 1.0)) != 1.0
+                or float(n.attrs.get("beta", 1.0)) != 1.0):
+            return None
+        tb = int(n.attrs.get("transB", 0))
+        wshape = graph.values[n.inputs[1]].shape
+        if len(wshape) != 2:
+            return None
+        w = _q_weights(graph, n.inputs[1], 0 if tb else 1)
+        bias = n.inputs[2] if len(n.inputs) > 2 else ""
+        if bias and (_const(graph, bias) is None or
+                     _per_axis(_const(graph, bias), 2, 1, wshape[0 if tb else 1]) is None):
+            return None
+        if bias:
+            bias = _new_const(graph, n.name + "_bias", _per_axis(_const(graph, bias), 2, 1,
+                                                                  wshape[0 if tb else 1]))
+        ncols = wshape[0 if tb else 1]
+        wt = bool(tb)
+    if w is None:
+        return None
+    if bias and _const(graph, bias) is None:
+        return None
+    q = _q_output(graph, cons, n.outputs[0])
+    x_q, xs, xz = x
+    w_q, ws, wz = w
+    if wt:   # Gemm transB: the integer weights as (K, N), their per-row scales per column
+        w_q = _new_const(graph, w_q + "_t", np.ascontiguousarray(_const(graph, w_q).T))
+    attrs = {k: v for k, v in n.attrs.items() if not k.startswith("_")}
+    if n.op_type != "Conv":
+        attrs = {}
+    attrs["_relu"] = int(act == Act.RELU)
+    if q is not None:
+        ib = _int_bias(graph, bias, _const(graph, xs), _const(graph, ws), ncols) if bias else ""
+        if ib is None:
+            return None
+        ins = [x_q, xs, xz, w_q, ws, wz, q.inputs[1], q.inputs[2]]
+        outs = [q.outputs[0]]
+        if ib:
+            if n.op_type == "Conv":
+                ins.append(ib)
+            else:
+                attrs["_ibias"] = ib
+    else:
+        ins = [x_q, xs, xz, w_q, ws, wz, "", ""]
+        outs = [n.outputs[0]]
+        attrs["_f32_out"] = 1
+        if bias:
+            attrs["_fbias"] = bias
+    op = "QLinearConv" if n.op_type == "Conv" else "QLinearMatMul"
+    return Node(f"{n.name}__int8", op, ins, outs, attrs, "", n.opset), q
+
+
 def run_passes(graph: Graph, fuse: bool = True) -> None:
     remove_identities(graph)
     if not fuse:
@@ -472,3 +647,6 @@ def run_passes(graph: Graph, fuse: bool = True) -> None:
     fuse_bias(graph)
     fuse_residual(graph)
     fuse_activation(graph)
+    from deepsparse_lite.config import qdq_rewrite
+    if qdq_rewrite():
+        fuse_qdq(graph)

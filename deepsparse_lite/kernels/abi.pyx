@@ -77,6 +77,12 @@ cdef extern from *:
     #define DSL_TAB_T dsl_gemm_params
     static const dsl_field_info dsl_gemm_params_fields[] = { DSL_GEMM_FIELDS(DSL_TAB_F, DSL_TAB_A) };
     #undef DSL_TAB_T
+    #define DSL_TAB_T dsl_quant_params
+    static const dsl_field_info dsl_quant_params_fields[] = { DSL_QUANT_FIELDS(DSL_TAB_F, DSL_TAB_A) };
+    #undef DSL_TAB_T
+    #define DSL_TAB_T dsl_qgemm_params
+    static const dsl_field_info dsl_qgemm_params_fields[] = { DSL_QGEMM_FIELDS(DSL_TAB_F, DSL_TAB_A) };
+    #undef DSL_TAB_T
     /* every struct of DSL_PARAM_STRUCTS must have a table above (else this does not compile) */
     #define DSL_TAB_ENTRY(tname, FIELDS) {#tname, (int64_t)sizeof(tname), tname##_fields, \
                                           (int64_t)(sizeof(tname##_fields) / sizeof(dsl_field_info))},
@@ -124,6 +130,7 @@ cdef extern from *:
         {"family", "MISC", DSL_FAM_MISC}, {"family", "DATA", DSL_FAM_DATA},
         {"family", "ELTWISE", DSL_FAM_ELTWISE}, {"family", "REDUCE", DSL_FAM_REDUCE},
         {"family", "POOL", DSL_FAM_POOL}, {"family", "GEMM", DSL_FAM_GEMM},
+        {"family", "QUANT", DSL_FAM_QUANT},
         {"bias", "NONE", F32_GEMM_BIAS_NONE}, {"bias", "COL", F32_GEMM_BIAS_COL},
         {"bias", "ROW", F32_GEMM_BIAS_ROW},
         {"isa", "GENERIC", DSL_ISA_GENERIC}, {"isa", "AVX2", DSL_ISA_AVX2}, {"isa", "AVX512", DSL_ISA_AVX512},

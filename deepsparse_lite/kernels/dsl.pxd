@@ -11,6 +11,7 @@ cdef extern from "dsl_plan.h" nogil:
         unsigned char params[544]   # the sub-op's record: kernels/params.pxd
     int DSL_OK, DSL_ERR_UNKNOWN_OP, DSL_ERR_INDEX_RANGE, DSL_ERR_BAD_PARAM, DSL_ERR_NO_MEMORY
     int DSL_FAM_MISC, DSL_FAM_DATA, DSL_FAM_ELTWISE, DSL_FAM_REDUCE, DSL_FAM_POOL, DSL_FAM_GEMM
+    int DSL_FAM_QUANT
     int DSL_F32, DSL_U8, DSL_I8, DSL_U16, DSL_I16, DSL_I32, DSL_I64, DSL_BOOL, DSL_F16, DSL_F64
     int DSL_U32, DSL_U64, DSL_BF16, DSL_F8E4M3FN, DSL_F8E4M3FNUZ, DSL_F8E5M2, DSL_F8E5M2FNUZ
 
@@ -19,7 +20,7 @@ cdef extern from "dsl_cpu.h" nogil:
     int DSL_FORM_GENERIC, DSL_FORM_AVX2, DSL_FORM_AVX512, DSL_FORM_AVX512_ON_AVX2, DSL_NFORMS
     int DSL_KV_GEMM_TILE, DSL_KV_GEMM_PACK, DSL_KV_DWCONV, DSL_KV_UNARY, DSL_KV_BINARY
     int DSL_KV_REDUCE, DSL_KV_SOFTMAX, DSL_KV_LAYERNORM, DSL_KV_INSTNORM, DSL_KV_ARGEXT
-    int DSL_KV_AFFINE, DSL_KV_POOL, DSL_KV_TRANSPOSE, DSL_KV_F16CVT, DSL_NKV
+    int DSL_KV_AFFINE, DSL_KV_POOL, DSL_KV_TRANSPOSE, DSL_KV_F16CVT, DSL_KV_QGEMM, DSL_KV_QUANT, DSL_NKV
     ctypedef struct dsl_exec:
         int nt
         int cap
@@ -30,6 +31,7 @@ cdef extern from "dsl_cpu.h" nogil:
     int dsl_form(int level, int cap)
     int dsl_form_avx2_only(int level, int cap)
     int dsl_form_autovec(int level, int cap)
+    int dsl_form_vnni(int level, int cap)
     int dsl_kv_form(int kv, int level, int cap)
     void dsl_hit(const dsl_exec* x, int kv, int form)
     const unsigned char* dsl_kv_dispatch

@@ -33,6 +33,11 @@ cdef extern from "dsl_params.h" nogil:
         DSL_OP_CONV
         DSL_OP_DWCONV
         DSL_OP_CONVT
+        DSL_OP_QUANTIZE
+        DSL_OP_DEQUANTIZE
+        DSL_OP_DYNQUANT
+        DSL_OP_QGEMM
+        DSL_OP_QCONV
     ctypedef struct dsl_copy_params:
         int64_t ndim
         int64_t esz
@@ -218,3 +223,50 @@ cdef extern from "dsl_params.h" nogil:
         float beta
         float act_a
         float act_b
+    ctypedef struct dsl_quant_params:
+        int64_t level
+        int64_t qdtype
+        int64_t outer
+        int64_t C
+        int64_t inner
+        int64_t zp_slot
+        int64_t n
+    ctypedef struct dsl_qgemm_params:
+        int64_t level
+        int64_t M
+        int64_t N
+        int64_t K
+        int64_t a_signed
+        int64_t za
+        int64_t za_slot
+        int64_t row_zp
+        int64_t out_mode
+        int64_t zy
+        int64_t relu
+        int64_t items
+        int64_t sa
+        int64_t sc
+        int64_t rsa
+        int64_t rsc
+        int64_t csc
+        int64_t ws_slot
+        int64_t ws_bytes
+        int64_t ws_threads
+        int64_t images
+        int64_t groups
+        int64_t Cin
+        int64_t H
+        int64_t W
+        int64_t Cout
+        int64_t OH
+        int64_t OW
+        int64_t KH
+        int64_t KW
+        int64_t SH
+        int64_t SW
+        int64_t PH
+        int64_t PW
+        int64_t DH
+        int64_t DW
+        int64_t Kp
+        int64_t mb

@@ -3,7 +3,8 @@
 Importing this package registers every op in ``base.REGISTRY``. Ownership of modules:
 ``shape`` (views, shape ops, constants), ``elementwise``, ``datamove`` (transpose, slice,
 concat, gather, pad, resize ...), ``reduce``, ``normalization``, ``pool``, ``gemm``
-(Gemm, MatMul, Einsum) and ``conv`` (Conv, ConvTranspose).
+(Gemm, MatMul, Einsum) ``conv`` (Conv, ConvTranspose) and ``quant`` (QuantizeLinear, DequantizeLinear,
+DynamicQuantizeLinear and the INT8 MatMul / Conv ops).
 """
 from deepsparse_lite.ops import base  # noqa: F401
 from deepsparse_lite.ops import (  # noqa: F401  (registration side effects)
@@ -15,5 +16,6 @@ from deepsparse_lite.ops import (  # noqa: F401  (registration side effects)
     pool,
     gemm,
     conv,
+    quant,
 )
 from deepsparse_lite.ops.base import REGISTRY, UnsupportedModelError, get_op  # noqa: F401

@@ -41,6 +41,10 @@ class Value:
     shape: Optional[Tuple[int, ...]] = None
     dtype: Optional[np.dtype] = None
     const: Optional[np.ndarray] = None
+    #: a constant folded from DequantizeLinear(q, scale, zero point): (q, scale, zp, axis)
+    #: value names and the axis, so the QDQ rewrite (compiler/passes.py) finds the
+    #: integer weights behind an fp32 constant
+    qdq: Optional[tuple] = None
 
     @property
     def is_const(self) -> bool:

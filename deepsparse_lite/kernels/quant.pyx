@@ -1,0 +1,444 @@
+"""Quantization kernels (family 7): Quantize / Dequantize / DynamicQuantize, INT8 GEMM and Conv.
+
+The row kernels are csrc/q8_quant.h, the INT8 GEMM tile, epilogue and im2col csrc/q8_gemm.h;
+this module decodes steps and cuts the work into chunks for run_ranges (kernels/dsl.pxd).
+Every step carries a dsl_quant_params or dsl_qgemm_params record (csrc/dsl_params.h):
+
+  QUANTIZE    t=[x f32, scale f32, zp | any, y]   y = saturate(rint(x / scale) + zp); data as
+              [outer, C, inner] with scale / zp per channel (C = 1: per tensor), zp absent
+              when zp_slot = -1; qdtype: y's type (U8 / I8)
+  DEQUANTIZE  t=[x, scale, zp | any, y f32]       y = (x - zp) * scale; qdtype: x's type
+              (U8 / I8 / I32)
+  DYNQUANT    t=[x f32, y u8, y_scale f32[1], y_zp u8[1]]  DynamicQuantizeLinear over n
+              elements: a min / max pass (one partial per chunk), the parameters as
+              onnxruntime computes them, then the quantize pass
+  QGEMM       t=[A, Bpacked, colinfo, Y, za | any, ws | any]  items GEMMs, A [M, K] rows
+              (rsa; item stride sa), Y (rsc, csc; item stride sc); B and colinfo packed by
+              ``pack_weights``; za from za_slot (one u8 / s8 element) or the za field
+  QCONV       t=[X, Bpacked, colinfo, Y, za | any, ws]  NCHW conv: per (image, group) and
+              block of mb output pixels, an im2col of mb rows x Kp bytes into the thread's
+              workspace, then the GEMM of the block (pixels x output channels) written
+              transposed into Y's planes
+
+The INT8 GEMM runs KV_QGEMM in the form dsl_form_vnni(level, cap): generic C, AVX2 (int16
+vpmaddwd) or AVX-512 VNNI; the quantize rows run KV_QUANT (generic / AVX2 / AVX-512).
+"""
+import numpy as np
+from libc.stdint cimport int64_t, int32_t, uint8_t, int8_t, uint32_t
+from libc.string cimport memcpy
+
+from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
+                                          DSL_ERR_BAD_PARAM, DSL_KV_QGEMM, DSL_KV_QUANT,
+                                          DSL_U8, DSL_I8, DSL_I32, dsl_kv_form, dsl_hit,
+                                          dsl_threads_for, run_ranges)
+from deepsparse_lite.kernels.params cimport (dsl_quant_params, dsl_qgemm_params, DSL_OP_QUANTIZE,
+                                             DSL_OP_DEQUANTIZE, DSL_OP_DYNQUANT, DSL_OP_QGEMM,
+                                             DSL_OP_QCONV)
+
+cdef extern from "q8_quant.h" nogil:
+    ctypedef void (*q8_quant_row_fn)(const float* x, void* y, int64_t n, float scale, int32_t zp,
+                                     int out_signed) noexcept nogil
+    ctypedef void (*q8_dequant_row_fn)(const void* x, int in_dtype, float* y, int64_t n,
+                                       float scale, int32_t zp) noexcept nogil
+    ctypedef void (*q8_minmax_fn)(const float* x, int64_t n, float* mn, float* mx) noexcept nogil
+    q8_quant_row_fn q8_quant_row_select(int form)
+    q8_dequant_row_fn q8_dequant_row_select(int form)
+    q8_minmax_fn q8_minmax_select(int form)
+    void q8_dynamic_params(float mn, float mx, float* scale, int32_t* zp)
+
+cdef extern from "q8_gemm.h" nogil:
+    int Q8_NR, Q8_MR, Q8_TN
+    ctypedef void (*q8_tile_fn)(const uint8_t* const* ar, int64_t kg, const uint32_t* tail,
+                                const int8_t* b0, const int8_t* b1, uint32_t xr,
+                                int32_t* out) noexcept nogil
+    ctypedef struct q8_gemm_desc:
+        int64_t M, N, K
+        const uint8_t* a
+        int64_t rsa
+        uint32_t xr
+        const int8_t* b
+        const int32_t* ibias
+        const int32_t* cz
+        const float* mult
+        const float* fbias
+        const int32_t* wzp
+        int32_t za
+        int row_zp
+        int out_mode
+        void* c
+        int64_t rsc, csc
+        int32_t zy
+        int relu
+        q8_tile_fn tile
+    ctypedef struct q8_conv_geom:
+        int64_t C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OW
+    q8_tile_fn q8_tile_select(int form)
+    void q8_gemm_block(const q8_gemm_desc* d, int64_t m_lo, int64_t m_hi, int64_t t_lo,
+                       int64_t t_hi)
+    void q8_im2col_rows(const uint8_t* x, const q8_conv_geom* g, int64_t p0, int64_t npix,
+                        int64_t Kp, uint8_t pad, uint8_t xb, uint8_t* dst)
+    int64_t q8_conv_block_rows(int64_t P, int64_t Kp)
+
+DEF MAX_CHUNKS = 64
+DEF PIECE = 16384          # elements of one quantize / dequantize work piece
+cdef int64_t min_work = 32768   # elements (quantize) or MACs / 4 (GEMM) per extra thread
+
+
+def set_min_work(int64_t n):
+    """Set the per-thread work threshold of this family (tests only); returns the old one."""
+    global min_work
+    old = min_work
+    min_work = n if n > 0 else 32768
+    return old
+
+
+cdef inline const dsl_quant_params* QP(const dsl_step* s) noexcept nogil:
+    return <const dsl_quant_params*>s.params
+
+
+cdef inline const dsl_qgemm_params* GP(const dsl_step* s) noexcept nogil:
+    return <const dsl_qgemm_params*>s.params
+
+
+cdef inline int32_t load_int(const char* p, int64_t dt, int64_t i) noexcept nogil:
+    if dt == DSL_U8:
+        return (<const uint8_t*>p)[i]
+    if dt == DSL_I8:
+        return (<const int8_t*>p)[i]
+    return (<const int32_t*>p)[i]
+
+
+# --------------------------------------------------------------------------------------
+# Quantize / Dequantize
+# --------------------------------------------------------------------------------------
+
+cdef struct qd_ctx:
+    const dsl_step* s
+    char** p
+    int64_t spr           # pieces per row
+    q8_quant_row_fn qfn
+    q8_dequant_row_fn dfn
+    float dyn_scale       # DYNQUANT: the computed parameters (no scale / zp tensors)
+    int32_t dyn_zp
+    float mn[MAX_CHUNKS]
+    float mx[MAX_CHUNKS]
+
+
+cdef int64_t qd_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    cdef const qd_ctx* x = <const qd_ctx*>vctx
+    cdef const dsl_step* s = x.s
+    cdef const dsl_quant_params* q = QP(s)
+    cdef int64_t r, row, c, e0, n, inner = q.inner
+    cdef float scale
+    cdef int32_t zp
+    cdef int64_t qsz = 4 if q.qdtype == DSL_I32 else 1
+    for r in range(lo, hi):
+        row = r // x.spr
+        e0 = (r % x.spr) * PIECE
+        n = inner - e0 if inner - e0 < PIECE else PIECE
+        if s.op == DSL_OP_DYNQUANT:
+            x.qfn(<const float*>x.p[s.t[0]] + e0, <uint8_t*>x.p[s.t[1]] + e0, n, x.dyn_scale,
+                  x.dyn_zp, 0)
+            continue
+        c = row % q.C
+        scale = (<const float*>x.p[s.t[1]])[c]
+        zp = load_int(x.p[s.t[2]], q.qdtype, c) if q.zp_slot >= 0 else 0
+        if s.op == DSL_OP_QUANTIZE:
+            x.qfn(<const float*>x.p[s.t[0]] + row * inner + e0,
+                  <char*>x.p[s.t[3]] + row * inner + e0, n, scale, zp, q.qdtype == DSL_I8)
+        else:
+            x.dfn(<const char*>x.p[s.t[0]] + (row * inner + e0) * qsz, <int>q.qdtype,
+                  <float*>x.p[s.t[3]] + row * inner + e0, n, scale, zp)
+    return 0
+
+
+cdef int64_t minmax_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    cdef qd_ctx* x = <qd_ctx*>vctx
+    cdef const float* src = <const float*>x.p[x.s.t[0]]
+    cdef float a = src[lo], b = src[lo]
+    cdef q8_minmax_fn fn = q8_minmax_select(<int>x.dyn_zp)   # the form, passed in dyn_zp
+    fn(src + lo, hi - lo, &a, &b)
+    x.mn[chunk] = a
+    x.mx[chunk] = b
+    return 0
+
+
+cdef int run_quant_rows(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef const dsl_quant_params* q = QP(s)
+    cdef qd_ctx ctx
+    cdef int form = dsl_kv_form(DSL_KV_QUANT, <int>q.level, ex.cap), nth, c
+    cdef int64_t rows, total
+    cdef float mn, mx
+    ctx.s = s
+    ctx.p = p
+    ctx.qfn = q8_quant_row_select(form)
+    ctx.dfn = q8_dequant_row_select(form)
+    if s.op == DSL_OP_DYNQUANT:
+        if q.n <= 0:
+            (<float*>p[s.t[2]])[0] = 1.0
+            (<uint8_t*>p[s.t[3]])[0] = 0
+            return DSL_OK
+        nth = dsl_threads_for(q.n, min_work, ex.nt)
+        if nth > MAX_CHUNKS:
+            nth = MAX_CHUNKS
+        ctx.dyn_zp = form
+        run_ranges(ex, minmax_range, &ctx, q.n, nth, 16)
+        mn = ctx.mn[0]
+        mx = ctx.mx[0]
+        for c in range(1, nth):
+            mn = ctx.mn[c] if ctx.mn[c] < mn else mn
+            mx = ctx.mx[c] if ctx.mx[c] > mx else mx
+        q8_dynamic_params(mn, mx, &ctx.dyn_scale, &ctx.dyn_zp)
+        (<float*>p[s.t[2]])[0] = ctx.dyn_scale
+        (<uint8_t*>p[s.t[3]])[0] = <uint8_t>ctx.dyn_zp
+        rows = 1
+        ctx.spr = (q.n + PIECE - 1) // PIECE
+        # the same row walk with inner = n
+        total = q.n
+    else:
+        if q.C <= 0 or q.outer < 0 or q.inner < 0:
+            return DSL_ERR_BAD_PARAM
+        if q.qdtype != DSL_U8 and q.qdtype != DSL_I8 and not (q.qdtype == DSL_I32 and s.op == DSL_OP_DEQUANTIZE):
+            return DSL_ERR_BAD_PARAM
+        rows = q.outer * q.C
+        ctx.spr = (q.inner + PIECE - 1) // PIECE
+        total = rows * q.inner
+    if total <= 0:
+        return DSL_OK
+    dsl_hit(ex, DSL_KV_QUANT, form)
+    nth = dsl_threads_for(total, min_work, ex.nt)
+    run_ranges(ex, qd_range, &ctx, rows * ctx.spr, nth)
+    return DSL_OK
+
+
+# --------------------------------------------------------------------------------------
+# INT8 GEMM and Conv
+# --------------------------------------------------------------------------------------
+
+cdef struct qg_ctx:
+    const dsl_step* s
+    char** p
+    const q8_gemm_desc* base
+    int64_t mblocks, cblocks, mb, tcols, np_cols
+    char* ws
+    int64_t wsz
+
+
+cdef inline void col_rows(const q8_gemm_desc* base, const char* colinfo, int64_t np_cols,
+                          q8_gemm_desc* d) noexcept nogil:
+    cdef const int32_t* ci = <const int32_t*>colinfo
+    d.ibias = ci
+    d.cz = ci + np_cols
+    d.mult = <const float*>(ci + 2 * np_cols)
+    d.fbias = <const float*>(ci + 3 * np_cols)
+    d.wzp = ci + 4 * np_cols
+
+
+cdef int64_t qgemm_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    """Units (item, row block, column block) [lo, hi)."""
+    cdef const qg_ctx* x = <const qg_ctx*>vctx
+    cdef const dsl_qgemm_params* q = GP(x.s)
+    cdef q8_gemm_desc d
+    cdef int64_t u, item, mbk, cbk, m_lo, m_hi, t_lo, t_hi, per, osz
+    memcpy(&d, x.base, sizeof(q8_gemm_desc))
+    osz = 4 if d.out_mode <= 1 else 1
+    per = (x.tcols + x.cblocks - 1) // x.cblocks
+    for u in range(lo, hi):
+        item = u // (x.mblocks * x.cblocks)
+        mbk = (u // x.cblocks) % x.mblocks
+        cbk = u % x.cblocks
+        d.a = <const uint8_t*>x.p[x.s.t[0]] + item * q.sa
+        d.c = <char*>x.p[x.s.t[3]] + item * q.sc * osz
+        m_lo = mbk * x.mb
+        m_hi = m_lo + x.mb if m_lo + x.mb < q.M else q.M
+        t_lo = cbk * per
+        t_hi = t_lo + per if t_lo + per < x.tcols else x.tcols
+        if t_lo < t_hi:
+            q8_gemm_block(&d, m_lo, m_hi, t_lo, t_hi)
+    return 0
+
+
+cdef int64_t qconv_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    """Units (image * group, pixel block, column block) [lo, hi): the im2col of a pixel block
+    is built once per thread and reused by its following column blocks."""
+    cdef const qg_ctx* x = <const qg_ctx*>vctx
+    cdef const dsl_step* s = x.s
+    cdef const dsl_qgemm_params* q = GP(s)
+    cdef q8_gemm_desc d
+    cdef q8_conv_geom g
+    cdef int64_t u, item, mbk, cbk, img, grp, p0, npx, t_lo, t_hi, per, built = -1
+    cdef int64_t P = q.OH * q.OW, cig = q.Cin // q.groups, cog = q.Cout // q.groups
+    cdef int64_t K4 = q.Kp // 4, npan = (cog + Q8_NR - 1) // Q8_NR
+    cdef int64_t osz
+    cdef uint8_t* col = <uint8_t*>(x.ws + chunk * x.wsz)
+    memcpy(&d, x.base, sizeof(q8_gemm_desc))
+    osz = 4 if d.out_mode <= 1 else 1
+    g.C = cig
+    g.H = q.H
+    g.W = q.W
+    g.KH = q.KH
+    g.KW = q.KW
+    g.SH = q.SH
+    g.SW = q.SW
+    g.PH = q.PH
+    g.PW = q.PW
+    g.DH = q.DH
+    g.DW = q.DW
+    g.OW = q.OW
+    per = (x.tcols + x.cblocks - 1) // x.cblocks
+    for u in range(lo, hi):
+        item = u // (x.mblocks * x.cblocks)
+        mbk = (u // x.cblocks) % x.mblocks
+        cbk = u % x.cblocks
+        img = item // q.groups
+        grp = item % q.groups
+        p0 = mbk * x.mb
+        npx = P - p0 if P - p0 < x.mb else x.mb
+        if built != u // x.cblocks:
+            q8_im2col_rows(<const uint8_t*>x.p[s.t[0]] + (img * q.Cin + grp * cig) * q.H * q.W,
+                           &g, p0, npx, q.Kp, <uint8_t>d.za, <uint8_t>d.xr, col)
+            built = u // x.cblocks
+        d.a = col
+        d.xr = 0       # the column buffer is in the u8 domain already
+        d.M = npx
+        d.b = <const int8_t*>x.p[s.t[1]] + grp * npan * K4 * 64
+        col_rows(&d, <const char*>x.p[s.t[2]] + grp * 5 * x.np_cols * 4, x.np_cols, &d)
+        d.c = <char*>x.p[s.t[3]] + ((img * q.Cout + grp * cog) * P + p0) * osz
+        t_lo = cbk * per
+        t_hi = t_lo + per if t_lo + per < x.tcols else x.tcols
+        if t_lo < t_hi:
+            q8_gemm_block(&d, 0, npx, t_lo, t_hi)
+        d.xr = x.base.xr
+    return 0
+
+
+cdef int run_qgemm(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef const dsl_qgemm_params* q = GP(s)
+    cdef q8_gemm_desc d
+    cdef qg_ctx ctx
+    cdef int form = dsl_kv_form(DSL_KV_QGEMM, <int>q.level, ex.cap), nth, nt = ex.nt
+    cdef int64_t za, items, units, want, M, N
+    cdef bint conv = s.op == DSL_OP_QCONV
+    if q.out_mode < 0 or q.out_mode > 3 or q.K < 0:
+        return DSL_ERR_BAD_PARAM
+    if q.za_slot >= 0:
+        za = load_int(p[s.t[q.za_slot]], DSL_I8 if q.a_signed else DSL_U8, 0)
+    else:
+        za = q.za
+    if q.a_signed:
+        za += 128
+    d.a = NULL
+    d.b = <const int8_t*>p[s.t[1]]
+    d.xr = 0x80808080 if q.a_signed else 0
+    d.za = <int32_t>za
+    d.row_zp = <int>q.row_zp
+    d.out_mode = <int>q.out_mode
+    d.c = NULL
+    d.zy = <int32_t>q.zy
+    d.relu = <int>q.relu
+    d.tile = q8_tile_select(form)
+    ctx.s = s
+    ctx.p = p
+    ctx.base = &d
+    if conv:
+        if q.groups <= 0 or q.Cin % q.groups or q.Cout % q.groups or q.Kp % 4 or q.mb <= 0 \
+                or q.mb % Q8_MR or q.SH <= 0 or q.SW <= 0:
+            return DSL_ERR_BAD_PARAM
+        M = q.OH * q.OW
+        N = q.Cout // q.groups
+        items = q.images * q.groups
+        d.K = q.Kp
+        d.rsa = q.Kp
+        d.rsc = 1
+        d.csc = M
+        ctx.mb = q.mb
+        ctx.ws = <char*>p[s.t[q.ws_slot]] if q.ws_slot >= 0 else NULL
+        ctx.wsz = q.ws_bytes
+        if ctx.ws == NULL or q.ws_bytes < q.mb * q.Kp:
+            return DSL_ERR_BAD_PARAM
+        if q.ws_threads > 0 and nt > q.ws_threads:
+            nt = <int>q.ws_threads
+    else:
+        M = q.M
+        N = q.N
+        items = q.items
+        d.K = q.K
+        d.rsa = q.rsa
+        d.rsc = q.rsc
+        d.csc = q.csc
+        ctx.mb = 64
+        ctx.ws = NULL
+        ctx.wsz = 0
+    d.M = M
+    d.N = N
+    ctx.np_cols = (N + Q8_NR - 1) // Q8_NR * Q8_NR
+    if not conv:
+        col_rows(&d, <const char*>p[s.t[2]], ctx.np_cols, &d)
+    if items <= 0 or M <= 0 or N <= 0:
+        return DSL_OK
+    ctx.mblocks = (M + ctx.mb - 1) // ctx.mb
+    ctx.tcols = (N + Q8_TN - 1) // Q8_TN
+    nth = dsl_threads_for(items * M * N * (d.K // 4 + 1), min_work, nt)
+    ctx.cblocks = 1
+    if items * ctx.mblocks < 2 * nth:   # too few row blocks: split the columns too
+        want = (2 * nth + items * ctx.mblocks - 1) // (items * ctx.mblocks)
+        ctx.cblocks = want if want < ctx.tcols else ctx.tcols
+    units = items * ctx.mblocks * ctx.cblocks
+    if nth > units:
+        nth = <int>units
+    dsl_hit(ex, DSL_KV_QGEMM, form)
+    if conv:
+        run_ranges(ex, qconv_range, &ctx, units, nth)
+    else:
+        run_ranges(ex, qgemm_range, &ctx, units, nth)
+    return DSL_OK
+
+
+cdef int run_quant(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
+    if s.op == DSL_OP_QUANTIZE or s.op == DSL_OP_DEQUANTIZE or s.op == DSL_OP_DYNQUANT:
+        return run_quant_rows(s, p, x)
+    if s.op == DSL_OP_QGEMM or s.op == DSL_OP_QCONV:
+        return run_qgemm(s, p, x)
+    return DSL_ERR_UNKNOWN_OP
+
+
+# --------------------------------------------------------------------------------------
+# Compile-time helpers for the lowerings (ops/quant.py)
+# --------------------------------------------------------------------------------------
+
+def panel_width():
+    """Columns per packed weight panel (Q8_NR) and rows per tile (Q8_MR)."""
+    return int(Q8_NR), int(Q8_MR)
+
+
+def conv_block_rows(int64_t P, int64_t Kp):
+    """Output pixels per im2col block of QCONV (its per-thread workspace is that x Kp)."""
+    return int(q8_conv_block_rows(P, Kp))
+
+
+def pack_weights(w, zw, *, K=None):
+    """(K, N) int8 / uint8 weights and their zero point (scalar or per column) -> (packed
+    panels int8 [ceil(N/16)][K4][16][4], cz int32 [Np], zw int32 [Np]) of csrc/q8_gemm.h:
+    uint8 weights become int8 (w - 128, zw - 128); cz = colsum(w) - K * zw over the real K
+    rows (``K`` may exceed w's rows: zero rows of a padded conv K count nothing)."""
+    w = np.asarray(w)
+    Kw, N = w.shape
+    zwv = np.broadcast_to(np.asarray(zw, np.int64).reshape(-1), (N,)).astype(np.int64)
+    if w.dtype == np.uint8:
+        ws = (w.astype(np.int16) - 128).astype(np.int8)
+        zwv = zwv - 128
+    elif w.dtype == np.int8:
+        ws = w
+    else:
+        raise TypeError(f"INT8 weights must be int8 or uint8, got {w.dtype}")
+    K4 = (Kw + 3) // 4
+    npan = max(1, (N + 15) // 16)
+    Np = npan * 16
+    buf = np.zeros((K4 * 4, Np), np.int8)
+    buf[:Kw, :N] = ws
+    packed = np.ascontiguousarray(buf.reshape(K4, 4, npan, 16).transpose(2, 0, 3, 1))
+    cz = np.zeros(Np, np.int64)
+    cz[:N] = ws.astype(np.int64).sum(axis=0) - Kw * zwv
+    zwp = np.zeros(Np, np.int64)
+    zwp[:N] = zwv
+    return packed, cz.astype(np.int32), zwp.astype(np.int32)

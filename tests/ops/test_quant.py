@@ -1,0 +1,252 @@
+"""Quantization ops and the INT8 GEMM / Conv kernels against their oracles.
+
+QuantizeLinear / DequantizeLinear against onnx.reference and onnxruntime (ties to even,
+saturation, per-axis); DynamicQuantizeLinear against onnxruntime (onnx.reference divides by
+zero on an all-zero input); MatMulInteger / ConvInteger against an exact integer NumPy
+reference and onnxruntime; QLinearMatMul / QLinearConv against onnxruntime within one
+quantization step. Every (plan level, CPU cap) pair (the INT8 GEMM's generic, AVX2-int16 and
+AVX-512-VNNI forms, the quantize rows' three forms), 1 and 2 threads, tile-edge shapes
+(rows around 8, columns around 16 / 32, K not a multiple of 4)."""
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto as TP, helper, numpy_helper
+
+from deepsparse_lite import compiler
+from deepsparse_lite.kernels import quant as kquant
+from deepsparse_lite.ops.base import UnsupportedModelError
+from tests.helpers import check_op, isa_combos, run_model
+
+ONNX_T = {np.dtype(np.uint8): TP.UINT8, np.dtype(np.int8): TP.INT8, np.dtype(np.float32): TP.FLOAT,
+          np.dtype(np.int32): TP.INT32}
+
+
+@pytest.fixture(autouse=True)
+def split_small_work():
+    """Tiny shapes go through the multi-thread partitioning too."""
+    old = kquant.set_min_work(1)
+    yield
+    kquant.set_min_work(old)
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def qrand(r, dt, shape):
+    ii = np.iinfo(dt)
+    return r.integers(ii.min, ii.max + 1, shape).astype(dt)
+
+
+def model(nodes, inputs, outputs, inits=(), opset=13):
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, ONNX_T[np.asarray(a).dtype],
+                                                                     np.asarray(a).shape)
+                                       for n, a in inputs.items()],
+                          [helper.make_tensor_value_info(o, TP.UNDEFINED, None) for o in outputs],
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(inits).items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    # onnxruntime wants typed outputs: take them from ONNX's own shape inference
+    inferred = onnx.shape_inference.infer_shapes(m)
+    types = {v.name: v.type for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    for o in m.graph.output:
+        if o.name in types and types[o.name].tensor_type.elem_type:
+            o.type.tensor_type.elem_type = types[o.name].tensor_type.elem_type
+    return m
+
+
+def ort_run(m, feeds):
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    return s.run(None, feeds)
+
+
+def check_all(m, feeds, want, tol=0, threads=(1, 2)):
+    """Every (level, cap) and thread count; integer outputs within ``tol`` of ``want``."""
+    for isa, cap in isa_combos():
+        for nt in threads:
+            got = run_model(m, feeds, threads=nt, isa=isa, cap=cap)
+            assert len(got) == len(want)
+            for g, w in zip(got, want):
+                w = np.asarray(w)
+                assert g.dtype == w.dtype and g.shape == w.shape, (g.dtype, w.dtype, g.shape, w.shape)
+                if g.size:
+                    d = np.abs(g.astype(np.float64) - w.astype(np.float64)).max()
+                    assert d <= tol, f"isa={isa} cap={cap} threads={nt}: max diff {d}"
+
+
+# ---- QuantizeLinear / DequantizeLinear ---------------------------------------------------
+
+@pytest.mark.parametrize("dt", [np.uint8, np.int8])
+@pytest.mark.parametrize("n", [1, 7, 31, 32, 33, 100])
+def test_quantize_per_tensor_ties_and_saturation(dt, n):
+    r = rng(n)
+    scale = np.float32(0.25)
+    x = (r.integers(-1200, 1200, n) * 0.125).astype(np.float32)   # many exact .5 ties
+    zp = np.array(3 if dt == np.uint8 else -5, dt)
+    check_op("QuantizeLinear", {"x": x}, consts={"s": scale, "z": zp})
+    # saturation of +-inf and huge values: onnx.reference casts inf to int32 (undefined), so
+    # onnxruntime is the oracle here
+    x[: min(n, 4)] = [np.inf, -np.inf, 1e30, -3e9][: min(n, 4)]
+    m = model([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"])], {"x": x}, ["y"],
+              {"s": scale, "z": zp})
+    check_all(m, {"x": x}, ort_run(m, {"x": x}))
+
+
+@pytest.mark.parametrize("axis,shape", [(1, (2, 5, 7)), (0, (3, 40)), (-1, (4, 3, 17)), (1, (1, 3, 2, 2))])
+def test_quantize_dequantize_per_axis(axis, shape):
+    r = rng(len(shape))
+    x = (r.standard_normal(shape) * 4).astype(np.float32)
+    C = shape[axis]
+    scale = (r.random(C) * 0.1 + 0.01).astype(np.float32)
+    for dt in (np.uint8, np.int8):
+        zp = qrand(r, dt, C) // 2
+        check_op("QuantizeLinear", {"x": x}, {"axis": axis}, consts={"s": scale, "z": zp})
+        q = qrand(r, dt, shape)
+        check_op("DequantizeLinear", {"q": q}, {"axis": axis}, consts={"s": scale, "z": zp},
+                 rtol=0, atol=0, opset=19)   # onnx.reference has DequantizeLinear-19 and later
+
+
+def test_quantize_default_zero_point_and_old_opset():
+    x = np.linspace(-3, 300, 37, dtype=np.float32)
+    m = model([helper.make_node("QuantizeLinear", ["x", "s"], ["y"])], {"x": x}, ["y"],
+              {"s": np.float32(1.5)}, opset=10)
+    check_all(m, {"x": x}, ort_run(m, {"x": x}))
+    q = np.arange(-100, 100, 7, dtype=np.int8)
+    m = model([helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])], {"q": q}, ["y"],
+              {"s": np.float32(0.5), "z": np.int8(-4)}, opset=10)
+    check_all(m, {"q": q}, ort_run(m, {"q": q}))
+
+
+def test_dequantize_int32_and_runtime_scale():
+    q = np.arange(-50000, 50000, 997, dtype=np.int32)
+    check_op("DequantizeLinear", {"q": q}, consts={"s": np.float32(0.003)}, rtol=0, atol=0,
+             opset=19)
+    # scale and zero point as runtime inputs (read by the kernel at run time)
+    check_op("DequantizeLinear", {"q": qrand(rng(), np.uint8, (3, 9)), "s": np.float32(0.1),
+                                  "z": np.uint8(9)}, rtol=0, atol=0, opset=19)
+
+
+def test_quantize_refuses_what_it_does_not_run():
+    x = np.zeros((2, 4), np.float32)
+    m = model([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["y"], axis=1)], {"x": x}, ["y"],
+              {"s": np.ones((2, 2), np.float32), "z": np.zeros((2, 2), np.uint8)}, opset=21)
+    with pytest.raises(UnsupportedModelError, match="blocked"):
+        compiler.compile_onnx(m)
+
+
+# ---- DynamicQuantizeLinear ---------------------------------------------------------------
+
+@pytest.mark.parametrize("shape,shift", [((1,), 0.0), ((7,), 0.5), ((40, 33), 0.0), ((3, 1000), 2.0),
+                                         ((5, 6), -3.0)])
+def test_dynamic_quantize_linear(shape, shift):
+    x = (rng(len(shape)).standard_normal(shape) * 2 + shift).astype(np.float32)
+    m = model([helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])], {"x": x},
+              ["y", "s", "z"])
+    check_all(m, {"x": x}, ort_run(m, {"x": x}))
+
+
+def test_dynamic_quantize_linear_all_zero():
+    x = np.zeros((4, 5), np.float32)
+    m = model([helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])], {"x": x},
+              ["y", "s", "z"])
+    want = ort_run(m, {"x": x})
+    check_all(m, {"x": x}, want)
+
+
+# ---- MatMulInteger: the INT8 GEMM against an exact integer reference ------------------------
+
+GEMM_SHAPES = [(1, 1, 1), (1, 5, 16), (7, 3, 17), (8, 4, 32), (9, 33, 33), (17, 130, 15),
+               (65, 66, 70), (2, 768, 48)]
+
+
+def int_matmul(a, w, za, zw):
+    return ((a.astype(np.int64) - np.int64(za)) @ (w.astype(np.int64) - np.asarray(zw, np.int64))).astype(np.int32)
+
+
+@pytest.mark.parametrize("M,K,N", GEMM_SHAPES)
+@pytest.mark.parametrize("adt,wdt", [(np.uint8, np.int8), (np.int8, np.int8), (np.uint8, np.uint8),
+                                     (np.int8, np.uint8)])
+def test_matmul_integer(M, K, N, adt, wdt):
+    r = rng(M * 1000 + K + N)
+    a, w = qrand(r, adt, (M, K)), qrand(r, wdt, (K, N))
+    za = qrand(r, adt, ())
+    zw = qrand(r, wdt, (N,)) if wdt == np.uint8 else np.zeros((), wdt)
+    m = model([helper.make_node("MatMulInteger", ["a", "w", "za", "zw"], ["y"])],
+              {"a": a}, ["y"], {"w": w, "za": za, "zw": zw})
+    check_all(m, {"a": a}, [int_matmul(a, w, za, zw)])
+
+
+def test_matmul_integer_runtime_zero_point_batched_and_onnxruntime():
+    r = rng(5)
+    a, w = qrand(r, np.uint8, (2, 3, 37)), qrand(r, np.int8, (37, 50))
+    za = np.array(131, np.uint8)
+    m = model([helper.make_node("MatMulInteger", ["a", "w", "za"], ["y"])],
+              {"a": a, "za": za}, ["y"], {"w": w})
+    want = ort_run(m, {"a": a, "za": za})
+    np.testing.assert_array_equal(want[0], int_matmul(a, w, za, 0))
+    check_all(m, {"a": a, "za": za}, want)
+    # no zero points at all, 1-D A
+    a1 = qrand(r, np.uint8, (37,))
+    m = model([helper.make_node("MatMulInteger", ["a", "w"], ["y"])], {"a": a1}, ["y"], {"w": w})
+    check_all(m, {"a": a1}, ort_run(m, {"a": a1}))
+
+
+def test_matmul_integer_runtime_weights_are_refused():
+    a, w = np.zeros((2, 3), np.uint8), np.zeros((3, 4), np.int8)
+    m = model([helper.make_node("MatMulInteger", ["a", "w"], ["y"])], {"a": a, "w": w}, ["y"])
+    with pytest.raises(UnsupportedModelError, match="constant"):
+        compiler.compile_onnx(m)
+
+
+# ---- QLinearMatMul ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("M,K,N", [(5, 7, 3), (17, 33, 40), (3, 64, 130), (9, 129, 31)])
+@pytest.mark.parametrize("dt,wdt", [(np.uint8, np.int8), (np.uint8, np.uint8), (np.int8, np.int8)])
+def test_qlinear_matmul(M, K, N, dt, wdt):
+    r = rng(M + K + N)
+    a, w = qrand(r, dt, (M, K)), qrand(r, wdt, (K, N))
+    inits = {"as": np.float32(0.02), "az": np.array(3, dt), "w": w,
+             "ws": (r.random(N) * 0.01 + 0.001).astype(np.float32) if wdt == np.int8 else np.float32(0.004),
+             "wz": np.array(0 if wdt == np.int8 else 130, wdt),
+             "ys": np.float32(0.5), "yz": np.array(100 if dt == np.uint8 else -7, dt)}
+    m = model([helper.make_node("QLinearMatMul", ["a", "as", "az", "w", "ws", "wz", "ys", "yz"], ["y"])],
+              {"a": a}, ["y"], inits)
+    check_all(m, {"a": a}, ort_run(m, {"a": a}), tol=1)
+
+
+# ---- ConvInteger / QLinearConv ---------------------------------------------------------------
+
+CONVS = [  # N, C, H, W, Cout, k, stride, pad, group
+    (1, 3, 9, 9, 8, 3, 1, 1, 1), (2, 8, 7, 6, 20, 3, 2, 1, 1), (1, 16, 5, 5, 33, 1, 1, 0, 1),
+    (1, 8, 6, 6, 8, 3, 1, 1, 8), (1, 6, 7, 7, 12, 3, 1, 0, 2), (1, 5, 12, 11, 17, 5, 2, 2, 1)]
+
+
+@pytest.mark.parametrize("N,C,H,W,Co,k,s,p,g", CONVS)
+def test_qlinear_conv_and_conv_integer(N, C, H, W, Co, k, s, p, g):
+    r = rng(C * Co + H)
+    x = qrand(r, np.uint8, (N, C, H, W))
+    w = qrand(r, np.int8, (Co, C // g, k, k))
+    bias = r.integers(-2000, 2000, Co).astype(np.int32)
+    inits = {"xs": np.float32(0.02), "xz": np.array(7, np.uint8), "w": w,
+             "ws": (r.random(Co) * 0.01 + 0.001).astype(np.float32), "wz": np.zeros(Co, np.int8),
+             "ys": np.float32(0.3), "yz": np.array(120, np.uint8), "b": bias}
+    attrs = dict(pads=[p] * 4, strides=[s, s], group=g)
+    m = model([helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"],
+                                **attrs)], {"x": x}, ["y"], inits)
+    check_all(m, {"x": x}, ort_run(m, {"x": x}), tol=1)
+    wu = qrand(r, np.uint8, (Co, C // g, k, k))
+    m = model([helper.make_node("ConvInteger", ["x", "w", "xz", "wz"], ["y"], **attrs)], {"x": x}, ["y"],
+              {"w": wu, "xz": np.array(7, np.uint8), "wz": np.array(200, np.uint8)})
+    check_all(m, {"x": x}, ort_run(m, {"x": x}))
+
+
+def test_qlinear_conv_int8_activations_1d():
+    r = rng(3)
+    x = qrand(r, np.int8, (2, 6, 19))
+    w = qrand(r, np.int8, (10, 6, 3))
+    inits = {"xs": np.float32(0.05), "xz": np.array(-3, np.int8), "w": w, "ws": np.float32(0.01),
+             "wz": np.array(0, np.int8), "ys": np.float32(0.2), "yz": np.array(4, np.int8)}
+    m = model([helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"],
+                                pads=[1, 1], strides=[2])], {"x": x}, ["y"], inits)
+    check_all(m, {"x": x}, ort_run(m, {"x": x}), tol=1)
