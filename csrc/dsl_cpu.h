@@ -119,7 +119,8 @@ static inline int dsl_form_autovec(int level, int cap) {
 #define DSL_KV_POOL       11
 #define DSL_KV_TRANSPOSE  12
 #define DSL_KV_F16CVT     13   /* float16 <-> float32 conversions (cast, float16 arithmetic) */
-#define DSL_NKV           14
+#define DSL_KV_SPMM       14   /* sparse-weight fp32 tiles (csrc/f32_spmm.h) */
+#define DSL_NKV           15
 
 /* How each kernel maps (level, cap) to a form: which forms exist. A kernel's select
  * function uses exactly this mapping (tests derive the variants to cover from it). */
@@ -141,10 +142,11 @@ static const unsigned char dsl_kv_dispatch[DSL_NKV] = {
     DSL_DISPATCH_FULL,      /* POOL */
     DSL_DISPATCH_AVX2_ONLY, /* TRANSPOSE */
     DSL_DISPATCH_AVX2_ONLY, /* F16CVT */
+    DSL_DISPATCH_FULL,      /* SPMM */
 };
 static const char* const dsl_kv_names[DSL_NKV] = {
     "gemm_tile", "gemm_pack", "dwconv", "unary", "binary", "reduce", "softmax", "layernorm",
-    "instnorm", "argext", "affine", "pool", "transpose", "f16_cvt"};
+    "instnorm", "argext", "affine", "pool", "transpose", "f16_cvt", "spmm"};
 
 static inline int dsl_kv_form(int kv, int level, int cap) {
     switch (dsl_kv_dispatch[kv]) {

@@ -78,6 +78,13 @@ GEMM = _struct(*_ints("level", "M", "N", "K", "mc", "kc", "nc", "act", "bias_mod
                       "SW", "PH", "PW", "DH", "DW", "direct", "co_chunk", "nchunks", "col_floats"),
                ("alpha", F32), ("beta", F32), ("act_a", F32), ("act_b", F32))
 
+# ---- family 6: sparse-weight GEMM / Conv ------------------------------------------------
+SPMM = _struct(*_ints("level", "R", "K", "np", "nnz", "off_vals", "off_cols", "act", "bias_slot",
+                      "d_slot", "ws_slot", "ws_bytes", "ws_threads", "rsa", "csa", "rsc", "rsd",
+                      "csd", "images", "Cin", "H", "W", "OH", "OW", "KH", "KW", "SH", "SW", "PH",
+                      "PW", "DH", "DW", "direct"),
+               ("beta", F32), ("act_a", F32), ("act_b", F32))
+
 #: C struct name -> dtype (what the layout test walks)
 STRUCTS: Dict[str, np.dtype] = {
     "dsl_copy_params": COPY, "dsl_fill_params": FILL, "dsl_gather_params": GATHER,
@@ -86,7 +93,7 @@ STRUCTS: Dict[str, np.dtype] = {
     "dsl_reduce_params": REDUCE, "dsl_arg_params": ARG, "dsl_topk_params": TOPK,
     "dsl_softmax_params": SOFTMAX, "dsl_layernorm_params": LAYERNORM, "dsl_affine_params": AFFINE,
     "dsl_bn_prep_params": BN_PREP, "dsl_lrn_params": LRN, "dsl_instnorm_params": INSTNORM,
-    "dsl_pool_params": POOL, "dsl_gemm_params": GEMM,
+    "dsl_pool_params": POOL, "dsl_gemm_params": GEMM, "dsl_spmm_params": SPMM,
 }
 
 
