@@ -33,6 +33,7 @@
     X(BN_PREP, 307) X(LRN, 308) X(INSTNORM, 309)                                              \
     X(POOL2D, 401) X(MAXPOOL2D_IDX, 402)                                                      \
     X(GEMM, 501) X(MATMUL, 502) X(CONV, 503) X(DWCONV, 504) X(CONVT, 505)                     \
+    X(SPMM_GEMM, 601) X(SPMM_CONV, 602)                                                       \
     X(QUANTIZE, 701) X(DEQUANTIZE, 702) X(DYNQUANT, 703) X(QGEMM, 704) X(QCONV, 705)
 #define DSL_OP_ENUM(name, value) DSL_OP_##name = value,
 enum { DSL_OPS(DSL_OP_ENUM) DSL_OP_END_ };
@@ -177,6 +178,27 @@ DSL_DEFINE_PARAMS(dsl_pool_params, DSL_POOL_FIELDS)
     F(float, alpha) F(float, beta) F(float, act_a) F(float, act_b)
 DSL_DEFINE_PARAMS(dsl_gemm_params, DSL_GEMM_FIELDS)
 
+/* ---- family 6: sparse-weight GEMM and Conv (kernels/sparse.pyx, csrc/f32_spmm.h) ------ */
+
+/* One layout for the family: Y = act(W·X + bias + beta * D) with W constant, CSR by output
+ * row r in one byte blob (t[1]): R + 1 int32 row starts at 0, nnz float values at
+ * off_vals, nnz uint16 columns at off_cols. bias_slot / d_slot / ws_slot: t[] slots (-1
+ * absent); ws_bytes per thread, for ws_threads threads.
+ *   SPMM_GEMM: t=[A, W, Y]; np tokens, A[t*rsa + k*csa], Y[t*rsc + r],
+ *              D[t*rsd + r*csd] (strides may be 0)
+ *   SPMM_CONV: t=[X, W, Y]; per image the NCHW geometry (1-D as H = 1), np = OH*OW;
+ *              direct: 1x1 stride 1 unpadded (X read in place), else im2col; D like Y */
+#define DSL_SPMM_FIELDS(F, A)                                                                 \
+    F(int64_t, level) F(int64_t, R) F(int64_t, K) F(int64_t, np) F(int64_t, nnz)              \
+    F(int64_t, off_vals) F(int64_t, off_cols) F(int64_t, act) F(int64_t, bias_slot)           \
+    F(int64_t, d_slot) F(int64_t, ws_slot) F(int64_t, ws_bytes) F(int64_t, ws_threads)        \
+    F(int64_t, rsa) F(int64_t, csa) F(int64_t, rsc) F(int64_t, rsd) F(int64_t, csd)           \
+    F(int64_t, images) F(int64_t, Cin) F(int64_t, H) F(int64_t, W) F(int64_t, OH)             \
+    F(int64_t, OW) F(int64_t, KH) F(int64_t, KW) F(int64_t, SH) F(int64_t, SW) F(int64_t, PH) \
+    F(int64_t, PW) F(int64_t, DH) F(int64_t, DW) F(int64_t, direct)                           \
+    F(float, beta) F(float, act_a) F(float, act_b)
+DSL_DEFINE_PARAMS(dsl_spmm_params, DSL_SPMM_FIELDS)
+
 /* ---- family 7: quantization and INT8 GEMM / Conv (kernels/quant.pyx) ------------------ */
 
 /* QUANTIZE t=[x f32, scale f32, zp | -, y]; DEQUANTIZE t=[x, scale, zp | -, y f32]: data as
@@ -228,6 +250,7 @@ DSL_DEFINE_PARAMS(dsl_qgemm_params, DSL_QGEMM_FIELDS)
     X(dsl_instnorm_params, DSL_INSTNORM_FIELDS)                                               \
     X(dsl_pool_params, DSL_POOL_FIELDS)                                                       \
     X(dsl_gemm_params, DSL_GEMM_FIELDS)                                                       \
+    X(dsl_spmm_params, DSL_SPMM_FIELDS)                                                     \
     X(dsl_quant_params, DSL_QUANT_FIELDS)                                                     \
     X(dsl_qgemm_params, DSL_QGEMM_FIELDS)
 

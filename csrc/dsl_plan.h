@@ -39,6 +39,7 @@ typedef struct {
 #define DSL_FAM_REDUCE    3   /* reductions, softmax, layernorm, argmax, topk, lrn */
 #define DSL_FAM_POOL      4   /* max/avg/global pooling */
 #define DSL_FAM_GEMM      5   /* gemm, matmul, conv, conv-transpose */
+#define DSL_FAM_SPARSE    6   /* sparse-weight gemm and conv (csrc/f32_spmm.h) */
 #define DSL_FAM_QUANT     7   /* quantize / dequantize, INT8 GEMM and conv */
 
 /* Error codes returned by kernels. */

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define F32_GEMM_MAX_MR 16
-#define F32_GEMM_MAX_NR 32
+#define F32_GEMM_MAX_NR 64 /* 32 for the tiles; the sparse im2col panels are 64 wide */
 
 typedef struct {
     float alpha;

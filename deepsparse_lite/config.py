@@ -14,6 +14,9 @@
   threads that run requests, and share leases (spin_us, sticky_callers, combine_max).
 - ``DSL_PLAN_CACHE_SIZE``: value-specialised plans an Engine keeps (default 8; see
   compiler/specialize.py), read when an engine is compiled.
+- ``DSL_SPARSE``: ``auto`` (default: per layer, measured), ``sparse`` (every constant
+  GEMM / groups-1 conv weight as CSR) or ``dense``: how plans run pruned weights
+  (ops/sparse.py); ``compile_onnx(..., sparse=...)`` overrides it.
 - ``DSL_MAX_TENSOR_BYTES``: the largest tensor (or arena) a plan may need; default the
   memory available when the plan is compiled. A model, or a parameter value, asking for more is refused at
   compile time instead of exhausting memory (an OOM kill is a crash).
@@ -144,3 +147,16 @@ def qdq_rewrite() -> bool:
     """DSL_QDQ=0 turns the QDQ rewrite off (compiler/passes.py's fuse_qdq): QDQ models then
     run in fp32 between DequantizeLinear and QuantizeLinear, as ONNX defines them."""
     return (os.environ.get("DSL_QDQ") or "1").strip() != "0"
+
+
+SPARSE_MODES = ("auto", "sparse", "dense")
+
+
+def sparse_mode(override=None) -> str:
+    """``override`` or ``$DSL_SPARSE`` (``auto`` when unset): auto / sparse / dense."""
+    v = override if override is not None else os.environ.get("DSL_SPARSE")
+    v = "auto" if v is None or not str(v).strip() else str(v).strip().lower()
+    v = {"on": "sparse", "force": "sparse", "1": "sparse", "off": "dense", "0": "dense"}.get(v, v)
+    if v not in SPARSE_MODES:
+        raise ValueError(f"sparse mode must be one of {SPARSE_MODES}, got {v!r}")
+    return v

@@ -40,6 +40,7 @@ class Family(enum.IntEnum):
     REDUCE = 3
     POOL = 4
     GEMM = 5
+    SPARSE = 6
     QUANT = 7
 
 
@@ -165,6 +166,8 @@ class StepInfo:
     op: int
     tensors: Tuple[int, ...]
     node: str = ""
+    #: what the lowering chose and why (kernel, weight sparsity, timings): the plan listing
+    info: dict = field(default_factory=dict)
 
 
 class PlanBuilder:
@@ -191,6 +194,10 @@ class PlanBuilder:
         self.values = {}                 # ONNX value name -> Tensor
         self.graph_outputs = {}          # ONNX value name -> output index
         self.current_node = ""
+        #: "auto" | "sparse" | "dense": how constant weights pick dense or sparse steps
+        #: (ops/sparse.py), and the compiler's timing hook for "auto" (or None)
+        self.sparse_mode = "auto"
+        self.sparse_timer = None
 
     # -- tensors -------------------------------------------------------------------------
     def _new(self, shape, dtype, where, index=-1, name="", root=None, byte_offset=0, scratch=False):

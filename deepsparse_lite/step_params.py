@@ -78,6 +78,13 @@ GEMM = _struct(*_ints("level", "M", "N", "K", "mc", "kc", "nc", "act", "bias_mod
                       "SW", "PH", "PW", "DH", "DW", "direct", "co_chunk", "nchunks", "col_floats"),
                ("alpha", F32), ("beta", F32), ("act_a", F32), ("act_b", F32))
 
+# ---- family 6: sparse-weight GEMM / Conv ------------------------------------------------
+SPMM = _struct(*_ints("level", "R", "K", "np", "nnz", "off_vals", "off_cols", "act", "bias_slot",
+                      "d_slot", "ws_slot", "ws_bytes", "ws_threads", "rsa", "csa", "rsc", "rsd",
+                      "csd", "images", "Cin", "H", "W", "OH", "OW", "KH", "KW", "SH", "SW", "PH",
+                      "PW", "DH", "DW", "direct"),
+               ("beta", F32), ("act_a", F32), ("act_b", F32))
+
 # ---- family 7: quantization, INT8 GEMM / Conv -------------------------------------------
 QUANT = _struct(*_ints("level", "qdtype", "outer", "C", "inner", "zp_slot", "n"))
 QGEMM = _struct(*_ints("level", "M", "N", "K", "a_signed", "za", "za_slot", "row_zp", "out_mode",
@@ -93,8 +100,8 @@ STRUCTS: Dict[str, np.dtype] = {
     "dsl_reduce_params": REDUCE, "dsl_arg_params": ARG, "dsl_topk_params": TOPK,
     "dsl_softmax_params": SOFTMAX, "dsl_layernorm_params": LAYERNORM, "dsl_affine_params": AFFINE,
     "dsl_bn_prep_params": BN_PREP, "dsl_lrn_params": LRN, "dsl_instnorm_params": INSTNORM,
-    "dsl_pool_params": POOL, "dsl_gemm_params": GEMM, "dsl_quant_params": QUANT,
-    "dsl_qgemm_params": QGEMM,
+    "dsl_pool_params": POOL, "dsl_gemm_params": GEMM, "dsl_spmm_params": SPMM,
+    "dsl_quant_params": QUANT, "dsl_qgemm_params": QGEMM,
 }
 
 

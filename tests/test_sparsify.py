@@ -312,23 +312,32 @@ def test_calibration_inputs(tmp_path):
         calibration_sets(mlp, 0)
 
 
-@pytest.mark.xfail(strict=True, raises=UnsupportedModelError,
-                   reason="needs the INT8 ops (issue 8)")
 @pytest.mark.parametrize("name", ["resnet_tiny-quant", "bert_tiny-pruned90_quant"])
 def test_engine_runs_quantized_models_like_onnxruntime(name, tmp_path):
-    """Turns into a failure the moment our engine compiles QDQ models: remove the mark then."""
+    """Our engine on the sample QDQ models against onnxruntime. ONNX's own semantics (what
+    onnxruntime computes with its graph optimisations off): within one step of the output's
+    QuantizeLinear. onnxruntime's optimised graph (its own int8 fusions) rounds
+    intermediate values differently: on the BERT sample it is 4 output steps from its own
+    unoptimised result (measured), so against it we allow that gap plus one step."""
+    import onnxruntime as ort
+
     from deepsparse_lite import compiler
 
     path = str(tmp_path / "q.onnx")
     q = build_model(name, path=path)
     feeds = _feeds(q, sample_inputs(name, seed=4))
-    want = ort_run(path, feeds)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    exact = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"]).run(None, feeds)
+    fused = ort_run(path, feeds)
     plan = compiler.compile_onnx(path, max_threads=2)
+    assert any(s // 100 == 7 for s in plan.steps["op"]), "no int8 step in the plan"
     got = engine_run(plan, feeds, threads=2)
-    # within the dequantized step of the output's QuantizeLinear
     out = q.graph.output[0].name
     step = float(_weights(q)[f"{out}_scale"])
-    np.testing.assert_allclose(got[0], want[0], rtol=0, atol=1.01 * step)
+    np.testing.assert_allclose(got[0], exact[0], rtol=0, atol=1.01 * step)
+    gap = float(np.abs(fused[0] - exact[0]).max())
+    np.testing.assert_allclose(got[0], fused[0], rtol=0, atol=gap + 1.01 * step)
 
 
 # ----------------------------------------------------------------------- errors

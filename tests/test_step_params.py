@@ -69,11 +69,12 @@ def test_code_tables_match_c():
     from deepsparse_lite.ops.quant import QuantOp
     from deepsparse_lite.ops.reduce import RK, ReduceOp
     from deepsparse_lite.ops.resize import RESIZE_LINEAR, RESIZE_NEAREST
+    from deepsparse_lite.ops.sparse import SparseOp
 
     c = abi.code_tables()
     ops = {**_public(DataOp), "GATHER": GATHER, "GATHER_ELEMENTS": GATHER_ELEMENTS,
            "RESIZE_NEAREST": RESIZE_NEAREST, "RESIZE_LINEAR": RESIZE_LINEAR, **_public(EltOp),
-           **_public(ReduceOp), **_public(PoolOp), **_public(GemmOp),
+           **_public(ReduceOp), **_public(PoolOp), **_public(GemmOp), **_public(SparseOp),
            **_public(QuantOp)}
     assert ops == c["op"]
     assert _public(Act) == c["act"]

@@ -18,14 +18,14 @@ import numpy as np
 from deepsparse_lite.compiler.graph import (ModelLoadError, ShapeOverrideError,
                                             build_graph, load_model)
 from deepsparse_lite.compiler.infer import TensorSizeError, fold_and_infer, prune
-from deepsparse_lite.config import max_tensor_bytes
+from deepsparse_lite.config import max_tensor_bytes, sparse_mode
 from deepsparse_lite.compiler.lower import lower_graph
 from deepsparse_lite.compiler.passes import run_passes
 from deepsparse_lite.compiler.specialize import SpecializedModel
 from deepsparse_lite.ops.base import UnsupportedModelError
 from deepsparse_lite.plan import ERROR_MESSAGES, Err, Plan
 
-__all__ = ["compile_onnx", "compile_proto", "execute", "new_arena", "PlanExecutionError", "ModelLoadError",
+__all__ = ["compile_onnx", "compile_proto", "execute", "describe_plan", "new_arena", "PlanExecutionError", "ModelLoadError",
            "ShapeOverrideError", "UnsupportedModelError", "SpecializedModel"]
 
 
@@ -34,16 +34,19 @@ class PlanExecutionError(RuntimeError):
 
 
 def compile_onnx(model, batch_size: Optional[int] = None, input_shapes=None, max_threads: int = 1,
-                 isa: Optional[int] = None, fuse: bool = True) -> Plan:
+                 isa: Optional[int] = None, fuse: bool = True, sparse: Optional[str] = None) -> Plan:
     """One static plan for ``model`` (a path, bytes or ModelProto). Every input must get a
     static shape and every parameter (axes, pads, target shapes, ...) must be a constant;
-    :class:`SpecializedModel` compiles the others, one plan per parameter value."""
+    :class:`SpecializedModel` compiles the others, one plan per parameter value.
+    ``sparse``: ``auto`` / ``sparse`` / ``dense`` (default ``$DSL_SPARSE`` or auto): how
+    pruned constant weights choose sparse kernels (ops/sparse.py)."""
     return compile_proto(load_model(model), batch_size=batch_size, input_shapes=input_shapes,
-                         max_threads=max_threads, isa=isa, fuse=fuse)
+                         max_threads=max_threads, isa=isa, fuse=fuse, sparse=sparse)
 
 
 def compile_proto(proto, batch_size: Optional[int] = None, input_shapes=None, max_threads: int = 1,
-                  isa: Optional[int] = None, fuse: bool = True, **build_kw) -> Plan:
+                  isa: Optional[int] = None, fuse: bool = True, sparse: Optional[str] = None,
+                  **build_kw) -> Plan:
     """Compile a loaded (upgraded) ModelProto; ``build_kw`` goes to ``build_graph``
     (``shapes``, ``bind``, ``batch_exempt``: how value-specialised plans are made)."""
     import deepsparse_lite.ops  # noqa: F401  (registers every op)
@@ -65,7 +68,8 @@ def compile_proto(proto, batch_size: Optional[int] = None, input_shapes=None, ma
     except Exception as exc:  # a pass bug on an odd graph: a clean refusal, the cause kept
         raise UnsupportedModelError(f"graph passes failed: {type(exc).__name__}: {exc}") from exc
     prune(graph)
-    plan = lower_graph(graph, isa=level, max_threads=max_threads, node_count=node_count)
+    plan = lower_graph(graph, isa=level, max_threads=max_threads, node_count=node_count,
+                       sparse=sparse_mode(sparse))
     limit = max_tensor_bytes()
     if plan.arena_bytes > limit:
         raise TensorSizeError(f"the plan needs an arena of {plan.arena_bytes / 2 ** 30:.3g} GiB, more than "
@@ -127,3 +131,33 @@ def execute(plan: Plan, inputs: List[np.ndarray], num_threads: int = 1) -> List[
     outputs = allocate_outputs(plan)
     run(plan, inputs, outputs, new_arena(plan), num_threads)
     return outputs
+
+
+def describe_plan(plan: Plan) -> List[dict]:
+    """One row per step: its node, kernel name (csrc/dsl_params.h's op names), and for
+    steps on a constant weight (dense GEMM / Conv and the sparse family) whether it runs
+    sparse, the weight's sparsity and why that kernel was chosen (ops/sparse.py)."""
+    from deepsparse_lite.kernels import abi
+
+    names = {v: k for k, v in abi.code_tables()["op"].items()}
+    rows = []
+    for k, info in enumerate(plan.step_info):
+        op = int(plan.steps[k]["op"])
+        extra = dict(info.info)
+        extra.pop("path", None)
+        rows.append({"step": k, "node": info.node, "kernel": names.get(op, str(op)),
+                     "sparse": op // 100 == 6, "sparsity": extra.pop("sparsity", None), **extra})
+    return rows
+
+
+def format_plan(plan: Plan) -> str:
+    """describe_plan as a text table (node, kernel, sparse, sparsity, why)."""
+    lines = [f"{'step':>4}  {'node':<40} {'kernel':<14} {'sparse':<6} {'sparsity':>8}  why"]
+    for r in describe_plan(plan):
+        sp = "" if r["sparsity"] is None else f"{r['sparsity']:.3f}"
+        why = r.get("why", "")
+        if "dense_ms" in r:
+            why += f" (dense {r['dense_ms']:.3f} ms, sparse {r['sparse_ms']:.3f} ms)"
+        lines.append(f"{r['step']:>4}  {r['node'][:40]:<40} {r['kernel']:<14} "
+                     f"{'yes' if r['sparse'] else '':<6} {sp:>8}  {why}")
+    return "\n".join(lines)

@@ -5,6 +5,7 @@ import numpy as np
 
 from deepsparse_lite.compiler.graph import Graph
 from deepsparse_lite.compiler.memory import _align, plan_memory, tensor_table
+from deepsparse_lite.compiler.sparsity import make_timer
 from deepsparse_lite.ops.base import UnsupportedModelError, emit_contiguous_copy, get_op
 from deepsparse_lite.plan import STEP_DTYPE, IOInfo, Plan, PlanBuilder, Where
 
@@ -34,8 +35,11 @@ class _BoundedBuilder(PlanBuilder):
         return super().emit(*args, **kwargs)
 
 
-def lower_graph(graph: Graph, isa: int, max_threads: int, node_count: int = 0) -> Plan:
+def lower_graph(graph: Graph, isa: int, max_threads: int, node_count: int = 0,
+                sparse: str = "auto") -> Plan:
     b = _BoundedBuilder(isa=isa, max_threads=max_threads, graph_values=graph.values)
+    b.sparse_mode = sparse
+    b.sparse_timer = make_timer(isa, max_threads) if sparse == "auto" else None
     for k, name in enumerate(graph.outputs):
         b.graph_outputs.setdefault(name, k)
     for k, name in enumerate(graph.inputs):
@@ -73,8 +77,10 @@ def lower_graph(graph: Graph, isa: int, max_threads: int, node_count: int = 0) -
     steps = np.array(b.steps, dtype=STEP_DTYPE) if b.steps else np.zeros(0, dtype=STEP_DTYPE)
     const_ptrs = np.array([c.ctypes.data for c in b.constants], dtype=np.int64)
     ops_hist = {}
+    sparse_steps = 0
     for info in b.step_info:
         ops_hist[info.op] = ops_hist.get(info.op, 0) + 1
+        sparse_steps += info.info.get("path") == "sparse"
     return Plan(
         steps=np.ascontiguousarray(steps),
         tensor_table=tensor_table(b),
@@ -87,5 +93,6 @@ def lower_graph(graph: Graph, isa: int, max_threads: int, node_count: int = 0) -
         step_info=b.step_info,
         node_count=node_count,
         stats={"isa": isa, "max_threads": max_threads, "steps_by_op": ops_hist,
-               "lowered_nodes": len(graph.nodes)},
+               "lowered_nodes": len(graph.nodes), "sparse_mode": sparse,
+               "sparse_steps": sparse_steps},
     )

@@ -74,6 +74,9 @@ cdef extern from *:
     #define DSL_TAB_T dsl_pool_params
     static const dsl_field_info dsl_pool_params_fields[] = { DSL_POOL_FIELDS(DSL_TAB_F, DSL_TAB_A) };
     #undef DSL_TAB_T
+    #define DSL_TAB_T dsl_spmm_params
+    static const dsl_field_info dsl_spmm_params_fields[] = { DSL_SPMM_FIELDS(DSL_TAB_F, DSL_TAB_A) };
+    #undef DSL_TAB_T
     #define DSL_TAB_T dsl_gemm_params
     static const dsl_field_info dsl_gemm_params_fields[] = { DSL_GEMM_FIELDS(DSL_TAB_F, DSL_TAB_A) };
     #undef DSL_TAB_T
@@ -130,6 +133,7 @@ cdef extern from *:
         {"family", "MISC", DSL_FAM_MISC}, {"family", "DATA", DSL_FAM_DATA},
         {"family", "ELTWISE", DSL_FAM_ELTWISE}, {"family", "REDUCE", DSL_FAM_REDUCE},
         {"family", "POOL", DSL_FAM_POOL}, {"family", "GEMM", DSL_FAM_GEMM},
+        {"family", "SPARSE", DSL_FAM_SPARSE},
         {"family", "QUANT", DSL_FAM_QUANT},
         {"bias", "NONE", F32_GEMM_BIAS_NONE}, {"bias", "COL", F32_GEMM_BIAS_COL},
         {"bias", "ROW", F32_GEMM_BIAS_ROW},

@@ -33,6 +33,8 @@ cdef extern from "dsl_params.h" nogil:
         DSL_OP_CONV
         DSL_OP_DWCONV
         DSL_OP_CONVT
+        DSL_OP_SPMM_GEMM
+        DSL_OP_SPMM_CONV
         DSL_OP_QUANTIZE
         DSL_OP_DEQUANTIZE
         DSL_OP_DYNQUANT
@@ -220,6 +222,43 @@ cdef extern from "dsl_params.h" nogil:
         int64_t nchunks
         int64_t col_floats
         float alpha
+        float beta
+        float act_a
+        float act_b
+    ctypedef struct dsl_spmm_params:
+        int64_t level
+        int64_t R
+        int64_t K
+        int64_t np
+        int64_t nnz
+        int64_t off_vals
+        int64_t off_cols
+        int64_t act
+        int64_t bias_slot
+        int64_t d_slot
+        int64_t ws_slot
+        int64_t ws_bytes
+        int64_t ws_threads
+        int64_t rsa
+        int64_t csa
+        int64_t rsc
+        int64_t rsd
+        int64_t csd
+        int64_t images
+        int64_t Cin
+        int64_t H
+        int64_t W
+        int64_t OH
+        int64_t OW
+        int64_t KH
+        int64_t KW
+        int64_t SH
+        int64_t SW
+        int64_t PH
+        int64_t PW
+        int64_t DH
+        int64_t DW
+        int64_t direct
         float beta
         float act_a
         float act_b

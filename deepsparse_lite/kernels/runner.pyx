@@ -26,7 +26,8 @@ cdef extern from "<time.h>" nogil:
 
 from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
                                           DSL_FAM_DATA, DSL_FAM_ELTWISE, DSL_FAM_REDUCE,
-                                          DSL_FAM_POOL, DSL_FAM_GEMM, DSL_FAM_QUANT, DSL_NKV, DSL_NFORMS,
+                                          DSL_FAM_POOL, DSL_FAM_GEMM, DSL_FAM_SPARSE, DSL_FAM_QUANT,
+                                          DSL_NKV, DSL_NFORMS,
                                           dsl_isa_detect, dsl_isa_hardware, dsl_kv_form,
                                           dsl_kv_names)
 from deepsparse_lite.kernels.data cimport run_data
@@ -34,6 +35,7 @@ from deepsparse_lite.kernels.eltwise cimport run_eltwise
 from deepsparse_lite.kernels.reduce cimport run_reduce
 from deepsparse_lite.kernels.pool cimport run_pool
 from deepsparse_lite.kernels.gemm cimport run_gemm
+from deepsparse_lite.kernels.sparse cimport run_sparse
 from deepsparse_lite.kernels.quant cimport run_quant
 
 cnp.import_array()
@@ -47,7 +49,7 @@ DEF WHERE_CONST = 3
 # The CPU cap (see the module docstring) and the variant counters.
 cdef int cpu_cap = dsl_isa_detect()
 cdef int top_level = cpu_cap          # what the hardware and the environment allow
-DEF NCOUNTERS = 16 * 4                # DSL_NKV * DSL_NFORMS (checked at import below)
+DEF NCOUNTERS = 17 * 4                # DSL_NKV * DSL_NFORMS (checked at import below)
 cdef uint64_t hits[NCOUNTERS]
 cdef bint recording = False
 memset(hits, 0, sizeof(hits))
@@ -156,6 +158,8 @@ cdef int execute(const dsl_step* steps, Py_ssize_t n, char** p, const dsl_exec* 
             rc = run_reduce(&steps[k], p, x)
         elif fam == DSL_FAM_POOL:
             rc = run_pool(&steps[k], p, x)
+        elif fam == DSL_FAM_SPARSE:
+            rc = run_sparse(&steps[k], p, x)
         elif fam == DSL_FAM_QUANT:
             rc = run_quant(&steps[k], p, x)
         else:

@@ -195,9 +195,11 @@ class Conv(OpDef):
 
 
 def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, pads, dil, G, w,
-               bias, act, d=None) -> None:
+               bias, act, d=None, allow_sparse=True) -> None:
     """The 1-D / 2-D kernels with weights ``w`` [cout, cin / G, *kernel] packed now: DWCONV
-    for depthwise, else CONV (im2col fused into its B packing, or X read directly)."""
+    for depthwise, else CONV (im2col fused into its B packing, or X read directly), or
+    with groups == 1 the sparse SPMM_CONV when the per-layer choice (ops/sparse.py) says
+    it is faster."""
     cig, cog = cin // G, cout // G
     khw = int(np.prod(kernel))
     geom = conv_geometry_fields(images, G, cin, x_sp, cout, out_sp, kernel, strides, pads, dil)
@@ -213,6 +215,30 @@ def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, 
                        bias_mode=BIAS_ROW, **geom)
         return
     M, K, N = cog, cig * khw, int(np.prod(out_sp))
+    info = None
+    if G == 1 and allow_sparse:
+        from deepsparse_lite.ops import sparse as sp
+        sp_bias = None if bias is None else np.asarray(bias, np.float32)
+        in_shape = (int(images), int(cin)) + tuple(int(v) for v in x_sp)
+        out_shape = (int(images), int(cout)) + tuple(int(v) for v in out_sp)
+        same_d = d is not None
+
+        def dense(bb, ins, out):
+            _conv_fast(node, bb, ins[0], out, images, cin, x_sp, cout, out_sp, kernel, strides,
+                       pads, dil, G, w, bias, act, ins[1] if same_d else None, allow_sparse=False)
+
+        def sparse(bb, ins, out):
+            sp.emit_sparse_conv(bb, ins[0], w, out, geom, act=act, bias=sp_bias,
+                                d=ins[1] if same_d else None)
+
+        use, info = sp.choose(b, "conv", (in_shape, out_shape, tuple(kernel), tuple(strides),
+                                          tuple(pads), tuple(dil), same_d, int(act[0])),
+                              w.reshape(cout, K), dense, sparse,
+                              [in_shape] + ([out_shape] if same_d else []), out_shape)
+        if use:
+            sp.emit_sparse_conv(b, x, w, y, geom, act=act, bias=sp_bias, d=d)
+            sp.note(b, path="sparse", **info)
+            return
     packed = np.concatenate([pack_a(w[g * cog:(g + 1) * cog].reshape(cog, K), b.isa)
                              for g in range(G)], axis=0)
     direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
@@ -221,6 +247,8 @@ def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, 
     emit_gemm_step(b, GemmOp.CONV, [x, b.const(packed, name=f"{node.name}_packed"), y],
                    M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act, bias=bt,
                    bias_mode=BIAS_ROW, direct=direct, **geom, d=d, rsd=N, csd=1)
+    if info is not None:
+        sp.note(b, path="dense", **info)
 
 
 def _conv3d_depth_folded(node, b, x, y, x_shape, y_shape, kernel, strides, pads, dil, G, w, bias,

@@ -154,15 +154,41 @@ def col_bias_const(b: PlanBuilder, bias: Optional[np.ndarray], N: int) -> Option
 def emit_packed_gemm(b: PlanBuilder, a: Tensor, w: np.ndarray, y: Tensor, M: int, *, rsa: int,
                      csa: int, act=(0, 0.0, 0.0), bias: Optional[np.ndarray] = None,
                      d: Optional[Tensor] = None, rsd: int = 0, csd: int = 0,
-                     beta: float = 1.0) -> None:
-    """Y[M, N] = act(A·W + bias + beta*D) with constant W (K, N) packed now."""
+                     beta: float = 1.0, allow_sparse: bool = True) -> None:
+    """Y[M, N] = act(A·W + bias + beta*D) with constant W (K, N) packed now, or as CSR
+    rows (ops/sparse.py) when the per-layer choice says sparse is faster."""
+    from deepsparse_lite.ops import sparse as sp
+
     K, N = w.shape
+    info = None
+    if allow_sparse:
+        kw = dict(act=act, bias=bias, beta=beta)
+        same_d = d is not None
+
+        def dense(bb, ins, out):
+            emit_packed_gemm(bb, ins[0], w, out, M, rsa=K, csa=1, allow_sparse=False, **kw,
+                             **({"d": ins[1], "rsd": N, "csd": 1} if same_d else {}))
+
+        def sparse(bb, ins, out):
+            sp.emit_sparse_gemm(bb, ins[0], w, out, M, rsa=K, csa=1, **kw,
+                                **({"d": ins[1], "rsd": N, "csd": 1} if same_d else {}))
+
+        inputs = [(M, K)] + ([(M, N)] if same_d else [])
+        use, info = sp.choose(b, "gemm", (M, K, N, same_d, int(act[0])), w.T, dense, sparse,
+                              inputs, (M, N))
+        if use:
+            sp.emit_sparse_gemm(b, a, w, y, M, rsa=rsa, csa=csa, act=act, bias=bias, d=d,
+                                rsd=rsd, csd=csd, beta=beta)
+            sp.note(b, path="sparse", **info)
+            return
     mc, kc, nc, ws = blocking(b.isa, M, N, K, True, False)
     wt = b.const(pack_b(w, b.isa), name=f"{b.current_node}_packed")
     bt = col_bias_const(b, bias, N)
     emit_gemm_step(b, GemmOp.GEMM, [a, wt, y], M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws,
                    act=act, bias=bt, bias_mode=BIAS_COL, d=d, rsd=rsd, csd=csd, beta=beta,
                    rsa=rsa, csa=csa, rsc=N)
+    if info is not None:
+        sp.note(b, path="dense", **info)
 
 
 def emit_matmul(b: PlanBuilder, a: Tensor, bm: Tensor, y: Tensor, M: int, N: int, K: int, *,

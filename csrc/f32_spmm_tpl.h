@@ -1,0 +1,121 @@
+/* Template of the sparse-weight x dense-activation tile (f32_spmm.h): one source for every
+ * vector form, included (no include guard) once per form through dsl_simd_forms.h.
+ *
+ * f32_spmm_tile__<form>(w, r0, r1, x, ldx, np, y, ldy_r, ldy_c, bias, lo, hi, clamp):
+ *   for each CSR row r in [r0, r1) and pixels / tokens j in [0, np) (np <= S_TW):
+ *     y[r*ldy_r + j*ldy_c] = clamp(sum_i val[i] * x[col[i]*ldx + j] + bias[r])
+ * The np values of one row are S_NV vectors of accumulators; each nonzero broadcasts its
+ * weight and issues one FMA per vector on a contiguous load of x's row col[i] (no gather,
+ * no index decode beyond one multiply-add). Nonzeros go two at a time into two accumulator
+ * sets (2 * S_NV independent FMA chains: 8 for the vector forms, enough to cover the FMA
+ * latency of 4 on 2 pipes); the sets are summed before the epilogue. A partial last vector
+ * (np not a multiple of VM_LEN) uses masked loads and stores, so x and y are never read or
+ * written past p + np (x can be the activation in place: a 1x1 conv reads NCHW directly).
+ * ldy_c != 1 (a MatMul's transposed output) stores each row through a local vector buffer.
+ */
+
+#if VM_LEN == 1
+#define S_NV 16
+#else
+#define S_NV 4
+#endif
+#define S_TW (S_NV * VM_LEN)
+#define S_ROWS VM_SFX(f32_spmm_rows)
+#define S_TILE VM_SFX(f32_spmm_tile)
+
+#if VM_LEN == 1
+#define S_LD(p, v, nv, masked, last) VF_LOAD(p)
+#define S_ST(p, x, v, nv, masked, last) VF_STORE((p), (x))
+#else
+/* the last vector of a masked tile holds `last` (1..VM_LEN) valid lanes */
+#define S_LD(p, v, nv, masked, last) \
+    (((masked) && (v) == (nv) - 1) ? VF_LOAD_N((p), (last)) : VF_LOAD(p))
+#define S_ST(p, x, v, nv, masked, last)                                                   \
+    do {                                                                                  \
+        if ((masked) && (v) == (nv) - 1) VF_STORE_N((p), (x), (last));                    \
+        else VF_STORE((p), (x));                                                          \
+    } while (0)
+#endif
+
+static inline __attribute__((always_inline)) VM_TARGET void
+S_ROWS(const int nv, const int masked, const int last, const f32_spmm_csr* restrict w,
+       int64_t r0, int64_t r1, const float* restrict x, int64_t ldx, float* restrict y,
+       int64_t ldy_r, int64_t ldy_c, const float* restrict bias, float lo, float hi, int clamp) {
+    const int32_t* restrict rp = w->rp;
+    const float* restrict val = w->val;
+    const uint16_t* restrict col = w->col;
+    const VF vlo = VF_SET1(lo), vhi = VF_SET1(hi);
+    const int np = (nv - 1) * VM_LEN + (masked ? last : VM_LEN);
+    for (int64_t r = r0; r < r1; ++r) {
+        VF a[S_NV], b[S_NV];
+#pragma GCC unroll 16
+        for (int v = 0; v < (VM_LEN == 1 ? S_NV : nv); ++v) { /* (all: quiets GCC's warning) */
+            a[v] = VF_ZERO();
+            b[v] = VF_ZERO();
+        }
+        int32_t i = rp[r];
+        const int32_t i1 = rp[r + 1];
+        for (; i + 2 <= i1; i += 2) {
+            const float* x0 = x + (int64_t)col[i] * ldx;
+            const float* x1 = x + (int64_t)col[i + 1] * ldx;
+            const VF w0 = VF_BCAST(val + i), w1 = VF_BCAST(val + i + 1);
+#pragma GCC unroll 16
+            for (int v = 0; v < nv; ++v) {
+                a[v] = VF_FMA(w0, S_LD(x0 + v * VM_LEN, v, nv, masked, last), a[v]);
+                b[v] = VF_FMA(w1, S_LD(x1 + v * VM_LEN, v, nv, masked, last), b[v]);
+            }
+        }
+        if (i < i1) {
+            const float* x0 = x + (int64_t)col[i] * ldx;
+            const VF w0 = VF_BCAST(val + i);
+#pragma GCC unroll 16
+            for (int v = 0; v < nv; ++v)
+                a[v] = VF_FMA(w0, S_LD(x0 + v * VM_LEN, v, nv, masked, last), a[v]);
+        }
+        const VF bv = bias ? VF_SET1(bias[r]) : VF_ZERO();
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; ++v) {
+            VF s = VF_ADD(VF_ADD(a[v], b[v]), bv);
+            a[v] = clamp ? VF_MIN(vhi, VF_MAX(vlo, s)) : s;
+        }
+        if (ldy_c == 1) {
+            float* yr = y + r * ldy_r;
+#pragma GCC unroll 16
+            for (int v = 0; v < nv; ++v) S_ST(yr + v * VM_LEN, a[v], v, nv, masked, last);
+        } else {
+            float t[S_TW];
+#pragma GCC unroll 16
+            for (int v = 0; v < nv; ++v) VF_STORE(t + v * VM_LEN, a[v]);
+            float* yr = y + r * ldy_r;
+            for (int j = 0; j < np; ++j) yr[j * ldy_c] = t[j];
+        }
+    }
+}
+
+static VM_TARGET void S_TILE(const f32_spmm_csr* w, int64_t r0, int64_t r1, const float* x,
+                             int64_t ldx, int np, float* y, int64_t ldy_r, int64_t ldy_c,
+                             const float* bias, float lo, float hi, int clamp) {
+    if (np >= S_TW) {
+        S_ROWS(S_NV, 0, VM_LEN, w, r0, r1, x, ldx, y, ldy_r, ldy_c, bias, lo, hi, clamp);
+        return;
+    }
+    if (np <= 0) return;
+#if VM_LEN == 1
+    S_ROWS(np, 0, 1, w, r0, r1, x, ldx, y, ldy_r, ldy_c, bias, lo, hi, clamp);
+#else
+    const int nv = (np + VM_LEN - 1) / VM_LEN, last = np - (nv - 1) * VM_LEN;
+    switch (nv) { /* compile-time vector counts, masked last vector */
+    case 1: S_ROWS(1, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, bias, lo, hi, clamp); break;
+    case 2: S_ROWS(2, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, bias, lo, hi, clamp); break;
+    case 3: S_ROWS(3, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, bias, lo, hi, clamp); break;
+    default: S_ROWS(4, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, bias, lo, hi, clamp); break;
+    }
+#endif
+}
+
+#undef S_NV
+#undef S_TW
+#undef S_ROWS
+#undef S_TILE
+#undef S_LD
+#undef S_ST
