@@ -278,6 +278,22 @@ def test_pruned_then_quantized_keeps_the_zeros():
         assert np.count_nonzero(w == 0) >= round(0.9 * w.size)     # BN folding keeps zeros
 
 
+def test_exclude_keeps_nodes_in_fp32():
+    dense = build_model("resnet_tiny")
+    q, _ = sparsify(dense, quantize="int8", calibration=2, exclude=["fc", "layer4.*"])
+    inits = _weights(q)
+    assert inits["fc.weight"].dtype == np.float32 and "fc.weight_quantized" not in inits
+    assert "layer4.1.conv1.weight_quantized" not in inits
+    assert inits["layer3.1.conv1.weight_quantized"].dtype == np.int8
+    fc = next(n for n in q.graph.node if n.name == "fc")
+    assert list(fc.input[1:]) == ["fc.weight", "fc.bias"]
+    # an excluded conv's Relu has no QuantizeLinear to clamp for it: it stays
+    relus = {n.name for n in q.graph.node if n.op_type == "Relu"}
+    assert relus and all(r.startswith("layer4.") for r in relus)
+    feeds = _feeds(dense, sample_inputs("resnet_tiny", seed=1))
+    assert _cos(ort_run(q, feeds)[0], ort_run(dense, feeds)[0]) > 0.99
+
+
 def test_quantization_arithmetic():
     s, z = uint8_params(-1.0, 3.0)
     assert s == pytest.approx(4.0 / 255) and z == round(1.0 / (4.0 / 255))

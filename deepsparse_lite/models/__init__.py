@@ -19,6 +19,12 @@ Example::
     model = build_model("bert_tiny", batch_size=4)  # an onnx.ModelProto
     feeds = sample_inputs("bert_tiny", batch_size=4)
     pruned = build_model("resnet50", sparsity=0.9)  # magnitude-pruned, like SparseZoo's
+    q = sample_model_path("resnet50-pruned90_quant")  # pruned + INT8 QDQ (deepsparse_lite.sparsify)
+
+Pruned / quantized variants ``<base>-pruned80``, ``-pruned90``, ``-pruned95``, ``-quant`` and
+``-pruned{80,90,95}_quant`` of resnet50, mobilenet_v2, bert_base and the tiny models are built
+from the synthetic base by ``deepsparse_lite.sparsify`` (see ``registry.VARIANTS``); ``zoo:``
+stubs resolve to them (``.../pruned95_quant-none`` -> ``resnet50-pruned95_quant``).
 
 The cache lives in ``$DSL_CACHE_DIR/models`` (default ``~/.cache/deepsparse_lite/models``).
 """

@@ -19,7 +19,7 @@ from deepsparse_lite.models.resnet import build_resnet
 # Bump when any builder changes its output, so cached files are rebuilt.
 BUILDER_VERSION = 2
 # Bump when the pruned / quantized variants (or deepsparse_lite.sparsify's output) change.
-VARIANT_VERSION = 1
+VARIANT_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def sparsify(model: ModelLike, output: Optional[str] = None, sparsity: float = 0
              mode: str = "layer", skip_first_conv: bool = False, skip_classifier: bool = False,
              skip: Iterable[str] = (), block: int = 1, prune_grouped: bool = False,
              rescale: bool = False, quantize: Optional[str] = None,
-             calibration: Calibration = 8, seed: int = 0):
+             calibration: Calibration = 8, exclude: Iterable[str] = (), seed: int = 0):
     """Prune ``model`` to ``sparsity`` (0 skips pruning), quantize it when ``quantize="int8"``
     and save it to ``output`` when given. Returns ``(ModelProto, SparsifyReport)``.
 
@@ -61,7 +61,8 @@ def sparsify(model: ModelLike, output: Optional[str] = None, sparsity: float = 0
                                       skip_classifier=skip_classifier, skip=skip, block=block,
                                       prune_grouped=prune_grouped, rescale=rescale)
     if quantize == "int8":
-        proto, q_report = quantize_model(proto, calibration=calibration, seed=seed)
+        proto, q_report = quantize_model(proto, calibration=calibration, exclude=exclude,
+                                         seed=seed)
     if output is not None:
         save(proto, os.fspath(output))
     return proto, SparsifyReport(s_report, q_report)

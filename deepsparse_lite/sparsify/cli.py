@@ -45,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", default="8", metavar="N|DIR",
                    help="N random input sets, or a directory of .npy/.npz input arrays "
                         "(default 8)")
+    p.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                   help="node name (fnmatch pattern) to leave in fp32 when quantizing; "
+                        "repeatable")
     p.add_argument("--seed", type=int, default=0, help="seed of the random calibration sets")
     p.add_argument("--quiet", action="store_true", help="do not print the report")
     return p
@@ -62,7 +65,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                              skip_classifier=args.skip_classifier, skip=args.skip,
                              block=args.block, prune_grouped=args.prune_grouped,
                              rescale=args.rescale, quantize=args.quantize,
-                             calibration=args.calibration, seed=args.seed)
+                             calibration=args.calibration, exclude=args.exclude,
+                             seed=args.seed)
     except ValueError as exc:
         print(f"deepsparse_lite.sparsify: error: {exc}", file=sys.stderr)
         return 2

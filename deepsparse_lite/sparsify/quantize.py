@@ -1,29 +1,31 @@
 """Static INT8 quantization to QDQ, in the layout of onnxruntime's ``quantize_static``.
 
-The output is what ``quantize_static(..., quant_format=QDQ, per_channel=True,
-activation_type=QUInt8, weight_type=QInt8)`` writes after its pre-processing, so one INT8
-rewriter serves both:
+Why our own: users get quantized models without installing a second runtime, and
+calibration runs on our own Engine. The layout is copied from onnxruntime so one INT8
+rewriter serves both tools' files, and the tests check it node for node against
+``quantize_static`` (QDQ, per_channel=True, QUInt8 activations, QInt8 weights):
 
-- weights of Conv / Gemm / MatMul: int8 symmetric, one scale per output channel, stored as
-  ``W_quantized`` + ``W_scale`` + ``W_zero_point`` and read through
-  ``DequantizeLinear(axis)`` -> ``W_DequantizeLinear_Output``; Conv/Gemm biases int32 with
-  scale ``input_scale * weight_scale`` (``B_quantized``, the DequantizeLinear keeps the name
-  ``B``);
+- weights of Conv / ConvTranspose / Gemm / MatMul: int8 symmetric, one scale per output
+  channel, stored as ``W_quantized`` + ``W_scale`` + ``W_zero_point`` and read through
+  ``DequantizeLinear(axis)`` -> ``W_DequantizeLinear_Output``. Conv/Gemm biases are int32
+  with scale ``input_scale * weight_scale`` (``B_quantized``; the DequantizeLinear keeps
+  the name ``B``). LayerNorm / BatchNorm scales are int8 per tensor, their biases int32;
 - activations: uint8 asymmetric from min/max calibration (range widened to hold 0), one
   ``QuantizeLinear -> DequantizeLinear`` pair per tensor (``T_QuantizeLinear`` /
-  ``T_DequantizeLinear``, ``T_scale``, ``T_zero_point``) shared by all its consumers; a graph
-  output keeps its name on the DequantizeLinear side (``T_QuantizeLinear_Input``);
-- which tensors: the inputs and outputs of Conv, Gemm, MatMul (both operands when neither is
-  constant: attention), Add, Mul, Concat, Softmax, GlobalAveragePool, Sigmoid, LeakyRelu;
-  data-movement ops (MaxPool, AveragePool, Reshape, Transpose, Flatten, Squeeze, Unsqueeze,
-  Slice, Gather's data) whose input is quantized get their output quantized with the *same*
-  scale and zero point; constant operands of the ops above (an Add's bias, an embedding
-  table) are stored uint8 per tensor;
-- pre-processing: BatchNormalization after a Conv is folded into it, and a Relu or
-  Clip(min <= 0) whose input feeds nothing else is removed, its producer writing the
-  activation's output directly (its quantization range starts at 0, so the QuantizeLinear
-  clamps exactly as the activation did); opsets below 13 are converted to 13 (per-channel
-  DequantizeLinear needs it).
+  ``T_DequantizeLinear``, ``T_scale``, ``T_zero_point``) shared by all its consumers. A
+  graph output keeps its name on the DequantizeLinear side (``T_QuantizeLinear_Input``);
+- which tensors: the inputs and outputs of the ops above and of Add, Mul, Concat, Softmax,
+  GlobalAveragePool, Sigmoid, LeakyRelu (both operands of an activation x activation
+  MatMul: attention). Data-movement ops (MaxPool, AveragePool, Reshape, Transpose, Flatten,
+  Squeeze, Unsqueeze, Slice, Gather's data) whose input is already quantized get their
+  output quantized with the *same* scale and zero point. Constant operands of the ops above
+  (an Add's bias, an embedding table) are stored uint8 per tensor. A tensor with a
+  non-finite range (a -inf mask) stays fp32;
+- pre-processing: a BatchNormalization after a Conv is folded into it. A Relu or
+  Clip(min <= 0 <= max) whose input feeds nothing else is removed and its producer writes
+  the activation's output. Its range, calibrated before the removal, starts at 0, so the
+  QuantizeLinear clamps exactly as the activation did. Opsets below 13 are converted to 13
+  (per-channel DequantizeLinear needs it).
 
 Calibration runs the fp32 model with deepsparse_lite's own Engine (see calibration.py).
 """
@@ -171,14 +173,17 @@ def opset_of_clip_attrs(node: onnx.NodeProto) -> bool:
     return any(a.name in ("min", "max") for a in node.attribute)
 
 
-def remove_activations(model: onnx.ModelProto) -> List[str]:
-    """Drop Relu / Clip(min <= 0 <= max) whose input comes from a quantized op and feeds
-    nothing else; the producer writes the activation's output name instead."""
+def remove_activations(model: onnx.ModelProto, op_types=QUANTIZED_OPS,
+                       exclude: Sequence[str] = ()) -> list:
+    """Drop Relu / Clip(min <= 0 <= max) whose input comes from an op that will be quantized
+    and feeds nothing else; the producer writes the activation's output name instead.
+    Returns ``(producer, output index, activation node)`` per removal, for
+    :func:`_restore_activations`."""
     consts = Constants(model)
     cons = consumers(model)
     outputs = {o.name for o in model.graph.output}
     producer = {o: n for n in model.graph.node for o in n.output}
-    removed, drop = [], []
+    removed = []
     for act in model.graph.node:
         if act.op_type not in REMOVABLE_ACTIVATIONS:
             continue
@@ -188,17 +193,35 @@ def remove_activations(model: onnx.ModelProto) -> List[str]:
                 continue
         src = producer.get(act.input[0])
         if src is None or src.op_type not in WEIGHTED_OPS + NORM_OPS + ALL_IO_OPS \
+                or src.op_type not in op_types or _excluded(src, exclude) \
                 or len(cons.get(act.input[0], [])) != 1 or act.input[0] in outputs:
             continue
         idx = list(src.output).index(act.input[0])
         src.output[idx] = act.output[0]
         producer[act.output[0]] = src
-        removed.append(act.name or act.output[0])
-        drop.append(act)
-    for n in drop:
+        removed.append((src, idx, act))
+    for _, _, n in removed:
         model.graph.node.remove(n)
-    _drop_unused_initializers(model)
     return removed
+
+
+def _restore_activations(model: onnx.ModelProto, removed: list, quantized) -> list:
+    """Put back every removed activation whose output ends up without its own
+    QuantizeLinear (no clamp would replace it); returns the ones that stay removed."""
+    kept = []
+    for src, idx, act in removed:
+        if act.output[0] in quantized:
+            kept.append(act)
+            continue
+        src.output[idx] = act.input[0]
+        nodes = list(model.graph.node)
+        pos = next(k for k, n in enumerate(nodes) if n is src)
+        model.graph.node.insert(pos + 1, act)
+    return kept
+
+
+def _excluded(node: onnx.NodeProto, exclude: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(node.name, p) for p in exclude)
 
 
 # --------------------------------------------------------------------------- what to quantize
@@ -238,7 +261,7 @@ def plan_quantization(model: onnx.ModelProto, op_types=QUANTIZED_OPS,
     # One pass in graph order, as onnxruntime does: a data-movement op whose input is already
     # quantized (by its producer or an earlier consumer) gives its output the same scale.
     for n in model.graph.node:
-        if n.op_type not in op_types or any(fnmatch.fnmatchcase(n.name, p) for p in exclude):
+        if n.op_type not in op_types or _excluded(n, exclude):
             continue
         if n.op_type in SAME_SCALE_OPS:
             x, y = n.input[0], n.output[0]
@@ -365,8 +388,8 @@ def quantize_model(model: ModelLike, calibration: Calibration = 8, seed: int = 0
     # them over) and must be measured after the activation, so their range starts at 0.
     calibrated = onnx.ModelProto()
     calibrated.CopyFrom(proto)
-    removed = remove_activations(proto) if remove_relu else []
     exclude = [exclude] if isinstance(exclude, str) else list(exclude)
+    removed = remove_activations(proto, op_types, exclude) if remove_relu else []
     plan = plan_quantization(proto, op_types, exclude)
     ranges = collect_ranges(calibrated, plan.activations, sets)
     unbounded = sorted(t for t, r in ranges.items() if not np.isfinite(r).all())
@@ -375,13 +398,16 @@ def quantize_model(model: ModelLike, calibration: Calibration = 8, seed: int = 0
                         len(unbounded), ", ".join(unbounded[:5]))
         for t in unbounded:
             del ranges[t]
+    removed = _restore_activations(proto, removed, ranges)
+    _drop_unused_initializers(proto)
     del calibrated
     set_metadata(proto, **{"sparsify.quantization": "int8 QDQ, per-channel int8 weights, "
                                                     "uint8 activations (min-max)",
                            "sparsify.calibration_sets": str(len(sets))})
     done = _rewrite(proto, plan, ranges)
     report = QuantizationReport(sorted(plan.weights), sorted(done["biases"]),
-                                sorted(done["activations"]), folded, removed, len(sets))
+                                sorted(done["activations"]), folded,
+                                [n.name or n.output[0] for n in removed], len(sets))
     return proto, report
 
 
