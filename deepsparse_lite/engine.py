@@ -218,6 +218,14 @@ class Engine(BaseEngine):
         """The compiled plan (for value-specialised models: the one used last, or None)."""
         return self._plan if self._plan is not None else self._model.last_plan
 
+    @property
+    def layer_listing(self) -> List[dict]:
+        """One row per step of :attr:`plan`: node, kernel, whether it runs sparse, the
+        weight's sparsity and why (``compiler.describe_plan``); [] before a
+        value-specialised model has compiled a plan."""
+        plan = self.plan
+        return [] if plan is None else compiler.describe_plan(plan)
+
     # ---- representation --------------------------------------------------------------------
     def _properties_dict(self) -> Dict[str, Any]:
         return {

@@ -311,3 +311,18 @@ def test_pruned_sample_model_matches_onnxruntime(name):
         with kernels.isa_cap(cap):
             got = compiler.execute(plan, [feeds[i.name] for i in plan.inputs], num_threads=nt)
         assert_outputs_close(got, want, 2e-3, 2e-3, f"{name} (isa={isa}, cap={cap}, threads={nt})")
+
+
+def test_engine_layer_listing(tmp_path, monkeypatch):
+    from deepsparse_lite import Engine
+
+    monkeypatch.setenv("DSL_SPARSE", "sparse")
+    path = tmp_path / "mm.onnx"
+    onnx.save(_mm_model(64, 48, 0.9), str(path))
+    eng = Engine(str(path), batch_size=None, num_cores=1)
+    try:
+        rows = eng.layer_listing
+        assert [(r["node"], r["kernel"], r["sparse"]) for r in rows] == [("MatMul_0", "SPMM_GEMM", True)]
+        assert 0.85 < rows[0]["sparsity"] < 0.95
+    finally:
+        eng.close()
