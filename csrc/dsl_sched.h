@@ -25,7 +25,7 @@
  * engine waits whose runs take at most 1/preempt_ratio of this engine's (learned per
  * engine), the runner pauses its own request, runs the waiting one to completion on the
  * same lease and wakes its caller, then resumes where it stopped. A paused request keeps
- * at least half of its lease's time (its own steps >= the nested runs), nested runs never
+ * at least 2/3 of its lease's time (its own steps >= 2x the nested runs), nested runs never
  * nest, and requests of one engine never overtake each other: none starves.
  *
  * Arenas live per (stream, lease-head core, slot): slot 0 for the request holding the
@@ -53,6 +53,11 @@
 
 #define DSL_SCHED_NO_MEMORY 4 /* = DSL_ERR_NO_MEMORY */
 #define DSL_OTHERS_NS 2000000 /* callers count as several for 2 ms after a change of thread */
+/* a paused request keeps >= DSL_NEST_SHARE / (DSL_NEST_SHARE + 1) of its lease's time. Measured
+ * (ResNet-50 + BERT-base + MLP, 2 callers each, 2 streams; items/s, MLP p99): at 1 the MLP took
+ * half of both streams (2.8 / 1.9 / 3,645, 2.9 ms); at 4 its p99 rose to 6.5 ms (4.2 / 3.3 /
+ * 1,410); 2 is between (see benchmarks/README.md) */
+#define DSL_NEST_SHARE 2
 
 typedef struct dsl_req dsl_req;
 /* Runs one request on a lease with an arena of >= r->arena_bytes; returns 0 or an error. */
@@ -592,7 +597,7 @@ static void dsl_sched_between(dsl_req* r) {
     if (!__atomic_load_n(&S->queued, __ATOMIC_RELAXED)) return;
     for (;;) {
         const int64_t now = dsl_now_ns();
-        if (r->nested_ns > now - r->t0_ns - r->nested_ns) return;
+        if (DSL_NEST_SHARE * r->nested_ns > now - r->t0_ns - r->nested_ns) return;
         dsl_lock(&S->lock);
         const double mine = dsl_cost_of(S, r->engine);
         dsl_req *q = S->qhead, *prev = 0;
