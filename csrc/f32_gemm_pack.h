@@ -24,6 +24,16 @@ typedef struct {
     int64_t H, W, KH, KW, SH, SW, PH, PW, DH, DW, OW;
 } f32_conv_geom;
 
+/* The geometry of conv step parameters `q` (any record with these fields: dsl_gemm_params,
+ * dsl_spmm_params) for input channel pointer `xp`. */
+#define F32_CONV_GEOM_SET(g, q, xp)                                                           \
+    do {                                                                                      \
+        (g)->x = (xp);                                                                        \
+        (g)->H = (q)->H; (g)->W = (q)->W; (g)->KH = (q)->KH; (g)->KW = (q)->KW;              \
+        (g)->SH = (q)->SH; (g)->SW = (q)->SW; (g)->PH = (q)->PH; (g)->PW = (q)->PW;          \
+        (g)->DH = (q)->DH; (g)->DW = (q)->DW; (g)->OW = (q)->OW;                              \
+    } while (0)
+
 static inline __attribute__((always_inline)) void
 f32_gemm_pack_a_body(const float* a, int64_t rsa, int64_t csa, int64_t ic, int64_t mc,
                             int64_t pc, int64_t kc, int MR, float* dst) {

@@ -55,6 +55,7 @@ cdef extern from "f32_gemm.h" nogil:
     ctypedef struct f32_conv_geom:
         const float* x
         int64_t H, W, KH, KW, SH, SW, PH, PW, DH, DW, OW
+    void conv_geom_set "F32_CONV_GEOM_SET"(f32_conv_geom* g, const dsl_gemm_params* q, const float* x)
     ctypedef struct f32_gemm_desc:
         int64_t M, N, K
         int a_kind
@@ -211,18 +212,7 @@ cdef void setup_item(const dsl_step* s, char** p, int64_t item, f32_gemm_desc* d
             d.csb = 1
         else:
             d.b_kind = F32_GEMM_B_IM2COL
-            d.conv.x = <const float*>p[s.t[0]] + (n * q.Cin + g * cig) * q.H * q.W
-            d.conv.H = q.H
-            d.conv.W = q.W
-            d.conv.KH = q.KH
-            d.conv.KW = q.KW
-            d.conv.SH = q.SH
-            d.conv.SW = q.SW
-            d.conv.PH = q.PH
-            d.conv.PW = q.PW
-            d.conv.DH = q.DH
-            d.conv.DW = q.DW
-            d.conv.OW = q.OW
+            conv_geom_set(&d.conv, q, <const float*>p[s.t[0]] + (n * q.Cin + g * cig) * q.H * q.W)
 
 
 cdef struct gemm_ctx:

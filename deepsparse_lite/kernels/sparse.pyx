@@ -33,6 +33,7 @@ cdef extern from "f32_spmm.h" nogil:
     ctypedef struct f32_conv_geom:
         const float* x
         int64_t H, W, KH, KW, SH, SW, PH, PW, DH, DW, OW
+    void conv_geom_set "F32_CONV_GEOM_SET"(f32_conv_geom* g, const dsl_spmm_params* q, const float* x)
     ctypedef struct f32_spmm_desc:
         f32_spmm_csr w
         int64_t R, K
@@ -160,18 +161,7 @@ cdef int run_spmm(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil
             if q.K != q.Cin * q.KH * q.KW or q.SH <= 0 or q.SW <= 0:
                 return DSL_ERR_BAD_PARAM
             d.src = F32_SPMM_SRC_IM2COL
-            d.conv.x = d.x
-            d.conv.H = q.H
-            d.conv.W = q.W
-            d.conv.KH = q.KH
-            d.conv.KW = q.KW
-            d.conv.SH = q.SH
-            d.conv.SW = q.SW
-            d.conv.PH = q.PH
-            d.conv.PW = q.PW
-            d.conv.DH = q.DH
-            d.conv.DW = q.DW
-            d.conv.OW = q.OW
+            conv_geom_set(&d.conv, q, d.x)
     else:
         return DSL_ERR_UNKNOWN_OP
     if images <= 0 or q.R == 0 or q.np == 0:

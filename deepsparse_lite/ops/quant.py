@@ -158,13 +158,18 @@ class QuantizeLinear(OpDef):
         _check_scale(node, scale)
         qdt = _q_output_dtype(node, zp)
         code = _qtype_code(node, qdt)
-        outer, C, inner = _channel_layout(node, x.shape, scale.shape)
-        y = b.output(outs[0].name, outs[0].shape, qdt)
-        tx, ts = b.value(x.name), b.value(scale.name)
-        tz = b.value(zp.name) if zp is not None else ts
-        b.emit(QuantOp.QUANTIZE, [tx, ts, tz, y], sp.params(
-            sp.QUANT, level=b.isa, qdtype=code, outer=outer, C=C, inner=inner,
-            zp_slot=2 if zp is not None else -1))
+        _emit_qdq(b, QuantOp.QUANTIZE, node, x, scale, zp, outs[0], qdt, code)
+
+
+def _emit_qdq(b: PlanBuilder, op: int, node, x, scale, zp, out, out_dtype, code: int) -> None:
+    """One QUANTIZE / DEQUANTIZE step: t=[x, scale, zero point (or scale again, unused), y]."""
+    outer, C, inner = _channel_layout(node, x.shape, scale.shape)
+    y = b.output(out.name, out.shape, out_dtype)
+    tx, ts = b.value(x.name), b.value(scale.name)
+    tz = b.value(zp.name) if zp is not None else ts
+    b.emit(op, [tx, ts, tz, y], sp.params(
+        sp.QUANT, level=b.isa, qdtype=code, outer=outer, C=C, inner=inner,
+        zp_slot=2 if zp is not None else -1))
 
 
 @register("DequantizeLinear")
@@ -190,13 +195,7 @@ class DequantizeLinear(OpDef):
             code = _qtype_code(node, dt)
         if zp is not None and _dt(zp) != dt:
             raise UnsupportedModelError(f"{node.describe()}: zero point type {_dt(zp)} != {dt}")
-        outer, C, inner = _channel_layout(node, x.shape, scale.shape)
-        y = b.output(outs[0].name, outs[0].shape, np.float32)
-        tx, ts = b.value(x.name), b.value(scale.name)
-        tz = b.value(zp.name) if zp is not None else ts
-        b.emit(QuantOp.DEQUANTIZE, [tx, ts, tz, y], sp.params(
-            sp.QUANT, level=b.isa, qdtype=code, outer=outer, C=C, inner=inner,
-            zp_slot=2 if zp is not None else -1))
+        _emit_qdq(b, QuantOp.DEQUANTIZE, node, x, scale, zp, outs[0], np.float32, code)
 
 
 @register("DynamicQuantizeLinear")
