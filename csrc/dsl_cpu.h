@@ -123,7 +123,8 @@ static inline int dsl_form_autovec(int level, int cap) {
 #define DSL_KV_SPMM       14   /* sparse-weight fp32 tiles (csrc/f32_spmm.h) */
 #define DSL_KV_QGEMM      15   /* INT8 GEMM tile (csrc/q8_gemm.h) */
 #define DSL_KV_QUANT      16   /* Quantize / Dequantize rows (csrc/q8_quant.h) */
-#define DSL_NKV           17
+#define DSL_KV_QCONV      17   /* INT8 conv, channels as rows (csrc/q8_conv.h) */
+#define DSL_NKV           18
 
 /* How each kernel maps (level, cap) to a form: which forms exist. A kernel's select
  * function uses exactly this mapping (tests derive the variants to cover from it). */
@@ -149,11 +150,12 @@ static const unsigned char dsl_kv_dispatch[DSL_NKV] = {
     DSL_DISPATCH_FULL,      /* SPMM */
     DSL_DISPATCH_VNNI,      /* QGEMM */
     DSL_DISPATCH_AUTOVEC,   /* QUANT */
+    DSL_DISPATCH_VNNI,      /* QCONV */
 };
 static const char* const dsl_kv_names[DSL_NKV] = {
     "gemm_tile", "gemm_pack", "dwconv", "unary", "binary", "reduce", "softmax", "layernorm",
     "instnorm", "argext", "affine", "pool", "transpose", "f16_cvt", "spmm", "qgemm",
-    "quant"};
+    "quant", "qconv"};
 
 /* AVX-512 VNNI (vpdpbusd on zmm), for the INT8 GEMM */
 static inline int dsl_cpu_has_vnni(void) {

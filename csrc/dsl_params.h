@@ -34,7 +34,7 @@
     X(POOL2D, 401) X(MAXPOOL2D_IDX, 402)                                                      \
     X(GEMM, 501) X(MATMUL, 502) X(CONV, 503) X(DWCONV, 504) X(CONVT, 505)                     \
     X(SPMM_GEMM, 601) X(SPMM_CONV, 602)                                                       \
-    X(QUANTIZE, 701) X(DEQUANTIZE, 702) X(DYNQUANT, 703) X(QGEMM, 704) X(QCONV, 705)
+    X(QUANTIZE, 701) X(DEQUANTIZE, 702) X(DYNQUANT, 703) X(QGEMM, 704) X(QCONV, 705) X(QCONVCW, 706)
 #define DSL_OP_ENUM(name, value) DSL_OP_##name = value,
 enum { DSL_OPS(DSL_OP_ENUM) DSL_OP_END_ };
 
@@ -218,7 +218,12 @@ DSL_DEFINE_PARAMS(dsl_quant_params, DSL_QUANT_FIELDS)
  * (za_slot -1), a_signed: int8 activations. QGEMM: items GEMMs with A / Y item strides sa /
  * sc (elements; B shared), rsa, rsc, csc. QCONV: NCHW geometry, groups; M = OH*OW pixels,
  * N = Cout/groups, K = Cin/groups*KH*KW padded to Kp (a multiple of 4); each thread's
- * workspace (ws_bytes, ws_threads) holds mb column rows of Kp bytes. */
+ * workspace (ws_bytes, ws_threads) holds mb column rows of Kp bytes.
+ * QCONVCW t=[X, Wpacked, colinfo, Y, ws]: the channels-as-rows conv of csrc/q8_conv.h; K
+ * in groups of 4 input channels (Kp = 4 * ceil(Cin/groups / 4) * KH * KW); ws holds the
+ * interleaved input (xi_bytes) then ws_threads blocks of ws_bytes (the im2col of mb pixels;
+ * none when direct: a 1x1 stride-1 unpadded conv reads the interleaved input in place);
+ * cob: output channels per work unit (a multiple of 8). */
 #define DSL_QGEMM_FIELDS(F, A)                                                                \
     F(int64_t, level) F(int64_t, M) F(int64_t, N) F(int64_t, K) F(int64_t, a_signed)          \
     F(int64_t, za) F(int64_t, za_slot) F(int64_t, row_zp) F(int64_t, out_mode) F(int64_t, zy) \
@@ -227,7 +232,7 @@ DSL_DEFINE_PARAMS(dsl_quant_params, DSL_QUANT_FIELDS)
     F(int64_t, ws_threads) F(int64_t, images) F(int64_t, groups) F(int64_t, Cin) F(int64_t, H) \
     F(int64_t, W) F(int64_t, Cout) F(int64_t, OH) F(int64_t, OW) F(int64_t, KH) F(int64_t, KW) \
     F(int64_t, SH) F(int64_t, SW) F(int64_t, PH) F(int64_t, PW) F(int64_t, DH) F(int64_t, DW) \
-    F(int64_t, Kp) F(int64_t, mb)
+    F(int64_t, Kp) F(int64_t, mb) F(int64_t, xi_bytes) F(int64_t, direct) F(int64_t, cob)
 DSL_DEFINE_PARAMS(dsl_qgemm_params, DSL_QGEMM_FIELDS)
 
 /* ---- the struct table (kernels/abi.pyx exposes it to the tests) ------------------------ */

@@ -90,7 +90,8 @@ QUANT = _struct(*_ints("level", "qdtype", "outer", "C", "inner", "zp_slot", "n")
 QGEMM = _struct(*_ints("level", "M", "N", "K", "a_signed", "za", "za_slot", "row_zp", "out_mode",
                        "zy", "relu", "items", "sa", "sc", "rsa", "rsc", "csc", "ws_slot",
                        "ws_bytes", "ws_threads", "images", "groups", "Cin", "H", "W", "Cout",
-                       "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW", "Kp", "mb"))
+                       "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW", "Kp", "mb",
+                       "xi_bytes", "direct", "cob"))
 
 #: C struct name -> dtype (what the layout test walks)
 STRUCTS: Dict[str, np.dtype] = {

@@ -61,7 +61,7 @@ def test_quantize_dynamic_bert(tmp_path):
 def _int8_steps(q, feeds):
     from deepsparse_lite.ops.quant import QuantOp
     plan = compiler.compile_onnx(q)
-    return sum(int(s["op"]) in (QuantOp.QCONV, QuantOp.QGEMM) for s in plan.steps)
+    return sum(int(s["op"]) in (QuantOp.QCONV, QuantOp.QCONVCW, QuantOp.QGEMM) for s in plan.steps)
 
 
 @pytest.mark.parametrize("name,preprocess", [("resnet_tiny", True), ("resnet_tiny", False),

@@ -21,7 +21,7 @@ cdef extern from "dsl_cpu.h" nogil:
     int DSL_KV_GEMM_TILE, DSL_KV_GEMM_PACK, DSL_KV_DWCONV, DSL_KV_UNARY, DSL_KV_BINARY
     int DSL_KV_REDUCE, DSL_KV_SOFTMAX, DSL_KV_LAYERNORM, DSL_KV_INSTNORM, DSL_KV_ARGEXT
     int DSL_KV_AFFINE, DSL_KV_POOL, DSL_KV_TRANSPOSE, DSL_KV_F16CVT, DSL_KV_SPMM, DSL_KV_QGEMM
-    int DSL_KV_QUANT, DSL_NKV
+    int DSL_KV_QUANT, DSL_KV_QCONV, DSL_NKV
     ctypedef struct dsl_exec:
         int nt
         int cap

@@ -40,6 +40,7 @@ cdef extern from "dsl_params.h" nogil:
         DSL_OP_DYNQUANT
         DSL_OP_QGEMM
         DSL_OP_QCONV
+        DSL_OP_QCONVCW
     ctypedef struct dsl_copy_params:
         int64_t ndim
         int64_t esz
@@ -309,3 +310,6 @@ cdef extern from "dsl_params.h" nogil:
         int64_t DW
         int64_t Kp
         int64_t mb
+        int64_t xi_bytes
+        int64_t direct
+        int64_t cob

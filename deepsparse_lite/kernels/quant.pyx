@@ -29,11 +29,12 @@ from libc.string cimport memcpy
 
 from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
                                           DSL_ERR_BAD_PARAM, DSL_KV_QGEMM, DSL_KV_QUANT,
+                                          DSL_KV_QCONV,
                                           DSL_U8, DSL_I8, DSL_I32, dsl_kv_form, dsl_hit,
                                           dsl_threads_for, run_ranges)
 from deepsparse_lite.kernels.params cimport (dsl_quant_params, dsl_qgemm_params, DSL_OP_QUANTIZE,
                                              DSL_OP_DEQUANTIZE, DSL_OP_DYNQUANT, DSL_OP_QGEMM,
-                                             DSL_OP_QCONV)
+                                             DSL_OP_QCONV, DSL_OP_QCONVCW)
 
 cdef extern from "q8_quant.h" nogil:
     ctypedef void (*q8_quant_row_fn)(const float* x, void* y, int64_t n, float scale, int32_t zp,
@@ -78,6 +79,37 @@ cdef extern from "q8_gemm.h" nogil:
     void q8_im2col_rows(const uint8_t* x, const q8_conv_geom* g, int64_t p0, int64_t npix,
                         int64_t Kp, uint8_t pad, uint8_t xb, uint8_t* dst)
     int64_t q8_conv_block_rows(int64_t P, int64_t Kp)
+
+cdef extern from "q8_conv.h" nogil:
+    int Q8C_MR, Q8C_PX
+    ctypedef struct q8c_tile_args:
+        const uint8_t* x
+        int64_t gs
+        int64_t kg
+        const int8_t* w
+        int npx
+    ctypedef void (*q8c_tile_fn)(const q8c_tile_args* t, int32_t* acc) noexcept nogil
+    ctypedef struct q8c_epi:
+        const int32_t* ibias
+        const int32_t* cz
+        const float* mult
+        const float* fbias
+        int32_t za, zy
+        int out_mode, relu
+    ctypedef void (*q8c_epi_fn)(const q8c_epi* e, const int32_t* acc, int64_t co0, int nch,
+                                int npx, void* y, int64_t P) noexcept nogil
+    ctypedef void (*q8c_interleave_fn)(const uint8_t* src, int64_t plane, int have, int64_t n,
+                                       int64_t np, uint32_t xr, uint32_t* dst) noexcept nogil
+    ctypedef struct q8c_forms:
+        q8c_tile_fn tile
+        q8c_epi_fn epi
+        q8c_interleave_fn inter
+    q8c_forms q8c_select(int form)
+    ctypedef struct q8c_geom:
+        int64_t C4, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OW, HWp
+    void q8c_im2col(const uint32_t* xi, const q8c_geom* q, int64_t p0, int64_t npx,
+                    int64_t ldw, uint32_t pad, uint32_t* dst)
+    int64_t q8c_block_pixels(int64_t P, int64_t kg)
 
 DEF MAX_CHUNKS = 64
 DEF PIECE = 16384          # elements of one quantize / dequantize work piece
@@ -394,7 +426,179 @@ cdef int run_qgemm(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nog
     return DSL_OK
 
 
+# --------------------------------------------------------------------------------------
+# INT8 Conv with output channels as rows (csrc/q8_conv.h)
+# --------------------------------------------------------------------------------------
+
+cdef struct qc_ctx:
+    const dsl_step* s
+    char** p
+    q8c_forms f
+    q8c_geom g
+    uint32_t xr
+    uint32_t pad
+    int32_t za
+    int64_t C4, cig4, HWp, P, kg, np_cols, pblocks, cblocks, ncb
+    uint32_t* xi
+    char* ws
+    int64_t wsz
+
+
+cdef int64_t qc_interleave_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    """Units (image, 4-channel group) [lo, hi): the interleaved input words."""
+    cdef const qc_ctx* x = <const qc_ctx*>vctx
+    cdef const dsl_qgemm_params* q = GP(x.s)
+    cdef int64_t u, img, c4, grp, c4l, cig = q.Cin // q.groups, HW = q.H * q.W, have
+    for u in range(lo, hi):
+        img = u // x.C4
+        c4 = u % x.C4
+        grp = c4 // x.cig4
+        c4l = c4 % x.cig4
+        have = cig - 4 * c4l
+        if have > 4:
+            have = 4
+        x.f.inter(<const uint8_t*>x.p[x.s.t[0]] + (img * q.Cin + grp * cig + 4 * c4l) * HW, HW,
+                  <int>have, HW, x.HWp, x.xr, x.xi + (img * x.C4 + c4) * x.HWp)
+    return 0
+
+
+cdef int64_t qc_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    """Units (image * group, pixel block, channel block) [lo, hi)."""
+    cdef const qc_ctx* x = <const qc_ctx*>vctx
+    cdef const dsl_step* s = x.s
+    cdef const dsl_qgemm_params* q = GP(s)
+    cdef q8c_tile_args t
+    cdef q8c_epi e
+    cdef int32_t acc[8 * 48]
+    cdef int64_t u, item, pbk, cbk, img, grp, p0, npb, ldw, built = -1, cb, cb_lo, cb_hi, j
+    cdef int64_t cog = q.Cout // q.groups, co0, per, osz = 4 if q.out_mode <= 1 else 1
+    cdef int nch, npx
+    cdef const uint8_t* xbase
+    cdef const int32_t* ci
+    cdef uint32_t* col = <uint32_t*>(x.ws + chunk * x.wsz) if x.ws != NULL else NULL
+    cdef char* ybase
+    e.za = x.za
+    e.zy = <int32_t>q.zy
+    e.out_mode = <int>q.out_mode
+    e.relu = <int>q.relu
+    t.kg = x.kg
+    per = (x.ncb + x.cblocks - 1) // x.cblocks
+    for u in range(lo, hi):
+        item = u // (x.pblocks * x.cblocks)
+        pbk = (u // x.cblocks) % x.pblocks
+        cbk = u % x.cblocks
+        img = item // q.groups
+        grp = item % q.groups
+        p0 = pbk * q.mb
+        npb = x.P - p0 if x.P - p0 < q.mb else q.mb
+        if q.direct:
+            xbase = <const uint8_t*>(x.xi + (img * x.C4 + grp * x.cig4) * x.HWp + p0)
+            t.gs = x.HWp * 4
+        else:
+            ldw = (npb + 15) // 16 * 16
+            if built != u // x.cblocks:
+                q8c_im2col(x.xi + (img * x.C4 + grp * x.cig4) * x.HWp, &x.g, p0, npb, ldw, x.pad,
+                           col)
+                built = u // x.cblocks
+            xbase = <const uint8_t*>col
+            t.gs = ldw * 4
+        ci = <const int32_t*>(x.p[s.t[2]] + grp * 5 * x.np_cols * 4)
+        e.ibias = ci
+        e.cz = ci + x.np_cols
+        e.mult = <const float*>(ci + 2 * x.np_cols)
+        e.fbias = <const float*>(ci + 3 * x.np_cols)
+        ybase = x.p[s.t[3]] + ((img * q.Cout + grp * cog) * x.P + p0) * osz
+        cb_lo = cbk * per
+        cb_hi = cb_lo + per if cb_lo + per < x.ncb else x.ncb
+        for cb in range(cb_lo, cb_hi):
+            co0 = cb * 8
+            nch = <int>(cog - co0 if cog - co0 < 8 else 8)
+            t.w = <const int8_t*>x.p[s.t[1]] + (grp * x.ncb + cb) * x.kg * 32
+            j = 0
+            while j < npb:
+                npx = <int>(npb - j if npb - j < 48 else 48)
+                t.x = xbase + 4 * j
+                t.npx = npx
+                x.f.tile(&t, acc)
+                x.f.epi(&e, acc, co0, nch, npx, ybase + (co0 * x.P + j) * osz, x.P)
+                j += 48
+    return 0
+
+
+cdef int run_qconvcw(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef const dsl_qgemm_params* q = GP(s)
+    cdef qc_ctx ctx
+    cdef int form = dsl_kv_form(DSL_KV_QCONV, <int>q.level, ex.cap), nth, nt = ex.nt
+    cdef int64_t za, items, units, want, cig, cog
+    if q.out_mode < 0 or q.out_mode > 3 or q.groups <= 0 or q.Cin % q.groups or \
+            q.Cout % q.groups or q.mb <= 0 or q.SH <= 0 or q.SW <= 0 or q.ws_slot < 0:
+        return DSL_ERR_BAD_PARAM
+    cig = q.Cin // q.groups
+    cog = q.Cout // q.groups
+    za = q.za + 128 if q.a_signed else q.za
+    ctx.s = s
+    ctx.p = p
+    ctx.f = q8c_select(form)
+    ctx.xr = 0x80808080 if q.a_signed else 0
+    ctx.za = <int32_t>za
+    ctx.pad = <uint32_t>(za & 0xFF) * 0x01010101
+    ctx.cig4 = (cig + 3) // 4
+    ctx.C4 = ctx.cig4 * q.groups
+    ctx.HWp = (q.H * q.W + 15) // 16 * 16
+    ctx.P = q.OH * q.OW
+    ctx.kg = ctx.cig4 * q.KH * q.KW
+    if ctx.kg * 4 != q.Kp or q.xi_bytes < q.images * ctx.C4 * ctx.HWp * 4 or q.cob <= 0 \
+            or q.cob % 8:
+        return DSL_ERR_BAD_PARAM
+    if q.direct and (q.KH != 1 or q.KW != 1 or q.SH != 1 or q.SW != 1 or q.PH or q.PW
+                     or q.OH != q.H or q.OW != q.W):
+        return DSL_ERR_BAD_PARAM
+    if not q.direct and q.ws_bytes < (q.mb + 15) // 16 * 16 * ctx.kg * 4:
+        return DSL_ERR_BAD_PARAM
+    ctx.np_cols = (cog + Q8_NR - 1) // Q8_NR * Q8_NR
+    ctx.ncb = (cog + 7) // 8
+    ctx.g.C4 = ctx.cig4
+    ctx.g.H = q.H
+    ctx.g.W = q.W
+    ctx.g.KH = q.KH
+    ctx.g.KW = q.KW
+    ctx.g.SH = q.SH
+    ctx.g.SW = q.SW
+    ctx.g.PH = q.PH
+    ctx.g.PW = q.PW
+    ctx.g.DH = q.DH
+    ctx.g.DW = q.DW
+    ctx.g.OW = q.OW
+    ctx.g.HWp = ctx.HWp
+    ctx.xi = <uint32_t*>p[s.t[q.ws_slot]]
+    ctx.ws = NULL if q.direct else p[s.t[q.ws_slot]] + q.xi_bytes
+    ctx.wsz = q.ws_bytes
+    if not q.direct and q.ws_threads > 0 and nt > q.ws_threads:
+        nt = <int>q.ws_threads
+    items = q.images * q.groups
+    if items <= 0 or ctx.P <= 0 or cog <= 0:
+        return DSL_OK
+    dsl_hit(ex, DSL_KV_QCONV, form)
+    # phase 1: the interleaved input
+    nth = dsl_threads_for(q.images * ctx.C4 * ctx.HWp * 4, min_work, nt)
+    run_ranges(ex, qc_interleave_range, &ctx, q.images * ctx.C4, nth)
+    # phase 2: the tiles
+    ctx.pblocks = (ctx.P + q.mb - 1) // q.mb
+    nth = dsl_threads_for(items * ctx.P * cog * (ctx.kg + 1), min_work, nt)
+    ctx.cblocks = (ctx.ncb * 8 + q.cob - 1) // q.cob
+    if items * ctx.pblocks * ctx.cblocks < 2 * nth:
+        want = (2 * nth + items * ctx.pblocks - 1) // (items * ctx.pblocks)
+        ctx.cblocks = want if want < ctx.ncb else ctx.ncb
+    units = items * ctx.pblocks * ctx.cblocks
+    if nth > units:
+        nth = <int>units
+    run_ranges(ex, qc_range, &ctx, units, nth)
+    return DSL_OK
+
+
 cdef int run_quant(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
+    if s.op == DSL_OP_QCONVCW:
+        return run_qconvcw(s, p, x)
     if s.op == DSL_OP_QUANTIZE or s.op == DSL_OP_DEQUANTIZE or s.op == DSL_OP_DYNQUANT:
         return run_quant_rows(s, p, x)
     if s.op == DSL_OP_QGEMM or s.op == DSL_OP_QCONV:
@@ -414,6 +618,29 @@ def panel_width():
 def conv_block_rows(int64_t P, int64_t Kp):
     """Output pixels per im2col block of QCONV (its per-thread workspace is that x Kp)."""
     return int(q8_conv_block_rows(P, Kp))
+
+
+def conv_cw_block_pixels(int64_t P, int64_t kg):
+    """Output pixels per work block of QCONVCW (its per-thread im2col is that x kg words)."""
+    return int(q8c_block_pixels(P, kg))
+
+
+def pack_conv_cw(w):
+    """(Cout_g, Cin_g, *kernel) int8 weights of one group -> packed int8 [ceil(Cout_g/8)][kg][8][4]
+    of csrc/q8_conv.h, k-group g = (c4, taps) holding input channels 4 c4 .. 4 c4 + 3 (zero
+    weights for channels past Cin_g), and the int64 column sums over the real weights."""
+    w = np.asarray(w)
+    if w.dtype != np.int8:
+        raise TypeError(f"QCONVCW weights must be int8, got {w.dtype}")
+    co, ci = w.shape[:2]
+    taps = int(np.prod(w.shape[2:], dtype=np.int64))
+    ci4 = (ci + 3) // 4
+    ncb = (co + 7) // 8
+    buf = np.zeros((ncb * 8, ci4 * 4, taps), np.int8)
+    buf[:co, :ci] = w.reshape(co, ci, taps)
+    # [co][c4][4][tap] -> [cb][c4][tap][8][4]
+    packed = buf.reshape(ncb, 8, ci4, 4, taps).transpose(0, 2, 4, 1, 3)
+    return np.ascontiguousarray(packed), w.reshape(co, -1).astype(np.int64).sum(axis=1)
 
 
 def pack_weights(w, zw, *, K=None):

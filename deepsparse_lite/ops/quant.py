@@ -35,6 +35,7 @@ class QuantOp:
     DYNQUANT = op_id(Family.QUANT, 3)
     QGEMM = op_id(Family.QUANT, 4)
     QCONV = op_id(Family.QUANT, 5)
+    QCONVCW = op_id(Family.QUANT, 6)
 
 
 OUT_I32, OUT_F32, OUT_U8, OUT_S8 = 0, 1, 2, 3
@@ -419,6 +420,11 @@ def _lower_qconv(node, b, x, w, x_zp, w_zp, out, out_mode, *, mult=None, ibias=N
     za, za_t = _activation_zp(node, b, x_zp, _dt(x))
     if za_t is not None:
         raise UnsupportedModelError(f"{node.describe()}: the input zero point must be a constant")
+    if (_conv_cw_enabled() and wc.dtype == np.int8 and not np.any(zw != 0)
+            and (G == 1 or (cig >= 4 and cog >= 8))):
+        _lower_qconv_cw(node, b, x, wc, za, out, out_mode, G, out_sp, pads, strides, dil,
+                        kernel, mult=mult, ibias=ibias, zy=zy, fbias=fbias, relu=relu)
+        return
     packs, infos = [], []
     for g in range(G):
         wg = wc[g * cog:(g + 1) * cog].reshape(cog, K).T           # (K, cog)
@@ -443,6 +449,55 @@ def _lower_qconv(node, b, x, w, x_zp, w_zp, out, out_mode, *, mult=None, ibias=N
                      relu=int(relu),
                      ws_slot=4, ws_bytes=ws_bytes, ws_threads=b.max_threads, groups=G,
                      Kp=Kp, mb=mb, **geo))
+
+
+def _conv_cw_enabled() -> bool:
+    """DSL_QCONVCW=0 keeps every INT8 conv on the pixel-rows QCONV (for comparisons)."""
+    import os
+    return os.environ.get("DSL_QCONVCW", "1") != "0"
+
+
+def _lower_qconv_cw(node, b, x, wc, za, out, out_mode, G, out_sp, pads, strides, dil, kernel, *,
+                    mult=None, ibias=None, zy=0, fbias=None, relu=False):
+    """QCONVCW (csrc/q8_conv.h): output channels as rows, pixels as vectors, K in groups of
+    4 input channels; int8 weights with a zero point of 0 (a nonzero one takes QCONV)."""
+    from deepsparse_lite.ops.gemm import conv_geometry_fields
+    cout, cin = int(wc.shape[0]), int(x.shape[1])
+    cog, cig = cout // G, cin // G
+    taps = int(np.prod(kernel))
+    cig4 = (cig + 3) // 4
+    kg = cig4 * taps
+    Np = (cog + 15) // 16 * 16
+    packs, infos = [], []
+    for g in range(G):
+        packed, colsum = _kq().pack_conv_cw(wc[g * cog:(g + 1) * cog])
+        packs.append(packed)
+        cz = np.zeros(Np, np.int32)
+        cz[:cog] = colsum
+        infos.append(_colinfo(cz, np.zeros(Np, np.int32), Np,
+                              ibias=None if ibias is None else ibias[g * cog:(g + 1) * cog],
+                              mult=None if mult is None else mult[g * cog:(g + 1) * cog],
+                              fbias=None if fbias is None else fbias[g * cog:(g + 1) * cog]))
+    images = int(x.shape[0])
+    geo = conv_geometry_fields(images, G, cin, x.shape[2:], cout, out_sp, kernel, strides, pads,
+                               dil)
+    geo.pop("groups")
+    H, W = geo["H"], geo["W"]
+    P = int(np.prod(out_sp))
+    direct = int(taps == 1 and geo["SH"] == 1 and geo["SW"] == 1 and geo["PH"] == 0
+                 and geo["PW"] == 0 and geo["OH"] == H and geo["OW"] == W)
+    mb = _kq().conv_cw_block_pixels(P, kg)
+    HWp = (H * W + 15) // 16 * 16
+    xi_bytes = images * G * cig4 * HWp * 4
+    ws_bytes = 0 if direct else ((mb + 15) // 16 * 16 * kg * 4 + 63) // 64 * 64
+    ws = b.workspace(xi_bytes + ws_bytes * b.max_threads, name="qconvcw_workspace")
+    b.emit(QuantOp.QCONVCW, [b.value(x.name), b.const(np.stack(packs), name=f"{node.name}_qpacked"),
+                             b.const(np.stack(infos), name=f"{node.name}_qcols"), out, ws],
+           sp.params(sp.QGEMM, level=b.isa, M=P, N=cog, K=cig * taps, a_signed=int(_dt(x) == np.int8),
+                     za=za, za_slot=-1, row_zp=0, out_mode=out_mode, zy=zy, relu=int(relu),
+                     ws_slot=4, ws_bytes=ws_bytes, ws_threads=b.max_threads, groups=G,
+                     Kp=kg * 4, mb=mb, xi_bytes=xi_bytes, direct=direct,
+                     cob=min(64, (cog + 7) // 8 * 8), **geo))
 
 
 def _conv_out_shape(node, x_shape, w_shape):

@@ -250,3 +250,78 @@ def test_qlinear_conv_int8_activations_1d():
     m = model([helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"], ["y"],
                                 pads=[1, 1], strides=[2])], {"x": x}, ["y"], inits)
     check_all(m, {"x": x}, ort_run(m, {"x": x}), tol=1)
+
+
+# ---- QCONVCW: the channels-as-rows INT8 conv (csrc/q8_conv.h) -------------------------------
+
+CW_CONVS = [  # N, C, H, W, Cout, k, stride, pad, dilation, group
+    (1, 16, 21, 21, 24, 1, 1, 0, 1, 1),    # direct (1x1 s1), P = 441 > one pixel block
+    (2, 13, 9, 7, 9, 1, 1, 0, 1, 1),       # direct, Cin % 4 = 1, Cout % 8 = 1, 2 images
+    (1, 4, 24, 24, 16, 3, 1, 1, 1, 1),     # im2col, several pixel blocks
+    (1, 3, 23, 23, 8, 7, 2, 3, 1, 1),      # the stem's shape (Cin 3, 7x7 s2 p3)
+    (1, 6, 11, 10, 17, 1, 2, 0, 1, 1),     # 1x1 stride 2: gathered
+    (1, 7, 12, 12, 11, 3, 1, 2, 2, 1),     # dilation 2
+    (1, 8, 9, 9, 16, 3, 1, 1, 1, 2),       # groups with Cin/g >= 4 and Cout/g >= 8
+    (1, 1, 5, 5, 1, 3, 1, 0, 1, 1),        # one channel in, one out
+]
+
+
+def _cw_steps(m):
+    from deepsparse_lite.ops.quant import QuantOp
+    plan = compiler.compile_onnx(m.SerializeToString())
+    return sum(int(s["op"]) == QuantOp.QCONVCW for s in plan.steps)
+
+
+@pytest.mark.parametrize("N,C,H,W,Co,k,s,p,d,g", CW_CONVS)
+@pytest.mark.parametrize("adt", [np.uint8, np.int8])
+def test_qconv_channel_rows(N, C, H, W, Co, k, s, p, d, g, adt):
+    r = rng(C * Co + H + k)
+    x = qrand(r, adt, (N, C, H, W))
+    w = qrand(r, np.int8, (Co, C // g, k, k))
+    bias = r.integers(-3000, 3000, Co).astype(np.int32)
+    inits = {"xs": np.float32(0.02), "xz": np.array(7 if adt == np.uint8 else -5, adt), "w": w,
+             "ws": (r.random(Co) * 0.01 + 0.001).astype(np.float32), "wz": np.zeros(Co, np.int8),
+             "ys": np.float32(0.4), "yz": np.array(100 if adt == np.uint8 else 3, adt), "b": bias}
+    attrs = dict(pads=[p] * 4, strides=[s, s], dilations=[d, d], group=g)
+    m = model([helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"],
+                                ["y"], **attrs)], {"x": x}, ["y"], inits)
+    assert _cw_steps(m) == 1
+    check_all(m, {"x": x}, ort_run(m, {"x": x}), tol=1)
+    # ConvInteger with int8 weights (zero point 0): the int32 output, exact
+    m = model([helper.make_node("ConvInteger", ["x", "w", "xz"], ["y"], **attrs)], {"x": x}, ["y"],
+              {"w": w, "xz": inits["xz"]})
+    assert _cw_steps(m) == 1
+    xi = x.astype(np.int64) - int(inits["xz"])
+    want = _conv_ref(xi, w.astype(np.int64), s, p, d, g)
+    check_all(m, {"x": x}, [want.astype(np.int32)])
+
+
+def _conv_ref(x, w, s, p, d, g):
+    """Exact integer NCHW convolution (NumPy)."""
+    N, C, H, W = x.shape
+    Co, cg, k, _ = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
+    OH = (H + 2 * p - d * (k - 1) - 1) // s + 1
+    OW = (W + 2 * p - d * (k - 1) - 1) // s + 1
+    y = np.zeros((N, Co, OH, OW), np.int64)
+    og = Co // g
+    for gi in range(g):
+        for kh in range(k):
+            for kw in range(k):
+                patch = xp[:, gi * cg:(gi + 1) * cg, kh * d: kh * d + s * (OH - 1) + 1: s,
+                           kw * d: kw * d + s * (OW - 1) + 1: s]
+                y[:, gi * og:(gi + 1) * og] += np.einsum("nchw,oc->nohw", patch,
+                                                         w[gi * og:(gi + 1) * og, :, kh, kw])
+    return y
+
+
+def test_qconv_channel_rows_can_be_turned_off(monkeypatch):
+    r = rng(5)
+    x = qrand(r, np.uint8, (1, 8, 6, 6))
+    w = qrand(r, np.int8, (8, 8, 3, 3))
+    m = model([helper.make_node("ConvInteger", ["x", "w"], ["y"], pads=[1] * 4)], {"x": x}, ["y"],
+              {"w": w})
+    assert _cw_steps(m) == 1
+    monkeypatch.setenv("DSL_QCONVCW", "0")
+    assert _cw_steps(m) == 0
+    check_all(m, {"x": x}, [_conv_ref(x.astype(np.int64), w.astype(np.int64), 1, 1, 1, 1).astype(np.int32)])

@@ -1,0 +1,322 @@
+/* INT8 convolution with output channels as rows (family 7, QCONVCW; kernels/quant.pyx).
+ *
+ *   Y[co, p] = sum_k (X[k, p] - za) * W[co, k]      (NCHW: p = oh * OW + ow, contiguous)
+ *
+ * The weights are the broadcast operand and the pixels the vector dimension, so each
+ * output plane is written contiguously and no transposed store is needed (the pixel-rows
+ * QCONV of csrc/q8_gemm.h scatters its outputs with a stride of P). vpdpbusd multiplies
+ * 4 u8 activation bytes by 4 s8 weight bytes per int32 lane, so K runs in groups of 4
+ * input channels at one tap: k-group g = (c4 * KH + kh) * KW + kw holds channels
+ * 4 c4 .. 4 c4 + 3 (the input channels padded to a multiple of 4 with zero weights).
+ *
+ * Layouts:
+ *   Xi  the input interleaved once per step (q8c_interleave): [c4][HWp] u32 words, word p
+ *       = bytes (x[4c4][p], x[4c4+1][p], x[4c4+2][p], x[4c4+3][p]) in the u8 domain
+ *       (int8 activations xor 0x80), HWp = H*W rounded up to 16 (the tail words zero);
+ *   Xc  the k-group rows a tile reads: [g][gs/4] words. A 1x1 stride-1 unpadded conv
+ *       reads Xi in place (gs = 4 HWp); any other conv gathers a block of pixels of Xi
+ *       per thread (q8c_im2col: the pad word is za in every byte);
+ *   Wp  packed at compile time per 8 output channels: [cb][g][8][4] int8;
+ *   a tile is 8 channels x up to Q8C_PX pixels (3 vectors of 16); pixels past the tile's
+ *   count are computed from whatever the row holds and never stored.
+ *
+ * Forms (KV_QCONV, dsl_form_vnni): generic C (the integer reference), AVX2 without VNNI
+ * (u8 / s8 widened to int16, vpmaddwd: exact, pairs summed at the end) and AVX-512 VNNI
+ * (vpdpbusd with the weight word broadcast from memory). The epilogue (int32 / fp32 /
+ * requantized u8 / s8, as csrc/q8_gemm.h's) is plain C per row, vectorised by the
+ * compiler under each form's target.
+ */
+#ifndef DSL_Q8_CONV_H
+#define DSL_Q8_CONV_H
+#include <stdint.h>
+#include <string.h>
+#include "dsl_cpu.h"
+#include "dsl_simd.h"
+#include "q8_gemm.h"
+
+#define Q8C_MR 8
+#define Q8C_PX 48
+
+typedef struct {
+    const uint8_t* x;          /* the tile's first pixel word of group 0 */
+    int64_t gs;                /* bytes between k groups */
+    int64_t kg;                /* k groups */
+    const int8_t* w;           /* [kg][8][4] */
+    int npx;                   /* pixels of the tile (1..48) */
+} q8c_tile_args;
+
+/* acc[r * Q8C_PX + j] = sum_g dot4(X word (g, j), W word (g, r)) */
+typedef void (*q8c_tile_fn)(const q8c_tile_args* t, int32_t* acc);
+
+typedef struct {
+    const int32_t* ibias;
+    const int32_t* cz;
+    const float* mult;
+    const float* fbias;
+    int32_t za, zy;
+    int out_mode, relu;
+} q8c_epi;
+
+/* ---- generic C ------------------------------------------------------------------------ */
+static void q8c_tile__generic(const q8c_tile_args* t, int32_t* acc) {
+    for (int r = 0; r < Q8C_MR; ++r)
+        for (int j = 0; j < t->npx; ++j) acc[r * Q8C_PX + j] = 0;
+    for (int64_t g = 0; g < t->kg; ++g) {
+        const uint8_t* xg = t->x + g * t->gs;
+        const int8_t* wg = t->w + g * 32;
+        for (int r = 0; r < Q8C_MR; ++r) {
+            const int8_t* wr = wg + 4 * r;
+            int32_t* ar = acc + r * Q8C_PX;
+            for (int j = 0; j < t->npx; ++j) {
+                const uint8_t* xp = xg + 4 * j;
+                ar[j] += (int32_t)xp[0] * wr[0] + (int32_t)xp[1] * wr[1] + (int32_t)xp[2] * wr[2] +
+                         (int32_t)xp[3] * wr[3];
+            }
+        }
+    }
+}
+
+/* The epilogue of one tile: rows [0, nch) of acc, pixels [0, npx), into Y at y (element
+ * offset of (co0, p0)), row stride P elements. */
+#define Q8C_EPILOGUE_BODY                                                                     \
+    {                                                                                         \
+        float lo = 0, hi = 0;                                                                 \
+        if (e->out_mode == Q8_OUT_U8 || e->out_mode == Q8_OUT_S8) {                           \
+            lo = (e->out_mode == Q8_OUT_S8 ? -128.0f : 0.0f) - (float)e->zy;                  \
+            hi = (e->out_mode == Q8_OUT_S8 ? 127.0f : 255.0f) - (float)e->zy;                 \
+            if (e->relu && lo < 0.0f) lo = 0.0f;                                              \
+        }                                                                                     \
+        const float magic = 12582912.0f; /* 1.5 * 2^23: round half to even of |v| < 2^22 */  \
+        for (int r = 0; r < nch; ++r) {                                                       \
+            const int64_t co = co0 + r;                                                       \
+            const int32_t add = e->ibias[co] - e->za * e->cz[co];                             \
+            const int32_t* ar = acc + r * Q8C_PX;                                             \
+            const int64_t off = r * P;                                                        \
+            if (e->out_mode == Q8_OUT_I32) {                                                  \
+                int32_t* o = (int32_t*)y + off;                                               \
+                for (int j = 0; j < npx; ++j) o[j] = ar[j] + add;                             \
+            } else if (e->out_mode == Q8_OUT_F32) {                                           \
+                float* o = (float*)y + off;                                                   \
+                const float m = e->mult[co], b = e->fbias[co];                                \
+                if (e->relu) {                                                                \
+                    for (int j = 0; j < npx; ++j) {                                           \
+                        const float f = (float)(ar[j] + add) * m + b;                         \
+                        o[j] = f > 0.0f ? f : 0.0f;                                           \
+                    }                                                                         \
+                } else {                                                                      \
+                    for (int j = 0; j < npx; ++j) o[j] = (float)(ar[j] + add) * m + b;        \
+                }                                                                             \
+            } else {                                                                          \
+                const float m = e->mult[co];                                                  \
+                int32_t q[Q8C_PX];                                                            \
+                for (int j = 0; j < npx; ++j) {                                               \
+                    float f = (float)(ar[j] + add) * m;                                       \
+                    f = f < lo ? lo : (f > hi ? hi : f);                                      \
+                    q[j] = (int32_t)((f + magic) - magic) + e->zy;                            \
+                }                                                                             \
+                if (e->out_mode == Q8_OUT_U8) {                                               \
+                    uint8_t* o = (uint8_t*)y + off;                                           \
+                    for (int j = 0; j < npx; ++j) o[j] = (uint8_t)q[j];                       \
+                } else {                                                                      \
+                    int8_t* o = (int8_t*)y + off;                                             \
+                    for (int j = 0; j < npx; ++j) o[j] = (int8_t)q[j];                        \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+    }
+
+typedef void (*q8c_epi_fn)(const q8c_epi* e, const int32_t* acc, int64_t co0, int nch, int npx,
+                           void* y, int64_t P);
+
+static void q8c_epilogue__generic(const q8c_epi* e, const int32_t* acc, int64_t co0, int nch,
+                                  int npx, void* y, int64_t P) Q8C_EPILOGUE_BODY
+
+/* Interleave 4 planes of n bytes (rows of stride `plane` bytes; `have` < 4 planes are
+ * real, the rest zero) into n words, xor xr; words n .. np zero. */
+#define Q8C_INTERLEAVE_BODY                                                                   \
+    {                                                                                         \
+        const uint8_t* a = src;                                                               \
+        const uint8_t* b = have > 1 ? src + plane : NULL;                                     \
+        const uint8_t* c = have > 2 ? src + 2 * plane : NULL;                                 \
+        const uint8_t* d = have > 3 ? src + 3 * plane : NULL;                                 \
+        if (have == 4) {                                                                      \
+            for (int64_t p = 0; p < n; ++p)                                                   \
+                dst[p] = ((uint32_t)a[p] | ((uint32_t)b[p] << 8) | ((uint32_t)c[p] << 16) |   \
+                          ((uint32_t)d[p] << 24)) ^ xr;                                       \
+        } else {                                                                              \
+            for (int64_t p = 0; p < n; ++p) {                                                 \
+                uint32_t w = a[p];                                                            \
+                if (b) w |= (uint32_t)b[p] << 8;                                              \
+                if (c) w |= (uint32_t)c[p] << 16;                                             \
+                dst[p] = w ^ (xr & (have == 1 ? 0xFFu : have == 2 ? 0xFFFFu : 0xFFFFFFu));    \
+            }                                                                                 \
+        }                                                                                     \
+        for (int64_t p = n; p < np; ++p) dst[p] = 0;                                          \
+    }
+
+typedef void (*q8c_interleave_fn)(const uint8_t* src, int64_t plane, int have, int64_t n,
+                                  int64_t np, uint32_t xr, uint32_t* dst);
+
+static void q8c_interleave__generic(const uint8_t* src, int64_t plane, int have, int64_t n,
+                                    int64_t np, uint32_t xr, uint32_t* dst) Q8C_INTERLEAVE_BODY
+
+#ifdef DSL_SIMD_X86
+/* ---- AVX2 without VNNI ---------------------------------------------------------------- */
+#define Q8C_AVX2_INL static inline __attribute__((always_inline, target(DSL_TARGET_AVX2)))
+
+/* 4 channels x 8 pixels: per channel two accumulators of 4 pixels x (k0k1, k2k3) pairs */
+Q8C_AVX2_INL void q8c_quad__avx2(const q8c_tile_args* t, int r0, int j0, int32_t* acc) {
+    __m256i c[4][2];
+    for (int r = 0; r < 4; ++r) c[r][0] = c[r][1] = _mm256_setzero_si256();
+    for (int64_t g = 0; g < t->kg; ++g) {
+        const __m256i xv = _mm256_loadu_si256((const __m256i*)(t->x + g * t->gs + 4 * j0));
+        const __m256i x0 = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(xv));
+        const __m256i x1 = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(xv, 1));
+        const int8_t* wg = t->w + g * 32 + 4 * r0;
+        for (int r = 0; r < 4; ++r) {
+            uint32_t ww;
+            memcpy(&ww, wg + 4 * r, 4);
+            const __m256i wv = _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128((int)ww)));
+            c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(x0, wv));
+            c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(x1, wv));
+        }
+    }
+    for (int r = 0; r < 4; ++r) {
+        /* lanes: p0(a b) p1(a b) p2 p3 | p4 .. p7: hadd gives p0 p1 p4 p5 | p2 p3 p6 p7 */
+        const __m256i h = _mm256_hadd_epi32(c[r][0], c[r][1]);
+        const __m256i s = _mm256_permute4x64_epi64(h, 0xD8);
+        _mm256_storeu_si256((__m256i*)(acc + (r0 + r) * Q8C_PX + j0), s);
+    }
+}
+
+static __attribute__((target(DSL_TARGET_AVX2)))
+void q8c_tile__avx2(const q8c_tile_args* t, int32_t* acc) {
+    for (int j0 = 0; j0 < t->npx; j0 += 8) {
+        q8c_quad__avx2(t, 0, j0, acc);
+        q8c_quad__avx2(t, 4, j0, acc);
+    }
+}
+
+static __attribute__((target(DSL_TARGET_AVX2)))
+void q8c_epilogue__avx2(const q8c_epi* e, const int32_t* acc, int64_t co0, int nch, int npx,
+                        void* y, int64_t P) Q8C_EPILOGUE_BODY
+
+static __attribute__((target(DSL_TARGET_AVX2)))
+void q8c_interleave__avx2(const uint8_t* src, int64_t plane, int have, int64_t n, int64_t np,
+                          uint32_t xr, uint32_t* dst) Q8C_INTERLEAVE_BODY
+
+/* ---- AVX-512 VNNI --------------------------------------------------------------------- */
+#define Q8C_VNNI_INL static inline __attribute__((always_inline, target(DSL_TARGET_AVX512_VNNI)))
+
+Q8C_VNNI_INL void q8c_tile_body__avx512(const q8c_tile_args* t, int32_t* acc, const int nv) {
+    __m512i c[Q8C_MR][3];
+    for (int r = 0; r < Q8C_MR; ++r)
+        for (int v = 0; v < nv; ++v) c[r][v] = _mm512_setzero_si512();
+    const uint8_t* xg = t->x;
+    const int32_t* wg = (const int32_t*)(const void*)t->w;
+    for (int64_t g = 0; g < t->kg; ++g, xg += t->gs, wg += Q8C_MR) {
+        __m512i xv[3];
+        for (int v = 0; v < nv; ++v) xv[v] = _mm512_loadu_si512((const void*)(xg + 64 * v));
+        for (int r = 0; r < Q8C_MR; ++r) {
+            const __m512i wv = _mm512_set1_epi32(wg[r]);
+            for (int v = 0; v < nv; ++v) c[r][v] = _mm512_dpbusd_epi32(c[r][v], xv[v], wv);
+        }
+    }
+    for (int r = 0; r < Q8C_MR; ++r)
+        for (int v = 0; v < nv; ++v) _mm512_storeu_si512((void*)(acc + r * Q8C_PX + 16 * v), c[r][v]);
+}
+
+static __attribute__((target(DSL_TARGET_AVX512_VNNI)))
+void q8c_tile__avx512(const q8c_tile_args* t, int32_t* acc) {
+    if (t->npx > 32) q8c_tile_body__avx512(t, acc, 3);
+    else if (t->npx > 16) q8c_tile_body__avx512(t, acc, 2);
+    else q8c_tile_body__avx512(t, acc, 1);
+}
+
+static __attribute__((target(DSL_TARGET_AVX512)))
+void q8c_epilogue__avx512(const q8c_epi* e, const int32_t* acc, int64_t co0, int nch, int npx,
+                          void* y, int64_t P) Q8C_EPILOGUE_BODY
+
+static __attribute__((target(DSL_TARGET_AVX512)))
+void q8c_interleave__avx512(const uint8_t* src, int64_t plane, int have, int64_t n, int64_t np,
+                            uint32_t xr, uint32_t* dst) Q8C_INTERLEAVE_BODY
+#endif
+
+typedef struct {
+    q8c_tile_fn tile;
+    q8c_epi_fn epi;
+    q8c_interleave_fn inter;
+} q8c_forms;
+
+static inline q8c_forms q8c_select(int form) {
+    q8c_forms f = {q8c_tile__generic, q8c_epilogue__generic, q8c_interleave__generic};
+#ifdef DSL_SIMD_X86
+    if (form == DSL_FORM_AVX512) {
+        f.tile = q8c_tile__avx512;
+        f.epi = q8c_epilogue__avx512;
+        f.inter = q8c_interleave__avx512;
+    } else if (form == DSL_FORM_AVX2) {
+        f.tile = q8c_tile__avx2;
+        f.epi = q8c_epilogue__avx2;
+        f.inter = q8c_interleave__avx2;
+    }
+#endif
+    (void)form;
+    return f;
+}
+
+/* ---- im2col of a pixel block from the interleaved input -------------------------------- */
+typedef struct {
+    int64_t C4, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OW, HWp;
+} q8c_geom;
+
+/* Rows g of pixels [p0, p0 + npx) into dst[g * ldw + j] (words), pad word outside the
+ * image; words npx .. ldw of each row hold the pad word too. */
+static void q8c_im2col(const uint32_t* xi, const q8c_geom* q, int64_t p0, int64_t npx,
+                       int64_t ldw, uint32_t pad, uint32_t* dst) {
+    int64_t g = 0;
+    for (int64_t c4 = 0; c4 < q->C4; ++c4) {
+        const uint32_t* plane = xi + c4 * q->HWp;
+        for (int64_t kh = 0; kh < q->KH; ++kh)
+            for (int64_t kw = 0; kw < q->KW; ++kw, ++g) {
+                uint32_t* row = dst + g * ldw;
+                /* ow valid iff 0 <= ow*SW - PW + kw*DW < W */
+                const int64_t off = kw * q->DW - q->PW;
+                int64_t j = 0;
+                int64_t oh = p0 / q->OW, ow = p0 % q->OW;
+                while (j < npx) {
+                    int64_t seg = q->OW - ow;
+                    if (seg > npx - j) seg = npx - j;
+                    const int64_t ih = oh * q->SH - q->PH + kh * q->DH;
+                    if (ih < 0 || ih >= q->H) {
+                        for (int64_t i = 0; i < seg; ++i) row[j + i] = pad;
+                    } else {
+                        const uint32_t* src = plane + ih * q->W;
+                        /* first / last valid ow of the row */
+                        int64_t lo = off >= 0 ? 0 : (-off + q->SW - 1) / q->SW;
+                        int64_t hi = (q->W - 1 - off) >= 0 ? (q->W - 1 - off) / q->SW + 1 : 0;
+                        for (int64_t i = 0; i < seg; ++i) {
+                            const int64_t o = ow + i;
+                            row[j + i] = (o >= lo && o < hi) ? src[o * q->SW + off] : pad;
+                        }
+                    }
+                    j += seg;
+                    ow = 0;
+                    ++oh;
+                }
+                for (; j < ldw; ++j) row[j] = pad;
+            }
+    }
+}
+
+/* Pixels per block: a multiple of Q8C_PX with the block's k-group rows <= ~192 KB, and no
+ * more than the plane needs. */
+static inline int64_t q8c_block_pixels(int64_t P, int64_t kg) {
+    int64_t nb = (192 * 1024) / (kg * 4 > 0 ? kg * 4 : 1);
+    nb = nb / Q8C_PX * Q8C_PX;
+    if (nb < Q8C_PX) nb = Q8C_PX;
+    if (nb > 8 * Q8C_PX) nb = 8 * Q8C_PX;
+    const int64_t need = (P + 15) / 16 * 16;
+    return nb < need ? nb : need;
+}
+#endif
