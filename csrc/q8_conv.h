@@ -160,6 +160,38 @@ typedef void (*q8c_interleave_fn)(const uint8_t* src, int64_t plane, int have, i
 static void q8c_interleave__generic(const uint8_t* src, int64_t plane, int have, int64_t n,
                                     int64_t np, uint32_t xr, uint32_t* dst) Q8C_INTERLEAVE_BODY
 
+/* ---- group-sparse weights (sparse INT8): per output channel the nonzero k-groups -------
+ * rp[r] .. rp[r + 1] index idx (the k-group) and wd (its 4 weight bytes as one word) for
+ * the tile's channel r; rows r >= nch are not computed. */
+typedef struct {
+    const uint8_t* x;
+    int64_t gs;
+    const int32_t* rp;
+    const int32_t* idx;
+    const int32_t* wd;
+    int nch;
+    int npx;
+} q8c_sp_args;
+
+typedef void (*q8c_sptile_fn)(const q8c_sp_args* t, int32_t* acc);
+
+static void q8c_sptile__generic(const q8c_sp_args* t, int32_t* acc) {
+    for (int r = 0; r < t->nch; ++r) {
+        int32_t* ar = acc + r * Q8C_PX;
+        for (int j = 0; j < t->npx; ++j) ar[j] = 0;
+        for (int32_t i = t->rp[r]; i < t->rp[r + 1]; ++i) {
+            const uint8_t* xg = t->x + (int64_t)t->idx[i] * t->gs;
+            int8_t wr[4];
+            memcpy(wr, &t->wd[i], 4);
+            for (int j = 0; j < t->npx; ++j) {
+                const uint8_t* xp = xg + 4 * j;
+                ar[j] += (int32_t)xp[0] * wr[0] + (int32_t)xp[1] * wr[1] + (int32_t)xp[2] * wr[2] +
+                         (int32_t)xp[3] * wr[3];
+            }
+        }
+    }
+}
+
 #ifdef DSL_SIMD_X86
 /* ---- AVX2 without VNNI ---------------------------------------------------------------- */
 #define Q8C_AVX2_INL static inline __attribute__((always_inline, target(DSL_TARGET_AVX2)))
@@ -205,6 +237,24 @@ static __attribute__((target(DSL_TARGET_AVX2)))
 void q8c_interleave__avx2(const uint8_t* src, int64_t plane, int have, int64_t n, int64_t np,
                           uint32_t xr, uint32_t* dst) Q8C_INTERLEAVE_BODY
 
+static __attribute__((target(DSL_TARGET_AVX2)))
+void q8c_sptile__avx2(const q8c_sp_args* t, int32_t* acc) {
+    for (int r = 0; r < t->nch; ++r) {
+        for (int j0 = 0; j0 < t->npx; j0 += 8) {
+            __m256i c0 = _mm256_setzero_si256(), c1 = _mm256_setzero_si256();
+            for (int32_t i = t->rp[r]; i < t->rp[r + 1]; ++i) {
+                const __m256i xv = _mm256_loadu_si256(
+                    (const __m256i*)(t->x + (int64_t)t->idx[i] * t->gs + 4 * j0));
+                const __m256i wv = _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(t->wd[i])));
+                c0 = _mm256_add_epi32(c0, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(xv)), wv));
+                c1 = _mm256_add_epi32(c1, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(xv, 1)), wv));
+            }
+            _mm256_storeu_si256((__m256i*)(acc + r * Q8C_PX + j0),
+                                _mm256_permute4x64_epi64(_mm256_hadd_epi32(c0, c1), 0xD8));
+        }
+    }
+}
+
 /* ---- AVX-512 VNNI --------------------------------------------------------------------- */
 #define Q8C_VNNI_INL static inline __attribute__((always_inline, target(DSL_TARGET_AVX512_VNNI)))
 
@@ -233,6 +283,41 @@ void q8c_tile__avx512(const q8c_tile_args* t, int32_t* acc) {
     else q8c_tile_body__avx512(t, acc, 1);
 }
 
+/* one channel at a time, two nonzero groups per step into two accumulator sets (2 nv
+ * independent chains hide vpdpbusd's latency) */
+Q8C_VNNI_INL void q8c_sptile_body__avx512(const q8c_sp_args* t, int32_t* acc, const int nv) {
+    for (int r = 0; r < t->nch; ++r) {
+        __m512i a[3], b[3];
+        for (int v = 0; v < nv; ++v) a[v] = b[v] = _mm512_setzero_si512();
+        int32_t i = t->rp[r];
+        const int32_t e = t->rp[r + 1];
+        for (; i + 1 < e; i += 2) {
+            const uint8_t* x0 = t->x + (int64_t)t->idx[i] * t->gs;
+            const uint8_t* x1 = t->x + (int64_t)t->idx[i + 1] * t->gs;
+            const __m512i w0 = _mm512_set1_epi32(t->wd[i]), w1 = _mm512_set1_epi32(t->wd[i + 1]);
+            for (int v = 0; v < nv; ++v) {
+                a[v] = _mm512_dpbusd_epi32(a[v], _mm512_loadu_si512((const void*)(x0 + 64 * v)), w0);
+                b[v] = _mm512_dpbusd_epi32(b[v], _mm512_loadu_si512((const void*)(x1 + 64 * v)), w1);
+            }
+        }
+        if (i < e) {
+            const uint8_t* x0 = t->x + (int64_t)t->idx[i] * t->gs;
+            const __m512i w0 = _mm512_set1_epi32(t->wd[i]);
+            for (int v = 0; v < nv; ++v)
+                a[v] = _mm512_dpbusd_epi32(a[v], _mm512_loadu_si512((const void*)(x0 + 64 * v)), w0);
+        }
+        for (int v = 0; v < nv; ++v)
+            _mm512_storeu_si512((void*)(acc + r * Q8C_PX + 16 * v), _mm512_add_epi32(a[v], b[v]));
+    }
+}
+
+static __attribute__((target(DSL_TARGET_AVX512_VNNI)))
+void q8c_sptile__avx512(const q8c_sp_args* t, int32_t* acc) {
+    if (t->npx > 32) q8c_sptile_body__avx512(t, acc, 3);
+    else if (t->npx > 16) q8c_sptile_body__avx512(t, acc, 2);
+    else q8c_sptile_body__avx512(t, acc, 1);
+}
+
 static __attribute__((target(DSL_TARGET_AVX512)))
 void q8c_epilogue__avx512(const q8c_epi* e, const int32_t* acc, int64_t co0, int nch, int npx,
                           void* y, int64_t P) Q8C_EPILOGUE_BODY
@@ -246,19 +331,23 @@ typedef struct {
     q8c_tile_fn tile;
     q8c_epi_fn epi;
     q8c_interleave_fn inter;
+    q8c_sptile_fn sptile;
 } q8c_forms;
 
 static inline q8c_forms q8c_select(int form) {
-    q8c_forms f = {q8c_tile__generic, q8c_epilogue__generic, q8c_interleave__generic};
+    q8c_forms f = {q8c_tile__generic, q8c_epilogue__generic, q8c_interleave__generic,
+                   q8c_sptile__generic};
 #ifdef DSL_SIMD_X86
     if (form == DSL_FORM_AVX512) {
         f.tile = q8c_tile__avx512;
         f.epi = q8c_epilogue__avx512;
         f.inter = q8c_interleave__avx512;
+        f.sptile = q8c_sptile__avx512;
     } else if (form == DSL_FORM_AVX2) {
         f.tile = q8c_tile__avx2;
         f.epi = q8c_epilogue__avx2;
         f.inter = q8c_interleave__avx2;
+        f.sptile = q8c_sptile__avx2;
     }
 #endif
     (void)form;
@@ -280,25 +369,32 @@ static void q8c_im2col(const uint32_t* xi, const q8c_geom* q, int64_t p0, int64_
         for (int64_t kh = 0; kh < q->KH; ++kh)
             for (int64_t kw = 0; kw < q->KW; ++kw, ++g) {
                 uint32_t* row = dst + g * ldw;
-                /* ow valid iff 0 <= ow*SW - PW + kw*DW < W */
+                /* ow valid iff 0 <= ow*SW - PW + kw*DW < W: ow in [lo, hi) */
                 const int64_t off = kw * q->DW - q->PW;
+                const int64_t lo = off >= 0 ? 0 : (-off + q->SW - 1) / q->SW;
+                const int64_t hi = (q->W - 1 - off) >= 0 ? (q->W - 1 - off) / q->SW + 1 : 0;
                 int64_t j = 0;
                 int64_t oh = p0 / q->OW, ow = p0 % q->OW;
                 while (j < npx) {
                     int64_t seg = q->OW - ow;
                     if (seg > npx - j) seg = npx - j;
                     const int64_t ih = oh * q->SH - q->PH + kh * q->DH;
-                    if (ih < 0 || ih >= q->H) {
-                        for (int64_t i = 0; i < seg; ++i) row[j + i] = pad;
+                    uint32_t* o = row + j;
+                    if (ih < 0 || ih >= q->H || hi <= lo) {
+                        for (int64_t i = 0; i < seg; ++i) o[i] = pad;
                     } else {
-                        const uint32_t* src = plane + ih * q->W;
-                        /* first / last valid ow of the row */
-                        int64_t lo = off >= 0 ? 0 : (-off + q->SW - 1) / q->SW;
-                        int64_t hi = (q->W - 1 - off) >= 0 ? (q->W - 1 - off) / q->SW + 1 : 0;
-                        for (int64_t i = 0; i < seg; ++i) {
-                            const int64_t o = ow + i;
-                            row[j + i] = (o >= lo && o < hi) ? src[o * q->SW + off] : pad;
+                        const uint32_t* src = plane + ih * q->W + off;
+                        int64_t a = lo - ow, e = hi - ow;
+                        a = a < 0 ? 0 : (a > seg ? seg : a);
+                        e = e < a ? a : (e > seg ? seg : e);
+                        for (int64_t i = 0; i < a; ++i) o[i] = pad;
+                        if (q->SW == 1) {
+                            memcpy(o + a, src + ow + a, (size_t)(e - a) * 4);
+                        } else {
+                            const uint32_t* sp = src + (ow + a) * q->SW;
+                            for (int64_t i = a; i < e; ++i, sp += q->SW) o[i] = *sp;
                         }
+                        for (int64_t i = e; i < seg; ++i) o[i] = pad;
                     }
                     j += seg;
                     ow = 0;
@@ -309,14 +405,12 @@ static void q8c_im2col(const uint32_t* xi, const q8c_geom* q, int64_t p0, int64_
     }
 }
 
-/* Pixels per block: a multiple of Q8C_PX with the block's k-group rows <= ~192 KB, and no
- * more than the plane needs. */
+/* Pixels per block: the plane cut into equal blocks (multiples of 16 pixels) whose
+ * k-group rows take <= 256 KB (at least one 48-pixel tile). */
 static inline int64_t q8c_block_pixels(int64_t P, int64_t kg) {
-    int64_t nb = (192 * 1024) / (kg * 4 > 0 ? kg * 4 : 1);
-    nb = nb / Q8C_PX * Q8C_PX;
-    if (nb < Q8C_PX) nb = Q8C_PX;
-    if (nb > 8 * Q8C_PX) nb = 8 * Q8C_PX;
-    const int64_t need = (P + 15) / 16 * 16;
-    return nb < need ? nb : need;
+    int64_t cap = (256 * 1024) / (kg * 4 > 0 ? kg * 4 : 1) / 16 * 16;
+    if (cap < Q8C_PX) cap = Q8C_PX;
+    const int64_t nb = (P + cap - 1) / cap;
+    return ((P + nb - 1) / nb + 15) / 16 * 16;
 }
 #endif

@@ -313,3 +313,4 @@ cdef extern from "dsl_params.h" nogil:
         int64_t xi_bytes
         int64_t direct
         int64_t cob
+        int64_t sparse

@@ -100,10 +100,20 @@ cdef extern from "q8_conv.h" nogil:
                                 int npx, void* y, int64_t P) noexcept nogil
     ctypedef void (*q8c_interleave_fn)(const uint8_t* src, int64_t plane, int have, int64_t n,
                                        int64_t np, uint32_t xr, uint32_t* dst) noexcept nogil
+    ctypedef struct q8c_sp_args:
+        const uint8_t* x
+        int64_t gs
+        const int32_t* rp
+        const int32_t* idx
+        const int32_t* wd
+        int nch
+        int npx
+    ctypedef void (*q8c_sptile_fn)(const q8c_sp_args* t, int32_t* acc) noexcept nogil
     ctypedef struct q8c_forms:
         q8c_tile_fn tile
         q8c_epi_fn epi
         q8c_interleave_fn inter
+        q8c_sptile_fn sptile
     q8c_forms q8c_select(int form)
     ctypedef struct q8c_geom:
         int64_t C4, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OW, HWp
@@ -442,6 +452,7 @@ cdef struct qc_ctx:
     uint32_t* xi
     char* ws
     int64_t wsz
+    const int32_t* rp
 
 
 cdef int64_t qc_interleave_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
@@ -468,6 +479,7 @@ cdef int64_t qc_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexc
     cdef const dsl_step* s = x.s
     cdef const dsl_qgemm_params* q = GP(s)
     cdef q8c_tile_args t
+    cdef q8c_sp_args sa
     cdef q8c_epi e
     cdef int32_t acc[8 * 48]
     cdef int64_t u, item, pbk, cbk, img, grp, p0, npb, ldw, built = -1, cb, cb_lo, cb_hi, j
@@ -510,18 +522,28 @@ cdef int64_t qc_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexc
         ybase = x.p[s.t[3]] + ((img * q.Cout + grp * cog) * x.P + p0) * osz
         cb_lo = cbk * per
         cb_hi = cb_lo + per if cb_lo + per < x.ncb else x.ncb
-        for cb in range(cb_lo, cb_hi):
-            co0 = cb * 8
-            nch = <int>(cog - co0 if cog - co0 < 8 else 8)
-            t.w = <const int8_t*>x.p[s.t[1]] + (grp * x.ncb + cb) * x.kg * 32
-            j = 0
-            while j < npb:
-                npx = <int>(npb - j if npb - j < 48 else 48)
-                t.x = xbase + 4 * j
-                t.npx = npx
-                x.f.tile(&t, acc)
+        j = 0
+        while j < npb:     # each pixel tile's k-group rows stay in L1 over the channel tiles
+            npx = <int>(npb - j if npb - j < 48 else 48)
+            t.x = xbase + 4 * j
+            t.npx = npx
+            sa.x = t.x
+            sa.gs = t.gs
+            sa.npx = npx
+            for cb in range(cb_lo, cb_hi):
+                co0 = cb * 8
+                nch = <int>(cog - co0 if cog - co0 < 8 else 8)
+                if q.sparse:
+                    sa.rp = x.rp + grp * (cog + 1) + co0
+                    sa.idx = x.rp + q.groups * (cog + 1)
+                    sa.wd = <const int32_t*>x.p[s.t[1]]
+                    sa.nch = nch
+                    x.f.sptile(&sa, acc)
+                else:
+                    t.w = <const int8_t*>x.p[s.t[1]] + (grp * x.ncb + cb) * x.kg * 32
+                    x.f.tile(&t, acc)
                 x.f.epi(&e, acc, co0, nch, npx, ybase + (co0 * x.P + j) * osz, x.P)
-                j += 48
+            j += 48
     return 0
 
 
@@ -573,6 +595,7 @@ cdef int run_qconvcw(const dsl_step* s, char** p, const dsl_exec* ex) noexcept n
     ctx.xi = <uint32_t*>p[s.t[q.ws_slot]]
     ctx.ws = NULL if q.direct else p[s.t[q.ws_slot]] + q.xi_bytes
     ctx.wsz = q.ws_bytes
+    ctx.rp = <const int32_t*>p[s.t[5]] if q.sparse else NULL
     if not q.direct and q.ws_threads > 0 and nt > q.ws_threads:
         nt = <int>q.ws_threads
     items = q.images * q.groups
@@ -641,6 +664,18 @@ def pack_conv_cw(w):
     # [co][c4][4][tap] -> [cb][c4][tap][8][4]
     packed = buf.reshape(ncb, 8, ci4, 4, taps).transpose(0, 2, 4, 1, 3)
     return np.ascontiguousarray(packed), w.reshape(co, -1).astype(np.int64).sum(axis=1)
+
+
+def sparse_conv_cw(packed):
+    """The packed dense weights of pack_conv_cw (one group, [ncb][kg][8][4]) for cog
+    channels -> (rowptr int32 [cog + 1], group index int32 [nnz], words int32 [nnz]): the
+    k-groups of each output channel with a nonzero weight."""
+    packed = np.asarray(packed, np.int8)
+    ncb = packed.shape[0]
+    packed = packed.reshape(ncb, -1, 8, 4)
+    kg = packed.shape[1]
+    words = np.ascontiguousarray(packed.transpose(0, 2, 1, 3)).reshape(ncb * 8, kg, 4).view(np.int32)
+    return words.reshape(ncb * 8, kg)
 
 
 def pack_weights(w, zw, *, K=None):

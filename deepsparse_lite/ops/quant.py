@@ -457,6 +457,26 @@ def _conv_cw_enabled() -> bool:
     return os.environ.get("DSL_QCONVCW", "1") != "0"
 
 
+#: the group-sparse INT8 tile wins below this share of nonzero k-groups (measured: see
+#: docs/DESIGN_NOTES.md, "Sparse INT8")
+SPARSE_INT8_DENSITY = 0.5
+
+
+def _choose_sparse_int8(b, words) -> tuple:
+    """(sparse?, listing record) for a QCONVCW weight given as [cog, kg] words per group."""
+    total = sum(int(w.size) for w in words)
+    nnz = sum(int(np.count_nonzero(w)) for w in words)
+    density = nnz / total if total else 1.0
+    wsp = sum(int(np.count_nonzero(w.view(np.int8) == 0)) for w in words) / max(4 * total, 1)
+    info = {"sparsity": round(wsp, 4), "group_density": round(density, 4)}
+    mode = getattr(b, "sparse_mode", "auto") or "auto"
+    if mode in ("dense", "sparse"):
+        info["why"] = f"forced {mode}"
+        return mode == "sparse", info
+    info["why"] = f"k-groups of 4 nonzero {density:.2f} vs threshold {SPARSE_INT8_DENSITY:g}"
+    return density <= SPARSE_INT8_DENSITY, info
+
+
 def _lower_qconv_cw(node, b, x, wc, za, out, out_mode, G, out_sp, pads, strides, dil, kernel, *,
                     mult=None, ibias=None, zy=0, fbias=None, relu=False):
     """QCONVCW (csrc/q8_conv.h): output channels as rows, pixels as vectors, K in groups of
@@ -491,13 +511,34 @@ def _lower_qconv_cw(node, b, x, wc, za, out, out_mode, G, out_sp, pads, strides,
     xi_bytes = images * G * cig4 * HWp * 4
     ws_bytes = 0 if direct else ((mb + 15) // 16 * 16 * kg * 4 + 63) // 64 * 64
     ws = b.workspace(xi_bytes + ws_bytes * b.max_threads, name="qconvcw_workspace")
-    b.emit(QuantOp.QCONVCW, [b.value(x.name), b.const(np.stack(packs), name=f"{node.name}_qpacked"),
-                             b.const(np.stack(infos), name=f"{node.name}_qcols"), out, ws],
+    sparse, info = _choose_sparse_int8(b, [_kq().sparse_conv_cw(pk)[:cog] for pk in packs])
+    if sparse:
+        rows, idx, wds = [], [], []
+        base = 0
+        for pk in packs:
+            words = _kq().sparse_conv_cw(pk)[:cog]
+            nz = words != 0
+            rows.append(base + np.concatenate([[0], np.cumsum(nz.sum(axis=1))]))
+            ci, gi = np.nonzero(nz)
+            idx.append(gi)
+            wds.append(words[ci, gi])
+            base += int(nz.sum())
+        wt = np.concatenate(wds).astype(np.int32) if base else np.zeros(1, np.int32)
+        rp = np.concatenate(rows + idx).astype(np.int32)
+        tensors = [b.value(x.name), b.const(wt, name=f"{node.name}_qsparse"),
+                   b.const(np.stack(infos), name=f"{node.name}_qcols"), out, ws,
+                   b.const(rp, name=f"{node.name}_qrows")]
+    else:
+        tensors = [b.value(x.name), b.const(np.stack(packs), name=f"{node.name}_qpacked"),
+                   b.const(np.stack(infos), name=f"{node.name}_qcols"), out, ws]
+    b.emit(QuantOp.QCONVCW, tensors,
            sp.params(sp.QGEMM, level=b.isa, M=P, N=cog, K=cig * taps, a_signed=int(_dt(x) == np.int8),
                      za=za, za_slot=-1, row_zp=0, out_mode=out_mode, zy=zy, relu=int(relu),
                      ws_slot=4, ws_bytes=ws_bytes, ws_threads=b.max_threads, groups=G,
                      Kp=kg * 4, mb=mb, xi_bytes=xi_bytes, direct=direct,
-                     cob=min(64, (cog + 7) // 8 * 8), **geo))
+                     cob=min(64, (cog + 7) // 8 * 8), sparse=int(sparse), **geo))
+    from deepsparse_lite.ops.sparse import note
+    note(b, **info)
 
 
 def _conv_out_shape(node, x_shape, w_shape):
