@@ -325,3 +325,84 @@ def test_qconv_channel_rows_can_be_turned_off(monkeypatch):
     monkeypatch.setenv("DSL_QCONVCW", "0")
     assert _cw_steps(m) == 0
     check_all(m, {"x": x}, [_conv_ref(x.astype(np.int64), w.astype(np.int64), 1, 1, 1, 1).astype(np.int32)])
+
+
+# ---- sparse INT8: QCONVCW with group-sparse weights --------------------------------------------
+
+def _sparse_steps(m, **kw):
+    from deepsparse_lite.ops.quant import QuantOp
+    plan = compiler.compile_onnx(m.SerializeToString(), **kw)
+    return [int(s["op"]) == QuantOp.QCONVCW for s in plan.steps], plan
+
+
+def _prune(r, w, sparsity, block4=False):
+    """Zero a share of the weights: single weights, or whole groups of 4 input channels."""
+    w = w.copy()
+    if block4:
+        co, ci = w.shape[:2]
+        ci4 = (ci + 3) // 4
+        keep = r.random((co, ci4) + w.shape[2:]) >= sparsity
+        mask = np.repeat(keep, 4, axis=1)[:, :ci]
+    else:
+        mask = r.random(w.shape) >= sparsity
+    w[~mask] = 0
+    return w
+
+
+@pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.9, 0.99, 1.0])
+@pytest.mark.parametrize("shape", [(1, 13, 9, 10, 11, 3, 1, 1), (1, 32, 12, 12, 24, 1, 1, 0),
+                                   (2, 8, 15, 15, 17, 3, 2, 1)])
+def test_sparse_int8_conv(sparsity, shape):
+    N, C, H, W, Co, k, s, p = shape
+    r = rng(int(sparsity * 100) + C)
+    x = qrand(r, np.uint8, (N, C, H, W))
+    w = _prune(r, qrand(r, np.int8, (Co, C, k, k)), sparsity, block4=sparsity == 0.9)
+    bias = r.integers(-3000, 3000, Co).astype(np.int32)
+    inits = {"xs": np.float32(0.02), "xz": np.array(9, np.uint8), "w": w,
+             "ws": (r.random(Co) * 0.01 + 0.001).astype(np.float32), "wz": np.zeros(Co, np.int8),
+             "ys": np.float32(0.2), "yz": np.array(90, np.uint8), "b": bias}
+    attrs = dict(pads=[p] * 4, strides=[s, s])
+    m = model([helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"],
+                                ["y"], **attrs)], {"x": x}, ["y"], inits)
+    want = ort_run(m, {"x": x})
+    for mode in ("sparse", "dense"):
+        steps, plan = _sparse_steps(m, sparse=mode)
+        assert sum(steps) == 1
+        st = [plan.steps[i] for i, v in enumerate(steps) if v][0]
+        from deepsparse_lite import step_params
+        assert int(step_params.view(st, step_params.QGEMM)["sparse"]) == int(mode == "sparse")
+        for isa, cap in isa_combos():
+            for nt in (1, 2):
+                got = run_model(m, {"x": x}, threads=nt, isa=isa, cap=cap, sparse=mode)
+                d = np.abs(got[0].astype(np.int64) - want[0].astype(np.int64)).max()
+                assert d <= 1, f"{mode} isa={isa} cap={cap} threads={nt}: {d}"
+    # ConvInteger: exact
+    m = model([helper.make_node("ConvInteger", ["x", "w", "xz"], ["y"], **attrs)], {"x": x}, ["y"],
+              {"w": w, "xz": inits["xz"]})
+    ref = _conv_ref(x.astype(np.int64) - 9, w.astype(np.int64), s, p, 1, 1).astype(np.int32)
+    for isa, cap in isa_combos():
+        got = run_model(m, {"x": x}, threads=2, isa=isa, cap=cap, sparse="sparse")
+        np.testing.assert_array_equal(got[0], ref)
+
+
+def test_sparse_int8_auto_choice_follows_group_density():
+    r = rng(2)
+    x = qrand(r, np.uint8, (1, 16, 8, 8))
+    listing = {}
+    for name, block4 in (("block", True), ("unstructured", False)):
+        w = _prune(r, qrand(r, np.int8, (16, 16, 1, 1)), 0.9, block4=block4)
+        m = model([helper.make_node("ConvInteger", ["x", "w"], ["y"])], {"x": x}, ["y"], {"w": w})
+        plan = compiler.compile_onnx(m.SerializeToString(), sparse="auto")
+        row = [d for d in compiler.describe_plan(plan) if d["kernel"] == "QCONVCW"][0]
+        listing[name] = row
+    # 90% of whole groups pruned: ~10% nonzero groups -> sparse; 90% unstructured over 4
+    # channels of a 1x1 conv leaves 1 - 0.9^4 ~ 34% nonzero groups -> also sparse
+    assert listing["block"]["group_density"] < 0.2
+    assert 0.2 < listing["unstructured"]["group_density"] < 0.5
+    assert "threshold" in listing["block"]["why"]
+    w = qrand(r, np.int8, (16, 16, 1, 1))
+    m = model([helper.make_node("ConvInteger", ["x", "w"], ["y"])], {"x": x}, ["y"], {"w": w})
+    steps, plan = _sparse_steps(m, sparse="auto")
+    from deepsparse_lite import step_params
+    st = [plan.steps[i] for i, v in enumerate(steps) if v][0]
+    assert int(step_params.view(st, step_params.QGEMM)["sparse"]) == 0
