@@ -225,7 +225,8 @@ DSL_DEFINE_PARAMS(dsl_quant_params, DSL_QUANT_FIELDS)
  * none when direct: a 1x1 stride-1 unpadded conv reads the interleaved input in place);
  * cob: output channels per work unit (a multiple of 8). sparse: t[1] holds one int32 weight word
  * per nonzero k-group and t[5] = [groups][Cout/groups + 1] row pointers then the k-group
- * indices (csrc/q8_conv.h's group-sparse tile). */
+ * indices (csrc/q8_conv.h's group-sparse tile). tokens: X is [images][pixels][Cin] and Y
+ * [images][pixels][Cout] (a MatMul's rows as a 1x1 conv's pixels; groups 1, direct). */
 #define DSL_QGEMM_FIELDS(F, A)                                                                \
     F(int64_t, level) F(int64_t, M) F(int64_t, N) F(int64_t, K) F(int64_t, a_signed)          \
     F(int64_t, za) F(int64_t, za_slot) F(int64_t, row_zp) F(int64_t, out_mode) F(int64_t, zy) \
@@ -234,7 +235,7 @@ DSL_DEFINE_PARAMS(dsl_quant_params, DSL_QUANT_FIELDS)
     F(int64_t, ws_threads) F(int64_t, images) F(int64_t, groups) F(int64_t, Cin) F(int64_t, H) \
     F(int64_t, W) F(int64_t, Cout) F(int64_t, OH) F(int64_t, OW) F(int64_t, KH) F(int64_t, KW) \
     F(int64_t, SH) F(int64_t, SW) F(int64_t, PH) F(int64_t, PW) F(int64_t, DH) F(int64_t, DW) \
-    F(int64_t, Kp) F(int64_t, mb) F(int64_t, xi_bytes) F(int64_t, direct) F(int64_t, cob) F(int64_t, sparse)
+    F(int64_t, Kp) F(int64_t, mb) F(int64_t, xi_bytes) F(int64_t, direct) F(int64_t, cob) F(int64_t, sparse) F(int64_t, tokens)
 DSL_DEFINE_PARAMS(dsl_qgemm_params, DSL_QGEMM_FIELDS)
 
 /* ---- the struct table (kernels/abi.pyx exposes it to the tests) ------------------------ */

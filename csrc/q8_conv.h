@@ -77,7 +77,17 @@ static void q8c_tile__generic(const q8c_tile_args* t, int32_t* acc) {
 }
 
 /* The epilogue of one tile: rows [0, nch) of acc, pixels [0, npx), into Y at y (element
- * offset of (co0, p0)), row stride P elements. */
+ * offset of (co0, p0)); element (r, j) at y[r * P + j * cs] (NCHW: cs = 1; token rows
+ * [pixels][channels]: P = 1, cs = Cout). */
+#define Q8C_STORE(T, src)                                                                     \
+    {                                                                                         \
+        T* o = (T*)y + r * P;                                                                 \
+        if (cs == 1) {                                                                        \
+            for (int j = 0; j < npx; ++j) o[j] = (T)src[j];                                   \
+        } else {                                                                              \
+            for (int j = 0; j < npx; ++j) o[j * cs] = (T)src[j];                              \
+        }                                                                                     \
+    }
 #define Q8C_EPILOGUE_BODY                                                                     \
     {                                                                                         \
         float lo = 0, hi = 0;                                                                 \
@@ -87,49 +97,44 @@ static void q8c_tile__generic(const q8c_tile_args* t, int32_t* acc) {
             if (e->relu && lo < 0.0f) lo = 0.0f;                                              \
         }                                                                                     \
         const float magic = 12582912.0f; /* 1.5 * 2^23: round half to even of |v| < 2^22 */  \
+        int32_t q[Q8C_PX];                                                                    \
+        float fv[Q8C_PX];                                                                     \
         for (int r = 0; r < nch; ++r) {                                                       \
             const int64_t co = co0 + r;                                                       \
             const int32_t add = e->ibias[co] - e->za * e->cz[co];                             \
             const int32_t* ar = acc + r * Q8C_PX;                                             \
-            const int64_t off = r * P;                                                        \
             if (e->out_mode == Q8_OUT_I32) {                                                  \
-                int32_t* o = (int32_t*)y + off;                                               \
-                for (int j = 0; j < npx; ++j) o[j] = ar[j] + add;                             \
+                for (int j = 0; j < npx; ++j) q[j] = ar[j] + add;                             \
+                Q8C_STORE(int32_t, q)                                                         \
             } else if (e->out_mode == Q8_OUT_F32) {                                           \
-                float* o = (float*)y + off;                                                   \
                 const float m = e->mult[co], b = e->fbias[co];                                \
                 if (e->relu) {                                                                \
                     for (int j = 0; j < npx; ++j) {                                           \
                         const float f = (float)(ar[j] + add) * m + b;                         \
-                        o[j] = f > 0.0f ? f : 0.0f;                                           \
+                        fv[j] = f > 0.0f ? f : 0.0f;                                          \
                     }                                                                         \
                 } else {                                                                      \
-                    for (int j = 0; j < npx; ++j) o[j] = (float)(ar[j] + add) * m + b;        \
+                    for (int j = 0; j < npx; ++j) fv[j] = (float)(ar[j] + add) * m + b;       \
                 }                                                                             \
+                Q8C_STORE(float, fv)                                                          \
             } else {                                                                          \
                 const float m = e->mult[co];                                                  \
-                int32_t q[Q8C_PX];                                                            \
                 for (int j = 0; j < npx; ++j) {                                               \
                     float f = (float)(ar[j] + add) * m;                                       \
                     f = f < lo ? lo : (f > hi ? hi : f);                                      \
                     q[j] = (int32_t)((f + magic) - magic) + e->zy;                            \
                 }                                                                             \
-                if (e->out_mode == Q8_OUT_U8) {                                               \
-                    uint8_t* o = (uint8_t*)y + off;                                           \
-                    for (int j = 0; j < npx; ++j) o[j] = (uint8_t)q[j];                       \
-                } else {                                                                      \
-                    int8_t* o = (int8_t*)y + off;                                             \
-                    for (int j = 0; j < npx; ++j) o[j] = (int8_t)q[j];                        \
-                }                                                                             \
+                if (e->out_mode == Q8_OUT_U8) Q8C_STORE(uint8_t, q)                           \
+                else Q8C_STORE(int8_t, q)                                                     \
             }                                                                                 \
         }                                                                                     \
     }
 
 typedef void (*q8c_epi_fn)(const q8c_epi* e, const int32_t* acc, int64_t co0, int nch, int npx,
-                           void* y, int64_t P);
+                           void* y, int64_t P, int64_t cs);
 
 static void q8c_epilogue__generic(const q8c_epi* e, const int32_t* acc, int64_t co0, int nch,
-                                  int npx, void* y, int64_t P) Q8C_EPILOGUE_BODY
+                                  int npx, void* y, int64_t P, int64_t cs) Q8C_EPILOGUE_BODY
 
 /* Interleave 4 planes of n bytes (rows of stride `plane` bytes; `have` < 4 planes are
  * real, the rest zero) into n words, xor xr; words n .. np zero. */
@@ -159,6 +164,26 @@ typedef void (*q8c_interleave_fn)(const uint8_t* src, int64_t plane, int have, i
 
 static void q8c_interleave__generic(const uint8_t* src, int64_t plane, int have, int64_t n,
                                     int64_t np, uint32_t xr, uint32_t* dst) Q8C_INTERLEAVE_BODY
+
+/* Token rows: word p = the 4 bytes at src + p * stride (channels 4 c4 .. of row p; `have`
+ * < 4 of them real), xor xr; words n .. np zero. */
+static inline void q8c_interleave_rows(const uint8_t* src, int64_t stride, int have, int64_t n,
+                                       int64_t np, uint32_t xr, uint32_t* dst) {
+    if (have == 4) {
+        for (int64_t p = 0; p < n; ++p) {
+            uint32_t w;
+            memcpy(&w, src + p * stride, 4);
+            dst[p] = w ^ xr;
+        }
+    } else {
+        for (int64_t p = 0; p < n; ++p) {
+            uint32_t w = 0;
+            for (int i = 0; i < have; ++i) w |= (uint32_t)src[p * stride + i] << (8 * i);
+            dst[p] = w ^ xr;
+        }
+    }
+    for (int64_t p = n; p < np; ++p) dst[p] = 0;
+}
 
 /* ---- group-sparse weights (sparse INT8): per output channel the nonzero k-groups -------
  * rp[r] .. rp[r + 1] index idx (the k-group) and wd (its 4 weight bytes as one word) for
@@ -231,7 +256,7 @@ void q8c_tile__avx2(const q8c_tile_args* t, int32_t* acc) {
 
 static __attribute__((target(DSL_TARGET_AVX2)))
 void q8c_epilogue__avx2(const q8c_epi* e, const int32_t* acc, int64_t co0, int nch, int npx,
-                        void* y, int64_t P) Q8C_EPILOGUE_BODY
+                        void* y, int64_t P, int64_t cs) Q8C_EPILOGUE_BODY
 
 static __attribute__((target(DSL_TARGET_AVX2)))
 void q8c_interleave__avx2(const uint8_t* src, int64_t plane, int have, int64_t n, int64_t np,
@@ -320,7 +345,7 @@ void q8c_sptile__avx512(const q8c_sp_args* t, int32_t* acc) {
 
 static __attribute__((target(DSL_TARGET_AVX512)))
 void q8c_epilogue__avx512(const q8c_epi* e, const int32_t* acc, int64_t co0, int nch, int npx,
-                          void* y, int64_t P) Q8C_EPILOGUE_BODY
+                          void* y, int64_t P, int64_t cs) Q8C_EPILOGUE_BODY
 
 static __attribute__((target(DSL_TARGET_AVX512)))
 void q8c_interleave__avx512(const uint8_t* src, int64_t plane, int have, int64_t n, int64_t np,

@@ -91,7 +91,7 @@ QGEMM = _struct(*_ints("level", "M", "N", "K", "a_signed", "za", "za_slot", "row
                        "zy", "relu", "items", "sa", "sc", "rsa", "rsc", "csc", "ws_slot",
                        "ws_bytes", "ws_threads", "images", "groups", "Cin", "H", "W", "Cout",
                        "OH", "OW", "KH", "KW", "SH", "SW", "PH", "PW", "DH", "DW", "Kp", "mb",
-                       "xi_bytes", "direct", "cob", "sparse"))
+                       "xi_bytes", "direct", "cob", "sparse", "tokens"))
 
 #: C struct name -> dtype (what the layout test walks)
 STRUCTS: Dict[str, np.dtype] = {

@@ -314,3 +314,4 @@ cdef extern from "dsl_params.h" nogil:
         int64_t direct
         int64_t cob
         int64_t sparse
+        int64_t tokens

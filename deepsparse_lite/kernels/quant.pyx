@@ -97,7 +97,7 @@ cdef extern from "q8_conv.h" nogil:
         int32_t za, zy
         int out_mode, relu
     ctypedef void (*q8c_epi_fn)(const q8c_epi* e, const int32_t* acc, int64_t co0, int nch,
-                                int npx, void* y, int64_t P) noexcept nogil
+                                int npx, void* y, int64_t P, int64_t cs) noexcept nogil
     ctypedef void (*q8c_interleave_fn)(const uint8_t* src, int64_t plane, int have, int64_t n,
                                        int64_t np, uint32_t xr, uint32_t* dst) noexcept nogil
     ctypedef struct q8c_sp_args:
@@ -120,6 +120,8 @@ cdef extern from "q8_conv.h" nogil:
     void q8c_im2col(const uint32_t* xi, const q8c_geom* q, int64_t p0, int64_t npx,
                     int64_t ldw, uint32_t pad, uint32_t* dst)
     int64_t q8c_block_pixels(int64_t P, int64_t kg)
+    void q8c_interleave_rows(const uint8_t* src, int64_t stride, int have, int64_t n, int64_t npad,
+                             uint32_t xr, uint32_t* dst)
 
 DEF MAX_CHUNKS = 64
 DEF PIECE = 16384          # elements of one quantize / dequantize work piece
@@ -468,8 +470,12 @@ cdef int64_t qc_interleave_range(const void* vctx, int64_t lo, int64_t hi, int c
         have = cig - 4 * c4l
         if have > 4:
             have = 4
-        x.f.inter(<const uint8_t*>x.p[x.s.t[0]] + (img * q.Cin + grp * cig + 4 * c4l) * HW, HW,
-                  <int>have, HW, x.HWp, x.xr, x.xi + (img * x.C4 + c4) * x.HWp)
+        if q.tokens:
+            q8c_interleave_rows(<const uint8_t*>x.p[x.s.t[0]] + img * HW * q.Cin + 4 * c4l, q.Cin,
+                                <int>have, HW, x.HWp, x.xr, x.xi + (img * x.C4 + c4) * x.HWp)
+        else:
+            x.f.inter(<const uint8_t*>x.p[x.s.t[0]] + (img * q.Cin + grp * cig + 4 * c4l) * HW,
+                      HW, <int>have, HW, x.HWp, x.xr, x.xi + (img * x.C4 + c4) * x.HWp)
     return 0
 
 
@@ -519,7 +525,10 @@ cdef int64_t qc_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexc
         e.cz = ci + x.np_cols
         e.mult = <const float*>(ci + 2 * x.np_cols)
         e.fbias = <const float*>(ci + 3 * x.np_cols)
-        ybase = x.p[s.t[3]] + ((img * q.Cout + grp * cog) * x.P + p0) * osz
+        if q.tokens:
+            ybase = x.p[s.t[3]] + (img * x.P + p0) * q.Cout * osz
+        else:
+            ybase = x.p[s.t[3]] + ((img * q.Cout + grp * cog) * x.P + p0) * osz
         cb_lo = cbk * per
         cb_hi = cb_lo + per if cb_lo + per < x.ncb else x.ncb
         j = 0
@@ -542,7 +551,10 @@ cdef int64_t qc_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexc
                 else:
                     t.w = <const int8_t*>x.p[s.t[1]] + (grp * x.ncb + cb) * x.kg * 32
                     x.f.tile(&t, acc)
-                x.f.epi(&e, acc, co0, nch, npx, ybase + (co0 * x.P + j) * osz, x.P)
+                if q.tokens:
+                    x.f.epi(&e, acc, co0, nch, npx, ybase + (j * q.Cout + co0) * osz, 1, q.Cout)
+                else:
+                    x.f.epi(&e, acc, co0, nch, npx, ybase + (co0 * x.P + j) * osz, x.P, 1)
             j += 48
     return 0
 
@@ -571,6 +583,8 @@ cdef int run_qconvcw(const dsl_step* s, char** p, const dsl_exec* ex) noexcept n
     ctx.kg = ctx.cig4 * q.KH * q.KW
     if ctx.kg * 4 != q.Kp or q.xi_bytes < q.images * ctx.C4 * ctx.HWp * 4 or q.cob <= 0 \
             or q.cob % 8:
+        return DSL_ERR_BAD_PARAM
+    if q.tokens and (q.groups != 1 or not q.direct):
         return DSL_ERR_BAD_PARAM
     if q.direct and (q.KH != 1 or q.KW != 1 or q.SH != 1 or q.SW != 1 or q.PH or q.PW
                      or q.OH != q.H or q.OW != q.W):

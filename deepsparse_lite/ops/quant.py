@@ -296,6 +296,14 @@ def _matmul_shape(node, a_shape, b_shape):
 
 def _emit_qgemm(node, b: PlanBuilder, a, a_dt, w: np.ndarray, zw, za, za_t, out, M, K, N, *,
                 out_mode, mult=None, ibias=None, zy=0, relu=False, fbias=None):
+    if (_conv_cw_enabled() and za_t is None and w.dtype == np.int8
+            and not np.any(np.asarray(zw) != 0)):
+        # the channels-as-rows kernel (csrc/q8_conv.h), the rows as pixels: sparse INT8 too
+        wt = np.ascontiguousarray(np.asarray(w).T)[:, :, None, None]
+        _lower_qconv_cw(node, b, a, wt, za, out, out_mode, 1, None, None, None, None, (1, 1),
+                        mult=None if mult is None else np.broadcast_to(mult, (N,)),
+                        ibias=ibias, zy=zy, fbias=fbias, relu=relu, rows=M)
+        return
     packed, cz, zwp = _kq().pack_weights(w, zw)
     Np = cz.shape[0]
     info = _colinfo(cz, zwp, Np, ibias=ibias, mult=mult, fbias=fbias)
@@ -478,11 +486,14 @@ def _choose_sparse_int8(b, words) -> tuple:
 
 
 def _lower_qconv_cw(node, b, x, wc, za, out, out_mode, G, out_sp, pads, strides, dil, kernel, *,
-                    mult=None, ibias=None, zy=0, fbias=None, relu=False):
+                    mult=None, ibias=None, zy=0, fbias=None, relu=False, rows=None):
     """QCONVCW (csrc/q8_conv.h): output channels as rows, pixels as vectors, K in groups of
-    4 input channels; int8 weights with a zero point of 0 (a nonzero one takes QCONV)."""
+    4 input channels; int8 weights with a zero point of 0 (a nonzero one takes QCONV).
+    ``rows`` = M: a MatMul [M, K] x [K, N] as a 1x1 conv of M pixels on token rows (wc is
+    then (N, K, 1, 1))."""
     from deepsparse_lite.ops.gemm import conv_geometry_fields
-    cout, cin = int(wc.shape[0]), int(x.shape[1])
+    cout = int(wc.shape[0])
+    cin = int(wc.shape[1]) if rows is not None else int(x.shape[1])
     cog, cig = cout // G, cin // G
     taps = int(np.prod(kernel))
     cig4 = (cig + 3) // 4
@@ -498,9 +509,13 @@ def _lower_qconv_cw(node, b, x, wc, za, out, out_mode, G, out_sp, pads, strides,
                               ibias=None if ibias is None else ibias[g * cog:(g + 1) * cog],
                               mult=None if mult is None else mult[g * cog:(g + 1) * cog],
                               fbias=None if fbias is None else fbias[g * cog:(g + 1) * cog]))
-    images = int(x.shape[0])
-    geo = conv_geometry_fields(images, G, cin, x.shape[2:], cout, out_sp, kernel, strides, pads,
-                               dil)
+    if rows is not None:
+        images, out_sp = 1, (int(rows),)
+        geo = conv_geometry_fields(1, 1, cin, (rows,), cout, out_sp, (1,), (1,), (0,), (1,))
+    else:
+        images = int(x.shape[0])
+        geo = conv_geometry_fields(images, G, cin, x.shape[2:], cout, out_sp, kernel, strides,
+                                   pads, dil)
     geo.pop("groups")
     H, W = geo["H"], geo["W"]
     P = int(np.prod(out_sp))
@@ -513,18 +528,18 @@ def _lower_qconv_cw(node, b, x, wc, za, out, out_mode, G, out_sp, pads, strides,
     ws = b.workspace(xi_bytes + ws_bytes * b.max_threads, name="qconvcw_workspace")
     sparse, info = _choose_sparse_int8(b, [_kq().sparse_conv_cw(pk)[:cog] for pk in packs])
     if sparse:
-        rows, idx, wds = [], [], []
+        rptr, idx, wds = [], [], []
         base = 0
         for pk in packs:
             words = _kq().sparse_conv_cw(pk)[:cog]
             nz = words != 0
-            rows.append(base + np.concatenate([[0], np.cumsum(nz.sum(axis=1))]))
+            rptr.append(base + np.concatenate([[0], np.cumsum(nz.sum(axis=1))]))
             ci, gi = np.nonzero(nz)
             idx.append(gi)
             wds.append(words[ci, gi])
             base += int(nz.sum())
         wt = np.concatenate(wds).astype(np.int32) if base else np.zeros(1, np.int32)
-        rp = np.concatenate(rows + idx).astype(np.int32)
+        rp = np.concatenate(rptr + idx).astype(np.int32)
         tensors = [b.value(x.name), b.const(wt, name=f"{node.name}_qsparse"),
                    b.const(np.stack(infos), name=f"{node.name}_qcols"), out, ws,
                    b.const(rp, name=f"{node.name}_qrows")]
@@ -536,7 +551,8 @@ def _lower_qconv_cw(node, b, x, wc, za, out, out_mode, G, out_sp, pads, strides,
                      za=za, za_slot=-1, row_zp=0, out_mode=out_mode, zy=zy, relu=int(relu),
                      ws_slot=4, ws_bytes=ws_bytes, ws_threads=b.max_threads, groups=G,
                      Kp=kg * 4, mb=mb, xi_bytes=xi_bytes, direct=direct,
-                     cob=min(64, (cog + 7) // 8 * 8), sparse=int(sparse), **geo))
+                     cob=min(64, (cog + 7) // 8 * 8), sparse=int(sparse),
+                     tokens=int(rows is not None), **geo))
     from deepsparse_lite.ops.sparse import note
     note(b, **info)
 

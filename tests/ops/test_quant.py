@@ -406,3 +406,34 @@ def test_sparse_int8_auto_choice_follows_group_density():
     from deepsparse_lite import step_params
     st = [plan.steps[i] for i, v in enumerate(steps) if v][0]
     assert int(step_params.view(st, step_params.QGEMM)["sparse"]) == 0
+
+
+# ---- MatMul on the channels-as-rows kernel (token rows) -------------------------------------
+
+@pytest.mark.parametrize("M,K,N", [(1, 5, 3), (7, 33, 17), (50, 64, 40), (130, 96, 9)])
+@pytest.mark.parametrize("adt", [np.uint8, np.int8])
+@pytest.mark.parametrize("mode", ["dense", "sparse"])
+def test_matmul_token_rows(M, K, N, adt, mode):
+    r = rng(M + K + N)
+    a = qrand(r, adt, (2, M, K))
+    w = _prune(r, qrand(r, np.int8, (K, N)), 0.8)
+    za = np.array(3 if adt == np.uint8 else -2, adt)
+    m = model([helper.make_node("MatMulInteger", ["a", "w", "za"], ["y"])], {"a": a}, ["y"],
+              {"w": w, "za": za})
+    steps, plan = _sparse_steps(m, sparse=mode)
+    from deepsparse_lite import step_params
+    st = [plan.steps[i] for i, v in enumerate(steps) if v]
+    assert len(st) == 1 and int(step_params.view(st[0], step_params.QGEMM)["tokens"]) == 1
+    want = ((a.astype(np.int64) - int(za)) @ w.astype(np.int64)).astype(np.int32)
+    for isa, cap in isa_combos():
+        for nt in (1, 2):
+            got = run_model(m, {"a": a}, threads=nt, isa=isa, cap=cap, sparse=mode)
+            np.testing.assert_array_equal(got[0], want, err_msg=f"isa={isa} cap={cap} nt={nt}")
+    inits = {"as": np.float32(0.03), "za": za, "w": w, "ws": (r.random(N) * 0.02 + 0.001).astype(np.float32),
+             "wz": np.zeros(N, np.int8), "ys": np.float32(0.5), "yz": np.array(128 if adt == np.uint8 else 0, adt)}
+    m = model([helper.make_node("QLinearMatMul", ["a", "as", "za", "w", "ws", "wz", "ys", "yz"], ["y"])],
+              {"a": a}, ["y"], inits)
+    want = ort_run(m, {"a": a})
+    for isa, cap in isa_combos():
+        got = run_model(m, {"a": a}, threads=2, isa=isa, cap=cap, sparse=mode)
+        assert np.abs(got[0].astype(np.int64) - want[0].astype(np.int64)).max() <= 1
