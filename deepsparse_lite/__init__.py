@@ -21,6 +21,7 @@ __all__ = [
     "Context",
     "Engine",
     "MultiModelEngine",
+    "Pipeline",
     "Scheduler",
     "benchmark_model",
     "compile_model",
@@ -38,6 +39,9 @@ def __getattr__(name):
     if name in ("cpu_avx2_compatible", "cpu_avx512_compatible", "cpu_vnni_compatible"):
         from deepsparse_lite import cpu
         return getattr(cpu, name)
+    if name == "Pipeline":  # pydantic + tokenizers load only when pipelines are used
+        from deepsparse_lite.pipelines import Pipeline
+        return Pipeline
     if name == "benchmark_model":  # as in DeepSparse, the package-level name is the CLI's
         from deepsparse_lite.benchmark import benchmark_model
         return benchmark_model
