@@ -40,7 +40,7 @@ def normalize_task(task: str) -> str:
 class _TaskEntry:
     task: str
     cls: type
-    default_model_path: Optional[str]
+    default_model_path: Union[str, Callable[[], str], None]
 
 
 _REGISTRY: Dict[str, _TaskEntry] = {}     # canonical task -> entry
@@ -61,7 +61,7 @@ def _import_builtin_tasks() -> None:
         importlib.import_module(f"deepsparse_lite.pipelines.{mod}")
 
 
-_BUILTIN_TASK_MODULES = ("text_classification",)
+_BUILTIN_TASK_MODULES = ("text_classification", "embedding_extraction")
 
 
 class Pipeline:
@@ -98,7 +98,8 @@ class Pipeline:
     # ------------------------------------------------------------------ registry
     @staticmethod
     def register(task: str, task_aliases: Optional[Sequence[str]] = None,
-                 default_model_path: Optional[str] = None) -> Callable[[type], type]:
+                 default_model_path: Union[str, Callable[[], str], None] = None
+                 ) -> Callable[[type], type]:
         """Class decorator: make ``cls`` the pipeline of ``task`` (and its aliases)."""
         canonical = normalize_task(task)
         names = [canonical] + [normalize_task(a) for a in (task_aliases or [])]
@@ -143,7 +144,9 @@ class Pipeline:
             if not entry.default_model_path:
                 raise ValueError(f"No model_path provided for pipeline {entry.cls.__name__} "
                                  f"(task {canonical!r} has no default model)")
-            model_path = entry.default_model_path
+            # a callable default builds (or finds) its model folder on first use
+            model_path = (entry.default_model_path() if callable(entry.default_model_path)
+                          else entry.default_model_path)
         return entry.cls(model_path=model_path, **kwargs)
 
     # ------------------------------------------------------------------ construction
