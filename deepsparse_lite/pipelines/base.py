@@ -61,7 +61,7 @@ def _import_builtin_tasks() -> None:
         importlib.import_module(f"deepsparse_lite.pipelines.{mod}")
 
 
-_BUILTIN_TASK_MODULES = ("text_classification", "embedding_extraction")
+_BUILTIN_TASK_MODULES = ("text_classification", "image_classification", "embedding_extraction")
 
 
 class Pipeline:
