@@ -156,3 +156,29 @@ def test_top_level_export():
     import deepsparse_lite
     from deepsparse_lite.pipelines import Pipeline as P
     assert deepsparse_lite.Pipeline is P
+
+
+def test_zoo_text_stub_resolves_to_sample_folder(monkeypatch):
+    """A text zoo: stub becomes a cached sample folder (bert_tiny stands in for bert_base here
+    to keep the test fast): synthetic weights marked in config.json, task labels, a real
+    WordPiece vocabulary."""
+    import deepsparse_lite.models as models
+    from deepsparse_lite.pipelines import samples
+
+    stub = "zoo:nlp/sentiment_analysis/obert-base/pytorch/huggingface/sst2/pruned90_quant-none"
+    assert models.zoo_stub_to_sample(stub) == "bert_base-pruned90_quant"
+    monkeypatch.setattr(models, "zoo_stub_to_sample", lambda s: "bert_tiny")
+    folder = samples.zoo_text_folder(stub)
+    cfg = json.load(open(os.path.join(folder, "config.json")))
+    assert cfg["synthetic_weights"] is True and "SYNTHETIC" in cfg["_comment"]
+    assert cfg["id2label"] == {"0": "negative", "1": "positive"}
+    with Pipeline.create("sentiment-analysis", model_path=stub, batch_size=1,
+                         scheduler="single_stream") as p:
+        out = p("The sentiment analysis pipeline is fast and easy to use")
+        ids = p.tokens_to_engine_input(["the movie was wonderful"])[0][0]
+    assert out.labels[0] in ("negative", "positive") and 0.5 <= out.scores[0] <= 1.0
+    unk = p.tokenizer.token_to_id("[UNK]")
+    assert unk not in ids.tolist()         # corpus words are in the vocabulary
+    with pytest.raises(ValueError, match="cannot resolve"):
+        monkeypatch.setattr(models, "zoo_stub_to_sample", lambda s: None)
+        samples.zoo_text_folder("zoo:nlp/question_answering/distilbert-none/base-none")
