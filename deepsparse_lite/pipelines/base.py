@@ -163,6 +163,10 @@ class Pipeline:
         if context is not None and num_cores is not None and num_cores != context.num_cores:
             raise ValueError(f"num_cores mismatch. Expected {context.num_cores} from passed "
                              f"context, but got {num_cores} while instantiating Pipeline")
+        if not (executor is None or isinstance(executor, ThreadPoolExecutor)
+                or (isinstance(executor, int) and not isinstance(executor, bool))):
+            raise ValueError(f"Expected an int or ThreadPoolExecutor to run in async mode but "
+                             f"got {executor!r}")
         self._model_path_orig = model_path
         self._dynamic_batch = batch_size is None or batch_size < 1
         self._batch_size = 1 if self._dynamic_batch else int(batch_size)
@@ -171,6 +175,8 @@ class Pipeline:
                                  num_streams=num_streams, scheduler=scheduler,
                                  input_shapes=input_shapes)
         self._onnx_path = self.setup_onnx_file_path()      # subclasses resolve their files
+        self._engine = None
+        self._executor, self._owns_executor = None, False
         self._engine = self.create_engine()
         self._executor, self._owns_executor = self._make_executor(executor)
 
@@ -196,11 +202,8 @@ class Pipeline:
             if not self._dynamic_batch:
                 return None, False      # chunks run one after another on the calling thread
             workers = max(1, (self._engine.num_cores or 1) // 2)
-        elif isinstance(executor, int) and not isinstance(executor, bool):
-            workers = max(1, executor)
         else:
-            raise ValueError(f"Expected an int or ThreadPoolExecutor to run in async mode but "
-                             f"got {executor!r}")
+            workers = max(1, executor)
         if workers == 1:
             return None, False
         return ThreadPoolExecutor(workers, thread_name_prefix="dsl-pipeline"), True

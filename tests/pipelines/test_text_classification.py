@@ -182,3 +182,17 @@ def test_zoo_text_stub_resolves_to_sample_folder(monkeypatch):
     with pytest.raises(ValueError, match="cannot resolve"):
         monkeypatch.setattr(models, "zoo_stub_to_sample", lambda s: None)
         samples.zoo_text_folder("zoo:nlp/question_answering/distilbert-none/base-none")
+
+
+def test_executor_runs_chunks_concurrently(tiny_text_folder):
+    from concurrent.futures import ThreadPoolExecutor
+    ref = _softmax(_ort_logits(tiny_text_folder, TEXTS * 2, 16)).max(-1)
+    with ThreadPoolExecutor(2) as pool:
+        for ex in (2, pool):
+            with Pipeline.create("text_classification", model_path=tiny_text_folder,
+                                 batch_size=None, executor=ex, scheduler="multi_stream",
+                                 num_streams=2) as p:
+                assert p.batch_size is None and p.executor is not None
+                np.testing.assert_allclose(p(TEXTS * 2).scores, ref, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="ThreadPoolExecutor"):
+        Pipeline.create("text_classification", model_path=tiny_text_folder, executor="x")
