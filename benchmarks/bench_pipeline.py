@@ -2,8 +2,9 @@
 
 The pipeline and its own engine run the same request: the engine on the arrays the pipeline's
 tokenizer produced, the pipeline on the raw text (pydantic validation, tokenisation, engine,
-softmax, output schema). Rounds alternate between the two so noise on the shared cores hits
-both alike; each figure is the median over every iteration. The overhead share is
+softmax, output schema). Calls alternate one by one (order flipped each time) so noise on the
+shared cores hits both alike; figures are medians over every call, plus the median of the
+paired (pipeline - engine) differences. The overhead share is
 ``(pipeline - engine) / engine``; the pre- and post-processing are also timed on their own
 (``(pre + post) / engine``), which is the steadier figure on a busy machine.
 
@@ -61,12 +62,14 @@ def main(argv=None):
     post = lambda: p.process_engine_outputs(logits)            # noqa: E731
     for f in (run_engine, run_pipe):
         _times(f, args.warmup)
+    # strictly interleaved, order flipped every iteration: a burst of load from another
+    # process hits both series alike, and the paired differences cancel it
     eng, pipe = [], []
-    for r in range(args.rounds):
-        first, second = (run_engine, run_pipe) if r % 2 == 0 else (run_pipe, run_engine)
-        a, b = _times(first, args.iters), _times(second, args.iters)
-        (eng if first is run_engine else pipe).extend(a)
-        (pipe if first is run_engine else eng).extend(b)
+    for r in range(args.rounds * args.iters):
+        pair = (run_engine, run_pipe) if r % 2 == 0 else (run_pipe, run_engine)
+        for f in pair:
+            (eng if f is run_engine else pipe).append(_times(f, 1)[0])
+    paired = statistics.median(b - a for a, b in zip(eng, pipe))
     t_pre = statistics.median(_times(pre, 200))
     t_post = statistics.median(_times(post, 200))
     t_eng, t_pipe = statistics.median(eng), statistics.median(pipe)
@@ -76,6 +79,8 @@ def main(argv=None):
         "engine_ms": t_eng * 1e3, "pipeline_ms": t_pipe * 1e3,
         "pre_ms": t_pre * 1e3, "post_ms": t_post * 1e3,
         "overhead_share": (t_pipe - t_eng) / t_eng,
+        "paired_overhead_share": paired / t_eng,
+        "engine_min_ms": min(eng) * 1e3, "pipeline_min_ms": min(pipe) * 1e3,
         "pre_post_share": (t_pre + t_post) / t_eng,
     }
     print(f"model {args.model}\n  onnx {p.model_path} (seq {p.sequence_length}, "
@@ -84,6 +89,8 @@ def main(argv=None):
     print(f"  pipeline  median {res['pipeline_ms']:8.3f} ms")
     print(f"  pre-processing {res['pre_ms']:.3f} ms, post-processing {res['post_ms']:.3f} ms")
     print(f"  overhead share (pipeline - engine) / engine: {res['overhead_share']:+.2%}")
+    print(f"  median paired difference / engine:          {res['paired_overhead_share']:+.2%}")
+    print(f"  best engine {res['engine_min_ms']:.3f} ms, best pipeline {res['pipeline_min_ms']:.3f} ms")
     print(f"  (pre + post) / engine:                       {res['pre_post_share']:.2%}")
     if args.json:
         with open(args.json, "w") as f:
