@@ -19,9 +19,9 @@ Tasks: ``text_classification`` (``text_classification.py``), ``image_classificat
     >>> p("The sentiment analysis pipeline is fast and easy to use")   # doctest: +SKIP
     TextClassificationOutput(labels=['positive'], scores=[...])
 """
-from deepsparse_lite.pipelines.base import Pipeline, normalize_task, registered_tasks
+from deepsparse_lite.pipelines.base import Pipeline, PipelineConfig, normalize_task, registered_tasks
 
-__all__ = ["Pipeline", "normalize_task", "registered_tasks", "text_classification_pipeline",
+__all__ = ["Pipeline", "PipelineConfig", "normalize_task", "registered_tasks", "text_classification_pipeline",
            "sentiment_analysis_pipeline", "image_classification_pipeline",
            "embedding_extraction_pipeline"]
 

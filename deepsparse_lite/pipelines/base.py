@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Pipeline", "normalize_task", "registered_tasks"]
+__all__ = ["Pipeline", "PipelineConfig", "normalize_task", "registered_tasks"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -64,6 +64,21 @@ def _import_builtin_tasks() -> None:
 _BUILTIN_TASK_MODULES = ("text_classification", "image_classification", "embedding_extraction")
 
 
+class PipelineConfig(BaseModel):
+    """What ``Pipeline.from_config`` builds from (DeepSparse's ``PipelineConfig`` fields;
+    note its ``scheduler`` default is ``"async"``, i.e. multi_stream)."""
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+    task: str
+    model_path: Optional[str] = None
+    engine_type: str = "deepsparse"
+    batch_size: Optional[int] = 1
+    num_cores: Optional[int] = None
+    scheduler: Optional[str] = "async"
+    input_shapes: Optional[List[List[int]]] = None
+    alias: Optional[str] = None
+    kwargs: Dict[str, Any] = Field(default_factory=dict)
+
+
 class Pipeline:
     """Pre-processing, a compiled engine and post-processing behind one call.
 
@@ -88,6 +103,7 @@ class Pipeline:
     :param input_shapes: engine input shape overrides
     :param context: run on this shared Context (``num_cores`` must then match it)
     :param executor: a ThreadPoolExecutor or a worker count used to run the chunks
+    :param alias: a name for the pipeline (the server's endpoint name)
     """
 
     #: set by subclasses: pydantic models of one request and one response
@@ -147,14 +163,55 @@ class Pipeline:
             # a callable default builds (or finds) its model folder on first use
             model_path = (entry.default_model_path() if callable(entry.default_model_path)
                           else entry.default_model_path)
-        return entry.cls(model_path=model_path, **kwargs)
+        pipeline = entry.cls(model_path=model_path, **kwargs)
+        pipeline._create_kwargs = dict(kwargs)
+        return pipeline
+
+    @staticmethod
+    def from_config(config: Union[PipelineConfig, Dict, str], **kwargs) -> "Pipeline":
+        """Build from a :class:`PipelineConfig`, a dict, a JSON string or a JSON file path;
+        ``kwargs`` override the config's task keyword arguments."""
+        import json
+        if isinstance(config, (str, os.PathLike)):
+            text = os.fspath(config)
+            if os.path.isfile(text):
+                with open(text, encoding="utf-8") as f:
+                    text = f.read()
+            try:
+                config = json.loads(text)
+            except ValueError as e:
+                raise ValueError(f"config must be a PipelineConfig, a dict, JSON or a JSON "
+                                 f"file: {e}") from e
+        if isinstance(config, dict):
+            config = PipelineConfig(**config)
+        if not isinstance(config, PipelineConfig):
+            raise ValueError(f"config must be a PipelineConfig, a dict, JSON or a JSON file, "
+                             f"given {type(config).__name__}")
+        task_kwargs = {**config.kwargs, **kwargs}
+        return Pipeline.create(task=config.task, model_path=config.model_path,
+                               engine_type=config.engine_type, batch_size=config.batch_size,
+                               num_cores=config.num_cores, scheduler=config.scheduler,
+                               input_shapes=config.input_shapes, alias=config.alias,
+                               **task_kwargs)
+
+    def to_config(self) -> PipelineConfig:
+        """The :class:`PipelineConfig` that rebuilds this pipeline."""
+        engine_keys = {"engine_type", "batch_size", "num_cores", "scheduler", "input_shapes",
+                       "alias", "context", "executor", "num_streams"}
+        kw = {k: v for k, v in getattr(self, "_create_kwargs", {}).items() if k not in engine_keys}
+        sched = self._engine_args.get("scheduler")
+        return PipelineConfig(task=self.task, model_path=str(self._model_path_orig),
+                              batch_size=self.batch_size, num_cores=self._engine_args["num_cores"],
+                              scheduler=None if sched is None else str(getattr(sched, "value", sched)),
+                              input_shapes=self._engine_args.get("input_shapes"),
+                              alias=self.alias, kwargs=kw)
 
     # ------------------------------------------------------------------ construction
     def __init__(self, model_path: str, batch_size: Optional[int] = 1,
                  num_cores: Optional[int] = None, num_streams: Optional[int] = None,
                  scheduler=None, input_shapes=None, context=None,
                  executor: Union[ThreadPoolExecutor, int, None] = None,
-                 engine_type: str = "deepsparse"):
+                 engine_type: str = "deepsparse", alias: Optional[str] = None):
         if engine_type not in ("deepsparse", "deepsparse_lite"):
             raise ValueError(f"Unknown engine_type {engine_type!r}: deepsparse_lite pipelines "
                              f"run on the deepsparse engine only")
@@ -168,6 +225,7 @@ class Pipeline:
             raise ValueError(f"Expected an int or ThreadPoolExecutor to run in async mode but "
                              f"got {executor!r}")
         self._model_path_orig = model_path
+        self.alias = alias
         self._dynamic_batch = batch_size is None or batch_size < 1
         self._batch_size = 1 if self._dynamic_batch else int(batch_size)
         self._context = context

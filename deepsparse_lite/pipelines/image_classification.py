@@ -178,12 +178,27 @@ class ImageClassificationPipeline(Pipeline):
             raise ValueError(f"image models take one NCHW input, the model has "
                              f"{self.engine.input_names} of shapes {self.engine.input_shapes}")
         model_hw = tuple(int(d) for d in shape[2:])
+        dynamic = any(d == 4294967295 for d in model_hw)
         if image_size is None:
-            if any(d == 4294967295 for d in model_hw):
+            if dynamic:
                 self.close()
                 raise ValueError("the model's image size is dynamic: pass image_size=(H, W)")
             image_size = model_hw
+        if len(image_size) != 2 or any(isinstance(d, bool) or not isinstance(d, int) or d < 1
+                                       for d in image_size):
+            self.close()
+            raise ValueError(f"image_size must be an int or (H, W), given {image_size!r}")
         self.image_size = tuple(int(d) for d in image_size)
+        if not dynamic and self.image_size != model_hw and self._engine_args["input_shapes"] is None:
+            # a fully convolutional model (global pooling) runs at other sizes: recompile
+            self._engine.close()
+            self._engine_args["input_shapes"] = [[self._batch_size, int(shape[1]), *self.image_size]]
+            try:
+                self._engine = self.create_engine()
+            except Exception as e:
+                self._engine = None
+                raise ValueError(f"cannot compile the model at image_size={self.image_size} "
+                                 f"(its own size is {model_hw}): {e}") from e
 
     def parse_positional(self, args: tuple) -> BaseModel:
         if len(args) == 1:

@@ -148,7 +148,11 @@ class TransformersPipeline(Pipeline):
                 if len(s) > MAX_TEXT_CHARS:
                     raise ValueError(f"input text of {len(s)} characters exceeds the limit of "
                                      f"{MAX_TEXT_CHARS}")
-        encs = self.tokenizer.encode_batch(list(texts))
+        try:
+            encs = self.tokenizer.encode_batch(list(texts))
+        except Exception as e:  # the Rust side raises plain Exceptions (e.g. truncation)
+            raise ValueError(f"cannot tokenise the input at sequence_length="
+                             f"{self.sequence_length}: {e}") from e
         if not self._truncation:
             for k, e in enumerate(encs):
                 if len(e.ids) > self.sequence_length:

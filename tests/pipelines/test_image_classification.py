@@ -97,3 +97,18 @@ def test_bad_files_and_shapes(pipe, tmp_path):
     with pytest.raises(ValueError):
         Pipeline.create("image_classification", model_path=sample_model_path("resnet_tiny"),
                         class_names=42)
+
+
+def test_image_size_override_recompiles(model):
+    import onnxruntime as ort
+    img = _rand_img(120, 100)
+    with Pipeline.create("image_classification", model_path=model, image_size=80) as p:
+        assert p.engine.input_shapes == [(1, 3, 80, 80)]
+        out = p(img)
+    x = preprocess_image(img, (80, 80))[None]
+    s = ort.InferenceSession(model, providers=["CPUExecutionProvider"])  # global pooling: any size
+    ref = s.run(None, {s.get_inputs()[0].name: x})[0][0]
+    assert out.labels == [int(ref.argmax())]
+    np.testing.assert_allclose(out.scores, [ref.max()], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="image_size"):
+        Pipeline.create("image_classification", model_path=model, image_size=(1, 2, 3))
