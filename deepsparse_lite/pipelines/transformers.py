@@ -149,7 +149,11 @@ class TransformersPipeline(Pipeline):
                     raise ValueError(f"input text of {len(s)} characters exceeds the limit of "
                                      f"{MAX_TEXT_CHARS}")
         try:
-            encs = self.tokenizer.encode_batch(list(texts))
+            # one text at a time on the calling thread: encode_batch would fan out on the
+            # tokenizers' own (rayon) thread pool, a second level of parallelism competing
+            # with the engine's cores (CONVENTIONS 5); a text costs ~20 us, an engine call ms
+            enc = self.tokenizer.encode
+            encs = [enc(t[0], t[1]) if isinstance(t, tuple) else enc(t) for t in texts]
         except Exception as e:  # the Rust side raises plain Exceptions (e.g. truncation)
             raise ValueError(f"cannot tokenise the input at sequence_length="
                              f"{self.sequence_length}: {e}") from e

@@ -196,3 +196,17 @@ def test_executor_runs_chunks_concurrently(tiny_text_folder):
                 np.testing.assert_allclose(p(TEXTS * 2).scores, ref, rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="ThreadPoolExecutor"):
         Pipeline.create("text_classification", model_path=tiny_text_folder, executor="x")
+
+
+def test_hostile_length_and_threads(pipe, tiny_text_folder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from deepsparse_lite.pipelines.transformers import MAX_TEXT_CHARS
+    with pytest.raises(ValueError, match="exceeds the limit"):
+        pipe("x" * (MAX_TEXT_CHARS + 1))
+    with pytest.raises(ValidationError):
+        pipe(sequences=[["a", 1]])
+    serial = [pipe(t).scores[0] for t in TEXTS]
+    with ThreadPoolExecutor(4) as pool:      # one pipeline shared by request threads
+        got = list(pool.map(lambda t: pipe(t).scores[0], TEXTS * 4))
+    np.testing.assert_allclose(got, serial * 4, rtol=1e-6)
