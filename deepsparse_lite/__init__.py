@@ -30,6 +30,11 @@ __all__ = [
 ]
 
 
+_PIPELINE_NAMES = ("Pipeline", "PipelineConfig", "text_classification_pipeline",
+                   "sentiment_analysis_pipeline", "image_classification_pipeline",
+                   "embedding_extraction_pipeline")
+
+
 def __getattr__(name):
     # cpu and benchmark live in modules written separately; import them on first use so a
     # plain `import deepsparse_lite` stays light.
@@ -39,9 +44,9 @@ def __getattr__(name):
     if name in ("cpu_avx2_compatible", "cpu_avx512_compatible", "cpu_vnni_compatible"):
         from deepsparse_lite import cpu
         return getattr(cpu, name)
-    if name == "Pipeline":  # pydantic + tokenizers load only when pipelines are used
-        from deepsparse_lite.pipelines import Pipeline
-        return Pipeline
+    if name in _PIPELINE_NAMES:  # pydantic + tokenizers load only when pipelines are used
+        from deepsparse_lite import pipelines
+        return getattr(pipelines, name)
     if name == "benchmark_model":  # as in DeepSparse, the package-level name is the CLI's
         from deepsparse_lite.benchmark import benchmark_model
         return benchmark_model

@@ -155,7 +155,12 @@ def test_context_uses_multimodel_engine(tiny_text_folder):
 def test_top_level_export():
     import deepsparse_lite
     from deepsparse_lite.pipelines import Pipeline as P
+    from deepsparse_lite.pipelines import PipelineConfig, sentiment_analysis_pipeline
     assert deepsparse_lite.Pipeline is P
+    assert deepsparse_lite.PipelineConfig is PipelineConfig
+    assert deepsparse_lite.sentiment_analysis_pipeline is sentiment_analysis_pipeline
+    with pytest.raises(AttributeError):
+        deepsparse_lite.NoSuchName
 
 
 def test_zoo_text_stub_resolves_to_sample_folder(monkeypatch):
