@@ -21,12 +21,18 @@ __all__ = [
     "Context",
     "Engine",
     "MultiModelEngine",
+    "Pipeline",
     "Scheduler",
     "benchmark_model",
     "compile_model",
     "cpu_architecture",
     "openmp_enabled",
 ]
+
+
+_PIPELINE_NAMES = ("Pipeline", "PipelineConfig", "text_classification_pipeline",
+                   "sentiment_analysis_pipeline", "image_classification_pipeline",
+                   "embedding_extraction_pipeline")
 
 
 def __getattr__(name):
@@ -38,6 +44,9 @@ def __getattr__(name):
     if name in ("cpu_avx2_compatible", "cpu_avx512_compatible", "cpu_vnni_compatible"):
         from deepsparse_lite import cpu
         return getattr(cpu, name)
+    if name in _PIPELINE_NAMES:  # pydantic + tokenizers load only when pipelines are used
+        from deepsparse_lite import pipelines
+        return getattr(pipelines, name)
     if name == "benchmark_model":  # as in DeepSparse, the package-level name is the CLI's
         from deepsparse_lite.benchmark import benchmark_model
         return benchmark_model
