@@ -37,7 +37,7 @@ import json
 import logging
 import threading
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -70,9 +70,11 @@ def _compile_with_graph(path: str, batch_size, input_shapes, max_threads: int, s
 
     seen = {}
     original = compiler.lower_graph
+    me = threading.get_ident()
 
     def capture(graph, *args, **kwargs):
-        seen["graph"] = graph
+        if threading.get_ident() == me:  # another thread's compile passes through untouched
+            seen["graph"] = graph
         return original(graph, *args, **kwargs)
 
     with _COMPILE_LOCK:  # the module global is swapped for the duration of one compile

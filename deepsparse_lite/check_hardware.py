@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Dict, List, Optional
 
 __all__ = ["hardware_report", "format_report", "main"]
