@@ -58,6 +58,24 @@ def _ranges(cpus) -> str:
     return ",".join(out)
 
 
+def _context_report(num_cores, num_streams, core_of) -> Dict:
+    """The streams a real ``Context(num_cores, num_streams)`` makes (closed right after:
+    no worker thread has started)."""
+    from deepsparse_lite.scheduler import Context
+
+    with Context(num_cores=num_cores, num_streams=num_streams) as ctx:
+        streams = []
+        for i, cpus in enumerate(ctx.stream_cpus):
+            known = [core_of[c] for c in cpus if c in core_of]
+            streams.append({"stream": i, "cpus": list(cpus),
+                            "numa": sorted({c.numa for c in known}),
+                            "l3": sorted({c.l3 for c in known})})
+        context = {"default": num_cores is None and num_streams is None,
+                   "num_cores": ctx.num_cores, "num_streams": ctx.num_streams,
+                   "scheduler": str(ctx.scheduler), "repr": repr(ctx), "streams": streams}
+    return context
+
+
 def hardware_report(num_cores: Optional[int] = None, num_streams: Optional[int] = None) -> Dict:
     """The CPU, its topology and the streams ``Context(num_cores, num_streams)`` makes.
 
@@ -71,7 +89,7 @@ def hardware_report(num_cores: Optional[int] = None, num_streams: Optional[int] 
     "cpus", "numa", "l3"}]}``)."""
     from deepsparse_lite import config
     from deepsparse_lite.cpu import _affinity, cpu_architecture
-    from deepsparse_lite.scheduler import Context, Topology
+    from deepsparse_lite.scheduler import Topology
 
     arch = cpu_architecture()
     flags = _cpu_flags()
@@ -89,16 +107,11 @@ def hardware_report(num_cores: Optional[int] = None, num_streams: Optional[int] 
             g["cpus"].sort()
         return [out[k] for k in sorted(out)]
 
-    with Context(num_cores=num_cores, num_streams=num_streams) as ctx:
-        streams = []
-        for i, cpus in enumerate(ctx.stream_cpus):
-            known = [core_of[c] for c in cpus if c in core_of]
-            streams.append({"stream": i, "cpus": list(cpus),
-                            "numa": sorted({c.numa for c in known}),
-                            "l3": sorted({c.l3 for c in known})})
+    try:
+        context = _context_report(num_cores, num_streams, core_of)
+    except (ImportError, RuntimeError, OSError) as exc:  # e.g. the extensions are not built
         context = {"default": num_cores is None and num_streams is None,
-                   "num_cores": ctx.num_cores, "num_streams": ctx.num_streams,
-                   "scheduler": str(ctx.scheduler), "repr": repr(ctx), "streams": streams}
+                   "error": f"{type(exc).__name__}: {exc}", "streams": []}
     try:
         from deepsparse_lite import openmp_enabled
         openmp = bool(openmp_enabled())
@@ -164,7 +177,8 @@ def format_report(r: Dict) -> str:
     lines += [f"  l3 {g['id']}: {g['cores']} cores, CPUs {_ranges(g['cpus'])}" for g in r["l3_groups"]]
     lines.append(f"OpenMP: {r['openmp']}   thread binding: {r['thread_binding']}")
     ctx = r["context"]
-    lines.append(f"{'Default context' if ctx.get('default') else 'Context'}: {ctx['repr']}")
+    label = "Default context" if ctx.get("default") else "Context"
+    lines.append(f"{label}: {ctx['repr']}" if "repr" in ctx else f"{label}: unavailable ({ctx.get('error')})")
     for s in ctx["streams"]:
         lines.append(f"  stream {s['stream']}: CPUs {_ranges(s['cpus'])} ({len(s['cpus'])} threads; "
                      f"NUMA {','.join(map(str, s['numa']))}; L3 {','.join(map(str, s['l3']))})")

@@ -179,3 +179,16 @@ def test_format_analysis_handles_missing_values():
     text = format_analysis(rep)
     assert text.count("\n") >= rep["num_steps"] + 5
     assert np.isfinite(rep["total_ms"]) and rep["wall_ms"] > 0
+
+
+def test_rows_without_the_graph(monkeypatch):
+    """If the lowered graph cannot be captured, rows keep kernels, kinds and times."""
+    import deepsparse_lite.analyze as an
+
+    real = an._compile_with_graph
+    monkeypatch.setattr(an, "_compile_with_graph", lambda *a, **k: (real(*a, **k)[0], None))
+    rep = analyze("mlp", iterations=1, warmup=0, num_cores=1)
+    _check_totals(rep)
+    assert [r["kernel"] for r in rep["layers"]] == ["GEMM"] * 4
+    assert all(r["op_type"] is None and r["flops"] is None and r["kind"] == "dense" for r in rep["layers"])
+    assert "total (4 steps)" in format_analysis(rep)

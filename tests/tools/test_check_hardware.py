@@ -88,3 +88,15 @@ def test_report_in_process_and_ranges():
     text = format_report(rep)
     assert f"Default context: {rep['context']['repr']}" in text
     assert _ranges([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8" and _ranges([3]) == "3" and _ranges([]) == ""
+
+
+def test_context_failure_is_reported_not_raised(monkeypatch):
+    import deepsparse_lite.check_hardware as ch
+
+    def broken(*a, **k):
+        raise RuntimeError("no streams here")
+
+    monkeypatch.setattr(ch, "_context_report", broken)
+    rep = ch.hardware_report()
+    assert rep["context"]["streams"] == [] and "no streams here" in rep["context"]["error"]
+    assert "Default context: unavailable (RuntimeError: no streams here)" in format_report(rep)
