@@ -60,8 +60,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         prog="deepsparse_lite.benchmark",
         description="Benchmark ONNX models in the deepsparse_lite engine")
     parser.add_argument("model_path", type=str,
-                        help="Path to an ONNX model file, a folder holding model.onnx, or a "
-                             "SparseZoo model stub (resolved to a local sample model)")
+                        help="Path to an ONNX model file, a folder holding model.onnx, a "
+                             "SparseZoo model stub (resolved to a local sample model) or a "
+                             "sample model name (e.g. resnet50-pruned90)")
     parser.add_argument("-b", "--batch_size", type=int, default=1,
                         help="The batch size to run the analysis for. Must be greater than 0")
     parser.add_argument("-i", "-shapes", "--input_shapes", type=str, default="",
@@ -103,7 +104,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         action="store_false", default=True,
                         help="KV-cache models only (not supported by deepsparse_lite)")
     parser.add_argument("-q", "--quiet", action="store_true", default=False,
-                        help="Lower logging verbosity")
+                        help="Lower logging verbosity (and no progress bar)")
     parser.add_argument("-x", "--export_path", type=str, default=None,
                         help="Store results into a JSON file")
     parser.add_argument("--disable-kv-cache-overrides", "--disable_kv_cache_overrides",
@@ -221,10 +222,13 @@ def benchmark_model(
          "iterations", "median", "mean", "std", "25.0%", ..., "99.9%"},
          "fraction_of_supported_ops"}
 
-    Latencies are ms per batch; ``items_per_sec`` is over the wall clock."""
-    from deepsparse_lite.benchmark.stream_benchmark import model_stream_benchmark
-    from deepsparse_lite.utils import (generate_random_inputs, model_to_path,
-                                       override_onnx_input_shapes, parse_input_shapes)
+    Latencies are ms per batch; ``items_per_sec`` is over the wall clock. ``model_path``
+    may also name a sample model (``resnet50-pruned90``: ``utils.resolve.resolve_model``).
+    Unless ``quiet``, a progress bar over the warm-up and timed seconds goes to stderr."""
+    from deepsparse_lite.benchmark.stream_benchmark import ProgressBar, model_stream_benchmark
+    from deepsparse_lite.utils import (generate_random_inputs, override_onnx_input_shapes,
+                                       parse_input_shapes)
+    from deepsparse_lite.utils.resolve import resolve_model
     from deepsparse_lite.version import __version__
 
     if quiet:
@@ -237,7 +241,7 @@ def benchmark_model(
     scheduler = parse_scheduler(scenario)
     shapes = parse_input_shapes(input_shapes) if isinstance(input_shapes, str) else input_shapes
     orig_model_path = model_path
-    model_path = model_to_path(model_path)
+    model_path = resolve_model(model_path)
     if num_cores is None:
         num_cores = _available_cores()
     num_streams = parse_num_streams(num_streams, num_cores, scenario)
@@ -264,8 +268,13 @@ def benchmark_model(
                 input_list = generate_random_inputs(shaped_path, batch_size)
 
         _LOGGER.info("Starting '%s' performance measurements for %s seconds", scenario, time)
-        result = model_stream_benchmark(model, input_list, scenario=scenario, seconds_to_run=time,
-                                        seconds_to_warmup=warmup_time, num_streams=num_streams)
+        bar = ProgressBar(max(0, warmup_time or 0) + time, disable=quiet)
+        try:
+            result = model_stream_benchmark(model, input_list, scenario=scenario, seconds_to_run=time,
+                                            seconds_to_warmup=warmup_time, num_streams=num_streams,
+                                            progress=bar)
+        finally:
+            bar.close()
         engine_str = str(model)
         scheduler_str = str(getattr(model, "scheduler", None))
         fraction = getattr(model, "fraction_of_supported_ops", None)
