@@ -6,7 +6,7 @@ model name: ``utils.resolve.resolve_model``, as the benchmark), runs it ``warmup
 prints one row per plan step:
 
 - the node and ONNX op it comes from, the kernel (``csrc/dsl_params.h`` op name), its
-  kind (``dense`` / ``sparse`` / ``int8`` for the GEMM family) and the ISA form that
+  kind (``dense`` / ``sparse`` / ``int8`` / ``int8-sparse`` for the GEMM family) and the ISA form that
   actually ran (from the kernels' variant counters, ``kernels.variants_run``: every step
   is run once more on its own after the timing, so each row's forms are its own);
 - input and output shapes, the weight's sparsity (fraction of zeros);
@@ -47,11 +47,13 @@ _LOGGER = logging.getLogger(__name__)
 
 #: kernel-name -> kind, for the GEMM family (csrc/dsl_params.h op codes 5xx, 6xx, 704/705)
 _KIND = {"GEMM": "dense", "MATMUL": "dense", "CONV": "dense", "DWCONV": "dense", "CONVT": "dense",
-         "SPMM_GEMM": "sparse", "SPMM_CONV": "sparse", "QGEMM": "int8", "QCONV": "int8"}
+         "SPMM_GEMM": "sparse", "SPMM_CONV": "sparse", "QGEMM": "int8", "QCONV": "int8", "QCONVCW": "int8"}
 _CONV_KERNELS = {"CONV", "DWCONV", "CONVT", "SPMM_CONV", "QCONV"}
+#: QCONVCW runs convolutions and (on token rows) MatMul / Gemm: the node decides
+_CONV_OPS = {"Conv", "ConvInteger", "QLinearConv"}
 #: the counted kernel whose form names a step's ISA, most specific first (the activation
 #: epilogue ``unary`` and the packer ``gemm_pack`` only when nothing else ran)
-_PRIMARY = ("spmm", "qgemm", "gemm_tile", "dwconv", "quant", "layernorm", "softmax", "instnorm",
+_PRIMARY = ("spmm", "qconv", "qgemm", "gemm_tile", "dwconv", "quant", "layernorm", "softmax", "instnorm",
             "reduce", "argext", "affine", "pool", "binary", "transpose", "f16cvt", "unary",
             "gemm_pack")
 #: where the weight of a GEMM-family node sits among its inputs
@@ -145,7 +147,7 @@ def _flops(kernel: str, node, graph) -> Optional[int]:
     if out is None or a is None:
         return None
     n_out = int(np.prod(out, dtype=np.int64))
-    if kernel in _CONV_KERNELS:
+    if kernel in _CONV_KERNELS or (kernel == "QCONVCW" and node.op_type in _CONV_OPS):
         w = _shape(graph, node.inputs[_WEIGHT_INPUT.get(node.op_type, 1)]) \
             if len(node.inputs) > _WEIGHT_INPUT.get(node.op_type, 1) else None
         if not w or len(w) < 3:
@@ -248,7 +250,7 @@ def analyze(model, batch_size: Optional[int] = 1, num_cores: Optional[int] = Non
             "node": d["node"],
             "op_type": node.op_type if node is not None else None,
             "kernel": kernel,
-            "kind": _KIND.get(kernel),
+            "kind": "int8-sparse" if d.get("int8_sparse") else _KIND.get(kernel),
             "isa": _primary_form(forms),
             "variants": forms,
             "input_shapes": [_shape(graph, i) for i in node.inputs

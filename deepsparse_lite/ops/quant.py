@@ -554,7 +554,7 @@ def _lower_qconv_cw(node, b, x, wc, za, out, out_mode, G, out_sp, pads, strides,
                      cob=min(64, (cog + 7) // 8 * 8), sparse=int(sparse),
                      tokens=int(rows is not None), **geo))
     from deepsparse_lite.ops.sparse import note
-    note(b, **info)
+    note(b, int8_sparse=bool(sparse), **info)
 
 
 def _conv_out_shape(node, x_shape, w_shape):

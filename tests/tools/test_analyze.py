@@ -87,9 +87,11 @@ def test_int8_model_rows():
     _check_totals(rep)
     q = [r for r in rep["layers"] if r["kind"] == "int8"]
     assert len(q) >= 20
-    assert {r["kernel"] for r in q} <= {"QCONV", "QGEMM"} and "QCONV" in {r["kernel"] for r in q}
+    assert {r["kernel"] for r in q} <= {"QCONV", "QCONVCW", "QGEMM"}
+    assert "QCONVCW" in {r["kernel"] for r in q}
     for r in q:
-        assert "qgemm" in r["variants"] and r["isa"] == r["variants"]["qgemm"] in FORMS
+        kv = "qconv" if r["kernel"] == "QCONVCW" else "qgemm"
+        assert kv in r["variants"] and r["isa"] == r["variants"][kv] in FORMS
         assert r["op_type"] in ("QLinearConv", "QLinearMatMul") and r["flops"] > 0
         assert r["weight_shape"] is not None and 0.0 <= r["sparsity"] < 0.5
     assert not any(r["kind"] == "dense" for r in rep["layers"] if r["kernel"] in ("CONV", "GEMM"))
@@ -97,8 +99,9 @@ def test_int8_model_rows():
 
 def test_pruned_quantized_int8_sparsity_from_the_weight():
     rep = analyze("bert_tiny-pruned90_quant", iterations=1, warmup=0, num_cores=1)
-    q = [r for r in rep["layers"] if r["kind"] == "int8"]
+    q = [r for r in rep["layers"] if r["kind"] in ("int8", "int8-sparse")]
     assert q and all(r["sparsity"] > 0.8 for r in q)
+    assert any(r["kind"] == "int8-sparse" for r in q)
     mm = [r for r in rep["layers"] if r["kernel"] == "MATMUL"]  # attention scores: no weight
     assert mm and all(r["sparsity"] is None and r["flops"] > 0 for r in mm)
 
