@@ -16,7 +16,10 @@
  *   Xc  the k-group rows a tile reads: [g][gs/4] words. A 1x1 stride-1 unpadded conv
  *       reads Xi in place (gs = 4 HWp); any other conv gathers a block of pixels of Xi
  *       per thread (q8c_im2col: the pad word is za in every byte);
- *   Wp  packed at compile time per 8 output channels: [cb][g][8][4] int8;
+ *   Wp  packed at compile time per 16 output channels and 16 k-groups: [cb16][kc][16][64]
+ *       int8 (row = one channel's 64 K bytes: AMX's A tile; kg and the channels padded to
+ *       16 with zero weights); an 8-channel tile's word (g, r) sits at Q8C_WOFF(g, r) from
+ *       its base (the block's base + 512 for the odd half);
  *   a tile is 8 channels x up to Q8C_PX pixels (3 vectors of 16); pixels past the tile's
  *   count are computed from whatever the row holds and never stored.
  *
@@ -36,12 +39,13 @@
 
 #define Q8C_MR 8
 #define Q8C_PX 48
+#define Q8C_WOFF(g, r) (((int64_t)(g) >> 4) * 1024 + (int64_t)(r) * 64 + ((int64_t)(g) & 15) * 4)
 
 typedef struct {
     const uint8_t* x;          /* the tile's first pixel word of group 0 */
     int64_t gs;                /* bytes between k groups */
     int64_t kg;                /* k groups */
-    const int8_t* w;           /* [kg][8][4] */
+    const int8_t* w;           /* the tile's 8 channels in the [cb16][kc][16][64] layout */
     int npx;                   /* pixels of the tile (1..48) */
 } q8c_tile_args;
 
@@ -63,9 +67,8 @@ static void q8c_tile__generic(const q8c_tile_args* t, int32_t* acc) {
         for (int j = 0; j < t->npx; ++j) acc[r * Q8C_PX + j] = 0;
     for (int64_t g = 0; g < t->kg; ++g) {
         const uint8_t* xg = t->x + g * t->gs;
-        const int8_t* wg = t->w + g * 32;
         for (int r = 0; r < Q8C_MR; ++r) {
-            const int8_t* wr = wg + 4 * r;
+            const int8_t* wr = t->w + Q8C_WOFF(g, r);
             int32_t* ar = acc + r * Q8C_PX;
             for (int j = 0; j < t->npx; ++j) {
                 const uint8_t* xp = xg + 4 * j;
@@ -229,10 +232,9 @@ Q8C_AVX2_INL void q8c_quad__avx2(const q8c_tile_args* t, int r0, int j0, int32_t
         const __m256i xv = _mm256_loadu_si256((const __m256i*)(t->x + g * t->gs + 4 * j0));
         const __m256i x0 = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(xv));
         const __m256i x1 = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(xv, 1));
-        const int8_t* wg = t->w + g * 32 + 4 * r0;
         for (int r = 0; r < 4; ++r) {
             uint32_t ww;
-            memcpy(&ww, wg + 4 * r, 4);
+            memcpy(&ww, t->w + Q8C_WOFF(g, r0 + r), 4);
             const __m256i wv = _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128((int)ww)));
             c[r][0] = _mm256_add_epi32(c[r][0], _mm256_madd_epi16(x0, wv));
             c[r][1] = _mm256_add_epi32(c[r][1], _mm256_madd_epi16(x1, wv));
@@ -288,12 +290,12 @@ Q8C_VNNI_INL void q8c_tile_body__avx512(const q8c_tile_args* t, int32_t* acc, co
     for (int r = 0; r < Q8C_MR; ++r)
         for (int v = 0; v < nv; ++v) c[r][v] = _mm512_setzero_si512();
     const uint8_t* xg = t->x;
-    const int32_t* wg = (const int32_t*)(const void*)t->w;
-    for (int64_t g = 0; g < t->kg; ++g, xg += t->gs, wg += Q8C_MR) {
+    for (int64_t g = 0; g < t->kg; ++g, xg += t->gs) {
+        const int32_t* wg = (const int32_t*)(const void*)(t->w + Q8C_WOFF(g, 0));
         __m512i xv[3];
         for (int v = 0; v < nv; ++v) xv[v] = _mm512_loadu_si512((const void*)(xg + 64 * v));
         for (int r = 0; r < Q8C_MR; ++r) {
-            const __m512i wv = _mm512_set1_epi32(wg[r]);
+            const __m512i wv = _mm512_set1_epi32(wg[16 * r]);
             for (int v = 0; v < nv; ++v) c[r][v] = _mm512_dpbusd_epi32(c[r][v], xv[v], wv);
         }
     }
@@ -378,6 +380,106 @@ static inline q8c_forms q8c_select(int form) {
     (void)form;
     return f;
 }
+
+/* ---- AMX (tdpbsud: s8 weights x u8 activations, 16 x 16 x 64 per instruction) ----------
+ * Inside the AVX-512 form when the CPU has AMX-INT8 and Linux grants the tile data
+ * (arch_prctl ARCH_REQ_XCOMP_PERM, once per process); q8c_amx_enabled switches it off
+ * (DSL_AMX=0, tests). A block is 32 channels x 32 pixels: C tiles 0-3, A (weights, 16
+ * channels x 64 K bytes straight from the packed layout) 4-5, B (16 k-groups x 16 pixels,
+ * rows gs bytes apart: the X rows as they are) 6-7. K past kg reads rows whose weights
+ * are zero: the buffers hold those rows (garbage x 0 = 0 in integers). */
+static int q8c_amx_state = -1;     /* -1 not probed, 0 no, 1 yes */
+static int q8c_amx_enabled = 1;
+static uint64_t q8c_amx_blocks = 0;
+
+#if defined(DSL_SIMD_X86) && defined(__linux__)
+#include <cpuid.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+static inline int q8c_amx_usable(void) {
+    int st = __atomic_load_n(&q8c_amx_state, __ATOMIC_ACQUIRE);
+    if (st < 0) {
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        st = 0;
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 24)) && (d & (1u << 25)) &&
+            dsl_cpu_has_vnni() && syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */,
+                                          18 /* XFEATURE_XTILEDATA */) == 0)
+            st = 1;
+        __atomic_store_n(&q8c_amx_state, st, __ATOMIC_RELEASE);
+    }
+    return st;
+}
+
+typedef struct {
+    uint8_t palette, start;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} q8c_tilecfg;
+
+#define Q8C_AMX static __attribute__((target("amx-tile,amx-int8")))
+#define Q8C_AMX_INL static inline __attribute__((always_inline, target("amx-tile,amx-int8")))
+
+/* a constant object in memory: gcc does not model ldtilecfg's read of a stack buffer and
+ * drops the stores that fill one */
+static const q8c_tilecfg q8c_tile_config __attribute__((aligned(64))) = {
+    1, 0, {0}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
+
+Q8C_AMX void q8c_amx_begin(void) {
+    __asm__ volatile("" ::: "memory");
+    _tile_loadconfig(&q8c_tile_config);
+}
+
+Q8C_AMX void q8c_amx_end(void) { _tile_release(); }
+
+Q8C_AMX_INL void q8c_amx_body(const uint8_t* x, int64_t gs, const int8_t* w0, int64_t kc16,
+                              int32_t* acc, const int two_a, const int two_b) {
+    const int8_t* w1 = w0 + kc16 * 1024;
+    _tile_zero(0);
+    if (two_b) _tile_zero(1);
+    if (two_a) _tile_zero(2);
+    if (two_a && two_b) _tile_zero(3);
+    for (int64_t kc = 0; kc < kc16; ++kc) {
+        const uint8_t* xk = x + kc * 16 * gs;
+        _tile_loadd(4, w0 + kc * 1024, 64);
+        _tile_loadd(6, xk, gs);
+        _tile_dpbsud(0, 4, 6);
+        if (two_b) {
+            _tile_loadd(7, xk + 64, gs);
+            _tile_dpbsud(1, 4, 7);
+        }
+        if (two_a) {
+            _tile_loadd(5, w1 + kc * 1024, 64);
+            _tile_dpbsud(2, 5, 6);
+            if (two_b) _tile_dpbsud(3, 5, 7);
+        }
+    }
+    _tile_stored(0, acc, Q8C_PX * 4);
+    if (two_b) _tile_stored(1, acc + 16, Q8C_PX * 4);
+    if (two_a) _tile_stored(2, acc + 16 * Q8C_PX, Q8C_PX * 4);
+    if (two_a && two_b) _tile_stored(3, acc + 16 * Q8C_PX + 16, Q8C_PX * 4);
+}
+
+/* acc[r * Q8C_PX + j] for channels r < nch (<= 32) and pixels j < npx (<= 32) */
+Q8C_AMX void q8c_amx_block(const uint8_t* x, int64_t gs, const int8_t* w0, int64_t kc16,
+                           int nch, int npx, int32_t* acc) {
+    const int a2 = nch > 16, b2 = npx > 16;
+    if (a2 && b2) q8c_amx_body(x, gs, w0, kc16, acc, 1, 1);
+    else if (a2) q8c_amx_body(x, gs, w0, kc16, acc, 1, 0);
+    else if (b2) q8c_amx_body(x, gs, w0, kc16, acc, 0, 1);
+    else q8c_amx_body(x, gs, w0, kc16, acc, 0, 0);
+}
+#else
+static inline int q8c_amx_usable(void) { return 0; }
+static inline void q8c_amx_begin(void) {}
+static inline void q8c_amx_end(void) {}
+static inline void q8c_amx_block(const uint8_t* x, int64_t gs, const int8_t* w0, int64_t kc16,
+                                 int nch, int npx, int32_t* acc) {
+    (void)x; (void)gs; (void)w0; (void)kc16; (void)nch; (void)npx; (void)acc;
+}
+#endif
+
+static inline int q8c_amx_on(void) { return q8c_amx_enabled && q8c_amx_usable(); }
 
 /* ---- im2col of a pixel block from the interleaved input -------------------------------- */
 typedef struct {

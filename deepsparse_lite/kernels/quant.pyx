@@ -24,12 +24,12 @@ The INT8 GEMM runs KV_QGEMM in the form dsl_form_vnni(level, cap): generic C, AV
 vpmaddwd) or AVX-512 VNNI; the quantize rows run KV_QUANT (generic / AVX2 / AVX-512).
 """
 import numpy as np
-from libc.stdint cimport int64_t, int32_t, uint8_t, int8_t, uint32_t
+from libc.stdint cimport int64_t, int32_t, uint8_t, int8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
                                           DSL_ERR_BAD_PARAM, DSL_KV_QGEMM, DSL_KV_QUANT,
-                                          DSL_KV_QCONV,
+                                          DSL_KV_QCONV, DSL_FORM_AVX512,
                                           DSL_U8, DSL_I8, DSL_I32, dsl_kv_form, dsl_hit,
                                           dsl_threads_for, run_ranges)
 from deepsparse_lite.kernels.params cimport (dsl_quant_params, dsl_qgemm_params, DSL_OP_QUANTIZE,
@@ -120,6 +120,14 @@ cdef extern from "q8_conv.h" nogil:
     void q8c_im2col(const uint32_t* xi, const q8c_geom* q, int64_t p0, int64_t npx,
                     int64_t ldw, uint32_t pad, uint32_t* dst)
     int64_t q8c_block_pixels(int64_t P, int64_t kg)
+    int q8c_amx_usable()
+    int q8c_amx_on()
+    int q8c_amx_enabled
+    uint64_t q8c_amx_blocks
+    void q8c_amx_begin()
+    void q8c_amx_end()
+    void q8c_amx_block(const uint8_t* x, int64_t gs, const int8_t* w0, int64_t kc16, int nch,
+                       int npx, int32_t* acc)
     void q8c_interleave_rows(const uint8_t* src, int64_t stride, int have, int64_t n, int64_t npad,
                              uint32_t xr, uint32_t* dst)
 
@@ -450,7 +458,8 @@ cdef struct qc_ctx:
     uint32_t xr
     uint32_t pad
     int32_t za
-    int64_t C4, cig4, HWp, P, kg, np_cols, pblocks, cblocks, ncb
+    int64_t C4, cig4, HWp, P, kg, np_cols, pblocks, cblocks, ncb, nct, kc16, ncb16
+    bint amx
     uint32_t* xi
     char* ws
     int64_t wsz
@@ -481,13 +490,14 @@ cdef int64_t qc_interleave_range(const void* vctx, int64_t lo, int64_t hi, int c
 
 cdef int64_t qc_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
     """Units (image * group, pixel block, channel block) [lo, hi)."""
+    global q8c_amx_blocks
     cdef const qc_ctx* x = <const qc_ctx*>vctx
     cdef const dsl_step* s = x.s
     cdef const dsl_qgemm_params* q = GP(s)
     cdef q8c_tile_args t
     cdef q8c_sp_args sa
     cdef q8c_epi e
-    cdef int32_t acc[8 * 48]
+    cdef int32_t acc[32 * 48]   # AMX: 32 channel rows; VNNI: 8
     cdef int64_t u, item, pbk, cbk, img, grp, p0, npb, ldw, built = -1, cb, cb_lo, cb_hi, j
     cdef int64_t cog = q.Cout // q.groups, co0, per, osz = 4 if q.out_mode <= 1 else 1
     cdef int nch, npx
@@ -500,7 +510,10 @@ cdef int64_t qc_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexc
     e.out_mode = <int>q.out_mode
     e.relu = <int>q.relu
     t.kg = x.kg
-    per = (x.ncb + x.cblocks - 1) // x.cblocks
+    per = (x.nct + x.cblocks - 1) // x.cblocks
+    if x.amx:
+        q8c_amx_begin()
+        q8c_amx_blocks += 1
     for u in range(lo, hi):
         item = u // (x.pblocks * x.cblocks)
         pbk = (u // x.cblocks) % x.pblocks
@@ -530,7 +543,22 @@ cdef int64_t qc_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexc
         else:
             ybase = x.p[s.t[3]] + ((img * q.Cout + grp * cog) * x.P + p0) * osz
         cb_lo = cbk * per
-        cb_hi = cb_lo + per if cb_lo + per < x.ncb else x.ncb
+        cb_hi = cb_lo + per if cb_lo + per < x.nct else x.nct
+        if x.amx:      # 32 channels x 32 pixels per AMX block
+            j = 0
+            while j < npb:
+                npx = <int>(npb - j if npb - j < 32 else 32)
+                for cb in range(cb_lo, cb_hi):
+                    co0 = cb * 32
+                    nch = <int>(cog - co0 if cog - co0 < 32 else 32)
+                    q8c_amx_block(xbase + 4 * j, t.gs, <const int8_t*>x.p[s.t[1]]
+                                  + (grp * x.ncb16 + 2 * cb) * x.kc16 * 1024, x.kc16, nch, npx, acc)
+                    if q.tokens:
+                        x.f.epi(&e, acc, co0, nch, npx, ybase + (j * q.Cout + co0) * osz, 1, q.Cout)
+                    else:
+                        x.f.epi(&e, acc, co0, nch, npx, ybase + (co0 * x.P + j) * osz, x.P, 1)
+                j += 32
+            continue
         j = 0
         while j < npb:     # each pixel tile's k-group rows stay in L1 over the channel tiles
             npx = <int>(npb - j if npb - j < 48 else 48)
@@ -549,7 +577,8 @@ cdef int64_t qc_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexc
                     sa.nch = nch
                     x.f.sptile(&sa, acc)
                 else:
-                    t.w = <const int8_t*>x.p[s.t[1]] + (grp * x.ncb + cb) * x.kg * 32
+                    t.w = <const int8_t*>x.p[s.t[1]] + (grp * x.ncb16 + cb // 2) * x.kc16 * 1024 \
+                        + (cb % 2) * 512
                     x.f.tile(&t, acc)
                 if q.tokens:
                     x.f.epi(&e, acc, co0, nch, npx, ybase + (j * q.Cout + co0) * osz, 1, q.Cout)
@@ -589,10 +618,15 @@ cdef int run_qconvcw(const dsl_step* s, char** p, const dsl_exec* ex) noexcept n
     if q.direct and (q.KH != 1 or q.KW != 1 or q.SH != 1 or q.SW != 1 or q.PH or q.PW
                      or q.OH != q.H or q.OW != q.W):
         return DSL_ERR_BAD_PARAM
-    if not q.direct and q.ws_bytes < (q.mb + 15) // 16 * 16 * ctx.kg * 4:
+    if q.xi_bytes < (q.images * ctx.C4 + 16) * ctx.HWp * 4 or (not q.direct and q.ws_bytes <
+            ((q.mb + 15) // 16 * 16) * (((ctx.kg + 15) // 16) * 16) * 4):
         return DSL_ERR_BAD_PARAM
     ctx.np_cols = (cog + Q8_NR - 1) // Q8_NR * Q8_NR
     ctx.ncb = (cog + 7) // 8
+    ctx.ncb16 = (cog + 15) // 16
+    ctx.kc16 = (ctx.kg + 15) // 16
+    ctx.amx = form == DSL_FORM_AVX512 and not q.sparse and q8c_amx_on()
+    ctx.nct = (cog + 31) // 32 if ctx.amx else ctx.ncb
     ctx.g.C4 = ctx.cig4
     ctx.g.H = q.H
     ctx.g.W = q.W
@@ -623,9 +657,11 @@ cdef int run_qconvcw(const dsl_step* s, char** p, const dsl_exec* ex) noexcept n
     ctx.pblocks = (ctx.P + q.mb - 1) // q.mb
     nth = dsl_threads_for(items * ctx.P * cog * (ctx.kg + 1), min_work, nt)
     ctx.cblocks = (ctx.ncb * 8 + q.cob - 1) // q.cob
+    if ctx.cblocks > ctx.nct:
+        ctx.cblocks = ctx.nct
     if items * ctx.pblocks * ctx.cblocks < 2 * nth:
         want = (2 * nth + items * ctx.pblocks - 1) // (items * ctx.pblocks)
-        ctx.cblocks = want if want < ctx.ncb else ctx.ncb
+        ctx.cblocks = want if want < ctx.nct else ctx.nct
     units = items * ctx.pblocks * ctx.cblocks
     if nth > units:
         nth = <int>units
@@ -663,33 +699,53 @@ def conv_cw_block_pixels(int64_t P, int64_t kg):
 
 
 def pack_conv_cw(w):
-    """(Cout_g, Cin_g, *kernel) int8 weights of one group -> packed int8 [ceil(Cout_g/8)][kg][8][4]
-    of csrc/q8_conv.h, k-group g = (c4, taps) holding input channels 4 c4 .. 4 c4 + 3 (zero
-    weights for channels past Cin_g), and the int64 column sums over the real weights."""
+    """(Cout_g, Cin_g, *kernel) int8 weights of one group -> packed int8 [ceil(Cout_g/16)]
+    [ceil(kg/16)][16][64] of csrc/q8_conv.h (row = one channel's K bytes, k-group g =
+    (c4, tap) holding input channels 4 c4 .. 4 c4 + 3; zero weights for channels past
+    Cin_g, rows past Cout_g and groups past kg), and the int64 sums over the real weights."""
     w = np.asarray(w)
     if w.dtype != np.int8:
         raise TypeError(f"QCONVCW weights must be int8, got {w.dtype}")
     co, ci = w.shape[:2]
     taps = int(np.prod(w.shape[2:], dtype=np.int64))
     ci4 = (ci + 3) // 4
-    ncb = (co + 7) // 8
-    buf = np.zeros((ncb * 8, ci4 * 4, taps), np.int8)
-    buf[:co, :ci] = w.reshape(co, ci, taps)
-    # [co][c4][4][tap] -> [cb][c4][tap][8][4]
-    packed = buf.reshape(ncb, 8, ci4, 4, taps).transpose(0, 2, 4, 1, 3)
+    kg = ci4 * taps
+    kc = (kg + 15) // 16
+    ncb = (co + 15) // 16
+    buf = np.zeros((co, ci4 * 4, taps), np.int8)
+    buf[:, :ci] = w.reshape(co, ci, taps)
+    rows = buf.reshape(co, ci4, 4, taps).transpose(0, 1, 3, 2).reshape(co, kg * 4)
+    full = np.zeros((ncb * 16, kc * 64), np.int8)
+    full[:co, :kg * 4] = rows
+    packed = full.reshape(ncb, 16, kc, 64).transpose(0, 2, 1, 3)
     return np.ascontiguousarray(packed), w.reshape(co, -1).astype(np.int64).sum(axis=1)
 
 
-def sparse_conv_cw(packed):
-    """The packed dense weights of pack_conv_cw (one group, [ncb][kg][8][4]) for cog
-    channels -> (rowptr int32 [cog + 1], group index int32 [nnz], words int32 [nnz]): the
-    k-groups of each output channel with a nonzero weight."""
+def sparse_conv_cw(packed, kg):
+    """The packed dense weights of pack_conv_cw (one group) -> the int32 words [rows][kg]
+    (row = output channel, padded to 16): word (co, g) holds the 4 weights of k-group g."""
     packed = np.asarray(packed, np.int8)
-    ncb = packed.shape[0]
-    packed = packed.reshape(ncb, -1, 8, 4)
-    kg = packed.shape[1]
-    words = np.ascontiguousarray(packed.transpose(0, 2, 1, 3)).reshape(ncb * 8, kg, 4).view(np.int32)
-    return words.reshape(ncb * 8, kg)
+    ncb, kc = packed.shape[:2]
+    rows = np.ascontiguousarray(packed.transpose(0, 2, 1, 3)).reshape(ncb * 16, kc * 64)
+    return rows.view(np.int32)[:, :kg]
+
+
+def amx_available():
+    """Whether the INT8 conv's AVX-512 form runs AMX tiles here (CPU and OS permit it)."""
+    return bool(q8c_amx_usable())
+
+
+def set_amx(bint on):
+    """Let the AVX-512 form use AMX when available (tests run both); returns the old value."""
+    global q8c_amx_enabled
+    old = bool(q8c_amx_enabled)
+    q8c_amx_enabled = 1 if on else 0
+    return old
+
+
+def amx_blocks():
+    """Steps (thread ranges) that ran AMX blocks since import."""
+    return int(q8c_amx_blocks)
 
 
 def pack_weights(w, zw, *, K=None):

@@ -466,8 +466,9 @@ def _conv_cw_enabled() -> bool:
 
 
 #: the group-sparse INT8 tile wins below this share of nonzero k-groups (measured: see
-#: docs/DESIGN_NOTES.md, "Sparse INT8")
+#: docs/DESIGN_NOTES.md, "Sparse INT8"); against AMX's dense tiles only below the second
 SPARSE_INT8_DENSITY = 0.5
+SPARSE_INT8_DENSITY_AMX = 0.15
 
 
 def _choose_sparse_int8(b, words) -> tuple:
@@ -481,8 +482,11 @@ def _choose_sparse_int8(b, words) -> tuple:
     if mode in ("dense", "sparse"):
         info["why"] = f"forced {mode}"
         return mode == "sparse", info
-    info["why"] = f"k-groups of 4 nonzero {density:.2f} vs threshold {SPARSE_INT8_DENSITY:g}"
-    return density <= SPARSE_INT8_DENSITY, info
+    amx = int(b.isa) >= 2 and _kq().amx_available()
+    limit = SPARSE_INT8_DENSITY_AMX if amx else SPARSE_INT8_DENSITY
+    info["why"] = (f"k-groups of 4 nonzero {density:.2f} vs threshold {limit:g}"
+                   + (" (AMX dense)" if amx else ""))
+    return density <= limit, info
 
 
 def _lower_qconv_cw(node, b, x, wc, za, out, out_mode, G, out_sp, pads, strides, dil, kernel, *,
@@ -523,15 +527,17 @@ def _lower_qconv_cw(node, b, x, wc, za, out, out_mode, G, out_sp, pads, strides,
                  and geo["PW"] == 0 and geo["OH"] == H and geo["OW"] == W)
     mb = _kq().conv_cw_block_pixels(P, kg)
     HWp = (H * W + 15) // 16 * 16
-    xi_bytes = images * G * cig4 * HWp * 4
-    ws_bytes = 0 if direct else ((mb + 15) // 16 * 16 * kg * 4 + 63) // 64 * 64
+    # the interleaved input, then 16 more rows: AMX reads k-groups in 16s (zero weights)
+    xi_bytes = (images * G * cig4 + 16) * HWp * 4
+    kg16 = (kg + 15) // 16 * 16
+    ws_bytes = 0 if direct else ((mb + 15) // 16 * 16 * kg16 * 4 + 63) // 64 * 64
     ws = b.workspace(xi_bytes + ws_bytes * b.max_threads, name="qconvcw_workspace")
-    sparse, info = _choose_sparse_int8(b, [_kq().sparse_conv_cw(pk)[:cog] for pk in packs])
+    sparse, info = _choose_sparse_int8(b, [_kq().sparse_conv_cw(pk, kg)[:cog] for pk in packs])
     if sparse:
         rptr, idx, wds = [], [], []
         base = 0
         for pk in packs:
-            words = _kq().sparse_conv_cw(pk)[:cog]
+            words = _kq().sparse_conv_cw(pk, kg)[:cog]
             nz = words != 0
             rptr.append(base + np.concatenate([[0], np.cumsum(nz.sum(axis=1))]))
             ci, gi = np.nonzero(nz)

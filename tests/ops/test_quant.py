@@ -22,6 +22,15 @@ ONNX_T = {np.dtype(np.uint8): TP.UINT8, np.dtype(np.int8): TP.INT8, np.dtype(np.
           np.dtype(np.int32): TP.INT32}
 
 
+@pytest.fixture(params=[True, False] if kquant.amx_available() else [False],
+                ids=lambda v: "amx" if v else "no_amx")
+def amx(request):
+    """The INT8 conv's AVX-512 form with AMX tiles (where the CPU has them) and without."""
+    old = kquant.set_amx(request.param)
+    yield request.param
+    kquant.set_amx(old)
+
+
 @pytest.fixture(autouse=True)
 def split_small_work():
     """Tiny shapes go through the multi-thread partitioning too."""
@@ -274,7 +283,7 @@ def _cw_steps(m):
 
 @pytest.mark.parametrize("N,C,H,W,Co,k,s,p,d,g", CW_CONVS)
 @pytest.mark.parametrize("adt", [np.uint8, np.int8])
-def test_qconv_channel_rows(N, C, H, W, Co, k, s, p, d, g, adt):
+def test_qconv_channel_rows(N, C, H, W, Co, k, s, p, d, g, adt, amx):
     r = rng(C * Co + H + k)
     x = qrand(r, adt, (N, C, H, W))
     w = qrand(r, np.int8, (Co, C // g, k, k))
@@ -352,7 +361,7 @@ def _prune(r, w, sparsity, block4=False):
 @pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.9, 0.99, 1.0])
 @pytest.mark.parametrize("shape", [(1, 13, 9, 10, 11, 3, 1, 1), (1, 32, 12, 12, 24, 1, 1, 0),
                                    (2, 8, 15, 15, 17, 3, 2, 1)])
-def test_sparse_int8_conv(sparsity, shape):
+def test_sparse_int8_conv(sparsity, shape, amx):
     N, C, H, W, Co, k, s, p = shape
     r = rng(int(sparsity * 100) + C)
     x = qrand(r, np.uint8, (N, C, H, W))
@@ -413,7 +422,7 @@ def test_sparse_int8_auto_choice_follows_group_density():
 @pytest.mark.parametrize("M,K,N", [(1, 5, 3), (7, 33, 17), (50, 64, 40), (130, 96, 9)])
 @pytest.mark.parametrize("adt", [np.uint8, np.int8])
 @pytest.mark.parametrize("mode", ["dense", "sparse"])
-def test_matmul_token_rows(M, K, N, adt, mode):
+def test_matmul_token_rows(M, K, N, adt, mode, amx):
     r = rng(M + K + N)
     a = qrand(r, adt, (2, M, K))
     w = _prune(r, qrand(r, np.int8, (K, N)), 0.8)
@@ -437,3 +446,16 @@ def test_matmul_token_rows(M, K, N, adt, mode):
     for isa, cap in isa_combos():
         got = run_model(m, {"a": a}, threads=2, isa=isa, cap=cap, sparse=mode)
         assert np.abs(got[0].astype(np.int64) - want[0].astype(np.int64)).max() <= 1
+
+
+@pytest.mark.skipif(not kquant.amx_available(), reason="no AMX-INT8 here (the VNNI form runs)")
+def test_amx_tiles_really_run(amx):
+    r = rng(9)
+    x = qrand(r, np.uint8, (1, 40, 10, 10))
+    w = qrand(r, np.int8, (48, 40, 3, 3))
+    m = model([helper.make_node("ConvInteger", ["x", "w"], ["y"], pads=[1] * 4)], {"x": x}, ["y"],
+              {"w": w})
+    before = kquant.amx_blocks()
+    got = run_model(m, {"x": x}, threads=2, sparse="dense")
+    np.testing.assert_array_equal(got[0], _conv_ref(x.astype(np.int64), w.astype(np.int64), 1, 1, 1, 1))
+    assert (kquant.amx_blocks() > before) == amx
