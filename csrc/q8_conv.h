@@ -417,8 +417,8 @@ typedef struct {
     uint8_t rows[16];
 } q8c_tilecfg;
 
-#define Q8C_AMX static __attribute__((target("amx-tile,amx-int8")))
-#define Q8C_AMX_INL static inline __attribute__((always_inline, target("amx-tile,amx-int8")))
+#define Q8C_AMX static __attribute__((target(DSL_TARGET_AMX_INT8)))
+#define Q8C_AMX_INL static inline __attribute__((always_inline, target(DSL_TARGET_AMX_INT8)))
 
 /* a constant object in memory: gcc does not model ldtilecfg's read of a stack buffer and
  * drops the stores that fill one */

@@ -9,7 +9,11 @@
 - QDQ: DequantizeLinear(x_q) -> Conv / MatMul / Gemm with weights folded from a
   DequantizeLinear of int8 / uint8 constants [-> Relu] [-> QuantizeLinear] becomes one INT8
   step (QLinearConv / QLinearMatMul, requantizing when a QuantizeLinear follows, else
-  dequantizing to fp32 in the epilogue): ``fuse_qdq``.
+  dequantizing to fp32 in the epilogue): ``fuse_qdq``;
+- QuantizeLinear(DequantizeLinear(q)) with the same per-tensor scale and zero point is q,
+  also through pure data movement (Reshape, Transpose, Squeeze, Unsqueeze, Flatten), which
+  then moves the 8-bit values: exact, ``drop_qdq_roundtrips`` (the fake-quantized
+  reshapes and transposes of a QDQ transformer); nodes left without consumers go.
 
 A rewrite only fires when the intermediate value has exactly one consumer and is not a
 graph output, so no value the user can observe changes.
@@ -637,6 +641,75 @@ def _qdq_node(graph: Graph, cons, producers, n: Node):
     return Node(f"{n.name}__int8", op, ins, outs, attrs, "", n.opset), q
 
 
+_MOVES = ("Reshape", "Transpose", "Squeeze", "Unsqueeze", "Flatten")
+
+
+def _qparams(graph: Graph, n: Node):
+    """(scale bits, zero point, dtype) of a per-tensor Q / DQ node with constant parameters
+    and an explicit zero point, else None."""
+    s = _const(graph, n.inputs[1]) if len(n.inputs) > 1 else None
+    zp = _const(graph, n.inputs[2]) if len(n.inputs) > 2 and n.inputs[2] else None
+    if s is None or zp is None or s.size != 1 or zp.size != 1 or s.dtype != np.float32:
+        return None
+    if zp.dtype not in (np.uint8, np.int8):
+        return None
+    return int(np.asarray(s).reshape(-1).view(np.int32)[0]), int(zp.reshape(-1)[0]), zp.dtype
+
+
+def drop_qdq_roundtrips(graph: Graph) -> None:
+    """Q(move*(DQ(q))) with DQ's per-tensor scale and zero point -> move*(q) (see above)."""
+    producers = {o: n for n in graph.nodes for o in n.outputs if o}
+    rename: Dict[str, str] = {}
+    out: List[Node] = []
+    changed = False
+    for n in graph.nodes:
+        n.inputs = [rename.get(i, i) for i in n.inputs]
+        if n.op_type != "QuantizeLinear" or n.domain != "" or n.outputs[0] in graph.outputs:
+            out.append(n)
+            continue
+        qp = _qparams(graph, n)
+        chain, t = [], n.inputs[0]
+        p = producers.get(t)
+        while p is not None and p.op_type in _MOVES and p.domain == "" and len(chain) < 8:
+            chain.append(p)
+            t = p.inputs[0]
+            p = producers.get(t)
+        if (qp is None or p is None or p.op_type != "DequantizeLinear" or p.domain != ""
+                or _qparams(graph, p) != qp or graph.values.get(p.inputs[0]) is None
+                or graph.values[p.inputs[0]].dtype != qp[2]):
+            out.append(n)
+            continue
+        changed = True
+        cur = p.inputs[0]
+        if not chain:
+            rename[n.outputs[0]] = cur
+            continue
+        for k, m in enumerate(reversed(chain)):
+            last = k == len(chain) - 1
+            name = n.outputs[0] if last else f"{m.outputs[0]}__q8{next(_uid)}"
+            if not last:
+                fv = graph.values[m.outputs[0]]
+                graph.values[name] = Value(name, fv.shape, np.dtype(qp[2]))
+            out.append(Node(f"{m.name}__q8", m.op_type, [cur] + list(m.inputs[1:]), [name],
+                            dict(m.attrs), m.domain, m.opset))
+            cur = name
+    graph.nodes = out
+    if changed:
+        remove_dead(graph)
+
+
+def remove_dead(graph: Graph) -> None:
+    """Drop nodes none of whose outputs is used (ONNX ops have no side effects)."""
+    while True:
+        used = set(graph.outputs)
+        for n in graph.nodes:
+            used.update(i for i in n.inputs if i)
+        keep = [n for n in graph.nodes if any(o and o in used for o in n.outputs)]
+        if len(keep) == len(graph.nodes):
+            return
+        graph.nodes = keep
+
+
 def run_passes(graph: Graph, fuse: bool = True) -> None:
     remove_identities(graph)
     if not fuse:
@@ -649,4 +722,5 @@ def run_passes(graph: Graph, fuse: bool = True) -> None:
     fuse_activation(graph)
     from deepsparse_lite.config import qdq_rewrite
     if qdq_rewrite():
+        drop_qdq_roundtrips(graph)
         fuse_qdq(graph)

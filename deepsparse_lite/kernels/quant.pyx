@@ -132,6 +132,10 @@ cdef extern from "q8_conv.h" nogil:
                              uint32_t xr, uint32_t* dst)
 
 DEF MAX_CHUNKS = 64
+
+import os as _os
+if _os.environ.get("DSL_AMX", "1") == "0":   # keep the INT8 conv on AVX-512 VNNI
+    q8c_amx_enabled = 0
 DEF PIECE = 16384          # elements of one quantize / dequantize work piece
 cdef int64_t min_work = 32768   # elements (quantize) or MACs / 4 (GEMM) per extra thread
 

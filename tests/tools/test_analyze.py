@@ -101,7 +101,9 @@ def test_pruned_quantized_int8_sparsity_from_the_weight():
     rep = analyze("bert_tiny-pruned90_quant", iterations=1, warmup=0, num_cores=1)
     q = [r for r in rep["layers"] if r["kind"] in ("int8", "int8-sparse")]
     assert q and all(r["sparsity"] > 0.8 for r in q)
-    assert any(r["kind"] == "int8-sparse" for r in q)
+    forced = analyze("bert_tiny-pruned90_quant", iterations=1, warmup=0, num_cores=1, sparse="sparse")
+    fq = [r for r in forced["layers"] if r["kernel"] == "QCONVCW"]
+    assert fq and all(r["kind"] == "int8-sparse" for r in fq)
     mm = [r for r in rep["layers"] if r["kernel"] == "MATMUL"]  # attention scores: no weight
     assert mm and all(r["sparsity"] is None and r["flops"] > 0 for r in mm)
 
