@@ -145,7 +145,11 @@ def create_app(config, pipelines: Optional[Dict] = None, factory: Optional[Calla
     if pipelines is None:
         context, pipelines = build_pipelines(config, factory)
     metrics = ServerMetrics()
+    # enough threads that every stream (the shared Context's and any endpoint's own engine's)
+    # has a request in hand while the next one is being tokenised
     streams = getattr(context, "num_streams", None) or 1
+    streams += sum(ep.num_streams or 1 for ep, _ in pipelines.values()
+                   if ep.scheduler is not None or ep.num_streams is not None)
     threads = config.inference_threads or max(4, 2 * streams)
     state = {"executor": None}
 

@@ -94,3 +94,24 @@ def test_requests_run_off_the_event_loop(client):
         t.join(10)
     assert results == [200] * 4
     assert pipe.max_active >= 2
+
+
+def test_shared_context_and_own_engine(tiny_text_folder):
+    """Endpoints without scheduler / num_streams share the server's Context (MultiModelEngine);
+    one that sets them gets its own engine with those settings."""
+    from deepsparse_lite.engine import MultiModelEngine
+    from deepsparse_lite.server.app import build_pipelines
+    from deepsparse_lite.server.config import load_config
+
+    cfg = load_config({"num_workers": 2, "endpoints": [
+        {"task": "sentiment-analysis", "model": tiny_text_folder},
+        {"task": "text_classification", "model": tiny_text_folder, "name": "b", "batch_size": 2},
+        {"task": "text_classification", "model": tiny_text_folder, "name": "own",
+         "scheduler": "multi_stream", "num_streams": 2}]})
+    ctx, pipes = build_pipelines(cfg)
+    a, b, own = (pipes[n][1] for n in ("sentiment_analysis", "b", "own"))
+    assert isinstance(a.engine, MultiModelEngine) and isinstance(b.engine, MultiModelEngine)
+    assert ctx.num_streams == 2 and b.engine.batch_size == 2
+    assert not isinstance(own.engine, MultiModelEngine)
+    assert str(own.engine.scheduler) == "Scheduler.multi_stream" and own.engine.num_streams == 2
+    assert a(sequences="x").model_dump() == own(sequences="x").model_dump()
