@@ -131,6 +131,11 @@ def _run_timed(pipeline, body: dict, observe):
     return out.model_dump() if hasattr(out, "model_dump") else out
 
 
+def _describe(errs) -> str:
+    """``field: message; ...`` of pydantic errors (``<body>`` for the body itself)."""
+    return "; ".join(f"{'.'.join(str(p) for p in x['loc']) or '<body>'}: {x['msg']}" for x in errs)
+
+
 def _error(status: int, kind: str, message: str, **extra):
     return JSONResponse({"error": kind, "message": message, **extra}, status_code=status)
 
@@ -233,9 +238,8 @@ def create_app(config, pipelines: Optional[Dict] = None, factory: Optional[Calla
             except ValidationError as e:
                 errs = [{"loc": list(x["loc"]), "msg": x["msg"], "type": x["type"]}
                         for x in e.errors()]
-                fields = ", ".join(".".join(str(p) for p in x["loc"]) or "<body>" for x in errs)
-                return _error(422, "ValidationError", f"invalid request for {ep.name}: {fields}",
-                              detail=errs)
+                return _error(422, "ValidationError", f"invalid request for {ep.name}: "
+                              + _describe(errs), detail=errs)
 
         def observe(stage, sec):
             metrics.latency.labels(ep.name, stage).observe(sec)
@@ -252,7 +256,8 @@ def create_app(config, pipelines: Optional[Dict] = None, factory: Optional[Calla
             out = await loop.run_in_executor(state["executor"], job)
         except ValidationError as e:
             errs = [{"loc": list(x["loc"]), "msg": x["msg"], "type": x["type"]} for x in e.errors()]
-            return _error(422, "ValidationError", str(e), detail=errs)
+            return _error(422, "ValidationError", f"invalid request for {ep.name}: "
+                          + _describe(errs), detail=errs)
         except Exception as e:   # the server keeps serving; the client gets the reason
             _LOG.exception("endpoint %s failed", ep.name)
             return _error(500, type(e).__name__, str(e))
