@@ -78,6 +78,19 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
                                        "batch_size": args.batch_size}]})
 
 
+_PINNING = {"core": ("1", "0"), "numa": ("0", "1"), "none": ("0", "0")}
+
+
+def apply_thread_pinning(config: ServerConfig, environ=None) -> None:
+    """``engine_thread_pinning`` -> NM_BIND_THREADS_TO_CORES / _SOCKETS, as DeepSparse's server
+    sets them (read when the Context is created, see deepsparse_lite/config.py)."""
+    import os
+    environ = os.environ if environ is None else environ
+    cores, sockets = _PINNING[config.engine_thread_pinning]
+    environ["NM_BIND_THREADS_TO_CORES"] = cores
+    environ["NM_BIND_THREADS_TO_SOCKETS"] = sockets
+
+
 def run_server(config, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                log_level: str = "info") -> None:
     """Build the pipelines and serve until SIGINT / SIGTERM (then drain in-flight requests)."""
@@ -86,6 +99,7 @@ def run_server(config, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     from deepsparse_lite.server.app import create_app
 
     config = load_config(config)
+    apply_thread_pinning(config)
     app = create_app(config)
     level = {"warn": "warning", "fatal": "critical"}.get(log_level, log_level)
     # one worker process: the models are not copied; concurrency comes from the streams

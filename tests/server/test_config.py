@@ -87,3 +87,11 @@ def test_cli_config_file_and_overrides(tmp_path):
     assert cfg.num_workers == 3 and cfg.endpoints[0].name == "sentiment_analysis"
     cfg = config_from_args(parse_args(["--config_file", str(p)]))
     assert cfg.num_workers is None
+
+
+def test_engine_thread_pinning_sets_nm_flags():
+    from deepsparse_lite.server.cli import apply_thread_pinning
+    for pin, want in [("core", ("1", "0")), ("numa", ("0", "1")), ("none", ("0", "0"))]:
+        env = {}
+        apply_thread_pinning(load_config({"engine_thread_pinning": pin, "endpoints": [_ep()]}), env)
+        assert (env["NM_BIND_THREADS_TO_CORES"], env["NM_BIND_THREADS_TO_SOCKETS"]) == want
