@@ -115,3 +115,9 @@ def test_shared_context_and_own_engine(tiny_text_folder):
     assert not isinstance(own.engine, MultiModelEngine)
     assert str(own.engine.scheduler) == "Scheduler.multi_stream" and own.engine.num_streams == 2
     assert a(sequences="x").model_dump() == own(sequences="x").model_dump()
+
+
+def test_openapi_documents_the_infer_body(client):
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/v2/models/{name}/infer"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["title"] == "EchoInput"
