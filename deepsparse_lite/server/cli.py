@@ -78,6 +78,10 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
                                        "batch_size": args.batch_size}]})
 
 
+class ServerStartError(RuntimeError):
+    """A pipeline of the config could not be built (bad model path, unknown task, ...)."""
+
+
 _PINNING = {"core": ("1", "0"), "numa": ("0", "1"), "none": ("0", "0")}
 
 
@@ -100,7 +104,10 @@ def run_server(config, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
 
     config = load_config(config)
     apply_thread_pinning(config)
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except Exception as e:
+        raise ServerStartError(f"could not start the endpoints: {type(e).__name__}: {e}") from e
     level = {"warn": "warning", "fatal": "critical"}.get(log_level, log_level)
     # one worker process: the models are not copied; concurrency comes from the streams
     uvicorn.run(app, host=host, port=port, log_level=level, workers=1,
@@ -115,7 +122,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (ConfigError, ValueError, OSError) as e:
         print(f"deepsparse_lite.server: error: {e}", file=sys.stderr)
         return 2
-    run_server(cfg, host=args.host, port=args.port, log_level=args.log_level)
+    try:
+        run_server(cfg, host=args.host, port=args.port, log_level=args.log_level)
+    except ServerStartError as e:
+        print(f"deepsparse_lite.server: error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

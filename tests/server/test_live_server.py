@@ -87,7 +87,10 @@ def test_cli_refuses_clearly(tmp_path):
     bad.write_text("endpoints:\n  - task: sentiment-analysis\n    model: m\n    batchsize: 4\n")
     for args, msg in [(["--config-file", str(bad)], "unknown key 'endpoints.0.batchsize'"),
                       (["--task", "x", "--integration", "openai"], "not supported"),
-                      ([], "Must specify either --task or --config_file")]:
+                      ([], "Must specify either --task or --config_file"),
+                      (["--task", "sentiment-analysis", "--model_path", str(tmp_path / "none")],
+                       "could not start the endpoints: ValueError: model path must exist"),
+                      (["--task", "nope", "--model_path", "m"], "Unknown Pipeline task nope")]:
         r = subprocess.run([sys.executable, "-m", "deepsparse_lite.server"] + args, env=env,
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert r.returncode == 2 and msg in r.stderr, r.stderr
