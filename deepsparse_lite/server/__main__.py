@@ -1,0 +1,5 @@
+import sys
+
+from deepsparse_lite.server.cli import main
+
+sys.exit(main())
