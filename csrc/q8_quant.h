@@ -226,4 +226,57 @@ static inline void q8_dynamic_params(float mn, float mx, float* scale, int32_t* 
     *scale = s;
     *zp = (int32_t)rintf(z);
 }
+/* ---- QLinearAdd: y = saturate(rint(relu?((a - za) sa + (b - zb) sb) / sy) + zy) ---------
+ * The float arithmetic of DequantizeLinear, Add, [Relu,] QuantizeLinear run one after
+ * another (each product rounded to float32, then the sum, then the true division), so the
+ * fused step gives exactly what the unfused ops give. One type for a, b and y. */
+typedef void (*q8_qadd_fn)(const void* a, const void* b, void* y, int64_t n, const float* prm,
+                           int is_signed, int relu);
+
+#define Q8_QADD_LOOP(T)                                                                       \
+    {                                                                                         \
+        const T* pa = (const T*)a;                                                            \
+        const T* pb = (const T*)b;                                                            \
+        T* py = (T*)y;                                                                        \
+        for (int64_t i = 0; i < n; ++i) {                                                     \
+            const float fa = (float)((int32_t)pa[i] - za) * sa;                               \
+            const float fb = (float)((int32_t)pb[i] - zb) * sb;                               \
+            float f = fa + fb;                                                                \
+            if (relu) f = f > 0.0f ? f : 0.0f;                                                \
+            float v = rintf(f / sy) + zyf;                                                    \
+            v = v < hi ? v : hi;                                                              \
+            v = v > lo ? v : lo;                                                              \
+            py[i] = (T)(int32_t)v;                                                            \
+        }                                                                                     \
+    }
+#define Q8_QADD_BODY                                                                          \
+    {                                                                                         \
+        const float sa = prm[0], sb = prm[2], sy = prm[4], zyf = prm[5];                      \
+        const int32_t za = (int32_t)prm[1], zb = (int32_t)prm[3];                             \
+        float lo, hi;                                                                         \
+        q8_bounds(is_signed, &lo, &hi);                                                       \
+        if (is_signed) Q8_QADD_LOOP(int8_t) else Q8_QADD_LOOP(uint8_t)                        \
+    }
+
+/* no fused multiply-add: the unfused ops round the products before the sum */
+#define Q8_NO_FMA __attribute__((optimize("fp-contract=off")))
+static Q8_NO_FMA void q8_qadd__generic(const void* a, const void* b, void* y, int64_t n, const float* prm,
+                             int is_signed, int relu) Q8_QADD_BODY
+#ifdef DSL_SIMD_X86
+static Q8_NO_FMA __attribute__((target(DSL_TARGET_AVX2)))
+void q8_qadd__avx2(const void* a, const void* b, void* y, int64_t n, const float* prm,
+                   int is_signed, int relu) Q8_QADD_BODY
+static Q8_NO_FMA __attribute__((target(DSL_TARGET_AVX512)))
+void q8_qadd__avx512(const void* a, const void* b, void* y, int64_t n, const float* prm,
+                     int is_signed, int relu) Q8_QADD_BODY
+#endif
+
+static inline q8_qadd_fn q8_qadd_select(int form) {
+#ifdef DSL_SIMD_X86
+    if (form == DSL_FORM_AVX512) return q8_qadd__avx512;
+    if (form == DSL_FORM_AVX2) return q8_qadd__avx2;
+#endif
+    (void)form;
+    return q8_qadd__generic;
+}
 #endif

@@ -698,6 +698,51 @@ def drop_qdq_roundtrips(graph: Graph) -> None:
         remove_dead(graph)
 
 
+def fuse_qadd(graph: Graph) -> None:
+    """Q(Add(DQ(a), DQ(b)) [-> Relu]) of same-shape 8-bit values with constant per-tensor
+    parameters -> QLinearAdd: one pass over the bytes instead of two dequantizes, an fp32
+    Add and a quantize (the kernel does the same float arithmetic: exact)."""
+    cons = _consumers(graph)
+    producers = {o: n for n in graph.nodes for o in n.outputs if o}
+    out: List[Node] = []
+    changed = False
+    drop = set()
+    for n in graph.nodes:
+        if n.op_type != "QuantizeLinear" or n.domain != "" or _qparams(graph, n) is None:
+            out.append(n)
+            continue
+        relu, x = False, n.inputs[0]
+        p = producers.get(x)
+        if (p is not None and p.op_type == "Relu" and p.domain == ""
+                and _single_private_consumer(graph, cons, x) is n):
+            relu, x = True, p.inputs[0]
+            relu_node, p = p, producers.get(p.inputs[0])
+        user = relu_node if relu else n
+        if (p is None or p.op_type != "Add" or p.domain != "" or len(p.inputs) != 2
+                or p.attrs.get("_act") or _single_private_consumer(graph, cons, x) is not user):
+            out.append(n)
+            continue
+        da, db = (_dq_input(graph, producers, i) for i in p.inputs)
+        qdt = _qparams(graph, n)[2]
+        vals = [graph.values.get(v) for v in (p.inputs[0], p.inputs[1], x)]
+        if (da is None or db is None or any(v is None or v.shape is None for v in vals)
+                or not (tuple(vals[0].shape) == tuple(vals[1].shape) == tuple(vals[2].shape))
+                or any(graph.values[d[0]].dtype != qdt or not d[2] for d in (da, db))):
+            out.append(n)
+            continue
+        out.append(Node(f"{p.name}__qadd", "QLinearAdd",
+                        [da[0], da[1], da[2], db[0], db[1], db[2], n.inputs[1], n.inputs[2]],
+                        [n.outputs[0]], {"_relu": int(relu)}, "com.microsoft", 1))
+        drop.add(id(p))
+        if relu:
+            drop.add(id(relu_node))
+        changed = True
+    graph.nodes = [m for m in out if id(m) not in drop]
+    if changed:
+        _reorder(graph)
+        remove_dead(graph)
+
+
 def remove_dead(graph: Graph) -> None:
     """Drop nodes none of whose outputs is used (ONNX ops have no side effects)."""
     while True:
@@ -724,3 +769,4 @@ def run_passes(graph: Graph, fuse: bool = True) -> None:
     if qdq_rewrite():
         drop_qdq_roundtrips(graph)
         fuse_qdq(graph)
+        fuse_qadd(graph)

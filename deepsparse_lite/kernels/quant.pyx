@@ -34,7 +34,7 @@ from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UN
                                           dsl_threads_for, run_ranges)
 from deepsparse_lite.kernels.params cimport (dsl_quant_params, dsl_qgemm_params, DSL_OP_QUANTIZE,
                                              DSL_OP_DEQUANTIZE, DSL_OP_DYNQUANT, DSL_OP_QGEMM,
-                                             DSL_OP_QCONV, DSL_OP_QCONVCW)
+                                             DSL_OP_QCONV, DSL_OP_QCONVCW, DSL_OP_QADD)
 
 cdef extern from "q8_quant.h" nogil:
     ctypedef void (*q8_quant_row_fn)(const float* x, void* y, int64_t n, float scale, int32_t zp,
@@ -46,6 +46,9 @@ cdef extern from "q8_quant.h" nogil:
     q8_dequant_row_fn q8_dequant_row_select(int form)
     q8_minmax_fn q8_minmax_select(int form)
     void q8_dynamic_params(float mn, float mx, float* scale, int32_t* zp)
+    ctypedef void (*q8_qadd_fn)(const void* a, const void* b, void* y, int64_t n,
+                                const float* prm, int is_signed, int relu) noexcept nogil
+    q8_qadd_fn q8_qadd_select(int form)
 
 cdef extern from "q8_gemm.h" nogil:
     int Q8_NR, Q8_MR, Q8_TN
@@ -673,7 +676,41 @@ cdef int run_qconvcw(const dsl_step* s, char** p, const dsl_exec* ex) noexcept n
     return DSL_OK
 
 
+cdef struct qa_ctx:
+    const dsl_step* s
+    char** p
+    q8_qadd_fn fn
+
+
+cdef int64_t qadd_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    cdef const qa_ctx* x = <const qa_ctx*>vctx
+    cdef const dsl_quant_params* q = QP(x.s)
+    x.fn(<const uint8_t*>x.p[x.s.t[0]] + lo, <const uint8_t*>x.p[x.s.t[1]] + lo,
+         <uint8_t*>x.p[x.s.t[3]] + lo, hi - lo, <const float*>x.p[x.s.t[2]],
+         q.qdtype == DSL_I8, <int>q.zp_slot)
+    return 0
+
+
+cdef int run_qadd(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef const dsl_quant_params* q = QP(s)
+    cdef qa_ctx ctx
+    cdef int form = dsl_kv_form(DSL_KV_QUANT, <int>q.level, ex.cap), nth
+    if q.qdtype != DSL_U8 and q.qdtype != DSL_I8 or q.n < 0:
+        return DSL_ERR_BAD_PARAM
+    if q.n == 0:
+        return DSL_OK
+    ctx.s = s
+    ctx.p = p
+    ctx.fn = q8_qadd_select(form)
+    dsl_hit(ex, DSL_KV_QUANT, form)
+    nth = dsl_threads_for(q.n, min_work, ex.nt)
+    run_ranges(ex, qadd_range, &ctx, q.n, nth, 64)
+    return DSL_OK
+
+
 cdef int run_quant(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
+    if s.op == DSL_OP_QADD:
+        return run_qadd(s, p, x)
     if s.op == DSL_OP_QCONVCW:
         return run_qconvcw(s, p, x)
     if s.op == DSL_OP_QUANTIZE or s.op == DSL_OP_DEQUANTIZE or s.op == DSL_OP_DYNQUANT:

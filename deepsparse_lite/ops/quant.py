@@ -36,6 +36,7 @@ class QuantOp:
     QGEMM = op_id(Family.QUANT, 4)
     QCONV = op_id(Family.QUANT, 5)
     QCONVCW = op_id(Family.QUANT, 6)
+    QADD = op_id(Family.QUANT, 7)
 
 
 OUT_I32, OUT_F32, OUT_U8, OUT_S8 = 0, 1, 2, 3
@@ -600,3 +601,35 @@ class QLinearConv(OpDef):
         y = b.output(outs[0].name, outs[0].shape, _out_dtype(node, y_zp))
         _lower_qconv(node, b, x, w, x_zp, w_zp, y, mode, mult=mult, ibias=ibias, zy=zy,
                      fbias=fbias, relu=relu)
+
+
+@register("com.microsoft::QLinearAdd")
+class QLinearAdd(OpDef):
+    """onnxruntime's QLinearAdd (also what passes.fuse_qadd makes of DQ -> Add [-> Relu] ->
+    Q): same-shape 8-bit inputs of one type, constant per-tensor scales and zero points."""
+    def infer(self, node, ins):
+        return [(ins[0].shape, _dt(ins[0]))]
+
+    def lower(self, node, b, ins, outs):
+        a, a_s, a_zp, bb, b_s, b_zp, y_s, y_zp = (list(ins) + [None] * 8)[:8]
+        _check_q8(node, a, bb)
+        if bb is None or tuple(a.shape) != tuple(bb.shape):
+            raise UnsupportedModelError(f"{node.describe()}: only inputs of one shape are "
+                                        "supported (no broadcasting)")
+        dt = _dt(a)
+        for v in (bb, a_zp, b_zp, y_zp):
+            if v is not None and _dt(v) != dt:
+                raise UnsupportedModelError(f"{node.describe()}: mixed 8-bit types")
+        prm = []
+        for sv, zv, what in ((a_s, a_zp, "A"), (b_s, b_zp, "B"), (y_s, y_zp, "C")):
+            sc = _const(node, sv, f"{what}_scale").astype(np.float32).reshape(-1)
+            zc = _zero_point(node, zv, f"{what}_zero_point")
+            if sc.size != 1 or zc.size != 1:
+                raise UnsupportedModelError(f"{node.describe()}: per-tensor scales only")
+            prm += [float(sc[0]), float(zc[0])]
+        n = int(np.prod(a.shape, dtype=np.int64))
+        y = b.output(outs[0].name, outs[0].shape, dt)
+        b.emit(QuantOp.QADD, [b.value(a.name), b.value(bb.name),
+                              b.const(np.array(prm, np.float32), name=f"{node.name}_qadd"), y],
+               sp.params(sp.QUANT, level=b.isa, qdtype=_qtype_code(node, dt), outer=1, C=1,
+                         inner=n, n=n, zp_slot=int(bool(node.attrs.get("_relu", 0)))))

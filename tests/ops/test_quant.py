@@ -459,3 +459,63 @@ def test_amx_tiles_really_run(amx):
     got = run_model(m, {"x": x}, threads=2, sparse="dense")
     np.testing.assert_array_equal(got[0], _conv_ref(x.astype(np.int64), w.astype(np.int64), 1, 1, 1, 1))
     assert (kquant.amx_blocks() > before) == amx
+
+
+# ---- QLinearAdd (com.microsoft) and the DQ -> Add [-> Relu] -> Q fusion ------------------------
+
+def _ms_model(nodes, inputs, outputs, inits):
+    """A model with com.microsoft nodes (ONNX's shape inference does not know them): the
+    outputs typed as the first input."""
+    t = ONNX_T[np.asarray(next(iter(inputs.values()))).dtype]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info(n, ONNX_T[np.asarray(a).dtype],
+                                                                     np.asarray(a).shape)
+                                       for n, a in inputs.items()],
+                          [helper.make_tensor_value_info(o, t, None) for o in outputs],
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(inits).items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13),
+                                            helper.make_opsetid("com.microsoft", 1)])
+    m.ir_version = 8
+    return m
+
+
+@pytest.mark.parametrize("dt", [np.uint8, np.int8])
+@pytest.mark.parametrize("shape", [(1, 5), (2, 3, 7, 9), (1, 64, 13, 13)])
+def test_qlinear_add_against_onnxruntime(dt, shape):
+    r = rng(len(shape) + shape[-1])
+    a, bq = qrand(r, dt, shape), qrand(r, dt, shape)
+    z = (lambda v: np.array(v, dt))
+    inits = {"as": np.float32(0.05), "az": z(3), "bs": np.float32(0.021), "bz": z(-7 if dt == np.int8 else 130),
+             "ys": np.float32(0.07), "yz": z(5)}
+    m = _ms_model([helper.make_node("QLinearAdd", ["a", "as", "az", "b", "bs", "bz", "ys", "yz"], ["y"],
+                                    domain="com.microsoft")], {"a": a, "b": bq}, ["y"], inits)
+    want = ort_run(m, {"a": a, "b": bq})
+    check_all(m, {"a": a, "b": bq}, want, tol=1)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_dq_add_q_becomes_one_step_and_matches_the_unfused_ops(relu, monkeypatch):
+    from deepsparse_lite.ops.quant import QuantOp
+    r = rng(7)
+    shape = (1, 16, 9, 9)
+    a, bq = qrand(r, np.uint8, shape), qrand(r, np.uint8, shape)
+    inits = {"as": np.float32(0.05), "az": np.array(3, np.uint8), "bs": np.float32(0.02),
+             "bz": np.array(128, np.uint8), "ys": np.float32(0.06), "yz": np.array(0 if relu else 90, np.uint8)}
+    nodes = [helper.make_node("DequantizeLinear", ["a", "as", "az"], ["fa"]),
+             helper.make_node("DequantizeLinear", ["b", "bs", "bz"], ["fb"]),
+             helper.make_node("Add", ["fa", "fb"], ["s"])]
+    last = "s"
+    if relu:
+        nodes.append(helper.make_node("Relu", ["s"], ["r"]))
+        last = "r"
+    nodes.append(helper.make_node("QuantizeLinear", [last, "ys", "yz"], ["y"]))
+    m = model(nodes, {"a": a, "b": bq}, ["y"], inits)
+    plan = compiler.compile_onnx(m.SerializeToString())
+    ops = [int(s["op"]) for s in plan.steps]
+    assert ops == [QuantOp.QADD]
+    want = ort_run(m, {"a": a, "b": bq})
+    check_all(m, {"a": a, "b": bq}, want, tol=1)
+    fused = compiler.execute(plan, [a, bq])[0]
+    monkeypatch.setenv("DSL_QDQ", "0")      # the unfused ops give the same bytes
+    plan = compiler.compile_onnx(m.SerializeToString())
+    assert QuantOp.QADD not in [int(s["op"]) for s in plan.steps]
+    np.testing.assert_array_equal(compiler.execute(plan, [a, bq])[0], fused)
