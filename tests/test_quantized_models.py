@@ -102,3 +102,39 @@ def test_quantize_static_qdq(tmp_path, monkeypatch, name, preprocess):
         monkeypatch.setenv("DSL_QDQ", "0")
         assert _int8_steps(q, feeds) == 0
         _compare(q, feeds, tol=1.01 * _last_step(q) + 1e-6)
+
+
+@pytest.mark.parametrize("name", ["resnet_tiny", "mobilenet_v2_tiny"])
+def test_quantize_static_qoperator(tmp_path, name):
+    """onnxruntime's QOperator format (per-tensor QLinearConv, com.microsoft QLinearAdd,
+    QLinearGlobalAveragePool and QGemm) runs and agrees with onnxruntime."""
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    src, pre, dst = (os.path.join(tmp_path, f) for f in ("f.onnx", "p.onnx", "q.onnx"))
+    m = build_model(name, src)
+    inp = m.graph.input[0].name
+    quant_pre_process(src, pre, skip_symbolic_shape=True)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{inp: sample_inputs(name, seed=k)[0]} for k in range(4)])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    quantize_static(pre, dst, Reader(), quant_format=QuantFormat.QOperator, per_channel=False,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    q = onnx.load(dst)
+    ops = {(n.domain, n.op_type) for n in q.graph.node}
+    assert ("", "QLinearConv") in ops
+    if name == "resnet_tiny":
+        assert {("com.microsoft", "QLinearAdd"), ("com.microsoft", "QLinearGlobalAveragePool"),
+                ("com.microsoft", "QGemm")} <= ops
+    feeds = {inp: sample_inputs(name, seed=12)[0]}
+    assert _int8_steps(q, feeds) >= sum(op == "QLinearConv" for _, op in ops)
+    deq = [n for n in q.graph.node if n.op_type == "DequantizeLinear"]
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in q.graph.initializer}
+    step = max(float(np.max(inits[n.input[1]])) for n in deq if n.input[1] in inits) if deq else 0.1
+    _compare(q, feeds, tol=1.01 * step + 1e-6)

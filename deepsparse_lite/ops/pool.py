@@ -132,9 +132,25 @@ class _Pool(OpDef):
 
     def lower(self, node, b, ins, outs):
         xv = ins[0]
-        if np.dtype(xv.dtype) != np.float32:
+        q8 = (self.kind == "max" and np.dtype(xv.dtype) in (np.dtype(np.uint8), np.dtype(np.int8))
+              and not (len(node.outputs) > 1 and node.outputs[1]))
+        if np.dtype(xv.dtype) != np.float32 and not q8:
             raise UnsupportedModelError(f"{node.describe()}: element type {np.dtype(xv.dtype)} is "
-                                        f"not supported (float32 only)")
+                                        f"not supported (float32 only; MaxPool also uint8 / int8)")
+        if q8:   # 8-bit MaxPool (QOperator models): exact through float32 (integers)
+            from deepsparse_lite.ops.elementwise import emit_cast
+            geom = self._geometry(node, xv)
+            shape = tuple(int(d) for d in xv.shape)
+            oshape = shape[:2] + tuple(geom[-1])
+            y = b.output(node.outputs[0], oshape, xv.dtype)
+            if y.size == 0:
+                return
+            xf = b.temp(shape, np.float32, name=f"{node.name}_f32")
+            emit_cast(b, b.value(node.inputs[0]), xf)
+            yf = b.temp(oshape, np.float32, name=f"{node.name}_f32out")
+            self._pool(node, b, xf, yf, shape, geom)
+            emit_cast(b, yf, y)
+            return
         geom = self._geometry(node, xv)
         shape = tuple(int(d) for d in xv.shape)
         oshape = shape[:2] + tuple(geom[-1])

@@ -633,3 +633,94 @@ class QLinearAdd(OpDef):
                               b.const(np.array(prm, np.float32), name=f"{node.name}_qadd"), y],
                sp.params(sp.QUANT, level=b.isa, qdtype=_qtype_code(node, dt), outer=1, C=1,
                          inner=n, n=n, zp_slot=int(bool(node.attrs.get("_relu", 0)))))
+
+
+@register("com.microsoft::QLinearGlobalAveragePool")
+class QLinearGlobalAveragePool(OpDef):
+    """onnxruntime's QLinearGlobalAveragePool (NCHW): DequantizeLinear, the fp32 mean over
+    the spatial dims, QuantizeLinear: three existing steps (within one quantization step of
+    onnxruntime's integer-sum kernel)."""
+    def infer(self, node, ins):
+        x = ins[0]
+        if x.shape is None or len(x.shape) < 3:
+            raise UnsupportedModelError(f"{node.describe()}: input must be [N, C, spatial...]")
+        if int(node.attrs.get("channels_last", 0) or 0):
+            raise UnsupportedModelError(f"{node.describe()}: channels_last=1 is not supported")
+        return [(tuple(x.shape[:2]) + (1,) * (len(x.shape) - 2), _dt(x))]
+
+    def lower(self, node, b, ins, outs):
+        from deepsparse_lite.ops.reduce import RK, emit_reduce
+        x, xs, xz, ys, yz = (list(ins) + [None] * 5)[:5]
+        _check_q8(node, x, yz)
+        for v, what in ((xs, "x_scale"), (ys, "y_scale")):
+            _check_scale(node, v)
+            if int(np.prod(v.shape, dtype=np.int64)) != 1:
+                raise UnsupportedModelError(f"{node.describe()}: {what} must be per tensor")
+        code = _qtype_code(node, _dt(x))
+        n = int(np.prod(x.shape, dtype=np.int64))
+        f = b.temp(tuple(x.shape), np.float32, name=f"{node.name}_f32")
+        b.emit(QuantOp.DEQUANTIZE, [b.value(x.name), b.value(xs.name),
+                                    b.value(xz.name) if xz is not None else b.value(xs.name), f],
+               sp.params(sp.QUANT, level=b.isa, qdtype=code, outer=1, C=1, inner=n,
+                         zp_slot=2 if xz is not None else -1))
+        m_shape = tuple(x.shape[:2]) + (1,) * (len(x.shape) - 2)
+        m = b.temp(m_shape, np.float32, name=f"{node.name}_mean")
+        emit_reduce(b, RK.MEAN, f, m, list(range(2, len(x.shape))), node.describe())
+        ydt = _dt(yz) if yz is not None else _dt(x)
+        y = b.output(outs[0].name, outs[0].shape, ydt)
+        b.emit(QuantOp.QUANTIZE, [m, b.value(ys.name), b.value(yz.name) if yz is not None
+                                  else b.value(ys.name), y],
+               sp.params(sp.QUANT, level=b.isa, qdtype=_qtype_code(node, ydt), outer=1, C=1,
+                         inner=int(np.prod(m_shape)), zp_slot=2 if yz is not None else -1))
+
+
+@register("com.microsoft::QGemm")
+class QGemm(OpDef):
+    """onnxruntime's QGemm: Y = (A - za)(B - zb) a_scale b_scale + C (int32 bias in units of
+    a_scale b_scale), requantized when y_scale is given, else fp32; A 2-D, B constant,
+    alpha 1, transA 0."""
+    def _shape(self, node, ins):
+        a, w = ins[0], ins[3]
+        if len(a.shape) != 2 or w is None or len(w.shape) != 2:
+            raise UnsupportedModelError(f"{node.describe()}: 2-D A and B only")
+        if int(node.attrs.get("transA", 0) or 0) or float(node.attrs.get("alpha", 1.0)) != 1.0:
+            raise UnsupportedModelError(f"{node.describe()}: transA / alpha are not supported")
+        tb = int(node.attrs.get("transB", 0) or 0)
+        K, N = (int(w.shape[1]), int(w.shape[0])) if tb else (int(w.shape[0]), int(w.shape[1]))
+        if int(a.shape[1]) != K:
+            raise UnsupportedModelError(f"{node.describe()}: shapes {a.shape} x {w.shape}")
+        return int(a.shape[0]), K, N, tb
+
+    def infer(self, node, ins):
+        M, K, N, _ = self._shape(node, ins)
+        ys = ins[7] if len(ins) > 7 else None
+        yz = ins[8] if len(ins) > 8 else None
+        return [((M, N), _dt(yz) if ys is not None and yz is not None else
+                 (np.dtype(np.uint8) if ys is not None else np.dtype(np.float32)))]
+
+    def lower(self, node, b, ins, outs):
+        a, a_s, a_zp, w, w_s, w_zp, c, y_s, y_zp = (list(ins) + [None] * 9)[:9]
+        _check_q8(node, a, w)
+        M, K, N, tb = self._shape(node, ins)
+        wc = _const(node, w, "B (the weights)")
+        if tb:
+            wc = np.ascontiguousarray(wc.T)
+        zw = _zero_point(node, w_zp, "b_zero_point", N)
+        za, za_t = _activation_zp(node, b, a_zp, _dt(a))
+        ibias = None
+        if c is not None:
+            ibias = _const(node, c, "C (the bias)").astype(np.int64).reshape(-1)
+            ibias = np.broadcast_to(ibias, (N,)).astype(np.int32)
+        if y_s is not None:
+            mult = _requant_mult(node, _const(node, a_s, "a_scale"), _const(node, w_s, "b_scale"),
+                                 _const(node, y_s, "y_scale"), N)
+            ydt = _dt(y_zp) if y_zp is not None else np.dtype(np.uint8)
+            zy = int(_const(node, y_zp, "y_zero_point").reshape(-1)[0]) if y_zp is not None else 0
+            mode = OUT_U8 if ydt == np.uint8 else OUT_S8
+        else:
+            mult = _requant_mult(node, _const(node, a_s, "a_scale"), _const(node, w_s, "b_scale"),
+                                 np.float32(1.0), N)
+            ydt, zy, mode = np.dtype(np.float32), 0, OUT_F32
+        y = b.output(outs[0].name, outs[0].shape, ydt)
+        _emit_qgemm(node, b, a, _dt(a), wc, zw, za, za_t, y, M, K, N, out_mode=mode, mult=mult,
+                    zy=zy, ibias=ibias)
