@@ -346,8 +346,51 @@ void q8c_sptile__avx512(const q8c_sp_args* t, int32_t* acc) {
 }
 
 static __attribute__((target(DSL_TARGET_AVX512)))
+void q8c_epilogue_c__avx512(const q8c_epi* e, const int32_t* acc, int64_t co0, int nch, int npx,
+                            void* y, int64_t P, int64_t cs) Q8C_EPILOGUE_BODY
+
+/* Contiguous rows (NCHW), fp32 / u8 / s8 out: 16 lanes at a time with masked tails, the
+ * same arithmetic as Q8C_EPILOGUE_BODY (product then sum, no FMA; clamp, then the
+ * conversion rounds half to even as the magic-number trick does). */
+static __attribute__((target(DSL_TARGET_AVX512)))
 void q8c_epilogue__avx512(const q8c_epi* e, const int32_t* acc, int64_t co0, int nch, int npx,
-                          void* y, int64_t P, int64_t cs) Q8C_EPILOGUE_BODY
+                          void* y, int64_t P, int64_t cs) {
+    if (cs != 1 || e->out_mode == Q8_OUT_I32) {
+        q8c_epilogue_c__avx512(e, acc, co0, nch, npx, y, P, cs);
+        return;
+    }
+    float lo = 0, hi = 0;
+    if (e->out_mode != Q8_OUT_F32) {
+        lo = (e->out_mode == Q8_OUT_S8 ? -128.0f : 0.0f) - (float)e->zy;
+        hi = (e->out_mode == Q8_OUT_S8 ? 127.0f : 255.0f) - (float)e->zy;
+        if (e->relu && lo < 0.0f) lo = 0.0f;
+    }
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), zero = _mm512_setzero_ps();
+    const __m512i vzy = _mm512_set1_epi32(e->zy);
+    for (int r = 0; r < nch; ++r) {
+        const int64_t co = co0 + r;
+        const __m512i vadd = _mm512_set1_epi32(e->ibias[co] - e->za * e->cz[co]);
+        const __m512 vm = _mm512_set1_ps(e->mult[co]);
+        const int32_t* ar = acc + r * Q8C_PX;
+        for (int j = 0; j < npx; j += 16) {
+            const __mmask16 k = npx - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (npx - j)) - 1);
+            const __m512i v = _mm512_add_epi32(_mm512_loadu_si512((const void*)(ar + j)), vadd);
+            __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), vm);
+            if (e->out_mode == Q8_OUT_F32) {
+                f = _mm512_add_ps(f, _mm512_set1_ps(e->fbias[co]));
+                if (e->relu) f = _mm512_max_ps(f, zero);
+                _mm512_mask_storeu_ps((float*)y + r * P + j, k, f);
+                continue;
+            }
+            f = _mm512_min_ps(_mm512_max_ps(f, vlo), vhi);
+            const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(f), vzy);
+            if (e->out_mode == Q8_OUT_U8)
+                _mm512_mask_cvtusepi32_storeu_epi8((uint8_t*)y + r * P + j, k, q);
+            else
+                _mm512_mask_cvtsepi32_storeu_epi8((int8_t*)y + r * P + j, k, q);
+        }
+    }
+}
 
 static __attribute__((target(DSL_TARGET_AVX512)))
 void q8c_interleave__avx512(const uint8_t* src, int64_t plane, int have, int64_t n, int64_t np,
