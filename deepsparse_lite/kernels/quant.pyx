@@ -371,12 +371,25 @@ cdef int64_t qconv_range(const void* vctx, int64_t lo, int64_t hi, int chunk) no
     return 0
 
 
+cdef inline int64_t split_columns(int64_t row_units, int64_t cblocks, int64_t tiles,
+                                  int nth) noexcept nogil:
+    """Column blocks (<= tiles, at least ``cblocks``) so that row_units x blocks gives every
+    thread two units."""
+    cdef int64_t want
+    if cblocks > tiles:
+        cblocks = tiles
+    if row_units * cblocks < 2 * nth:
+        want = (2 * nth + row_units - 1) // row_units
+        cblocks = want if want < tiles else tiles
+    return cblocks
+
+
 cdef int run_qgemm(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
     cdef const dsl_qgemm_params* q = GP(s)
     cdef q8_gemm_desc d
     cdef qg_ctx ctx
     cdef int form = dsl_kv_form(DSL_KV_QGEMM, <int>q.level, ex.cap), nth, nt = ex.nt
-    cdef int64_t za, items, units, want, M, N
+    cdef int64_t za, items, units, M, N
     cdef bint conv = s.op == DSL_OP_QCONV
     if q.out_mode < 0 or q.out_mode > 3 or q.K < 0:
         return DSL_ERR_BAD_PARAM
@@ -438,10 +451,7 @@ cdef int run_qgemm(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nog
     ctx.mblocks = (M + ctx.mb - 1) // ctx.mb
     ctx.tcols = (N + Q8_TN - 1) // Q8_TN
     nth = dsl_threads_for(items * M * N * (d.K // 4 + 1), min_work, nt)
-    ctx.cblocks = 1
-    if items * ctx.mblocks < 2 * nth:   # too few row blocks: split the columns too
-        want = (2 * nth + items * ctx.mblocks - 1) // (items * ctx.mblocks)
-        ctx.cblocks = want if want < ctx.tcols else ctx.tcols
+    ctx.cblocks = split_columns(items * ctx.mblocks, 1, ctx.tcols, nth)
     units = items * ctx.mblocks * ctx.cblocks
     if nth > units:
         nth = <int>units
@@ -512,6 +522,9 @@ cdef int64_t qc_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexc
     cdef const int32_t* ci
     cdef uint32_t* col = <uint32_t*>(x.ws + chunk * x.wsz) if x.ws != NULL else NULL
     cdef char* ybase
+    # element (channel c, pixel j) of the output sits at c * rs + j * cs
+    cdef int64_t rs = 1 if q.tokens else x.P
+    cdef int64_t cs = q.Cout if q.tokens else 1
     e.za = x.za
     e.zy = <int32_t>q.zy
     e.out_mode = <int>q.out_mode
@@ -560,10 +573,7 @@ cdef int64_t qc_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexc
                     nch = <int>(cog - co0 if cog - co0 < 32 else 32)
                     q8c_amx_block(xbase + 4 * j, t.gs, <const int8_t*>x.p[s.t[1]]
                                   + (grp * x.ncb16 + 2 * cb) * x.kc16 * 1024, x.kc16, nch, npx, acc)
-                    if q.tokens:
-                        x.f.epi(&e, acc, co0, nch, npx, ybase + (j * q.Cout + co0) * osz, 1, q.Cout)
-                    else:
-                        x.f.epi(&e, acc, co0, nch, npx, ybase + (co0 * x.P + j) * osz, x.P, 1)
+                    x.f.epi(&e, acc, co0, nch, npx, ybase + (co0 * rs + j * cs) * osz, rs, cs)
                 j += 32
             continue
         j = 0
@@ -587,10 +597,7 @@ cdef int64_t qc_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexc
                     t.w = <const int8_t*>x.p[s.t[1]] + (grp * x.ncb16 + cb // 2) * x.kc16 * 1024 \
                         + (cb % 2) * 512
                     x.f.tile(&t, acc)
-                if q.tokens:
-                    x.f.epi(&e, acc, co0, nch, npx, ybase + (j * q.Cout + co0) * osz, 1, q.Cout)
-                else:
-                    x.f.epi(&e, acc, co0, nch, npx, ybase + (co0 * x.P + j) * osz, x.P, 1)
+                x.f.epi(&e, acc, co0, nch, npx, ybase + (co0 * rs + j * cs) * osz, rs, cs)
             j += 48
     return 0
 
@@ -599,7 +606,7 @@ cdef int run_qconvcw(const dsl_step* s, char** p, const dsl_exec* ex) noexcept n
     cdef const dsl_qgemm_params* q = GP(s)
     cdef qc_ctx ctx
     cdef int form = dsl_kv_form(DSL_KV_QCONV, <int>q.level, ex.cap), nth, nt = ex.nt
-    cdef int64_t za, items, units, want, cig, cog
+    cdef int64_t za, items, units, cig, cog
     if q.out_mode < 0 or q.out_mode > 3 or q.groups <= 0 or q.Cin % q.groups or \
             q.Cout % q.groups or q.mb <= 0 or q.SH <= 0 or q.SW <= 0 or q.ws_slot < 0:
         return DSL_ERR_BAD_PARAM
@@ -663,12 +670,8 @@ cdef int run_qconvcw(const dsl_step* s, char** p, const dsl_exec* ex) noexcept n
     # phase 2: the tiles
     ctx.pblocks = (ctx.P + q.mb - 1) // q.mb
     nth = dsl_threads_for(items * ctx.P * cog * (ctx.kg + 1), min_work, nt)
-    ctx.cblocks = (ctx.ncb * 8 + q.cob - 1) // q.cob
-    if ctx.cblocks > ctx.nct:
-        ctx.cblocks = ctx.nct
-    if items * ctx.pblocks * ctx.cblocks < 2 * nth:
-        want = (2 * nth + items * ctx.pblocks - 1) // (items * ctx.pblocks)
-        ctx.cblocks = want if want < ctx.nct else ctx.nct
+    ctx.cblocks = split_columns(items * ctx.pblocks, (ctx.ncb * 8 + q.cob - 1) // q.cob, ctx.nct,
+                                nth)
     units = items * ctx.pblocks * ctx.cblocks
     if nth > units:
         nth = <int>units

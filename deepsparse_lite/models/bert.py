@@ -57,14 +57,18 @@ def _gelu(g: GraphBuilder, x: str, name: str) -> str:
     return g.node("Mul", [y, half], name=f"{name}/Mul_1")
 
 
-def _self_attention(g: GraphBuilder, h: str, mask: str, prefix: str, hidden: int,
-                    heads: int) -> str:
+def attention_block(g: GraphBuilder, h: str, mask: str, prefix: str, hidden: int, heads: int,
+                    linear, norm) -> str:
+    """BERT self-attention + output dense + residual + LayerNorm in PyTorch's export order
+    (node names as the exporter writes them). ``linear(x, name)`` and ``norm(x, name)`` emit
+    the weighted parts: random weights for the sample models, a checkpoint's for
+    pipelines/convert.py."""
     hd = hidden // heads
     split = g.const(f"{prefix}/split_shape", np.array([0, 0, heads, hd], np.int64))
     merge = g.const(f"{prefix}/merge_shape", np.array([0, 0, hidden], np.int64))
 
     def proj(kind: str, perm):
-        y = g.linear_matmul(h, f"{prefix}.self.{kind}", hidden, hidden)
+        y = linear(h, f"{prefix}.self.{kind}")
         y = g.node("Reshape", [y, split], name=f"{prefix}.self.{kind}/Reshape")
         return g.node("Transpose", [y], name=f"{prefix}.self.{kind}/Transpose", perm=perm)
 
@@ -79,9 +83,16 @@ def _self_attention(g: GraphBuilder, h: str, mask: str, prefix: str, hidden: int
     c = g.node("MatMul", [p, v], name=f"{prefix}.self/MatMul_1")
     c = g.node("Transpose", [c], name=f"{prefix}.self/Transpose", perm=[0, 2, 1, 3])
     c = g.node("Reshape", [c, merge], name=f"{prefix}.self/Reshape")
-    y = g.linear_matmul(c, f"{prefix}.output.dense", hidden, hidden)
+    y = linear(c, f"{prefix}.output.dense")
     y = g.node("Add", [y, h], name=f"{prefix}.output/Add")
-    return _layer_norm(g, y, f"{prefix}.output.LayerNorm", hidden)
+    return norm(y, f"{prefix}.output.LayerNorm")
+
+
+def _self_attention(g: GraphBuilder, h: str, mask: str, prefix: str, hidden: int,
+                    heads: int) -> str:
+    return attention_block(g, h, mask, prefix, hidden, heads,
+                           lambda x, n: g.linear_matmul(x, n, hidden, hidden),
+                           lambda x, n: _layer_norm(g, x, n, hidden))
 
 
 def _layer(g: GraphBuilder, h: str, mask: str, prefix: str, hidden: int, heads: int,

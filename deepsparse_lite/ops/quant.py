@@ -167,11 +167,16 @@ def _emit_qdq(b: PlanBuilder, op: int, node, x, scale, zp, out, out_dtype, code:
     """One QUANTIZE / DEQUANTIZE step: t=[x, scale, zero point (or scale again, unused), y]."""
     outer, C, inner = _channel_layout(node, x.shape, scale.shape)
     y = b.output(out.name, out.shape, out_dtype)
-    tx, ts = b.value(x.name), b.value(scale.name)
-    tz = b.value(zp.name) if zp is not None else ts
-    b.emit(op, [tx, ts, tz, y], sp.params(
+    _qdq_step(b, op, b.value(x.name), b.value(scale.name),
+              b.value(zp.name) if zp is not None else None, y, code, outer, C, inner)
+
+
+def _qdq_step(b: PlanBuilder, op: int, tx, ts, tz, y, code: int, outer: int, C: int,
+              inner: int) -> None:
+    """The step of _emit_qdq on tensors (tz None: zero point 0)."""
+    b.emit(op, [tx, ts, tz if tz is not None else ts, y], sp.params(
         sp.QUANT, level=b.isa, qdtype=code, outer=outer, C=C, inner=inner,
-        zp_slot=2 if zp is not None else -1))
+        zp_slot=2 if tz is not None else -1))
 
 
 @register("DequantizeLinear")
@@ -533,12 +538,12 @@ def _lower_qconv_cw(node, b, x, wc, za, out, out_mode, G, out_sp, pads, strides,
     kg16 = (kg + 15) // 16 * 16
     ws_bytes = 0 if direct else ((mb + 15) // 16 * 16 * kg16 * 4 + 63) // 64 * 64
     ws = b.workspace(xi_bytes + ws_bytes * b.max_threads, name="qconvcw_workspace")
-    sparse, info = _choose_sparse_int8(b, [_kq().sparse_conv_cw(pk, kg)[:cog] for pk in packs])
+    group_words = [_kq().sparse_conv_cw(pk, kg)[:cog] for pk in packs]
+    sparse, info = _choose_sparse_int8(b, group_words)
     if sparse:
         rptr, idx, wds = [], [], []
         base = 0
-        for pk in packs:
-            words = _kq().sparse_conv_cw(pk, kg)[:cog]
+        for words in group_words:
             nz = words != 0
             rptr.append(base + np.concatenate([[0], np.cumsum(nz.sum(axis=1))]))
             ci, gi = np.nonzero(nz)
@@ -659,19 +664,16 @@ class QLinearGlobalAveragePool(OpDef):
         code = _qtype_code(node, _dt(x))
         n = int(np.prod(x.shape, dtype=np.int64))
         f = b.temp(tuple(x.shape), np.float32, name=f"{node.name}_f32")
-        b.emit(QuantOp.DEQUANTIZE, [b.value(x.name), b.value(xs.name),
-                                    b.value(xz.name) if xz is not None else b.value(xs.name), f],
-               sp.params(sp.QUANT, level=b.isa, qdtype=code, outer=1, C=1, inner=n,
-                         zp_slot=2 if xz is not None else -1))
+        _qdq_step(b, QuantOp.DEQUANTIZE, b.value(x.name), b.value(xs.name),
+                  b.value(xz.name) if xz is not None else None, f, code, 1, 1, n)
         m_shape = tuple(x.shape[:2]) + (1,) * (len(x.shape) - 2)
         m = b.temp(m_shape, np.float32, name=f"{node.name}_mean")
         emit_reduce(b, RK.MEAN, f, m, list(range(2, len(x.shape))), node.describe())
         ydt = _dt(yz) if yz is not None else _dt(x)
         y = b.output(outs[0].name, outs[0].shape, ydt)
-        b.emit(QuantOp.QUANTIZE, [m, b.value(ys.name), b.value(yz.name) if yz is not None
-                                  else b.value(ys.name), y],
-               sp.params(sp.QUANT, level=b.isa, qdtype=_qtype_code(node, ydt), outer=1, C=1,
-                         inner=int(np.prod(m_shape)), zp_slot=2 if yz is not None else -1))
+        _qdq_step(b, QuantOp.QUANTIZE, m, b.value(ys.name),
+                  b.value(yz.name) if yz is not None else None, y, _qtype_code(node, ydt), 1, 1,
+                  int(np.prod(m_shape)))
 
 
 @register("com.microsoft::QGemm")

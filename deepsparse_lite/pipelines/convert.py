@@ -33,7 +33,7 @@ import numpy as np
 import onnx
 
 from deepsparse_lite.models._graph import FLOAT, INT64, GraphBuilder
-from deepsparse_lite.models.bert import _gelu
+from deepsparse_lite.models.bert import _gelu, attention_block
 
 __all__ = ["convert_bert", "load_safetensors", "main"]
 
@@ -124,30 +124,9 @@ def _act(g: GraphBuilder, x: str, name: str, act: str) -> str:
 
 
 def _encoder_layer(g, w, h, mask, prefix, hidden, heads, eps, act):
-    hd = hidden // heads
-    split = g.const(f"{prefix}/split_shape", np.array([0, 0, heads, hd], np.int64))
-    merge = g.const(f"{prefix}/merge_shape", np.array([0, 0, hidden], np.int64))
-    a = f"{prefix}.attention"
-
-    def proj(kind, perm):
-        y = _linear(g, w, h, f"{a}.self.{kind}")
-        y = g.node("Reshape", [y, split], name=f"{a}.self.{kind}/Reshape")
-        return g.node("Transpose", [y], name=f"{a}.self.{kind}/Transpose", perm=perm)
-
-    q = proj("query", [0, 2, 1, 3])
-    k = proj("key", [0, 2, 3, 1])
-    v = proj("value", [0, 2, 1, 3])
-    s = g.node("MatMul", [q, k], name=f"{a}.self/MatMul")
-    scale = g.const(f"{a}.self/Div.divisor", np.array(np.sqrt(hd), np.float32))
-    s = g.node("Div", [s, scale], name=f"{a}.self/Div")
-    s = g.node("Add", [s, mask], name=f"{a}.self/Add")
-    p = g.node("Softmax", [s], name=f"{a}.self/Softmax", axis=-1)
-    c = g.node("MatMul", [p, v], name=f"{a}.self/MatMul_1")
-    c = g.node("Transpose", [c], name=f"{a}.self/Transpose", perm=[0, 2, 1, 3])
-    c = g.node("Reshape", [c, merge], name=f"{a}.self/Reshape")
-    y = _linear(g, w, c, f"{a}.output.dense")
-    y = g.node("Add", [y, h], name=f"{a}.output/Add")
-    att = _layer_norm(g, w, y, f"{a}.output.LayerNorm", eps)
+    att = attention_block(g, h, mask, f"{prefix}.attention", hidden, heads,
+                          lambda x, n: _linear(g, w, x, n),
+                          lambda x, n: _layer_norm(g, w, x, n, eps))
     y = _linear(g, w, att, f"{prefix}.intermediate.dense")
     y = _act(g, y, f"{prefix}.intermediate.intermediate_act_fn", act)
     y = _linear(g, w, y, f"{prefix}.output.dense")
