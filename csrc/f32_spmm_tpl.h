@@ -21,6 +21,7 @@
 #endif
 #define S_TW (S_NV * VM_LEN)
 #define S_ROWS VM_SFX(f32_spmm_rows)
+#define S_ROW VM_SFX(f32_spmm_row)
 #define S_TILE VM_SFX(f32_spmm_tile)
 
 #if VM_LEN == 1
@@ -37,57 +38,93 @@
     } while (0)
 #endif
 
+/* One output row: acc = sum of the row's nonzeros times x's rows, + bias, clamped. */
+static inline __attribute__((always_inline)) VM_TARGET void
+S_ROW(const int nv, const int masked, const int last, const float* restrict val,
+      const uint16_t* restrict col, int64_t n, const float* restrict x, int64_t ldx, float bias,
+      VF vlo, VF vhi, int clamp, VF* restrict out) {
+    VF a[S_NV], b[S_NV];
+#pragma GCC unroll 16
+    for (int v = 0; v < (VM_LEN == 1 ? S_NV : nv); ++v) { /* (all: quiets GCC's warning) */
+        a[v] = VF_ZERO();
+        b[v] = VF_ZERO();
+    }
+    const float* const vend = val + (n & ~(int64_t)1);
+    for (; val < vend; val += 2, col += 2) {
+        const float* x0 = x + (int64_t)col[0] * ldx;
+        const float* x1 = x + (int64_t)col[1] * ldx;
+        const VF w0 = VF_BCAST(val), w1 = VF_BCAST(val + 1);
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; ++v) {
+            a[v] = VF_FMA(w0, S_LD(x0 + v * VM_LEN, v, nv, masked, last), a[v]);
+            b[v] = VF_FMA(w1, S_LD(x1 + v * VM_LEN, v, nv, masked, last), b[v]);
+        }
+    }
+    if (n & 1) {
+        const float* x0 = x + (int64_t)col[0] * ldx;
+        const VF w0 = VF_BCAST(val);
+#pragma GCC unroll 16
+        for (int v = 0; v < nv; ++v)
+            a[v] = VF_FMA(w0, S_LD(x0 + v * VM_LEN, v, nv, masked, last), a[v]);
+    }
+    const VF bv = VF_SET1(bias);
+#pragma GCC unroll 16
+    for (int v = 0; v < nv; ++v) {
+        VF s = VF_ADD(VF_ADD(a[v], b[v]), bv);
+        out[v] = clamp ? VF_MIN(vhi, VF_MAX(vlo, s)) : s;
+    }
+}
+
+/* Rows [r0, r1). ldy_c == 1: each row's np values are contiguous. Otherwise (a MatMul's
+ * transposed output, ldy_r == 1) rows go by blocks of 16 through a [np][16] buffer, and
+ * each token's 16 outputs are stored as one contiguous run: storing a row's np values
+ * straight to y at stride ldy_c put them in np different cache lines, all in the same few
+ * L1 sets when ldy_c * 4 is a multiple of 4 KiB (N = 3072: one set for 64 lines). */
 static inline __attribute__((always_inline)) VM_TARGET void
 S_ROWS(const int nv, const int masked, const int last, const f32_spmm_csr* restrict w,
        int64_t r0, int64_t r1, const float* restrict x, int64_t ldx, float* restrict y,
        int64_t ldy_r, int64_t ldy_c, const float* restrict bias, float lo, float hi, int clamp) {
     const int32_t* restrict rp = w->rp;
-    const float* restrict val = w->val;
-    const uint16_t* restrict col = w->col;
     const VF vlo = VF_SET1(lo), vhi = VF_SET1(hi);
     const int np = (nv - 1) * VM_LEN + (masked ? last : VM_LEN);
-    for (int64_t r = r0; r < r1; ++r) {
-        VF a[S_NV], b[S_NV];
-#pragma GCC unroll 16
-        for (int v = 0; v < (VM_LEN == 1 ? S_NV : nv); ++v) { /* (all: quiets GCC's warning) */
-            a[v] = VF_ZERO();
-            b[v] = VF_ZERO();
-        }
-        int32_t i = rp[r];
-        const int32_t i1 = rp[r + 1];
-        for (; i + 2 <= i1; i += 2) {
-            const float* x0 = x + (int64_t)col[i] * ldx;
-            const float* x1 = x + (int64_t)col[i + 1] * ldx;
-            const VF w0 = VF_BCAST(val + i), w1 = VF_BCAST(val + i + 1);
-#pragma GCC unroll 16
-            for (int v = 0; v < nv; ++v) {
-                a[v] = VF_FMA(w0, S_LD(x0 + v * VM_LEN, v, nv, masked, last), a[v]);
-                b[v] = VF_FMA(w1, S_LD(x1 + v * VM_LEN, v, nv, masked, last), b[v]);
-            }
-        }
-        if (i < i1) {
-            const float* x0 = x + (int64_t)col[i] * ldx;
-            const VF w0 = VF_BCAST(val + i);
-#pragma GCC unroll 16
-            for (int v = 0; v < nv; ++v)
-                a[v] = VF_FMA(w0, S_LD(x0 + v * VM_LEN, v, nv, masked, last), a[v]);
-        }
-        const VF bv = bias ? VF_SET1(bias[r]) : VF_ZERO();
-#pragma GCC unroll 16
-        for (int v = 0; v < nv; ++v) {
-            VF s = VF_ADD(VF_ADD(a[v], b[v]), bv);
-            a[v] = clamp ? VF_MIN(vhi, VF_MAX(vlo, s)) : s;
-        }
-        if (ldy_c == 1) {
+    VF a[S_NV];
+    if (ldy_c == 1) {
+        for (int64_t r = r0; r < r1; ++r) {
+            S_ROW(nv, masked, last, w->val + rp[r], w->col + rp[r], rp[r + 1] - rp[r], x, ldx,
+                  bias ? bias[r] : 0.f, vlo, vhi, clamp, a);
             float* yr = y + r * ldy_r;
 #pragma GCC unroll 16
             for (int v = 0; v < nv; ++v) S_ST(yr + v * VM_LEN, a[v], v, nv, masked, last);
-        } else {
-            float t[S_TW];
+        }
+        return;
+    }
+#if VM_LEN != 1
+    float t[S_TW] __attribute__((aligned(64)));
+#endif
+    float tb[S_TW * 16] __attribute__((aligned(64)));
+    for (int64_t rb = r0; rb < r1; rb += 16) {
+        const int nr = (int)(r1 - rb < 16 ? r1 - rb : 16);
+        for (int q = 0; q < nr; ++q) {
+            const int64_t r = rb + q;
+            S_ROW(nv, masked, last, w->val + rp[r], w->col + rp[r], rp[r + 1] - rp[r], x, ldx,
+                  bias ? bias[r] : 0.f, vlo, vhi, clamp, a);
+#if VM_LEN == 1
+            for (int j = 0; j < np; ++j) tb[j * 16 + q] = a[j];
+#else
 #pragma GCC unroll 16
             for (int v = 0; v < nv; ++v) VF_STORE(t + v * VM_LEN, a[v]);
-            float* yr = y + r * ldy_r;
-            for (int j = 0; j < np; ++j) yr[j * ldy_c] = t[j];
+            for (int j = 0; j < np; ++j) tb[j * 16 + q] = t[j];
+#endif
+        }
+        float* yb = y + rb * ldy_r;
+        if (nr == 16 && ldy_r == 1) {
+            for (int j = 0; j < np; ++j)
+#pragma GCC unroll 16
+                for (int q = 0; q < 16; q += VM_LEN)
+                    VF_STORE(yb + j * ldy_c + q, VF_LOAD(tb + j * 16 + q));
+        } else {
+            for (int j = 0; j < np; ++j)
+                for (int q = 0; q < nr; ++q) yb[j * ldy_c + q * ldy_r] = tb[j * 16 + q];
         }
     }
 }
@@ -116,6 +153,7 @@ static VM_TARGET void S_TILE(const f32_spmm_csr* w, int64_t r0, int64_t r1, cons
 #undef S_NV
 #undef S_TW
 #undef S_ROWS
+#undef S_ROW
 #undef S_TILE
 #undef S_LD
 #undef S_ST
