@@ -34,13 +34,23 @@ typedef struct {
     const uint16_t* col; /* nnz columns */
 } f32_spmm_csr;
 
+/* The tile's epilogue: + bias[r], + beta * D (d[r*d_r + j*d_p] for the tile's pixel /
+ * token j; NULL: none), then clamp to [lo, hi] (clamp != 0). */
+typedef struct {
+    const float* bias;
+    const float* d;
+    int64_t d_r, d_p;
+    float beta, lo, hi;
+    int clamp;
+} f32_spmm_epi;
+
 #define DSL_SIMD_TEMPLATE "f32_spmm_tpl.h"
 #define DSL_SIMD_WITH_GENERIC 1
 #include "dsl_simd_forms.h"
 
 typedef void (*f32_spmm_tile_fn)(const f32_spmm_csr* w, int64_t r0, int64_t r1, const float* x,
                                  int64_t ldx, int np, float* y, int64_t ldy_r, int64_t ldy_c,
-                                 const float* bias, float lo, float hi, int clamp);
+                                 const f32_spmm_epi* e);
 
 /* Widest tile of any form (floats): what a thread's packing workspace holds per K row. */
 #define F32_SPMM_MAX_TW 64
@@ -114,19 +124,26 @@ static void f32_spmm_pack_rows(const float* a, int64_t rsa, int64_t csa, int64_t
     }
 }
 
-/* What runs after the tile's store: the addend D, and activations that are not a clamp
- * (the clamp moves here too when D is present), as in the dense GEMM. */
+/* Whether the addend D goes into the tile's epilogue: its values for one row (ldy_c == 1)
+ * or one token (transposed output) must be contiguous, as the output's. */
+static inline int f32_spmm_fuse_d(const f32_spmm_desc* d) {
+    return d->d != 0 && (d->ldy_c == 1 ? d->d_p == 1 : d->d_r == 1 && d->ldy_r == 1);
+}
+
+/* What runs after the tile's store: an addend D the tile cannot take, and activations that
+ * are not a clamp (the clamp moves here too when D is here), as in the dense GEMM. */
 static inline int f32_spmm_needs_post(const f32_spmm_desc* d) {
-    return d->d != 0 || !f32_gemm_act_is_clamp(d->act);
+    return (d->d != 0 && !f32_spmm_fuse_d(d)) || !f32_gemm_act_is_clamp(d->act);
 }
 
 static void f32_spmm_post(const f32_spmm_desc* d, int64_t r0, int64_t r1, int64_t p0, int64_t p1) {
     const float be = d->beta;
+    const float* dsrc = f32_spmm_fuse_d(d) ? 0 : d->d;
     if (d->ldy_c == 1) { /* rows r of contiguous pixels */
         for (int64_t r = r0; r < r1; ++r) {
             float* row = d->y + r * d->ldy_r + p0;
-            if (d->d) {
-                const float* dr = d->d + r * d->d_r + p0 * d->d_p;
+            if (dsrc) {
+                const float* dr = dsrc + r * d->d_r + p0 * d->d_p;
                 for (int64_t j = 0; j < p1 - p0; ++j) row[j] += be * dr[j * d->d_p];
             }
             dsl_act_row(d->k.act_form, d->act, row, p1 - p0, d->act_a, d->act_b);
@@ -134,8 +151,8 @@ static void f32_spmm_post(const f32_spmm_desc* d, int64_t r0, int64_t r1, int64_
     } else { /* transposed output: rows p of contiguous r */
         for (int64_t p = p0; p < p1; ++p) {
             float* row = d->y + p * d->ldy_c + r0;
-            if (d->d) {
-                const float* dr = d->d + r0 * d->d_r + p * d->d_p;
+            if (dsrc) {
+                const float* dr = dsrc + r0 * d->d_r + p * d->d_p;
                 for (int64_t j = 0; j < r1 - r0; ++j) row[j] += be * dr[j * d->d_r];
             }
             dsl_act_row(d->k.act_form, d->act, row, r1 - r0, d->act_a, d->act_b);
@@ -146,14 +163,14 @@ static void f32_spmm_post(const f32_spmm_desc* d, int64_t r0, int64_t r1, int64_
 /* Rows [r0, r1) x pixels [p0, p1). ws: K * F32_SPMM_MAX_TW floats (ROWS / IM2COL). */
 static void f32_spmm_unit(const f32_spmm_desc* d, int64_t r0, int64_t r1, int64_t p0, int64_t p1,
                           float* ws) {
-    const int tw = d->k.tw, post = f32_spmm_needs_post(d);
-    float lo = -INFINITY, hi = INFINITY;
-    if (!post && d->act == DSL_ACT_RELU) lo = 0.f;
+    const int tw = d->k.tw, post = f32_spmm_needs_post(d), fuse_d = f32_spmm_fuse_d(d);
+    f32_spmm_epi e = {d->bias, 0, d->d_r, d->d_p, d->beta, -INFINITY, INFINITY, 0};
+    if (!post && d->act == DSL_ACT_RELU) e.lo = 0.f;
     if (!post && d->act == DSL_ACT_CLIP) {
-        lo = d->act_a;
-        hi = d->act_b;
+        e.lo = d->act_a;
+        e.hi = d->act_b;
     }
-    const int clamp = lo != -INFINITY || hi != INFINITY;
+    e.clamp = e.lo != -INFINITY || e.hi != INFINITY;
     if (r0 >= r1) return;
     for (int64_t p = p0; p < p1; p += tw) {
         const int np = (int)(p1 - p < tw ? p1 - p : tw);
@@ -171,8 +188,8 @@ static void f32_spmm_unit(const f32_spmm_desc* d, int64_t r0, int64_t r1, int64_
             x = ws;
             ldx = tw;
         }
-        d->k.tile(&d->w, r0, r1, x, ldx, np, d->y + p * d->ldy_c, d->ldy_r, d->ldy_c, d->bias, lo,
-                  hi, clamp);
+        e.d = fuse_d ? d->d + p * d->d_p : 0;
+        d->k.tile(&d->w, r0, r1, x, ldx, np, d->y + p * d->ldy_c, d->ldy_r, d->ldy_c, &e);
         if (post) f32_spmm_post(d, r0, r1, p, p + np);
     }
 }

@@ -38,11 +38,11 @@
     } while (0)
 #endif
 
-/* One output row: acc = sum of the row's nonzeros times x's rows, + bias, clamped. */
+/* One output row: out = the sum of the row's nonzeros times x's rows, + bias. */
 static inline __attribute__((always_inline)) VM_TARGET void
 S_ROW(const int nv, const int masked, const int last, const float* restrict val,
       const uint16_t* restrict col, int64_t n, const float* restrict x, int64_t ldx, float bias,
-      VF vlo, VF vhi, int clamp, VF* restrict out) {
+      VF* restrict out) {
     VF a[S_NV], b[S_NV];
 #pragma GCC unroll 16
     for (int v = 0; v < (VM_LEN == 1 ? S_NV : nv); ++v) { /* (all: quiets GCC's warning) */
@@ -69,32 +69,43 @@ S_ROW(const int nv, const int masked, const int last, const float* restrict val,
     }
     const VF bv = VF_SET1(bias);
 #pragma GCC unroll 16
-    for (int v = 0; v < nv; ++v) {
-        VF s = VF_ADD(VF_ADD(a[v], b[v]), bv);
-        out[v] = clamp ? VF_MIN(vhi, VF_MAX(vlo, s)) : s;
-    }
+    for (int v = 0; v < nv; ++v) out[v] = VF_ADD(VF_ADD(a[v], b[v]), bv);
 }
 
-/* Rows [r0, r1). ldy_c == 1: each row's np values are contiguous. Otherwise (a MatMul's
- * transposed output, ldy_r == 1) rows go by blocks of 16 through a [np][16] buffer, and
- * each token's 16 outputs are stored as one contiguous run: storing a row's np values
+/* Rows [r0, r1) with the epilogue e: bias, then (e->d) the addend beta * D, then the clamp.
+ * ldy_c == 1: each row's np values are contiguous, and so are D's (e->d_p == 1). Otherwise
+ * (a MatMul's transposed output, ldy_r == 1; D's rows contiguous: e->d_r == 1) rows go by
+ * blocks of 16 through a [np][16] buffer, and each token's 16 outputs are stored as one
+ * contiguous run, the addend and clamp applied on the way: storing a row's np values
  * straight to y at stride ldy_c put them in np different cache lines, all in the same few
  * L1 sets when ldy_c * 4 is a multiple of 4 KiB (N = 3072: one set for 64 lines). */
 static inline __attribute__((always_inline)) VM_TARGET void
 S_ROWS(const int nv, const int masked, const int last, const f32_spmm_csr* restrict w,
        int64_t r0, int64_t r1, const float* restrict x, int64_t ldx, float* restrict y,
-       int64_t ldy_r, int64_t ldy_c, const float* restrict bias, float lo, float hi, int clamp) {
+       int64_t ldy_r, int64_t ldy_c, const f32_spmm_epi* restrict e) {
     const int32_t* restrict rp = w->rp;
-    const VF vlo = VF_SET1(lo), vhi = VF_SET1(hi);
+    const float* restrict bias = e->bias;
+    const float* restrict dd = e->d;
+    const int clamp = e->clamp;
+    const VF vlo = VF_SET1(e->lo), vhi = VF_SET1(e->hi), vbeta = VF_SET1(e->beta);
     const int np = (nv - 1) * VM_LEN + (masked ? last : VM_LEN);
     VF a[S_NV];
     if (ldy_c == 1) {
         for (int64_t r = r0; r < r1; ++r) {
             S_ROW(nv, masked, last, w->val + rp[r], w->col + rp[r], rp[r + 1] - rp[r], x, ldx,
-                  bias ? bias[r] : 0.f, vlo, vhi, clamp, a);
+                  bias ? bias[r] : 0.f, a);
+            if (dd) {
+                const float* dr = dd + r * e->d_r;
+#pragma GCC unroll 16
+                for (int v = 0; v < nv; ++v)
+                    a[v] = VF_FMA(vbeta, S_LD(dr + v * VM_LEN, v, nv, masked, last), a[v]);
+            }
             float* yr = y + r * ldy_r;
 #pragma GCC unroll 16
-            for (int v = 0; v < nv; ++v) S_ST(yr + v * VM_LEN, a[v], v, nv, masked, last);
+            for (int v = 0; v < nv; ++v) {
+                const VF o = clamp ? VF_MIN(vhi, VF_MAX(vlo, a[v])) : a[v];
+                S_ST(yr + v * VM_LEN, o, v, nv, masked, last);
+            }
         }
         return;
     }
@@ -102,12 +113,13 @@ S_ROWS(const int nv, const int masked, const int last, const f32_spmm_csr* restr
     float t[S_TW] __attribute__((aligned(64)));
 #endif
     float tb[S_TW * 16] __attribute__((aligned(64)));
+    const float lo = e->lo, hi = e->hi, beta = e->beta;
     for (int64_t rb = r0; rb < r1; rb += 16) {
         const int nr = (int)(r1 - rb < 16 ? r1 - rb : 16);
         for (int q = 0; q < nr; ++q) {
             const int64_t r = rb + q;
             S_ROW(nv, masked, last, w->val + rp[r], w->col + rp[r], rp[r + 1] - rp[r], x, ldx,
-                  bias ? bias[r] : 0.f, vlo, vhi, clamp, a);
+                  bias ? bias[r] : 0.f, a);
 #if VM_LEN == 1
             for (int j = 0; j < np; ++j) tb[j * 16 + q] = a[j];
 #else
@@ -118,34 +130,45 @@ S_ROWS(const int nv, const int masked, const int last, const f32_spmm_csr* restr
         }
         float* yb = y + rb * ldy_r;
         if (nr == 16 && ldy_r == 1) {
-            for (int j = 0; j < np; ++j)
+            for (int j = 0; j < np; ++j) {
+                const float* dj = dd ? dd + j * e->d_p + rb : 0;
 #pragma GCC unroll 16
-                for (int q = 0; q < 16; q += VM_LEN)
-                    VF_STORE(yb + j * ldy_c + q, VF_LOAD(tb + j * 16 + q));
+                for (int u = 0; u < 16; u += VM_LEN) {
+                    VF o = VF_LOAD(tb + j * 16 + u);
+                    if (dd) o = VF_FMA(vbeta, VF_LOAD(dj + u), o);
+                    if (clamp) o = VF_MIN(vhi, VF_MAX(vlo, o));
+                    VF_STORE(yb + j * ldy_c + u, o);
+                }
+            }
         } else {
             for (int j = 0; j < np; ++j)
-                for (int q = 0; q < nr; ++q) yb[j * ldy_c + q * ldy_r] = tb[j * 16 + q];
+                for (int u = 0; u < nr; ++u) {
+                    float o = tb[j * 16 + u];
+                    if (dd) o += beta * dd[j * e->d_p + (rb + u) * e->d_r];
+                    if (clamp) o = o < lo ? lo : (o > hi ? hi : o);
+                    yb[j * ldy_c + u * ldy_r] = o;
+                }
         }
     }
 }
 
 static VM_TARGET void S_TILE(const f32_spmm_csr* w, int64_t r0, int64_t r1, const float* x,
                              int64_t ldx, int np, float* y, int64_t ldy_r, int64_t ldy_c,
-                             const float* bias, float lo, float hi, int clamp) {
+                             const f32_spmm_epi* e) {
     if (np >= S_TW) {
-        S_ROWS(S_NV, 0, VM_LEN, w, r0, r1, x, ldx, y, ldy_r, ldy_c, bias, lo, hi, clamp);
+        S_ROWS(S_NV, 0, VM_LEN, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e);
         return;
     }
     if (np <= 0) return;
 #if VM_LEN == 1
-    S_ROWS(np, 0, 1, w, r0, r1, x, ldx, y, ldy_r, ldy_c, bias, lo, hi, clamp);
+    S_ROWS(np, 0, 1, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e);
 #else
     const int nv = (np + VM_LEN - 1) / VM_LEN, last = np - (nv - 1) * VM_LEN;
     switch (nv) { /* compile-time vector counts, masked last vector */
-    case 1: S_ROWS(1, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, bias, lo, hi, clamp); break;
-    case 2: S_ROWS(2, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, bias, lo, hi, clamp); break;
-    case 3: S_ROWS(3, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, bias, lo, hi, clamp); break;
-    default: S_ROWS(4, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, bias, lo, hi, clamp); break;
+    case 1: S_ROWS(1, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e); break;
+    case 2: S_ROWS(2, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e); break;
+    case 3: S_ROWS(3, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e); break;
+    default: S_ROWS(4, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e); break;
     }
 #endif
 }

@@ -129,6 +129,25 @@ def test_matmul_fused_bias_activation(act):
     assert len(plan.steps) == 1  # bias and activation fused into the sparse step
 
 
+@pytest.mark.parametrize("act", ["Relu", "Sigmoid", None])
+@pytest.mark.parametrize("M,N", [(70, 37), (16, 48), (5, 3)])
+def test_gemm_addend_in_the_epilogue(act, M, N):
+    """Gemm with a full C (the addend D, beta * C) [+ activation]: D goes into the
+    transposed-output tile's epilogue (blocks of 16 output columns, partial blocks and
+    token tiles included), before the clamp; the Sigmoid runs after the store."""
+    K = 40
+    nodes = [helper.make_node("Gemm", ["a", "w", "c"], ["y0"], beta=0.75)]
+    last = "y0"
+    if act:
+        nodes.append(helper.make_node(act, ["y0"], ["y"]))
+        last = "y"
+    m = _chain(nodes, [_vi("a", [M, K])], [_vi(last, None)],
+               {"w": pruned((K, N), 0.8), "c": rnd(M, N, seed=7)})
+    check_sparse(m, {"a": rnd(M, K)})
+    plan = compiler.compile_onnx(m, isa=2, sparse="sparse")
+    assert len(plan.steps) == 1, compiler.format_plan(plan)
+
+
 # ---- Conv -----------------------------------------------------------------------------
 
 CONV_CASES = [
