@@ -187,7 +187,10 @@ DSL_DEFINE_PARAMS(dsl_gemm_params, DSL_GEMM_FIELDS)
  *   SPMM_GEMM: t=[A, W, Y]; np tokens, A[t*rsa + k*csa], Y[t*rsc + r],
  *              D[t*rsd + r*csd] (strides may be 0)
  *   SPMM_CONV: t=[X, W, Y]; per image the NCHW geometry (1-D as H = 1), np = OH*OW;
- *              direct: 1x1 stride 1 unpadded (X read in place), else im2col; D like Y */
+ *              direct: 1 = 1x1 stride 1 unpadded (X read in place); 2 = stride 1 undilated
+ *              k x k by shifted windows of a zero-padded copy (f32_spmm.h SHIFT: int32
+ *              window offsets per nonzero at off_offs; the copy takes the first pad_bytes of
+ *              the workspace, the threads' ws_bytes after it); 0 = im2col. D like Y */
 #define DSL_SPMM_FIELDS(F, A)                                                                 \
     F(int64_t, level) F(int64_t, R) F(int64_t, K) F(int64_t, np) F(int64_t, nnz)              \
     F(int64_t, off_vals) F(int64_t, off_cols) F(int64_t, act) F(int64_t, bias_slot)           \
@@ -195,8 +198,8 @@ DSL_DEFINE_PARAMS(dsl_gemm_params, DSL_GEMM_FIELDS)
     F(int64_t, rsa) F(int64_t, csa) F(int64_t, rsc) F(int64_t, rsd) F(int64_t, csd)           \
     F(int64_t, images) F(int64_t, Cin) F(int64_t, H) F(int64_t, W) F(int64_t, OH)             \
     F(int64_t, OW) F(int64_t, KH) F(int64_t, KW) F(int64_t, SH) F(int64_t, SW) F(int64_t, PH) \
-    F(int64_t, PW) F(int64_t, DH) F(int64_t, DW) F(int64_t, direct)                           \
-    F(float, beta) F(float, act_a) F(float, act_b)
+    F(int64_t, PW) F(int64_t, DH) F(int64_t, DW) F(int64_t, direct) F(int64_t, off_offs)     \
+    F(int64_t, pad_bytes) F(float, beta) F(float, act_a) F(float, act_b)
 DSL_DEFINE_PARAMS(dsl_spmm_params, DSL_SPMM_FIELDS)
 
 /* ---- family 7: quantization and INT8 GEMM / Conv (kernels/quant.pyx) ------------------ */

@@ -16,7 +16,14 @@
  *           of tokens is transposed into the thread's workspace as [K][S_TW], and the
  *           output written back transposed (Y[p, r] = y[p*ldy_c + r]);
  *   IM2COL  an NCHW image through the GEMM's im2col packer (k x k, strided or padded
- *           convs), one [K][S_TW] panel per tile.
+ *           convs), one [K][S_TW] panel per tile;
+ *   SHIFT   a stride-1 undilated k x k conv without im2col: the image is copied once,
+ *           zero-padded, to xpad [Cin][Hp][Wp] (Hp = OH + KH - 1, Wp = OW + KW - 1), where
+ *           output pixel (oh, ow) is p' = oh * Wp + ow and weight (ci, kh, kw) reads
+ *           xpad[ci*Hp*Wp + kh*Wp + kw + p']: a contiguous window for a tile of p'. Each
+ *           nonzero carries that offset (csr.off). Tiles run over p' (the Wp - OW columns
+ *           past each row are computed and dropped) into the thread's [R][S_TW] buffer,
+ *           whose valid columns are then copied to y.
  * One call of f32_spmm_unit computes rows [r0, r1) x pixels [p0, p1) on the calling
  * thread; kernels/sparse.pyx cuts the work (pixels first, then rows balanced by nonzeros)
  * and runs the pieces through run_ranges. */
@@ -24,6 +31,7 @@
 #define F32_SPMM_H
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 #include "dsl_act.h"
 #include "dsl_cpu.h"
 #include "f32_gemm.h"
@@ -32,6 +40,7 @@ typedef struct {
     const int32_t* rp;   /* R + 1 row starts */
     const float* val;    /* nnz values */
     const uint16_t* col; /* nnz columns */
+    const int32_t* off;  /* SHIFT: nnz offsets of the nonzeros' windows in x; else NULL */
 } f32_spmm_csr;
 
 /* The tile's epilogue: + bias[r], + beta * D (d[r*d_r + j*d_p] for the tile's pixel /
@@ -54,6 +63,8 @@ typedef void (*f32_spmm_tile_fn)(const f32_spmm_csr* w, int64_t r0, int64_t r1, 
 
 /* Widest tile of any form (floats): what a thread's packing workspace holds per K row. */
 #define F32_SPMM_MAX_TW 64
+/* SHIFT: zero floats after the padded image (reads stay inside; kept for safety) */
+#define F32_SPMM_PAD_TAIL 64
 
 typedef struct {
     int form, act_form;
@@ -88,6 +99,7 @@ static inline int f32_spmm_select(int level, int cap, f32_spmm_kernel* k) {
 #define F32_SPMM_SRC_DIRECT 0
 #define F32_SPMM_SRC_ROWS 1
 #define F32_SPMM_SRC_IM2COL 2
+#define F32_SPMM_SRC_SHIFT 3
 
 typedef struct {
     f32_spmm_csr w;
@@ -95,7 +107,9 @@ typedef struct {
     int src;
     const float* x;        /* DIRECT: x[k*ldx + p]; ROWS: A[p*rsa + k*csa] */
     int64_t ldx, rsa, csa;
-    f32_conv_geom conv;    /* IM2COL */
+    f32_conv_geom conv;    /* IM2COL, SHIFT (the image: conv.x) */
+    float* xpad;           /* SHIFT: the image zero-padded, [Cin][Hp][Wp] + a tail */
+    int64_t Cin, Hp, Wp, OH;
     float* y;              /* y[r*ldy_r + p*ldy_c] */
     int64_t ldy_r, ldy_c;
     const float* bias;     /* bias[r] or NULL */
@@ -127,7 +141,8 @@ static void f32_spmm_pack_rows(const float* a, int64_t rsa, int64_t csa, int64_t
 /* Whether the addend D goes into the tile's epilogue: its values for one row (ldy_c == 1)
  * or one token (transposed output) must be contiguous, as the output's. */
 static inline int f32_spmm_fuse_d(const f32_spmm_desc* d) {
-    return d->d != 0 && (d->ldy_c == 1 ? d->d_p == 1 : d->d_r == 1 && d->ldy_r == 1);
+    return d->d != 0 && d->src != F32_SPMM_SRC_SHIFT &&
+           (d->ldy_c == 1 ? d->d_p == 1 : d->d_r == 1 && d->ldy_r == 1);
 }
 
 /* What runs after the tile's store: an addend D the tile cannot take, and activations that
@@ -192,6 +207,75 @@ static void f32_spmm_unit(const f32_spmm_desc* d, int64_t r0, int64_t r1, int64_
         d->k.tile(&d->w, r0, r1, x, ldx, np, d->y + p * d->ldy_c, d->ldy_r, d->ldy_c, &e);
         if (post) f32_spmm_post(d, r0, r1, p, p + np);
     }
+}
+
+/* SHIFT: channels [c0, c1) of the image conv.x into xpad, zero-padded (top / left pads
+ * conv.PH / conv.PW; the bottom / right edge follows from Hp / Wp), and the tail. */
+static void f32_spmm_pad(const f32_spmm_desc* d, int64_t c0, int64_t c1) {
+    const int64_t H = d->conv.H, W = d->conv.W, Hp = d->Hp, Wp = d->Wp;
+    const int64_t PH = d->conv.PH, PW = d->conv.PW;
+    for (int64_t c = c0; c < c1; ++c) {
+        float* dst = d->xpad + c * Hp * Wp;
+        const float* src = d->conv.x + c * H * W;
+        for (int64_t h = 0; h < Hp; ++h) {
+            float* row = dst + h * Wp;
+            const int64_t ih = h - PH;
+            if (ih < 0 || ih >= H) {
+                memset(row, 0, (size_t)Wp * sizeof(float));
+                continue;
+            }
+            const int64_t w0 = PW > 0 ? PW : 0;                 /* first column from x */
+            const int64_t w1 = PW + W < Wp ? PW + W : Wp;        /* past the last */
+            if (w0 > 0) memset(row, 0, (size_t)(w0 < Wp ? w0 : Wp) * sizeof(float));
+            if (w1 > w0) memcpy(row + w0, src + ih * W + (w0 - PW), (size_t)(w1 - w0) * sizeof(float));
+            if (w1 < Wp) memset(row + (w1 > w0 ? w1 : w0), 0, (size_t)(Wp - (w1 > w0 ? w1 : w0)) * sizeof(float));
+        }
+    }
+    if (c1 == d->Cin) memset(d->xpad + d->Cin * Hp * Wp, 0, F32_SPMM_PAD_TAIL * sizeof(float));
+}
+
+/* SHIFT: rows [r0, r1) x output rows [oh0, oh1) of one image (y, d at that image). ybuf:
+ * (r1 - r0) * tw floats. */
+static void f32_spmm_unit_shift(const f32_spmm_desc* d, int64_t r0, int64_t r1, int64_t oh0,
+                                int64_t oh1, float* ybuf) {
+    const int tw = d->k.tw, post = f32_spmm_needs_post(d);
+    const int64_t Wp = d->Wp, OW = d->conv.OW, npo = d->OH * OW;
+    f32_spmm_epi e = {d->bias, 0, 0, 0, d->beta, -INFINITY, INFINITY, 0};
+    if (!post && d->act == DSL_ACT_RELU) e.lo = 0.f;
+    if (!post && d->act == DSL_ACT_CLIP) {
+        e.lo = d->act_a;
+        e.hi = d->act_b;
+    }
+    e.clamp = e.lo != -INFINITY || e.hi != INFINITY;
+    if (r0 >= r1 || oh0 >= oh1) return;
+    const int64_t pe = (oh1 - 1) * Wp + OW; /* past the last valid p' */
+    for (int64_t pt = oh0 * Wp; pt < pe; pt += tw) {
+        const int np = (int)(pe - pt < tw ? pe - pt : tw);
+        d->k.tile(&d->w, r0, r1, d->xpad + pt, 0, np, ybuf - r0 * tw, tw, 1, &e);
+        /* the tile's valid runs: (first j, output pixel, length) */
+        int64_t seg[F32_SPMM_MAX_TW][3];
+        int ns = 0;
+        for (int64_t p = pt; p < pt + np;) {
+            const int64_t oh = p / Wp, ow = p - oh * Wp;
+            if (ow >= OW) {
+                p = (oh + 1) * Wp;
+                continue;
+            }
+            const int64_t len = OW - ow < pt + np - p ? OW - ow : pt + np - p;
+            seg[ns][0] = p - pt;
+            seg[ns][1] = oh * OW + ow;
+            seg[ns][2] = len;
+            ++ns;
+            p += len;
+        }
+        for (int64_t r = r0; r < r1; ++r) {
+            const float* src = ybuf + (r - r0) * tw;
+            float* dst = d->y + r * npo;
+            for (int i = 0; i < ns; ++i)
+                memcpy(dst + seg[i][1], src + seg[i][0], (size_t)seg[i][2] * sizeof(float));
+        }
+    }
+    if (post) f32_spmm_post(d, r0, r1, oh0 * OW, oh1 * OW);
 }
 
 /* Row bounds of `parts` row parts with balanced work (nonzeros + 2 per row for the row's

@@ -23,6 +23,7 @@
 #define S_ROWS VM_SFX(f32_spmm_rows)
 #define S_ROW VM_SFX(f32_spmm_row)
 #define S_TILE VM_SFX(f32_spmm_tile)
+#define S_TILE_AT VM_SFX(f32_spmm_tile_at)
 
 #if VM_LEN == 1
 #define S_LD(p, v, nv, masked, last) VF_LOAD(p)
@@ -38,11 +39,12 @@
     } while (0)
 #endif
 
-/* One output row: out = the sum of the row's nonzeros times x's rows, + bias. */
+/* One output row: out = the sum of the row's nonzeros times x's rows, + bias. A nonzero's
+ * x row starts at x + col * ldx, or (shifted) at x + off (a 3x3 conv's shifted window). */
 static inline __attribute__((always_inline)) VM_TARGET void
-S_ROW(const int nv, const int masked, const int last, const float* restrict val,
-      const uint16_t* restrict col, int64_t n, const float* restrict x, int64_t ldx, float bias,
-      VF* restrict out) {
+S_ROW(const int nv, const int masked, const int last, const int shifted,
+      const float* restrict val, const uint16_t* restrict col, const int32_t* restrict off,
+      int64_t n, const float* restrict x, int64_t ldx, float bias, VF* restrict out) {
     VF a[S_NV], b[S_NV];
 #pragma GCC unroll 16
     for (int v = 0; v < (VM_LEN == 1 ? S_NV : nv); ++v) { /* (all: quiets GCC's warning) */
@@ -50,9 +52,9 @@ S_ROW(const int nv, const int masked, const int last, const float* restrict val,
         b[v] = VF_ZERO();
     }
     const float* const vend = val + (n & ~(int64_t)1);
-    for (; val < vend; val += 2, col += 2) {
-        const float* x0 = x + (int64_t)col[0] * ldx;
-        const float* x1 = x + (int64_t)col[1] * ldx;
+    for (; val < vend; val += 2, col += 2, off += 2) {
+        const float* x0 = x + (shifted ? (int64_t)off[0] : (int64_t)col[0] * ldx);
+        const float* x1 = x + (shifted ? (int64_t)off[1] : (int64_t)col[1] * ldx);
         const VF w0 = VF_BCAST(val), w1 = VF_BCAST(val + 1);
 #pragma GCC unroll 16
         for (int v = 0; v < nv; ++v) {
@@ -61,7 +63,7 @@ S_ROW(const int nv, const int masked, const int last, const float* restrict val,
         }
     }
     if (n & 1) {
-        const float* x0 = x + (int64_t)col[0] * ldx;
+        const float* x0 = x + (shifted ? (int64_t)off[0] : (int64_t)col[0] * ldx);
         const VF w0 = VF_BCAST(val);
 #pragma GCC unroll 16
         for (int v = 0; v < nv; ++v)
@@ -80,7 +82,8 @@ S_ROW(const int nv, const int masked, const int last, const float* restrict val,
  * straight to y at stride ldy_c put them in np different cache lines, all in the same few
  * L1 sets when ldy_c * 4 is a multiple of 4 KiB (N = 3072: one set for 64 lines). */
 static inline __attribute__((always_inline)) VM_TARGET void
-S_ROWS(const int nv, const int masked, const int last, const f32_spmm_csr* restrict w,
+S_ROWS(const int nv, const int masked, const int last, const int shifted,
+       const f32_spmm_csr* restrict w,
        int64_t r0, int64_t r1, const float* restrict x, int64_t ldx, float* restrict y,
        int64_t ldy_r, int64_t ldy_c, const f32_spmm_epi* restrict e) {
     const int32_t* restrict rp = w->rp;
@@ -92,7 +95,8 @@ S_ROWS(const int nv, const int masked, const int last, const f32_spmm_csr* restr
     VF a[S_NV];
     if (ldy_c == 1) {
         for (int64_t r = r0; r < r1; ++r) {
-            S_ROW(nv, masked, last, w->val + rp[r], w->col + rp[r], rp[r + 1] - rp[r], x, ldx,
+            S_ROW(nv, masked, last, shifted, w->val + rp[r], w->col + rp[r], w->off + rp[r],
+                  rp[r + 1] - rp[r], x, ldx,
                   bias ? bias[r] : 0.f, a);
             if (dd) {
                 const float* dr = dd + r * e->d_r;
@@ -118,7 +122,8 @@ S_ROWS(const int nv, const int masked, const int last, const f32_spmm_csr* restr
         const int nr = (int)(r1 - rb < 16 ? r1 - rb : 16);
         for (int q = 0; q < nr; ++q) {
             const int64_t r = rb + q;
-            S_ROW(nv, masked, last, w->val + rp[r], w->col + rp[r], rp[r + 1] - rp[r], x, ldx,
+            S_ROW(nv, masked, last, shifted, w->val + rp[r], w->col + rp[r], w->off + rp[r],
+                  rp[r + 1] - rp[r], x, ldx,
                   bias ? bias[r] : 0.f, a);
 #if VM_LEN == 1
             for (int j = 0; j < np; ++j) tb[j * 16 + q] = a[j];
@@ -152,25 +157,34 @@ S_ROWS(const int nv, const int masked, const int last, const f32_spmm_csr* restr
     }
 }
 
-static VM_TARGET void S_TILE(const f32_spmm_csr* w, int64_t r0, int64_t r1, const float* x,
-                             int64_t ldx, int np, float* y, int64_t ldy_r, int64_t ldy_c,
-                             const f32_spmm_epi* e) {
+static inline __attribute__((always_inline)) VM_TARGET void
+S_TILE_AT(const int shifted, const f32_spmm_csr* w, int64_t r0, int64_t r1, const float* x,
+          int64_t ldx, int np, float* y, int64_t ldy_r, int64_t ldy_c, const f32_spmm_epi* e) {
     if (np >= S_TW) {
-        S_ROWS(S_NV, 0, VM_LEN, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e);
+        S_ROWS(S_NV, 0, VM_LEN, shifted, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e);
         return;
     }
     if (np <= 0) return;
 #if VM_LEN == 1
-    S_ROWS(np, 0, 1, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e);
+    S_ROWS(np, 0, 1, shifted, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e);
 #else
     const int nv = (np + VM_LEN - 1) / VM_LEN, last = np - (nv - 1) * VM_LEN;
     switch (nv) { /* compile-time vector counts, masked last vector */
-    case 1: S_ROWS(1, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e); break;
-    case 2: S_ROWS(2, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e); break;
-    case 3: S_ROWS(3, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e); break;
-    default: S_ROWS(4, 1, last, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e); break;
+    case 1: S_ROWS(1, 1, last, shifted, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e); break;
+    case 2: S_ROWS(2, 1, last, shifted, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e); break;
+    case 3: S_ROWS(3, 1, last, shifted, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e); break;
+    default: S_ROWS(4, 1, last, shifted, w, r0, r1, x, ldx, y, ldy_r, ldy_c, e); break;
     }
 #endif
+}
+
+static VM_TARGET void S_TILE(const f32_spmm_csr* w, int64_t r0, int64_t r1, const float* x,
+                             int64_t ldx, int np, float* y, int64_t ldy_r, int64_t ldy_c,
+                             const f32_spmm_epi* e) {
+    if (w->off)
+        S_TILE_AT(1, w, r0, r1, x, ldx, np, y, ldy_r, ldy_c, e);
+    else
+        S_TILE_AT(0, w, r0, r1, x, ldx, np, y, ldy_r, ldy_c, e);
 }
 
 #undef S_NV
@@ -178,5 +192,6 @@ static VM_TARGET void S_TILE(const f32_spmm_csr* w, int64_t r0, int64_t r1, cons
 #undef S_ROWS
 #undef S_ROW
 #undef S_TILE
+#undef S_TILE_AT
 #undef S_LD
 #undef S_ST

@@ -82,7 +82,7 @@ GEMM = _struct(*_ints("level", "M", "N", "K", "mc", "kc", "nc", "act", "bias_mod
 SPMM = _struct(*_ints("level", "R", "K", "np", "nnz", "off_vals", "off_cols", "act", "bias_slot",
                       "d_slot", "ws_slot", "ws_bytes", "ws_threads", "rsa", "csa", "rsc", "rsd",
                       "csd", "images", "Cin", "H", "W", "OH", "OW", "KH", "KW", "SH", "SW", "PH",
-                      "PW", "DH", "DW", "direct"),
+                      "PW", "DH", "DW", "direct", "off_offs", "pad_bytes"),
                ("beta", F32), ("act_a", F32), ("act_b", F32))
 
 # ---- family 7: quantization, INT8 GEMM / Conv -------------------------------------------

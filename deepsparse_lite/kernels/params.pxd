@@ -261,6 +261,8 @@ cdef extern from "dsl_params.h" nogil:
         int64_t DH
         int64_t DW
         int64_t direct
+        int64_t off_offs
+        int64_t pad_bytes
         float beta
         float act_a
         float act_b

@@ -28,6 +28,7 @@ cdef extern from "f32_spmm.h" nogil:
         const int32_t* rp
         const float* val
         const uint16_t* col
+        const int32_t* off
     ctypedef struct f32_spmm_kernel:
         int form, act_form, tw
     ctypedef struct f32_conv_geom:
@@ -41,6 +42,8 @@ cdef extern from "f32_spmm.h" nogil:
         const float* x
         int64_t ldx, rsa, csa
         f32_conv_geom conv
+        float* xpad
+        int64_t Cin, Hp, Wp, OH
         float* y
         int64_t ldy_r, ldy_c
         const float* bias
@@ -50,7 +53,11 @@ cdef extern from "f32_spmm.h" nogil:
         int act
         float act_a, act_b
         f32_spmm_kernel k
-    int F32_SPMM_SRC_DIRECT, F32_SPMM_SRC_ROWS, F32_SPMM_SRC_IM2COL, F32_SPMM_MAX_TW
+    int F32_SPMM_SRC_DIRECT, F32_SPMM_SRC_ROWS, F32_SPMM_SRC_IM2COL, F32_SPMM_SRC_SHIFT
+    int F32_SPMM_MAX_TW, F32_SPMM_PAD_TAIL
+    void f32_spmm_pad(const f32_spmm_desc* d, int64_t c0, int64_t c1)
+    void f32_spmm_unit_shift(const f32_spmm_desc* d, int64_t r0, int64_t r1, int64_t oh0,
+                             int64_t oh1, float* ybuf)
     int f32_spmm_select(int level, int cap, f32_spmm_kernel* k)
     void f32_spmm_unit(const f32_spmm_desc* d, int64_t r0, int64_t r1, int64_t p0, int64_t p1,
                        float* ws)
@@ -110,6 +117,26 @@ cdef int64_t sp_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexc
     return 0
 
 
+cdef int64_t pad_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    """SHIFT: channels [lo, hi) of the current image into the padded copy."""
+    f32_spmm_pad((<const sp_ctx*>vctx).base, lo, hi)
+    return 0
+
+
+cdef int64_t shift_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    """SHIFT: pieces [lo, hi) of the (output-row part, row part) list of the current image."""
+    cdef const sp_ctx* c = <const sp_ctx*>vctx
+    cdef int64_t u, oh0, oh1
+    cdef int ip, ir
+    for u in range(lo, hi):
+        ip = <int>(u // c.tr)
+        ir = <int>(u % c.tr)
+        f32_split(c.base.OH, 1, ip, c.tp, &oh0, &oh1)
+        f32_spmm_unit_shift(c.base, c.rb[ir], c.rb[ir + 1], oh0, oh1,
+                            <float*>(c.ws + chunk * c.wsz))
+    return 0
+
+
 cdef int run_spmm(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
     cdef const dsl_spmm_params* q = P(s)
     cdef f32_spmm_desc d
@@ -124,6 +151,7 @@ cdef int run_spmm(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil
     d.w.rp = <const int32_t*>blob
     d.w.val = <const float*>(blob + q.off_vals)
     d.w.col = <const uint16_t*>(blob + q.off_cols)
+    d.w.off = NULL
     if d.w.rp[q.R] != q.nnz or d.w.rp[0] != 0:
         return DSL_ERR_BAD_PARAM
     d.R = q.R
@@ -152,7 +180,20 @@ cdef int run_spmm(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil
         d.d_p = 1
         if q.OH * q.OW != q.np:
             return DSL_ERR_BAD_PARAM
-        if q.direct:
+        if q.direct == 2:
+            if (q.K != q.Cin * q.KH * q.KW or q.SH != 1 or q.SW != 1 or q.DH != 1 or q.DW != 1
+                    or q.off_offs <= 0 or q.KH <= 0 or q.KW <= 0 or q.OH <= 0 or q.OW <= 0):
+                return DSL_ERR_BAD_PARAM
+            d.src = F32_SPMM_SRC_SHIFT
+            d.w.off = <const int32_t*>(blob + q.off_offs)
+            d.Cin = q.Cin
+            d.OH = q.OH
+            d.Hp = q.OH + q.KH - 1
+            d.Wp = q.OW + q.KW - 1
+            if q.pad_bytes < (q.Cin * d.Hp * d.Wp + F32_SPMM_PAD_TAIL) * 4:
+                return DSL_ERR_BAD_PARAM
+            conv_geom_set(&d.conv, q, d.x)
+        elif q.direct:
             if q.K != q.Cin or q.H * q.W != q.np:
                 return DSL_ERR_BAD_PARAM
             d.src = F32_SPMM_SRC_DIRECT
@@ -168,6 +209,12 @@ cdef int run_spmm(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil
         return DSL_OK
     ctx.ws = <char*>slot_ptr(s, p, q.ws_slot)
     ctx.wsz = q.ws_bytes
+    if d.src == F32_SPMM_SRC_SHIFT:
+        if ctx.ws == NULL or q.ws_bytes < q.R * F32_SPMM_MAX_TW * 4:
+            return DSL_ERR_BAD_PARAM
+        if q.ws_threads > 0 and nt > q.ws_threads:
+            nt = <int>q.ws_threads
+        return run_shift(s, p, x, &d, &ctx, images, nt)
     if d.src != F32_SPMM_SRC_DIRECT:
         if ctx.ws == NULL or q.ws_bytes < q.K * F32_SPMM_MAX_TW * 4:
             return DSL_ERR_BAD_PARAM
@@ -203,6 +250,50 @@ cdef int run_spmm(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil
     return DSL_OK
 
 
+cdef int run_shift(const dsl_step* s, char** p, const dsl_exec* x, f32_spmm_desc* d,
+                   sp_ctx* ctx, int64_t images, int nt) noexcept nogil:
+    """SHIFT convs image by image: the padded copy (threads over channels), then the
+    output-row parts x row parts."""
+    cdef const dsl_spmm_params* q = P(s)
+    cdef int nth, tp, tr
+    cdef int64_t img, x_img, y_img
+    cdef const float* x0 = d.conv.x
+    cdef float* y0 = d.y
+    cdef const float* d0 = d.d
+    nth = dsl_threads_for((q.nnz + q.R) * q.np, MIN_MACS_PER_THREAD, nt)
+    tp = nth
+    while tp > 1 and tp > q.OH:
+        tp -= 1
+    tr = nth // tp
+    if tr > q.R:
+        tr = <int>q.R
+    if tr > MAX_PARTS:
+        tr = MAX_PARTS
+    if tr < 1:
+        tr = 1
+    f32_spmm_row_bounds(d.w.rp, q.R, tr, ctx.rb)
+    dsl_hit(x, DSL_KV_SPMM, d.k.form)
+    if q.act != 0:
+        dsl_hit(x, DSL_KV_UNARY, d.k.act_form)
+    d.xpad = <float*>ctx.ws
+    ctx.ws = ctx.ws + q.pad_bytes
+    ctx.s = s
+    ctx.p = p
+    ctx.base = d
+    ctx.tp = tp
+    ctx.tr = tr
+    for img in range(images):
+        x_img = img * q.Cin * q.H * q.W
+        y_img = img * q.R * q.np
+        d.conv.x = x0 + x_img
+        d.y = y0 + y_img
+        if d0 != NULL:
+            d.d = d0 + y_img
+        run_ranges(x, pad_range, ctx, q.Cin, nth if q.Cin >= 2 * nth else 1)
+        run_ranges(x, shift_range, ctx, tp * tr, nth)
+    return DSL_OK
+
+
 cdef int run_sparse(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
     if s.op == DSL_OP_SPMM_GEMM or s.op == DSL_OP_SPMM_CONV:
         return run_spmm(s, p, x)
@@ -215,6 +306,11 @@ def tile_width(int level, int cap):
     if f32_spmm_select(level, cap, &k) != 0:
         raise ValueError(f"unknown ISA level {level}")
     return int(k.tw)
+
+
+def pad_tail():
+    """Zero floats after a SHIFT conv's padded image."""
+    return int(F32_SPMM_PAD_TAIL)
 
 
 def max_tile_width():

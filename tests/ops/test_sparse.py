@@ -159,13 +159,29 @@ CONV_CASES = [
     ((1, 5, 20, 70), (9, 5, 1, 1), {"strides": [2, 1]}),        # strided 1x1: im2col
     ((1, 4, 12, 12), (6, 4, 3, 3), {"dilations": [2, 2], "pads": [2, 2, 2, 2]}),
     ((1, 3, 9), (4, 3, 3), {}),                                 # 1-D
+    # stride 1 k x k: shifted windows of a zero-padded copy (SHIFT)
+    ((2, 5, 8, 11), (7, 5, 3, 3), {"pads": [0, 1, 2, 0]}),      # asymmetric pads
+    ((1, 7, 20, 30), (40, 7, 5, 5), {"pads": [2, 2, 2, 2]}),    # tiles across output rows
+    ((1, 6, 13, 6), (9, 6, 3, 1), {"pads": [1, 0, 1, 0]}),      # 3x1
+    ((1, 4, 3, 40), (5, 4, 3, 3), {}),                          # one output row, no pads
+    ((1, 3, 5, 5), (4, 3, 3, 3), {"pads": [3, 3, 3, 3]}),       # pads past the kernel
 ]
 
 
 @pytest.mark.parametrize("xs,ws,attrs", CONV_CASES)
-def test_conv_sparse_shapes(xs, ws, attrs):
+def test_conv_sparse_shapes(xs, ws, attrs, monkeypatch):
+    monkeypatch.setenv("DSL_SPMM_SHIFT", "1")  # every stride-1 k x k case through SHIFT
     x = rnd(*xs)
     m = make_single_node_model("Conv", {"x": x}, attrs, consts={"w": pruned(ws, 0.75), "b": rnd(ws[0], seed=2)})
+    check_sparse(m, {"x": x})
+
+
+def test_conv_stride1_without_shift_uses_im2col(monkeypatch):
+    """DSL_SPMM_SHIFT=0: a stride-1 3x3 conv goes through im2col again, still right."""
+    monkeypatch.setenv("DSL_SPMM_SHIFT", "0")
+    x = rnd(1, 6, 9, 10)
+    m = make_single_node_model("Conv", {"x": x}, {"pads": [1, 1, 1, 1]},
+                               consts={"w": pruned((8, 6, 3, 3), 0.7), "b": rnd(8, seed=2)})
     check_sparse(m, {"x": x})
 
 
@@ -186,9 +202,11 @@ def test_conv_grouped_stays_dense():
 
 
 @pytest.mark.parametrize("k", [1, 3])
-def test_conv_fused_relu_and_residual(k):
+@pytest.mark.parametrize("shift", ["0", "1"])
+def test_conv_fused_relu_and_residual(k, shift, monkeypatch):
     """Conv + bias + Add(residual) + Relu: the addend and the activation run in the sparse
-    step's epilogue, like the dense one's."""
+    step's epilogue, like the dense one's (SHIFT: after the copy to y)."""
+    monkeypatch.setenv("DSL_SPMM_SHIFT", shift)
     C, H, W = 12, 9, 10
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[k // 2] * 4),
              helper.make_node("Add", ["c", "x"], ["s"]), helper.make_node("Relu", ["s"], ["y"])]
