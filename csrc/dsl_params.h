@@ -34,7 +34,7 @@
     X(POOL2D, 401) X(MAXPOOL2D_IDX, 402)                                                      \
     X(GEMM, 501) X(MATMUL, 502) X(CONV, 503) X(DWCONV, 504) X(CONVT, 505)                     \
     X(SPMM_GEMM, 601) X(SPMM_CONV, 602)                                                       \
-    X(QUANTIZE, 701) X(DEQUANTIZE, 702) X(DYNQUANT, 703) X(QGEMM, 704) X(QCONV, 705) X(QCONVCW, 706) X(QADD, 707)
+    X(QUANTIZE, 701) X(DEQUANTIZE, 702) X(DYNQUANT, 703) X(QGEMM, 704) X(QCONV, 705) X(QCONVCW, 706) X(QADD, 707) X(EWCHAIN, 708)
 #define DSL_OP_ENUM(name, value) DSL_OP_##name = value,
 enum { DSL_OPS(DSL_OP_ENUM) DSL_OP_END_ };
 
@@ -209,7 +209,9 @@ DSL_DEFINE_PARAMS(dsl_spmm_params, DSL_SPMM_FIELDS)
  * in_dtype / out_dtype: the quantized side's type code (U8, I8; DEQUANTIZE also I32).
  * DYNQUANT t=[x f32, y u8, y_scale f32, y_zp u8]: n elements.
  * QADD t=[a, b, prm f32[6] (sa, za, sb, zb, sy, zy), y]: n elements of one type (qdtype),
- * zp_slot = 1: Relu before the requantization (QLinearAdd; csrc/q8_quant.h). */
+ * zp_slot = 1: Relu before the requantization (QLinearAdd; csrc/q8_quant.h).
+ * EWCHAIN t=[x, program int32[C], y, ext...]: n elements; qdtype / outer: x's / y's type
+ * (0 f32, 1 u8, 2 s8; csrc/q8_ewchain.h). */
 #define DSL_QUANT_FIELDS(F, A)                                                                \
     F(int64_t, level) F(int64_t, qdtype) F(int64_t, outer) F(int64_t, C) F(int64_t, inner)    \
     F(int64_t, zp_slot) F(int64_t, n)

@@ -770,3 +770,260 @@ def run_passes(graph: Graph, fuse: bool = True) -> None:
         drop_qdq_roundtrips(graph)
         fuse_qdq(graph)
         fuse_qadd(graph)
+    fuse_eltwise_chains(graph)
+
+
+# ---- element-wise chains --------------------------------------------------------------
+
+#: csrc/q8_ewchain.h instruction codes and limits
+_EWC = {"LOAD_MAIN": 1, "LOAD_EXT": 2, "DEQ": 3, "QNT": 4, "Add": 5, "Sub": 6, "Mul": 7,
+        "Div": 8, "UNARY": 9, "STORE": 10}
+_EWC_NREG, _EWC_MAX_EXT, _EWC_MAX_INS, _EWC_MAX_NODES = 12, 5, 64, 24
+_EWC_UNARY = ("Erf", "Relu", "Sigmoid", "Tanh", "Abs", "Neg", "Exp", "Sqrt")
+_Q8 = (np.dtype(np.uint8), np.dtype(np.int8))
+
+
+def _ew_qdq(graph: Graph, n: Node):
+    """(scale, zero point, 8-bit dtype) of a per-tensor Q / DQ with constant parameters
+    (DQ: an absent zero point is 0 of the input's type), else None."""
+    s = _const(graph, n.inputs[1]) if len(n.inputs) > 1 else None
+    if s is None or s.size != 1 or s.dtype != np.float32 or n.attrs.get("block_size"):
+        return None
+    zname = n.inputs[2] if len(n.inputs) > 2 else ""
+    if n.op_type == "QuantizeLinear":
+        z = _const(graph, zname)
+        if z is None or z.size != 1 or z.dtype not in _Q8:
+            return None
+        dt = np.dtype(z.dtype)
+    else:
+        xv = graph.values.get(n.inputs[0])
+        if xv is None or xv.dtype not in _Q8:
+            return None
+        dt = np.dtype(xv.dtype)
+        z = _const(graph, zname) if zname else np.zeros(1, dt)
+        if z is None or z.size != 1 or np.dtype(z.dtype) != dt:
+            return None
+    return float(s.reshape(-1)[0]), int(z.reshape(-1)[0]), dt
+
+
+def _ew_node_ok(graph: Graph, n: Node) -> bool:
+    """Whether ``n`` may join an element-wise chain (float32 arithmetic, per-tensor Q / DQ)."""
+    if n.domain != "" or len(n.outputs) != 1 or n.attrs.get("_act") or n.attrs.get("_addend"):
+        return False
+    out = graph.values.get(n.outputs[0])
+    if out is None or out.shape is None or out.const is not None:
+        return False
+    f32 = np.dtype(np.float32)
+    if n.op_type in ("Add", "Sub", "Mul", "Div"):
+        return len(n.inputs) == 2 and out.dtype == f32 and all(
+            graph.values.get(i) is not None and graph.values[i].dtype == f32 for i in n.inputs)
+    if n.op_type in _EWC_UNARY:
+        return len(n.inputs) == 1 and out.dtype == f32 and graph.values[n.inputs[0]].dtype == f32
+    if n.op_type == "QuantizeLinear":
+        return (_ew_qdq(graph, n) is not None and graph.values[n.inputs[0]].dtype == f32
+                and out.dtype in _Q8 and not n.attrs.get("saturate", 1) == 0)
+    if n.op_type == "DequantizeLinear":
+        return _ew_qdq(graph, n) is not None and out.dtype == f32
+    return False
+
+
+def _ew_pattern(v: Value, shape: tuple):
+    """How an operand that is not computed in the chain covers ``shape``: 2 a scalar, 1 a
+    vector along the last axis, 0 the same shape, None otherwise (float32 only)."""
+    if v is None or v.shape is None or v.dtype != np.float32:
+        return None
+    size = int(np.prod(v.shape, dtype=np.int64))
+    if size == 1:
+        return 2
+    dims = list(v.shape)
+    while dims and dims[0] == 1:
+        dims.pop(0)
+    if shape and dims == [shape[-1]] and len(v.shape) <= len(shape):
+        return 1
+    return 0 if tuple(v.shape) == tuple(shape) else None
+
+
+def _ew_program(graph: Graph, group: List[Node], main: str, out: str, shape: tuple):
+    """(int32 program words, external operand names) for ``group`` (csrc/q8_ewchain.h), or
+    None when it needs too many registers or operands."""
+    from deepsparse_lite.ops.elementwise import _unary_fn
+
+    uses: Dict[str, int] = defaultdict(int)   # last instruction reading each value
+    order = list(group)
+    for k, n in enumerate(order):
+        for i in n.inputs[:1] if n.op_type in ("QuantizeLinear", "DequantizeLinear") else n.inputs:
+            uses[i] = k
+    produced = {o for n in group for o in n.outputs}
+    ext: List[str] = []
+    ins, consts = [], []
+    reg: Dict[str, int] = {}
+    free = list(range(_EWC_NREG))
+
+    def emit(op, dst, a=0, b=0, c=(0.0, 0.0, 0.0, 0.0)):
+        ins.append([op, dst, a, b])
+        consts.append(list(c) + [0.0] * (4 - len(c)))
+
+    def take():
+        if not free:
+            raise OverflowError
+        return free.pop(0)
+
+    def release(name, k):
+        if name in reg and uses.get(name, -1) <= k and name != out:
+            free.append(reg.pop(name))
+            free.sort()
+
+    try:
+        reg[main] = take()
+        emit(_EWC["LOAD_MAIN"], reg[main])
+        for k, n in enumerate(order):
+            t = n.op_type
+            operands = []
+            temps = []
+            srcs = n.inputs[:1] if t in ("QuantizeLinear", "DequantizeLinear") else list(n.inputs)
+            if t == "Div" and srcs[1] not in produced and srcs[1] != main:
+                c = _const(graph, srcs[1])
+                if c is not None and c.size == 1 and c.dtype == np.float32:
+                    mant, e = np.frexp(float(c.reshape(-1)[0]))
+                    if abs(mant) == 0.5 and -124 <= e <= 126:  # x / 2^k == x * 2^-k exactly
+                        srcs[1] = _new_const(graph, n.name, np.array(1.0 / float(c.reshape(-1)[0]), np.float32))
+                        t = "Mul"
+            for i in srcs:
+                if i in reg:
+                    operands.append(reg[i])
+                    continue
+                if i in produced:
+                    return None
+                if i not in ext:
+                    ext.append(i)
+                r = take()
+                temps.append(r)
+                emit(_EWC["LOAD_EXT"], r, ext.index(i))
+                operands.append(r)
+            for i in srcs:
+                release(i, k)
+            for r in temps:
+                free.append(r)
+            free.sort()
+            dst = take()
+            if t in ("Add", "Sub", "Mul", "Div"):
+                emit(_EWC[t], dst, operands[0], operands[1])
+            elif t == "QuantizeLinear":
+                s, z, dt = _ew_qdq(graph, n)
+                lo, hi = (0.0, 255.0) if dt == np.uint8 else (-128.0, 127.0)
+                emit(_EWC["QNT"], dst, operands[0], 0, (float(z), s, lo, hi))
+            elif t == "DequantizeLinear":
+                s, z, _ = _ew_qdq(graph, n)
+                emit(_EWC["DEQ"], dst, operands[0], 0, (float(z), s))
+            else:
+                fn, fa, fb = _unary_fn(n, [graph.values.get(i) for i in n.inputs])
+                emit(_EWC["UNARY"], dst, operands[0], int(fn), (float(fa), float(fb)))
+            reg[n.outputs[0]] = dst
+            release(n.outputs[0], k)
+    except OverflowError:
+        return None
+    if out not in reg or len(ext) > _EWC_MAX_EXT or len(ins) + 1 > _EWC_MAX_INS:
+        return None
+    emit(_EWC["STORE"], 0, reg[out])
+    header = [len(ins), len(ext)]
+    for k in range(_EWC_MAX_EXT):
+        if k < len(ext):
+            header += [_ew_pattern(graph.values[ext[k]], shape), int(shape[-1]) if shape else 1]
+        else:
+            header += [0, 0]
+    words = np.concatenate([np.array(header, np.int32), np.array(ins, np.int32).reshape(-1),
+                            np.array(consts, np.float32).reshape(-1).view(np.int32)])
+    return words, ext
+
+
+def fuse_eltwise_chains(graph: Graph) -> None:
+    """Groups of element-wise nodes with one output -> one EltwiseChain node (csrc/
+    q8_ewchain.h): per-tensor QuantizeLinear / DequantizeLinear, Add / Sub / Mul / Div and
+    the cheap unary ops over one shape, their other operands constants or earlier values
+    that are scalars, last-axis vectors or of the same shape. A QDQ transformer runs
+    bias-Add -> Q -> DQ -> Div -> Q -> DQ -> Erf -> ... as one step per tensor pass, with
+    the unfused steps' exact arithmetic. ``DSL_EWCHAIN=0`` turns it off."""
+    import os
+    if os.environ.get("DSL_EWCHAIN", "1") == "0":
+        return
+    cons = _consumers(graph)
+    producers = {o: n for n in graph.nodes for o in n.outputs if o}
+    index = {id(n): k for k, n in enumerate(graph.nodes)}
+    outputs = set(graph.outputs)
+    taken = set()
+    fused: Dict[int, Node] = {}
+    for h in graph.nodes:
+        if id(h) in taken or not _ew_node_ok(graph, h):
+            continue
+        shape = tuple(graph.values[h.outputs[0]].shape)
+        if not shape or int(np.prod(shape, dtype=np.int64)) < 1024:
+            continue
+
+        def ext_ok(name, limit=index[id(h)]):
+            v = graph.values.get(name)
+            p = producers.get(name)
+            return (_ew_pattern(v, shape) is not None
+                    and (p is None or index[id(p)] < limit))
+
+        main = h.inputs[0]
+        if h.op_type in ("Add", "Sub", "Mul", "Div") and _ew_pattern(graph.values[main], shape) != 0:
+            main = h.inputs[1]
+        mv = graph.values.get(main)
+        if mv is None or tuple(mv.shape or ()) != shape:
+            continue
+        if h.op_type == "DequantizeLinear":
+            in_dt = mv.dtype
+        elif mv.dtype != np.float32:
+            continue
+        else:
+            in_dt = np.dtype(np.float32)
+        others = [i for i in (h.inputs if h.op_type in ("Add", "Sub", "Mul", "Div") else [])
+                  if i != main]
+        if not all(ext_ok(i) for i in others):
+            continue
+        group, members, produced = [h], {id(h)}, [h.outputs[0]]
+        grew = True
+        while grew and len(group) < _EWC_MAX_NODES:
+            grew = False
+            for v in list(produced):
+                for c in cons.get(v, []):
+                    if id(c) in members or id(c) in taken or not _ew_node_ok(graph, c):
+                        continue
+                    if tuple(graph.values[c.outputs[0]].shape) != shape:
+                        continue
+                    srcs = c.inputs[:1] if c.op_type in ("QuantizeLinear", "DequantizeLinear") else c.inputs
+                    if not all(i in produced or i == main or ext_ok(i) for i in srcs):
+                        continue
+                    group.append(c)
+                    members.add(id(c))
+                    produced.append(c.outputs[0])
+                    grew = True
+                    if len(group) >= _EWC_MAX_NODES:
+                        break
+                if grew:
+                    break
+        best = None
+        for k in range(len(group), 1, -1):
+            sub = group[:k]
+            ids = {id(n) for n in sub}
+            outs = [n.outputs[0] for n in sub]
+            ext_outs = [o for o in outs if o in outputs or any(id(c) not in ids for c in cons.get(o, []))]
+            if len(ext_outs) != 1:
+                continue
+            prog = _ew_program(graph, sub, main, ext_outs[0], shape)
+            if prog is not None:
+                best = (sub, ext_outs[0], prog)
+                break
+        if best is None:
+            continue
+        sub, out, (words, ext) = best
+        out_dt = graph.values[out].dtype
+        fused[id(h)] = Node(f"{h.name}__ewc", "EltwiseChain", [main] + ext, [out],
+                            {"_program": words, "_in_dtype": str(np.dtype(in_dt)),
+                             "_out_dtype": str(np.dtype(out_dt)), "_nodes": len(sub)},
+                            "ai.deepsparse_lite", 1)
+        taken.update(id(n) for n in sub)
+    if not fused:
+        return
+    graph.nodes = [fused.get(id(n), n) for n in graph.nodes if id(n) not in taken or id(n) in fused]
+    remove_dead(graph)

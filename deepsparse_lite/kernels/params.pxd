@@ -42,6 +42,7 @@ cdef extern from "dsl_params.h" nogil:
         DSL_OP_QCONV
         DSL_OP_QCONVCW
         DSL_OP_QADD
+        DSL_OP_EWCHAIN
     ctypedef struct dsl_copy_params:
         int64_t ndim
         int64_t esz

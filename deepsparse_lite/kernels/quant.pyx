@@ -29,12 +29,13 @@ from libc.string cimport memcpy
 
 from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
                                           DSL_ERR_BAD_PARAM, DSL_KV_QGEMM, DSL_KV_QUANT,
-                                          DSL_KV_QCONV, DSL_FORM_AVX512,
+                                          DSL_KV_QCONV, DSL_KV_UNARY, DSL_FORM_AVX512,
                                           DSL_U8, DSL_I8, DSL_I32, dsl_kv_form, dsl_hit,
                                           dsl_threads_for, run_ranges)
 from deepsparse_lite.kernels.params cimport (dsl_quant_params, dsl_qgemm_params, DSL_OP_QUANTIZE,
                                              DSL_OP_DEQUANTIZE, DSL_OP_DYNQUANT, DSL_OP_QGEMM,
-                                             DSL_OP_QCONV, DSL_OP_QCONVCW, DSL_OP_QADD)
+                                             DSL_OP_QCONV, DSL_OP_QCONVCW, DSL_OP_QADD,
+                                             DSL_OP_EWCHAIN)
 
 cdef extern from "q8_quant.h" nogil:
     ctypedef void (*q8_quant_row_fn)(const float* x, void* y, int64_t n, float scale, int32_t zp,
@@ -49,6 +50,19 @@ cdef extern from "q8_quant.h" nogil:
     ctypedef void (*q8_qadd_fn)(const void* a, const void* b, void* y, int64_t n,
                                 const float* prm, int is_signed, int relu) noexcept nogil
     q8_qadd_fn q8_qadd_select(int form)
+
+cdef extern from "q8_ewchain.h" nogil:
+    int EWC_MAX_EXT, EWC_STRIP
+    ctypedef struct ewc_prog:
+        int n_ins, n_ext
+        const void* main
+        int in_dt, out_dt
+        const float* ext[5]
+        void* out
+        int uform
+    ctypedef void (*ewc_run_fn)(const ewc_prog* pg, int64_t lo, int64_t hi)
+    int ewc_parse(const int32_t* blob, int64_t words, ewc_prog* pg)
+    ewc_run_fn ewc_select(int form)
 
 cdef extern from "q8_gemm.h" nogil:
     int Q8_NR, Q8_MR, Q8_TN
@@ -711,7 +725,47 @@ cdef int run_qadd(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogi
     return DSL_OK
 
 
+cdef struct ew_ctx:
+    const ewc_prog* pg
+    ewc_run_fn fn
+
+
+cdef int64_t ewc_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    cdef const ew_ctx* c = <const ew_ctx*>vctx
+    c.fn(c.pg, lo, hi)
+    return 0
+
+
+cdef int run_ewchain(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
+    cdef const dsl_quant_params* q = QP(s)
+    cdef ewc_prog pg
+    cdef ew_ctx ctx
+    cdef int form = dsl_kv_form(DSL_KV_QUANT, <int>q.level, ex.cap), nth, k
+    if q.n < 0 or q.qdtype < 0 or q.qdtype > 2 or q.outer < 0 or q.outer > 2 or s.nt < 3:
+        return DSL_ERR_BAD_PARAM
+    if ewc_parse(<const int32_t*>p[s.t[1]], q.C, &pg) != 0 or s.nt != 3 + pg.n_ext:
+        return DSL_ERR_BAD_PARAM
+    if q.n == 0:
+        return DSL_OK
+    pg.main = <const void*>p[s.t[0]]
+    pg.out = <void*>p[s.t[2]]
+    pg.in_dt = <int>q.qdtype
+    pg.out_dt = <int>q.outer
+    for k in range(pg.n_ext):
+        pg.ext[k] = <const float*>p[s.t[3 + k]]
+    pg.uform = dsl_kv_form(DSL_KV_UNARY, <int>q.level, ex.cap)
+    ctx.pg = &pg
+    ctx.fn = ewc_select(form)
+    dsl_hit(ex, DSL_KV_QUANT, form)
+    dsl_hit(ex, DSL_KV_UNARY, pg.uform)
+    nth = dsl_threads_for(q.n * pg.n_ins, 8 * min_work, ex.nt)
+    run_ranges(ex, ewc_range, &ctx, q.n, nth, 64)
+    return DSL_OK
+
+
 cdef int run_quant(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
+    if s.op == DSL_OP_EWCHAIN:
+        return run_ewchain(s, p, x)
     if s.op == DSL_OP_QADD:
         return run_qadd(s, p, x)
     if s.op == DSL_OP_QCONVCW:

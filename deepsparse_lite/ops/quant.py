@@ -37,6 +37,7 @@ class QuantOp:
     QCONV = op_id(Family.QUANT, 5)
     QCONVCW = op_id(Family.QUANT, 6)
     QADD = op_id(Family.QUANT, 7)
+    EWCHAIN = op_id(Family.QUANT, 8)
 
 
 OUT_I32, OUT_F32, OUT_U8, OUT_S8 = 0, 1, 2, 3
@@ -726,3 +727,49 @@ class QGemm(OpDef):
         y = b.output(outs[0].name, outs[0].shape, ydt)
         _emit_qgemm(node, b, a, _dt(a), wc, zw, za, za_t, y, M, K, N, out_mode=mode, mult=mult,
                     zy=zy, ibias=ibias)
+
+
+_EWC_TYPES = {"float32": 0, "uint8": 1, "int8": 2}
+
+
+@register("ai.deepsparse_lite::EltwiseChain")
+class EltwiseChain(OpDef):
+    """A chain of element-wise ops fused by compiler/passes.py fuse_eltwise_chains: one
+    program (csrc/q8_ewchain.h) over the main input and up to 5 float32 operands that are
+    scalars, last-axis vectors or of the main input's shape. The program's operand
+    patterns are recomputed here from the shapes; the kernel checks the instructions."""
+    def infer(self, node, ins):
+        dt = node.attrs.get("_out_dtype")
+        if dt not in _EWC_TYPES or not ins or ins[0] is None or ins[0].shape is None:
+            raise UnsupportedModelError(f"{node.describe()}: not a chain this compiler made")
+        return [(tuple(ins[0].shape), np.dtype(dt))]
+
+    def lower(self, node, b, ins, outs):
+        from deepsparse_lite.compiler.passes import _ew_pattern, _EWC_MAX_EXT
+
+        words = node.attrs.get("_program")
+        in_dt, out_dt = node.attrs.get("_in_dtype"), node.attrs.get("_out_dtype")
+        if (not isinstance(words, np.ndarray) or words.dtype != np.int32 or words.ndim != 1
+                or in_dt not in _EWC_TYPES or out_dt not in _EWC_TYPES):
+            raise UnsupportedModelError(f"{node.describe()}: not a chain this compiler made")
+        x = ins[0]
+        shape = tuple(x.shape)
+        if np.dtype(x.dtype) != np.dtype(in_dt) or len(ins) - 1 > _EWC_MAX_EXT:
+            raise UnsupportedModelError(f"{node.describe()}: operand types do not fit the program")
+        words = words.copy()
+        if words.size < 2 + 2 * _EWC_MAX_EXT or int(words[1]) != len(ins) - 1:
+            raise UnsupportedModelError(f"{node.describe()}: malformed program")
+        for k, v in enumerate(ins[1:]):
+            pat = _ew_pattern(v, shape)
+            if pat is None:
+                raise UnsupportedModelError(f"{node.describe()}: operand {k + 1} does not broadcast "
+                                            f"as a scalar, last-axis vector or same-shape tensor")
+            words[2 + 2 * k] = pat
+            words[3 + 2 * k] = int(shape[-1]) if shape else 1
+        n = int(np.prod(shape, dtype=np.int64))
+        y = b.output(outs[0].name, outs[0].shape, np.dtype(out_dt))
+        tensors = [b.value(node.inputs[0]), b.const(words, name=f"{node.name}_prog"), y]
+        tensors += [b.value(i) for i in node.inputs[1:]]
+        b.emit(QuantOp.EWCHAIN, tensors,
+               sp.params(sp.QUANT, level=b.isa, qdtype=_EWC_TYPES[in_dt], outer=_EWC_TYPES[out_dt],
+                         C=int(words.size), inner=n, n=n, zp_slot=-1))
