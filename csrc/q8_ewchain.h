@@ -22,6 +22,8 @@
  *   ADD / SUB / MUL / DIV  dst = a op b
  *   UNARY dst, a; b = fn   dsl_vunary_f32(fn, a; c0, c1)
  *   STORE a                to the output (float32, or u8 / s8 of the integer values)
+ *   FQ    dst, a           QNT then DEQ (zero point c0, scale c1) in one pass
+ *   ADDC / SUBC / MULC / DIVC dst, a    a op c0;  RSUBC / RDIVC  c0 - a, c0 / a
  */
 #ifndef Q8_EWCHAIN_H
 #define Q8_EWCHAIN_H
@@ -49,6 +51,14 @@
 #define EWC_DIV 8
 #define EWC_UNARY 9
 #define EWC_STORE 10
+#define EWC_FQ 11      /* QNT then DEQ with the same zero point and scale */
+#define EWC_ADDC 12    /* a op c0, c0 a constant */
+#define EWC_SUBC 13
+#define EWC_RSUBC 14   /* c0 - a */
+#define EWC_MULC 15
+#define EWC_DIVC 16
+#define EWC_RDIVC 17   /* c0 / a */
+#define EWC_NOPS 18
 
 /* element types of the main input and the output (dsl_params.h codes) */
 #define EWC_F32 0
@@ -87,7 +97,7 @@ static inline int ewc_parse(const int32_t* blob, int64_t words, ewc_prog* pg) {
     for (int k = 0; k < pg->n_ins; ++k) {
         const int32_t* i = pg->ins + 4 * k;
         const int op = i[0];
-        if (op < EWC_LOAD_MAIN || op > EWC_STORE) return -1;
+        if (op < EWC_LOAD_MAIN || op >= EWC_NOPS) return -1;
         if (i[1] < 0 || i[1] >= EWC_NREG || i[2] < 0 || i[2] >= EWC_NREG) return -1;
         if (op >= EWC_ADD && op <= EWC_DIV && (i[3] < 0 || i[3] >= EWC_NREG)) return -1;
         if (op == EWC_LOAD_EXT && i[2] >= pg->n_ext) return -1;

@@ -1,5 +1,6 @@
 /* Template of the EWCHAIN strip interpreter (q8_ewchain.h), one instance per vector form. */
 #define EWC_RUN VM_SFX(ewc_run)
+#define EWC_QROW VM_SFX(ewc_qrow)
 #if VM_LEN == 1
 #define EWC_VROUND(x) rintf(x)
 #define EWC_GE(a, b) ((a) >= (b))
@@ -21,6 +22,50 @@
         for (; j_ + VM_LEN <= (n); j_ += VM_LEN) { VEXPR; }                                \
         for (; j_ < (n); ++j_) { SEXPR; }                                                  \
     } while (0)
+
+/* QNT (and FQ: the quantized value dequantized again, (q - z) * s, one pass) of a strip.
+ * rint(a / s) without a division per element: q = a * RN(1 / s) is within |q| 2^-23
+ * (<= 2^-14 for |q| <= 512) of a / s, so rint(q) is rint(a / s) unless a / s lies within
+ * 2^-12 of a half-integer; such vectors (and NaN) take the true division. Past |q| = 512
+ * every result saturates. */
+static inline __attribute__((always_inline)) VM_TARGET void
+EWC_QROW(const float* a, float* d, int64_t n, const float* c, const int fq) {
+    const float z = c[0], s = c[1], lo_ = c[2], hi_ = c[3];
+    const int fast = fabsf(s) > 1e-30f && fabsf(s) < 1e30f;
+    const float rs = 1.0f / s;
+    const VF vz = VF_SET1(z), vs = VF_SET1(s), vlo = VF_SET1(lo_), vhi = VF_SET1(hi_),
+             vr = VF_SET1(rs), vhalf = VF_SET1(0.5f), vdel = VF_SET1(EWC_TIE_BAND),
+             vbig = VF_SET1(512.f);
+    int64_t j = 0;
+    for (; j + VM_LEN <= n; j += VM_LEN) {
+        const VF x = VF_LOAD(a + j);
+        VF v;
+        if (fast) {
+            const VF q = VF_MUL(x, vr);
+            v = EWC_VROUND(q);
+            const VF t = VF_ABS(VF_SUB(VF_ABS(VF_SUB(q, v)), vhalf));
+            if (!EWC_ALL(EWC_OR(EWC_GE(t, vdel), EWC_GT(VF_ABS(q), vbig))))
+                v = EWC_VROUND(VF_DIV(x, vs));
+        } else {
+            v = EWC_VROUND(VF_DIV(x, vs));
+        }
+        v = VF_MIN(VF_MAX(VF_ADD(v, vz), vlo), vhi);
+        if (fq) v = VF_MUL(VF_SUB(v, vz), vs);
+        VF_STORE(d + j, v);
+    }
+    for (; j < n; ++j) {
+        const float x = a[j];
+        float v;
+        const float q = x * rs, r = rintf(q);
+        if (fast && (fabsf(fabsf(q - r) - 0.5f) >= EWC_TIE_BAND || fabsf(q) > 512.f))
+            v = r;
+        else
+            v = rintf(x / s);
+        v += z;
+        v = v < lo_ ? lo_ : (v > hi_ ? hi_ : v);
+        d[j] = fq ? (v - z) * s : v;
+    }
+}
 
 static VM_TARGET void EWC_RUN(const ewc_prog* pg, int64_t lo, int64_t hi) {
     float buf[EWC_NREG][EWC_STRIP] __attribute__((aligned(64)));
@@ -80,42 +125,21 @@ static VM_TARGET void EWC_RUN(const ewc_prog* pg, int64_t lo, int64_t hi) {
                 rv[dst] = d;
                 break;
             }
-            case EWC_QNT: {
-                /* rint(a / s) without a division per element: q = a * RN(1 / s) is within
-                 * |q| 2^-23 (<= 2^-14 for |q| <= 512) of a / s, so rint(q) is rint(a / s)
-                 * unless a / s lies within 2^-12 of a half-integer; such vectors (and NaN)
-                 * take the true division. Past |q| = 512 every result saturates. */
-                const float z = c[0], s = c[1], lo_ = c[2], hi_ = c[3];
-                const int fast = fabsf(s) > 1e-30f && fabsf(s) < 1e30f;
-                const float rs = 1.0f / s;
-                const VF vz = VF_SET1(z), vs = VF_SET1(s), vlo = VF_SET1(lo_), vhi = VF_SET1(hi_),
-                         vr = VF_SET1(rs), vhalf = VF_SET1(0.5f), vdel = VF_SET1(EWC_TIE_BAND),
-                         vbig = VF_SET1(512.f);
-                int64_t j = 0;
-                for (; j + VM_LEN <= n; j += VM_LEN) {
-                    const VF x = VF_LOAD(a + j);
-                    VF v;
-                    if (fast) {
-                        const VF q = VF_MUL(x, vr);
-                        v = EWC_VROUND(q);
-                        const VF t = VF_ABS(VF_SUB(VF_ABS(VF_SUB(q, v)), vhalf));
-                        if (!EWC_ALL(EWC_OR(EWC_GE(t, vdel), EWC_GT(VF_ABS(q), vbig))))
-                            v = EWC_VROUND(VF_DIV(x, vs));
-                    } else {
-                        v = EWC_VROUND(VF_DIV(x, vs));
-                    }
-                    VF_STORE(d + j, VF_MIN(VF_MAX(VF_ADD(v, vz), vlo), vhi));
-                }
-                for (; j < n; ++j) {
-                    const float x = a[j];
-                    float v;
-                    const float q = x * rs, r = rintf(q);
-                    if (fast && (fabsf(fabsf(q - r) - 0.5f) >= EWC_TIE_BAND || fabsf(q) > 512.f))
-                        v = r;
-                    else
-                        v = rintf(x / s);
-                    v += z;
-                    d[j] = v < lo_ ? lo_ : (v > hi_ ? hi_ : v);
+            case EWC_QNT:
+            case EWC_FQ:
+                EWC_QROW(a, d, n, c, op == EWC_FQ);
+                rv[dst] = d;
+                break;
+            case EWC_ADDC: case EWC_SUBC: case EWC_RSUBC: case EWC_MULC: case EWC_DIVC: case EWC_RDIVC: {
+                const float k0 = c[0];
+                const VF vk = VF_SET1(k0);
+                switch (op) {
+                case EWC_ADDC: EWC_LOOP(n, VF_STORE(d + j_, VF_ADD(VF_LOAD(a + j_), vk)), d[j_] = a[j_] + k0); break;
+                case EWC_SUBC: EWC_LOOP(n, VF_STORE(d + j_, VF_SUB(VF_LOAD(a + j_), vk)), d[j_] = a[j_] - k0); break;
+                case EWC_RSUBC: EWC_LOOP(n, VF_STORE(d + j_, VF_SUB(vk, VF_LOAD(a + j_))), d[j_] = k0 - a[j_]); break;
+                case EWC_MULC: EWC_LOOP(n, VF_STORE(d + j_, VF_MUL(VF_LOAD(a + j_), vk)), d[j_] = a[j_] * k0); break;
+                case EWC_DIVC: EWC_LOOP(n, VF_STORE(d + j_, VF_DIV(VF_LOAD(a + j_), vk)), d[j_] = a[j_] / k0); break;
+                default: EWC_LOOP(n, VF_STORE(d + j_, VF_DIV(vk, VF_LOAD(a + j_))), d[j_] = k0 / a[j_]); break;
                 }
                 rv[dst] = d;
                 break;
@@ -173,3 +197,4 @@ static VM_TARGET void EWC_RUN(const ewc_prog* pg, int64_t lo, int64_t hi) {
 #undef EWC_OR
 #undef EWC_ALL
 #undef EWC_RUN
+#undef EWC_QROW

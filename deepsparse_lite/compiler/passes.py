@@ -777,7 +777,10 @@ def run_passes(graph: Graph, fuse: bool = True) -> None:
 
 #: csrc/q8_ewchain.h instruction codes and limits
 _EWC = {"LOAD_MAIN": 1, "LOAD_EXT": 2, "DEQ": 3, "QNT": 4, "Add": 5, "Sub": 6, "Mul": 7,
-        "Div": 8, "UNARY": 9, "STORE": 10}
+        "Div": 8, "UNARY": 9, "STORE": 10, "FQ": 11}
+#: a op constant / constant op a (Add and Mul commute exactly)
+_EWC_CONST = {("Add", 1): 12, ("Add", 0): 12, ("Sub", 1): 13, ("Sub", 0): 14,
+              ("Mul", 1): 15, ("Mul", 0): 15, ("Div", 1): 16, ("Div", 0): 17}
 _EWC_NREG, _EWC_MAX_EXT, _EWC_MAX_INS, _EWC_MAX_NODES = 12, 5, 64, 24
 _EWC_UNARY = ("Erf", "Relu", "Sigmoid", "Tanh", "Abs", "Neg", "Exp", "Sqrt")
 _Q8 = (np.dtype(np.uint8), np.dtype(np.int8))
@@ -873,11 +876,33 @@ def _ew_program(graph: Graph, group: List[Node], main: str, out: str, shape: tup
             free.append(reg.pop(name))
             free.sort()
 
+    inside = defaultdict(list)
+    for n in order:
+        for i in n.inputs[:1] if n.op_type in ("QuantizeLinear", "DequantizeLinear") else n.inputs:
+            inside[i].append(n)
+    folded = set()   # DequantizeLinear nodes done by their QuantizeLinear's FQ
     try:
         reg[main] = take()
         emit(_EWC["LOAD_MAIN"], reg[main])
         for k, n in enumerate(order):
+            if id(n) in folded:
+                continue
             t = n.op_type
+            if t == "QuantizeLinear" and n.outputs[0] != out:
+                users = inside.get(n.outputs[0], [])
+                if (len(users) == 1 and users[0].op_type == "DequantizeLinear"
+                        and _ew_qdq(graph, users[0])[:2] == _ew_qdq(graph, n)[:2]):
+                    m = users[0]
+                    s, z, dt = _ew_qdq(graph, n)
+                    lo, hi = (0.0, 255.0) if dt == np.uint8 else (-128.0, 127.0)
+                    a = reg[n.inputs[0]]
+                    release(n.inputs[0], k)
+                    dst = take()
+                    emit(_EWC["FQ"], dst, a, 0, (float(z), s, lo, hi))
+                    reg[m.outputs[0]] = dst
+                    folded.add(id(m))
+                    release(m.outputs[0], order.index(m))
+                    continue
             operands = []
             temps = []
             srcs = n.inputs[:1] if t in ("QuantizeLinear", "DequantizeLinear") else list(n.inputs)
@@ -888,6 +913,19 @@ def _ew_program(graph: Graph, group: List[Node], main: str, out: str, shape: tup
                     if abs(mant) == 0.5 and -124 <= e <= 126:  # x / 2^k == x * 2^-k exactly
                         srcs[1] = _new_const(graph, n.name, np.array(1.0 / float(c.reshape(-1)[0]), np.float32))
                         t = "Mul"
+            if t in ("Add", "Sub", "Mul", "Div"):
+                side = next((j for j in (1, 0) if srcs[j] not in produced and srcs[j] != main
+                             and srcs[j] not in reg and _const(graph, srcs[j]) is not None
+                             and _const(graph, srcs[j]).size == 1), None)
+                if side is not None and srcs[1 - side] in reg:
+                    a = reg[srcs[1 - side]]
+                    release(srcs[1 - side], k)
+                    dst = take()
+                    emit(_EWC_CONST[(t, side)], dst, a, 0,
+                         (float(np.asarray(_const(graph, srcs[side]), np.float32).reshape(-1)[0]),))
+                    reg[n.outputs[0]] = dst
+                    release(n.outputs[0], k)
+                    continue
             for i in srcs:
                 if i in reg:
                     operands.append(reg[i])
