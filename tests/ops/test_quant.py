@@ -519,3 +519,35 @@ def test_dq_add_q_becomes_one_step_and_matches_the_unfused_ops(relu, monkeypatch
     plan = compiler.compile_onnx(m.SerializeToString())
     assert QuantOp.QADD not in [int(s["op"]) for s in plan.steps]
     np.testing.assert_array_equal(compiler.execute(plan, [a, bq])[0], fused)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_qlinear_add_near_ties_is_exact(relu):
+    """sa = sb = sy / 2: (a - za) sa + (b - zb) sb over sy lands on or a few ulps from
+    half-integers all the time; the kernel's reciprocal shortcut must round every one as
+    the true division does (the reference below is the unfused float32 arithmetic)."""
+    shape = (3, 1000)
+    r = rng(11)
+    a, bq = qrand(r, np.uint8, shape), qrand(r, np.uint8, shape)
+    sa = sb = np.float32(0.05)
+    sy, za, zb, zy = np.float32(0.1), 3, 130, 7
+    inits = {"as": sa, "az": np.array(za, np.uint8), "bs": sb, "bz": np.array(zb, np.uint8),
+             "ys": sy, "yz": np.array(zy, np.uint8)}
+    nodes = [helper.make_node("DequantizeLinear", ["a", "as", "az"], ["fa"]),
+             helper.make_node("DequantizeLinear", ["b", "bs", "bz"], ["fb"]),
+             helper.make_node("Add", ["fa", "fb"], ["s"])]
+    last = "s"
+    if relu:
+        nodes.append(helper.make_node("Relu", ["s"], ["rl"]))
+        last = "rl"
+    nodes.append(helper.make_node("QuantizeLinear", [last, "ys", "yz"], ["y"]))
+    m = model(nodes, {"a": a, "b": bq}, ["y"], inits)
+    f = (a.astype(np.int32) - za).astype(np.float32) * sa + (bq.astype(np.int32) - zb).astype(np.float32) * sb
+    if relu:
+        f = np.maximum(f, np.float32(0))
+    want = np.clip(np.rint(f / sy) + zy, 0, 255).astype(np.uint8)
+    ties = np.abs(np.abs(f / sy - np.rint(f / sy)) - 0.5) < 1e-3
+    assert ties.sum() > 100  # the test data does hit the ties
+    from deepsparse_lite.ops.quant import QuantOp
+    assert [int(s["op"]) for s in compiler.compile_onnx(m).steps] == [QuantOp.QADD]
+    check_all(m, {"a": a, "b": bq}, [want], tol=0)
