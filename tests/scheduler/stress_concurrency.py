@@ -3,7 +3,8 @@ concurrency stress of tests/scheduler/test_stress.py, run in its own process so 
 deadlock ends in a traceback dump and a non-zero exit instead of a hung CI job.
 
 Three Contexts (single_stream, multi_stream, elastic), each shared by engines of three small
-sample models (mlp 64-64-64-10, bert_tiny at seq 8, resnet_tiny at 16x16): 9 engines. Every
+sample models (mlp 64-64-64-10, bert_tiny at seq 8, resnet_tiny at 16x16), and one standalone
+Engine per scheduler: 12 engines. Every
 input comes from a small seeded pool whose outputs were computed beforehand, one request at a
 time, on the same engine; ``--threads`` callers then send ``--requests`` requests each, drawn
 at random over every engine and input, and compare each output with the expected one (equal
@@ -152,7 +153,7 @@ def main(argv=None) -> int:
     # a hang anywhere (even outside a join) ends the process with every thread's stack
     faulthandler.dump_traceback_later(args.timeout + 60, exit=True)
 
-    from deepsparse_lite import Context, MultiModelEngine
+    from deepsparse_lite import Context, Engine, MultiModelEngine
 
     tmp = tempfile.mkdtemp(prefix="dsl-stress-")
     try:
@@ -163,6 +164,9 @@ def main(argv=None) -> int:
                     "elastic": Context(num_streams=min(2, ncpu))}
         engines = [(name, MultiModelEngine(paths[name], 1, ctx))
                    for ctx in contexts.values() for name in MODELS]
+        # and one standalone Engine per scheduler (its own Context), in the same mix
+        engines += [(name, Engine(paths[name], batch_size=1, scheduler=sched))
+                    for name, sched in zip(MODELS, contexts)]
         # expected outputs: the same engine, the same input, one request at a time
         expected = [[eng.run(x) for x in pools[name]] for name, eng in engines]
 

@@ -23,10 +23,11 @@ NCPU = len(os.sched_getaffinity(0))
 
 
 def test_8_threads_x_10000_requests_over_shared_contexts_with_engine_churn():
-    """8 x 10,000 requests over 9 engines (mlp / bert_tiny / resnet_tiny on a single_stream,
-    a multi_stream and an elastic Context) while engines are created and closed on the same
-    Contexts: every output equals the one computed alone beforehand, no request fails, no
-    thread hangs; the churn engines' requests either complete correctly or are refused."""
+    """8 x 10,000 requests over 12 engines (mlp / bert_tiny / resnet_tiny on a single_stream,
+    a multi_stream and an elastic Context, and a standalone Engine of each scheduler) while
+    engines are created and closed on the same Contexts: every output equals the one
+    computed one request at a time beforehand, no request fails, no thread hangs; the churn
+    engines' requests either complete correctly or are refused."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "tests.scheduler.stress_concurrency", "--threads", "8",
            "--requests", "10000", "--timeout", "150"]
