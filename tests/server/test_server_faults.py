@@ -171,9 +171,10 @@ def _faults(port, good_labels):
 
 def test_load_with_faults_mixed_in(fault_server, expected):
     """6 clients x 400 good requests over two endpoints while 2 clients send 20 kinds of
-    faulty requests in turn: every good request is answered 200 and correct, every fault gets
-    its 4xx (or its connection is dropped), no unhandled error in the server's log, and the
-    server is healthy and correct afterwards; p50 / p99 of the good requests printed."""
+    faulty requests in turn and 16 connections stall half-way through their request: every
+    good request is answered 200 and correct, every fault gets its 4xx (or its connection is
+    dropped), no unhandled error in the server's log, and the server is healthy and correct
+    afterwards; p50 / p99 of the good requests printed."""
     srv = fault_server
     faults = _faults(srv.port, expected[("sentiment_analysis", TEXTS[3])]["labels"])
     n_clients, per_client = 6, 400
@@ -212,6 +213,13 @@ def test_load_with_faults_mixed_in(fault_server, expected):
                 fault_bad.append((name, err))
             i += 2
 
+    # clients that stall: 16 connections hold half a request each for the whole run
+    stalled = []
+    for k in range(16):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        data = _request("/v2/models/top2/infer", json.dumps({"sequences": TEXTS[k]}).encode())
+        s.sendall(data[:len(data) // 2 + k])
+        stalled.append(s)
     t0 = time.monotonic()
     with ThreadPoolExecutor(n_clients + 2) as ex:
         bad_futs = [ex.submit(faulty, k) for k in range(2)]
@@ -220,6 +228,10 @@ def test_load_with_faults_mixed_in(fault_server, expected):
         for f in bad_futs:
             f.result(timeout=150)
     elapsed = time.monotonic() - t0
+    for k, s in enumerate(stalled):   # they give up: half by FIN, half by RST
+        if k % 2:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
     assert len(good) == n_clients
     lat.sort()
     n = len(lat)
@@ -273,7 +285,10 @@ def test_openapi_schema_no_server_error(fault_server):
                              60 if op.path.endswith("/infer") else 5))
         if op.path.endswith("/infer"):
             runs.append((op, GenerationMode.NEGATIVE, {"name": "top2"}, 80))
+    t_end = time.monotonic() + 120   # a bound on the whole run, whatever the machine
     for op, mode, path_params, n in runs:
+        if time.monotonic() > t_end:
+            break
         @settings(max_examples=n, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         @given(case=op.as_strategy(generation_mode=mode, path_parameters=path_params))
@@ -379,3 +394,34 @@ def test_client_faults_found_here_are_4xx_in_process(tiny_text_folder):
     with TestClient(app, raise_server_exceptions=False) as c:
         r = c.post("/v2/models/echo/infer", json={"sequences": "a", "fail": True})
         assert r.status_code == 500 and r.json()["error"] == "RuntimeError"
+
+
+def test_sigterm_with_a_stalled_client_still_exits(tmp_path, tiny_text_folder):
+    """A client that stalls half-way through its body cannot hold the shutdown: the server
+    (``graceful_shutdown_timeout: 2``) still exits after SIGTERM (within 20 s here), and a
+    request answered before the signal was answered right."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"graceful_shutdown_timeout: 2\nendpoints:\n  - task: sentiment-analysis\n"
+                   f"    model: {tiny_text_folder}\n")
+    port = free_port()
+    srv = ServerProcess(["-m", "deepsparse_lite.server", "--config-file", str(cfg), "--host",
+                         "127.0.0.1", "--port", str(port), "--log-level", "warning"], port)
+    try:
+        srv.wait_ready(60)
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        data = _request("/v2/models/sentiment_analysis/infer", b'{"sequences": "stalled"}')
+        s.sendall(data[:-8])
+        r = httpx.post(srv.url + "/v2/models/sentiment_analysis/infer",
+                       json={"sequences": "fine"}, timeout=10)
+        assert r.status_code == 200 and r.json()["labels"][0] in ("positive", "negative")
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = srv.proc.wait(timeout=20)
+        except Exception:
+            pytest.fail("the server did not exit 20 s after SIGTERM with a stalled client")
+        print(f"\nexit {rc} {time.monotonic() - t0:.1f} s after SIGTERM with a stalled client")
+        assert rc in (0, -signal.SIGTERM)
+        s.close()
+    finally:
+        srv.stop()
