@@ -3,8 +3,9 @@ concurrency stress of tests/scheduler/test_stress.py, run in its own process so 
 deadlock ends in a traceback dump and a non-zero exit instead of a hung CI job.
 
 Three Contexts (single_stream, multi_stream, elastic), each shared by engines of three small
-sample models (mlp 64-64-64-10, bert_tiny at seq 8, resnet_tiny at 16x16), and one standalone
-Engine per scheduler: 12 engines. Every
+sample models (mlp 64-64-64-10, bert_tiny at seq 8, resnet_tiny at 16x16), one standalone
+Engine per scheduler, and a dynamic-batch mlp whose plan cache (2) is smaller than its
+batch sizes (3), so its plans are evicted and recompiled under load: 13 engines. Every
 input comes from a small seeded pool whose outputs were computed beforehand, one request at a
 time, on the same engine; ``--threads`` callers then send ``--requests`` requests each, drawn
 at random over every engine and input, and compare each output with the expected one (equal
@@ -46,6 +47,12 @@ def build(directory):
     paths["churn"] = os.path.join(directory, "churn.onnx")
     build_model("mlp", paths["churn"], seed=7, **MODELS["mlp"])
     pools["churn"] = pools["mlp"]
+    # a dynamic-batch mlp: a plan per batch size, more sizes than its plan cache keeps
+    paths["dyn"] = os.path.join(directory, "dyn.onnx")
+    build_model("mlp", paths["dyn"], batch_size=None, seed=3, **MODELS["mlp"])
+    rng = np.random.default_rng(5)
+    pools["dyn"] = [rng.standard_normal((1 + k % 3, 64), dtype=np.float32) for k in range(POOL)]
+    pools["dyn"] = [[x] for x in pools["dyn"]]
     return paths, pools
 
 
@@ -167,6 +174,11 @@ def main(argv=None) -> int:
         # and one standalone Engine per scheduler (its own Context), in the same mix
         engines += [(name, Engine(paths[name], batch_size=1, scheduler=sched))
                     for name, sched in zip(MODELS, contexts)]
+        # and the dynamic-batch engine: 3 batch sizes, 2 plans kept, so plans are evicted
+        # and compiled again while other threads still run them
+        os.environ["DSL_PLAN_CACHE_SIZE"] = "2"
+        engines.append(("dyn", MultiModelEngine(paths["dyn"], None, contexts["elastic"])))
+        del os.environ["DSL_PLAN_CACHE_SIZE"]
         # expected outputs: the same engine, the same input, one request at a time
         expected = [[eng.run(x) for x in pools[name]] for name, eng in engines]
 
@@ -208,7 +220,9 @@ def main(argv=None) -> int:
         for ctx in contexts.values():
             ctx.close(timeout=args.timeout)
         total = args.threads * args.requests
+        dyn = engines[-1][1]._model.stats
         report = {"threads": args.threads, "requests": total, **res.counts,
+                  "dyn_plan_compiles": dyn["misses"], "dyn_plan_evictions": dyn["evictions"],
                   "seconds": round(elapsed, 2), "requests_per_s": round(total / elapsed),
                   "churn_cycles": stats["cycles"], "churn_ok": stats["ok"],
                   "churn_refused": stats["refused"], "samples": res.samples}

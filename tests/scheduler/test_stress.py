@@ -23,8 +23,9 @@ NCPU = len(os.sched_getaffinity(0))
 
 
 def test_8_threads_x_10000_requests_over_shared_contexts_with_engine_churn():
-    """8 x 10,000 requests over 12 engines (mlp / bert_tiny / resnet_tiny on a single_stream,
-    a multi_stream and an elastic Context, and a standalone Engine of each scheduler) while
+    """8 x 10,000 requests over 13 engines (mlp / bert_tiny / resnet_tiny on a single_stream,
+    a multi_stream and an elastic Context, a standalone Engine of each scheduler, and a
+    dynamic-batch mlp whose plans are evicted and recompiled under load) while
     engines are created and closed on the same Contexts: every output equals the one
     computed one request at a time beforehand, no request fails, no thread hangs; the churn
     engines' requests either complete correctly or are refused."""
@@ -41,10 +42,12 @@ def test_8_threads_x_10000_requests_over_shared_contexts_with_engine_churn():
     print(f"\nstress: {rep['requests']} requests in {rep['seconds']} s ({rep['requests_per_s']}/s), "
           f"{rep['equal']} equal bit for bit, {rep['close']} within 1e-6; churn: "
           f"{rep['churn_cycles']} engines created and closed under load, {rep['churn_ok']} of "
-          f"their requests answered, {rep['churn_refused']} refused cleanly")
+          f"their requests answered, {rep['churn_refused']} refused cleanly; the dynamic "
+          f"engine compiled {rep['dyn_plan_compiles']} plans under load")
     assert rep["requests"] == 80000 and rep["wrong"] == 0 and rep["errors"] == 0
     assert rep["equal"] + rep["close"] == 80000
     assert rep["churn_cycles"] >= 1 and rep["churn_refused"] >= 1
+    assert rep["dyn_plan_evictions"] >= 1
 
 
 @pytest.fixture(scope="module")
