@@ -112,3 +112,36 @@ def test_a_request_racing_close_is_refused_or_waited_for(slow_path, shared):
     finally:
         if ctx is not None:
             ctx.close()
+
+
+def test_plans_evicted_under_churn_are_freed(tmp_path, monkeypatch):
+    """A value-specialised engine cycling through more shapes than its plan cache keeps:
+    the Context's plan bindings must not keep the evicted plans (their constants) alive.
+    They did (a strong cache of up to 64 plans: 40 evicted MLP plans, 245 MiB, behind a
+    plan cache of 2)."""
+    import gc
+    import weakref
+
+    from deepsparse_lite.models.registry import build_model
+
+    monkeypatch.setenv("DSL_PLAN_CACHE_SIZE", "2")
+    path = str(tmp_path / "dyn.onnx")
+    build_model("mlp", path, batch_size=None, sizes=(64, 64, 64, 10))
+    ctx = Context(num_streams=1)
+    try:
+        engines = [Engine(path, batch_size=None), MultiModelEngine(path, None, ctx)]
+        for eng in engines:
+            refs = []
+            for b in range(1, 21):
+                x = np.full((b, 64), 0.5, np.float32)
+                want = eng.run([x])[0]
+                refs.append(weakref.ref(eng.plan))
+                assert np.array_equal(eng.run([x])[0], want)
+            gc.collect()
+            alive = [r for r in refs if r() is not None]
+            assert len(alive) <= 2, f"{len(alive)} of 20 plans alive with a plan cache of 2"
+            assert len(eng.context._bound) <= 2
+            assert list(eng.context.memory()["weights"]) == [eng._key]
+            eng.close()
+    finally:
+        ctx.close()
