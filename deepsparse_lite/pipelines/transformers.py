@@ -183,9 +183,21 @@ def flatten_sequences(sequences) -> List[Union[str, tuple]]:
     return out
 
 
+def _check_text(s: str, where: str) -> None:
+    """A text the tokenizer can take: an unpaired surrogate (JSON ``"\\ud800"``) is no
+    Unicode text; the tokenizer's own error for it was a bare TypeError."""
+    if not s.isascii():
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError(f"{where} is not valid Unicode text: {e.reason} at position "
+                             f"{e.start}") from None
+
+
 def validate_sequences(v):
-    """Shared pydantic check: non-empty, inner lists of 1 or 2 strings."""
+    """Shared pydantic check: non-empty, inner lists of 1 or 2 strings, valid Unicode."""
     if isinstance(v, str):
+        _check_text(v, "sequences")
         return v
     if len(v) == 0:
         raise ValueError("sequences must not be empty")
@@ -193,4 +205,6 @@ def validate_sequences(v):
         if isinstance(s, list) and not 1 <= len(s) <= 2:
             raise ValueError(f"sequences[{k}] must be one text or a pair of texts, given a "
                              f"list of {len(s)}")
+        for j, t in enumerate(s if isinstance(s, list) else [s]):
+            _check_text(t, f"sequences[{k}]" + (f"[{j}]" if isinstance(s, list) else ""))
     return v

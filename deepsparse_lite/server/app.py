@@ -16,6 +16,7 @@ from typing import Callable, Dict, Optional
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.requests import ClientDisconnect
 from pydantic import ValidationError
 
 from deepsparse_lite.server.config import EndpointConfig, ServerConfig, load_config
@@ -106,18 +107,29 @@ class BodySizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class InputError(ValueError):
+    """The pipeline's pre-processing refused the request's values (a text too long, one the
+    tokenizer cannot take, ...): the client's fault, answered with 422, not 500."""
+
+
 def _run_timed(pipeline, body: dict, observe):
     """Run ``pipeline`` on ``body`` stage by stage when it exposes the stages
     (``parse_inputs`` / ``process_inputs`` / ``run_engine`` / ``process_engine_outputs``),
-    else as one call; ``observe(stage, seconds)`` records each stage."""
+    else as one call; ``observe(stage, seconds)`` records each stage. A ValueError of the
+    pre-processing stages is raised as :class:`InputError`."""
     t0 = time.perf_counter()
     stages = all(hasattr(pipeline, a) for a in ("parse_inputs", "process_inputs", "run_engine",
                                                  "process_engine_outputs"))
     if not stages:
         out = pipeline(**body)
     else:
-        parsed = pipeline.parse_inputs(**body)
-        processed = pipeline.process_inputs(parsed)
+        try:
+            parsed = pipeline.parse_inputs(**body)
+            processed = pipeline.process_inputs(parsed)
+        except ValidationError:
+            raise
+        except ValueError as e:  # pipelines refuse bad input values with ValueError
+            raise InputError(str(e)) from e
         arrays, ctx = processed if isinstance(processed, tuple) else (processed, {})
         t1 = time.perf_counter()
         outputs = pipeline.run_engine(arrays)
@@ -235,11 +247,19 @@ def create_app(config, pipelines: Optional[Dict] = None, factory: Optional[Calla
         return resp
 
     async def _infer(ep, pipeline, request):
-        raw = await request.body()
+        try:
+            raw = await request.body()
+        except ClientDisconnect:
+            # the client went away mid-body: nobody to answer (this was an "Exception in
+            # ASGI application" traceback per dropped connection); 499 only labels metrics
+            _LOG.debug("endpoint %s: client disconnected before sending its body", ep.name)
+            return Response(status_code=499)
         try:
             body = json.loads(raw) if raw else {}
         except ValueError as e:
             return _error(422, "InvalidJSON", f"request body is not valid JSON: {e}")
+        except RecursionError:  # e.g. "[[[[..." within the body size limit: was a bare 500
+            return _error(422, "InvalidJSON", "request body is not valid JSON: nested too deeply")
         if not isinstance(body, dict):
             return _error(422, "InvalidBody", "request body must be a JSON object of the "
                           "pipeline's input fields")
@@ -270,6 +290,8 @@ def create_app(config, pipelines: Optional[Dict] = None, factory: Optional[Calla
             errs = [{"loc": list(x["loc"]), "msg": x["msg"], "type": x["type"]} for x in e.errors()]
             return _error(422, "ValidationError", f"invalid request for {ep.name}: "
                           + _describe(errs), detail=errs)
+        except InputError as e:
+            return _error(422, "InvalidInput", f"invalid request for {ep.name}: {e}")
         except Exception as e:   # the server keeps serving; the client gets the reason
             _LOG.exception("endpoint %s failed", ep.name)
             return _error(500, type(e).__name__, str(e))

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -40,14 +41,29 @@ class ServerProcess:
         env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.proc = subprocess.Popen([sys.executable] + list(args), cwd=cwd, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # drained all along: a server logging more than a pipe holds (64 KiB of warnings
+        # under a fault load) would otherwise block on its next write
+        self.lines = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        """Everything the server printed so far (stdout and stderr)."""
+        return "".join(self.lines)
 
     def wait_ready(self, timeout=60.0):
         import httpx
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._reader.join(5)
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n"
-                                   f"{self.proc.stdout.read()[-4000:]}")
+                                   f"{self.output[-4000:]}")
             try:
                 if httpx.get(self.url + "/v2/health/ready", timeout=1.0).status_code == 200:
                     return self
@@ -64,6 +80,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        self._reader.join(5)
         if self.proc.stdout:
             self.proc.stdout.close()
 
