@@ -95,3 +95,31 @@ def test_engine_thread_pinning_sets_nm_flags():
         env = {}
         apply_thread_pinning(load_config({"engine_thread_pinning": pin, "endpoints": [_ep()]}), env)
         assert (env["NM_BIND_THREADS_TO_CORES"], env["NM_BIND_THREADS_TO_SOCKETS"]) == want
+
+
+def test_ray_keys_validated_and_listed():
+    ep = load_config({"endpoints": [_ep(num_replicas=2, num_cpus_per_replica=2,
+                                        num_streams=2)]}).endpoints[0]
+    assert ep.ray_keys_set == ["num_replicas", "num_cpus_per_replica"]
+    assert load_config({"endpoints": [_ep()]}).endpoints[0].ray_keys_set == []
+    ep = load_config({"endpoints": [_ep(autoscaling_config={"min_replicas": 1,
+                                                            "max_replicas": 4})]}).endpoints[0]
+    assert ep.autoscaling_config.max_replicas == 4 and ep.autoscaling_config.target_ongoing_requests == 2
+    for kw, msg in [({"num_replicas": 0}, "num_replicas: Input should be greater than or equal to 1"),
+                    ({"num_replicas": 2, "autoscaling_config": {}}, "not both"),
+                    ({"autoscaling_config": {"min_replicas": 3, "max_replicas": 2}},
+                     r"min_replicas \(3\) must be <= max_replicas \(2\)"),
+                    ({"autoscaling_config": {"max_replica": 2}},
+                     "unknown key 'endpoints.0.autoscaling_config.max_replica'"),
+                    ({"num_cpus_per_replica": 1, "num_streams": 2}, "a stream needs a core")]:
+        with pytest.raises(ConfigError, match=msg):
+            load_config({"endpoints": [_ep(**kw)]})
+
+
+def test_cli_ray_flags():
+    args = parse_args(["--config-file", "c.yaml", "--ray", "--address", "auto"])
+    assert args.ray and args.address == "auto" and args.host == "0.0.0.0"
+    assert parse_args(["--config-file", "c.yaml", "--ray"]).host == "127.0.0.1"
+    assert parse_args(["--config-file", "c.yaml", "--ray", "--host", "::"]).host == "::"
+    with pytest.raises(ValueError, match="give --ray too"):
+        config_from_args(parse_args(["--task", "sentiment-analysis", "--address", "auto"]))

@@ -1,0 +1,142 @@
+"""The server's config on a real local Ray cluster (127.0.0.1, 2 CPUs, no dashboard): two
+one-CPU replicas of the tiny text classifier behind the server's routes, a few hundred
+concurrent HTTP requests checked one by one against the same pipeline run in process, both
+replicas seen serving on their own core; the cluster is always stopped in teardown."""
+import importlib.util
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.server.conftest import ROOT, free_port
+
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                       reason="needs the [ray] extra (pip install 'ray[serve]')"),
+    # Ray's own pydantic models warn about pydantic v1 idioms at import
+    pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+
+@pytest.fixture
+def ray_cluster(monkeypatch):
+    from deepsparse_lite.server.cli import RAY_LOOPBACK_ENV
+
+    monkeypatch.setenv(*RAY_LOOPBACK_ENV)      # read when ray is first imported
+    import ray
+    from ray import serve
+
+    ray.init(address="local", include_dashboard=False, num_cpus=2, logging_level="warning",
+             runtime_env={"env_vars": {"PYTHONPATH": ROOT}})
+    try:
+        assert ray.util.get_node_ip_address() == "127.0.0.1"
+        yield serve
+    finally:
+        try:
+            serve.shutdown()
+        finally:
+            ray.shutdown()
+
+
+def test_two_replicas_serve_the_server_routes(ray_cluster, tiny_text_folder):
+    from deepsparse_lite.pipelines import Pipeline
+    from deepsparse_lite.server.ray_serve import APP_NAME, REPLICA_HEADER, build_app
+
+    serve = ray_cluster
+    words = "fast easy slow server model request stream core cache batch token label".split()
+    texts = [" ".join(words[(i * 7 + j) % len(words)] for j in range(1 + i % 9)) for i in range(32)]
+    with Pipeline.create("sentiment-analysis", model_path=tiny_text_folder, num_cores=1) as p:
+        expect = {t: p(sequences=t).model_dump() for t in texts}
+
+    port = free_port()
+    config = {"endpoints": [{"task": "sentiment-analysis", "model": tiny_text_folder,
+                             "num_replicas": 2, "num_cpus_per_replica": 1}]}
+    t0 = time.monotonic()
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app(config), name=APP_NAME, route_prefix="/", blocking=False)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:     # serve.run returns once the replicas are up; the proxy may lag a moment
+        try:
+            if httpx.get(url + "/v2/models/sentiment_analysis/ready", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, "the Ray Serve app did not become ready"
+        time.sleep(0.2)
+    started = time.monotonic() - t0
+
+    with httpx.Client(base_url=url, timeout=30) as c:
+        assert c.get("/v2/health/ready").json() == {"status": "OK"}
+        meta = c.get("/v2/models/sentiment_analysis").json()
+        assert meta["model_path"].endswith("model.onnx") and "input_schema" in meta
+        r = c.post("/v2/models/sentiment_analysis/infer", json={"sequence": "a"})
+        assert r.status_code == 422 and "sequences" in r.json()["message"]
+        assert c.post("/v2/models/nope/infer", json={"sequences": "a"}).status_code == 404
+
+    failures, mismatches, served_by = [], [], {}
+    per_client, clients = 40, 8
+
+    def client(k):
+        with httpx.Client(base_url=url, timeout=30) as c:
+            for i in range(per_client):
+                t = texts[(i * 5 + k) % len(texts)]
+                try:
+                    r = c.post("/v2/models/sentiment_analysis/infer", json={"sequences": t})
+                except httpx.HTTPError as e:
+                    failures.append(repr(e))
+                    continue
+                if r.status_code != 200:
+                    failures.append((r.status_code, r.text))
+                    continue
+                tag = r.headers.get(REPLICA_HEADER, "")
+                served_by[tag] = served_by.get(tag, 0) + 1
+                got, want = r.json(), expect[t]
+                if got["labels"] != want["labels"] or not _close(got["scores"], want["scores"]):
+                    mismatches.append((t, got, want))
+
+    t1 = time.monotonic()
+    with ThreadPoolExecutor(clients) as ex:
+        list(ex.map(client, range(clients)))
+    elapsed = time.monotonic() - t1
+    assert not failures, failures[:3]
+    assert not mismatches, mismatches[:3]
+    assert elapsed < 60, elapsed
+    # both replicas served, each pinned to a core of its own
+    assert len(served_by) == 2 and all(served_by.values()), served_by
+    cpus = [tag.rsplit("cpus=", 1)[1] for tag in served_by]
+    assert len(set(cpus)) == 2, served_by
+    m = httpx.get(url + "/metrics", timeout=10).text
+    assert (f'deepsparse_lite_requests_total{{endpoint="sentiment_analysis",status="200"}} '
+            f'{float(clients * per_client)}') in m
+    assert 'stage="engine_forward"' in m
+    print(f"ray app ready in {started:.1f}s; {clients * per_client} requests in {elapsed:.1f}s; "
+          f"{served_by}")
+
+
+def test_deployment_options_follow_the_config():
+    from deepsparse_lite.server.config import load_config
+    from deepsparse_lite.server.ray_serve import deployment_options
+
+    eps = load_config({"endpoints": [
+        {"task": "sentiment-analysis", "model": "m"},
+        {"task": "sentiment-analysis", "model": "m", "name": "b", "num_replicas": 3,
+         "num_cpus_per_replica": 2, "num_streams": 2},
+        {"task": "sentiment-analysis", "model": "m", "name": "c", "max_ongoing_requests": 9,
+         "autoscaling_config": {"min_replicas": 0, "max_replicas": 4}}]}).endpoints
+    assert deployment_options(eps[0]) == {"ray_actor_options": {"num_cpus": 1},
+                                          "max_ongoing_requests": 4, "num_replicas": 1}
+    assert deployment_options(eps[1]) == {"ray_actor_options": {"num_cpus": 2},
+                                          "max_ongoing_requests": 4, "num_replicas": 3}
+    opts = deployment_options(eps[2])
+    assert "num_replicas" not in opts and opts["max_ongoing_requests"] == 9
+    assert opts["autoscaling_config"] == {"min_replicas": 0, "max_replicas": 4,
+                                          "target_ongoing_requests": 2.0, "upscale_delay_s": 30.0,
+                                          "downscale_delay_s": 600.0}
+
+
+def _close(a, b, tol=1e-5):
+    import numpy as np
+    return np.allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), atol=tol)
