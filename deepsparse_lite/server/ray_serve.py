@@ -217,10 +217,11 @@ def build_app(config):
 def run_ray(config, address: Optional[str] = None, host: Optional[str] = None,
             port: int = 5543, wait=None) -> None:
     """Deploy ``config`` on the Ray cluster at ``address`` (``auto``, ``ray://...``, or an
-    ``ip:port`` of a head) or on a new local one (CPUs = this process's affinity mask; on
-    127.0.0.1 when ``cli.RAY_LOOPBACK_ENV`` was set before Ray was imported, as the CLI does)
-    and serve until SIGINT / SIGTERM; then delete the application (a cluster of its own is
-    stopped). ``wait()`` replaces waiting for a signal (tests)."""
+    ``ip:port`` of a head) or on a new local one (CPUs = the physical cores of this
+    process's affinity mask; on 127.0.0.1 when ``cli.RAY_LOOPBACK_ENV`` was set before Ray
+    was imported, as the CLI does) and serve until SIGINT / SIGTERM; then delete the
+    application (a cluster of its own is stopped). ``wait()``, when given, runs instead of
+    waiting for a signal (the test drives the app from it)."""
     import signal
     import threading
 
@@ -233,8 +234,11 @@ def run_ray(config, address: Optional[str] = None, host: Optional[str] = None,
         ray.init(address=address, logging_level=logging.WARNING)
         host = host or "0.0.0.0"
     else:
+        from deepsparse_lite.scheduler.topology import Topology
+
+        # Ray counts logical CPUs; a replica's num_cpus are physical cores of its Context
         ray.init(address="local", include_dashboard=False,
-                 num_cpus=len(os.sched_getaffinity(0)), logging_level=logging.WARNING)
+                 num_cpus=Topology.detect().num_physical_cores, logging_level=logging.WARNING)
         host = host or "127.0.0.1"
         if ray.util.get_node_ip_address() != "127.0.0.1":
             _LOG.warning("the local Ray cluster listens on %s, not only on 127.0.0.1: set "
@@ -242,7 +246,7 @@ def run_ray(config, address: Optional[str] = None, host: Optional[str] = None,
                          *RAY_LOOPBACK_ENV)
     # after ray.init, which installs its own handler (a stack dump, then abort): SIGTERM
     # stops like Ctrl-C, through the clean-up below
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         serve.start(http_options={"host": host, "port": port})
         try:
@@ -264,3 +268,4 @@ def run_ray(config, address: Optional[str] = None, host: Optional[str] = None,
                 serve.shutdown()
         finally:
             ray.shutdown()
+            signal.signal(signal.SIGTERM, previous)
