@@ -32,8 +32,8 @@ from ray import serve
 from deepsparse_lite.server.app import _default_factory, create_app, handle_request
 from deepsparse_lite.server.config import EndpointConfig, load_config
 
-__all__ = ["build_app", "deployment_options", "run_ray", "claim_cores", "EndpointReplica", "Ingress",
-           "RemotePipeline", "APP_NAME", "REPLICA_HEADER"]
+__all__ = ["build_app", "deployment_options", "cpus_needed", "run_ray", "claim_cores",
+           "EndpointReplica", "Ingress", "RemotePipeline", "APP_NAME", "REPLICA_HEADER"]
 
 _LOG = logging.getLogger("deepsparse_lite.server.ray")
 
@@ -49,7 +49,7 @@ def _set_process_affinity(cpus) -> None:
     for tid in os.listdir("/proc/self/task"):
         try:
             os.sched_setaffinity(int(tid), cpus)
-        except (ProcessLookupError, PermissionError):
+        except ProcessLookupError:
             pass          # a thread that ended meanwhile
 
 
@@ -197,6 +197,20 @@ def deployment_options(ep: EndpointConfig) -> dict:
     return opts
 
 
+def cpus_needed(config) -> int:
+    """CPUs the endpoints' replicas take at start (``initial_replicas``, else
+    ``min_replicas``, when autoscaled): Serve waits for them without end when the cluster
+    has fewer, so :func:`run_ray` checks first."""
+    total = 0
+    for ep in load_config(config).endpoints:
+        opts = deployment_options(ep)
+        auto = opts.get("autoscaling_config")
+        replicas = opts["num_replicas"] if auto is None else auto.get(
+            "initial_replicas", auto["min_replicas"])
+        total += replicas * opts["ray_actor_options"]["num_cpus"]
+    return total
+
+
 def build_app(config):
     """The Ray Serve application of ``config`` (a ServerConfig, dict or YAML path): a
     deployment per endpoint (:func:`deployment_options`) and the ingress in front."""
@@ -248,6 +262,13 @@ def run_ray(config, address: Optional[str] = None, host: Optional[str] = None,
     # stops like Ctrl-C, through the clean-up below
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
+        need, have = cpus_needed(config), ray.cluster_resources().get("CPU", 0)
+        if need > have:
+            msg = (f"the endpoints' replicas need {need} CPUs (num_replicas x "
+                   f"num_cpus_per_replica) and the Ray cluster has {have:g}")
+            if not address:     # nothing will add CPUs to a cluster of our own
+                raise ServerStartError(msg)
+            _LOG.warning("%s: Serve waits until the cluster grows", msg)
         serve.start(http_options={"host": host, "port": port})
         try:
             serve.run(build_app(config), name=APP_NAME, route_prefix="/", blocking=False)

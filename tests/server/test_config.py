@@ -123,3 +123,21 @@ def test_cli_ray_flags():
     assert parse_args(["--config-file", "c.yaml", "--ray", "--host", "::"]).host == "::"
     with pytest.raises(ValueError, match="give --ray too"):
         config_from_args(parse_args(["--task", "sentiment-analysis", "--address", "auto"]))
+
+
+def test_plain_server_accepts_and_names_ignored_ray_keys(monkeypatch, caplog):
+    import uvicorn
+
+    import deepsparse_lite.server.app as app_mod
+    from deepsparse_lite.server.cli import run_server
+
+    monkeypatch.setattr(app_mod, "create_app", lambda cfg: "app")
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
+    monkeypatch.setenv("NM_BIND_THREADS_TO_CORES", "1")      # run_server sets both
+    monkeypatch.setenv("NM_BIND_THREADS_TO_SOCKETS", "0")
+    with caplog.at_level("WARNING", logger="deepsparse_lite.server"):
+        run_server({"endpoints": [_ep(name="a", num_replicas=2, num_cpus_per_replica=1),
+                                  _ep(name="b")]})
+    msgs = [r.getMessage() for r in caplog.records]
+    assert msgs == ["endpoint a: num_replicas, num_cpus_per_replica apply only "
+                    "with --ray; this server is one process"], msgs

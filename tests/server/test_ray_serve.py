@@ -111,7 +111,7 @@ def _check_routes_and_load(url, texts, expect, header, served_by):
 
 def test_deployment_options_follow_the_config():
     from deepsparse_lite.server.config import load_config
-    from deepsparse_lite.server.ray_serve import deployment_options
+    from deepsparse_lite.server.ray_serve import cpus_needed, deployment_options
 
     eps = load_config({"endpoints": [
         {"task": "sentiment-analysis", "model": "m"},
@@ -128,6 +128,23 @@ def test_deployment_options_follow_the_config():
     assert opts["autoscaling_config"] == {"min_replicas": 0, "max_replicas": 4,
                                           "target_ongoing_requests": 2.0, "upscale_delay_s": 30.0,
                                           "downscale_delay_s": 600.0}
+    assert cpus_needed({"endpoints": [e.model_dump() for e in eps]}) == 1 + 3 * 2 + 0
+
+
+def test_cli_refuses_more_replicas_than_cores(tmp_path, tiny_text_folder):
+    """A local cluster cannot grow: more replica CPUs than cores is an error, not a hang."""
+    import subprocess
+    import sys
+
+    from tests.server.conftest import ROOT
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"endpoints:\n  - task: sentiment-analysis\n    model: {tiny_text_folder}\n"
+                   f"    num_replicas: 64\n")
+    r = subprocess.run([sys.executable, "-m", "deepsparse_lite.server", "--config-file", str(cfg),
+                        "--ray", "--port", str(free_port())], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120, env=dict(os.environ, PYTHONPATH=ROOT))
+    assert r.returncode == 2 and "replicas need 64 CPUs" in r.stderr, r.stderr[-2000:]
 
 
 def _close(a, b, tol=1e-5):
