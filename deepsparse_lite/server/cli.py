@@ -156,8 +156,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                        f"'deepsparse_lite[ray]'): {e}") from None
             run_ray(cfg, address=args.address, host=args.host, port=args.port)
         else:
-            run_server(cfg, host=args.host, port=args.port,
-                       log_level=args.log_level)
+            run_server(cfg, host=args.host, port=args.port, log_level=args.log_level)
     except ServerStartError as e:
         print(f"deepsparse_lite.server: error: {e}", file=sys.stderr)
         return 2

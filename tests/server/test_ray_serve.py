@@ -4,6 +4,8 @@ few hundred concurrent HTTP requests checked one by one against the same pipelin
 process, both replicas seen serving on a core of their own; the cluster is always stopped."""
 import importlib.util
 import os
+import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -43,20 +45,27 @@ def test_two_replicas_serve_the_server_routes(monkeypatch, tiny_text_folder):
     url = f"http://127.0.0.1:{port}"
     config = {"endpoints": [{"task": "sentiment-analysis", "model": tiny_text_folder,
                              "num_replicas": 2, "num_cpus_per_replica": 1}]}
-    seen = {}
+    seen, finished = {}, []
 
     def drive():
-        assert ray.util.get_node_ip_address() == "127.0.0.1"
+        assert ray.util.get_node_ip_address() == "127.0.0.1", \
+            "ray was imported before this test could set " + "=".join(RAY_LOOPBACK_ENV)
         assert ray.cluster_resources()["CPU"] == cores
         _check_routes_and_load(url, texts, expect, REPLICA_HEADER, seen)
+        finished.append(time.monotonic() - t0)
 
+    # serve.run has no timeout of its own: past 240 s, Ctrl-C ends run_ray through its clean-up
+    watchdog = threading.Timer(240, os.kill, (os.getpid(), signal.SIGINT))
     t0 = time.monotonic()
+    watchdog.start()
     try:
         run_ray(config, port=port, wait=drive)
     finally:
+        watchdog.cancel()
         if ray.is_initialized():    # run_ray failed before its own clean-up could run
             ray.shutdown()
     assert not ray.is_initialized()
+    assert finished, f"stopped after {time.monotonic() - t0:.0f} s, checks unfinished: {seen}"
     print(f"ray test {time.monotonic() - t0:.1f}s: {seen}")
 
 
