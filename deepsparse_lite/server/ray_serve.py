@@ -38,7 +38,8 @@ __all__ = ["build_app", "deployment_options", "cpus_needed", "run_ray", "claim_c
 _LOG = logging.getLogger("deepsparse_lite.server.ray")
 
 APP_NAME = "deepsparse_lite"
-#: response header naming the replica that ran the request: "<replica id> pid=<pid> cpus=<a,b>"
+#: response header naming the replica that ran the request:
+#: "<replica id> pid=<pid> num_cores=<its Context's> cpus=<its affinity mask>"
 REPLICA_HEADER = "x-deepsparse-lite-replica"
 LOCK_DIR = os.path.join(tempfile.gettempdir(), f"deepsparse_lite-cores-{os.getuid()}")
 
@@ -106,8 +107,8 @@ class EndpointReplica:
         # Context's streams run the others
         self._executor = ThreadPoolExecutor(max_ongoing_requests, thread_name_prefix="dsl-replica")
         replica = serve.get_replica_context().replica_id.unique_id
-        self._headers = {REPLICA_HEADER: f"{replica} pid={os.getpid()} "
-                                         f"cpus={','.join(map(str, cpus))}"}
+        self._headers = {REPLICA_HEADER: f"{replica} pid={os.getpid()} num_cores="
+                                         f"{self.context.num_cores} cpus={','.join(map(str, cpus))}"}
         _LOG.info("endpoint %s replica %s: %r on cpus %s", self.ep.name, replica, self.context,
                   cpus)
 

@@ -109,9 +109,19 @@ def _check_routes_and_load(url, texts, expect, header, served_by):
     assert time.monotonic() - t1 < 60
     assert not failures, failures[:3]
     assert not mismatches, mismatches[:3]
-    # both replicas served, each pinned to a core of its own
+    # both replicas served, each a one-core Context on a core of its own: the replica
+    # process's whole affinity mask (its Ray threads too) is that core
     assert len(served_by) == 2 and all(served_by.values()), served_by
-    assert len({tag.rsplit("cpus=", 1)[1] for tag in served_by}) == 2, served_by
+    masks = []
+    for tag in served_by:
+        fields = dict(f.split("=") for f in tag.split()[1:])
+        assert fields["num_cores"] == "1", tag
+        mask = {int(c) for c in fields["cpus"].split(",")}
+        pid = int(fields["pid"])
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            assert os.sched_getaffinity(int(tid)) == mask, (tag, tid)
+        masks.append(mask)
+    assert len(masks[0]) == 1 and masks[0] != masks[1], served_by
     m = httpx.get(url + "/metrics", timeout=10).text
     assert (f'deepsparse_lite_requests_total{{endpoint="sentiment_analysis",status="200"}} '
             f'{float(clients * per_client)}') in m
