@@ -141,3 +141,11 @@ def test_plain_server_accepts_and_names_ignored_ray_keys(monkeypatch, caplog):
     msgs = [r.getMessage() for r in caplog.records]
     assert msgs == ["endpoint a: num_replicas, num_cpus_per_replica apply only "
                     "with --ray; this server is one process"], msgs
+
+
+def test_ray_example_config():
+    import os
+
+    from tests.server.conftest import ROOT
+    ep = load_config(os.path.join(ROOT, "examples", "sentiment-analysis-ray-config.yaml")).endpoints[0]
+    assert (ep.name, ep.num_replicas, ep.num_cpus_per_replica) == ("sentiment_analysis", 2, 1)
