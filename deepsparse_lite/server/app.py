@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from deepsparse_lite.server.config import EndpointConfig, ServerConfig, load_config
 from deepsparse_lite.server.metrics import ServerMetrics
 
-__all__ = ["create_app", "build_pipelines", "BodySizeLimit"]
+__all__ = ["create_app", "build_pipelines", "handle_request", "BodySizeLimit"]
 
 _LOG = logging.getLogger("deepsparse_lite.server")
 
@@ -152,6 +152,27 @@ def _error(status: int, kind: str, message: str, **extra):
     return JSONResponse({"error": kind, "message": message, **extra}, status_code=status)
 
 
+def handle_request(ep: EndpointConfig, pipeline, body: dict, observe):
+    """(HTTP status, JSON payload) of one parsed request body: the body checked against the
+    pipeline's ``input_schema`` (422 naming the fields), then the pipeline run (422 when its
+    own validator refuses, 500 with the reason when it fails; the server keeps serving).
+    Shared by the server's handler and the Ray Serve replicas, so both answer alike."""
+    schema = getattr(pipeline, "input_schema", None)
+    try:
+        if schema is not None:
+            schema.model_validate(body)
+        return 200, _run_timed(pipeline, body, observe)
+    except ValidationError as e:
+        errs = [{"loc": list(x["loc"]), "msg": x["msg"], "type": x["type"]} for x in e.errors()]
+        return 422, {"error": "ValidationError", "message": f"invalid request for {ep.name}: "
+                     + _describe(errs), "detail": errs}
+    except InputError as e:
+        return 422, {"error": "InvalidInput", "message": f"invalid request for {ep.name}: {e}"}
+    except Exception as e:
+        _LOG.exception("endpoint %s failed", ep.name)
+        return 500, {"error": type(e).__name__, "message": str(e)}
+
+
 def create_app(config, pipelines: Optional[Dict] = None, factory: Optional[Callable] = None,
                context=None) -> FastAPI:
     """The server app for ``config`` (a ServerConfig, dict or YAML path).
@@ -263,39 +284,25 @@ def create_app(config, pipelines: Optional[Dict] = None, factory: Optional[Calla
         if not isinstance(body, dict):
             return _error(422, "InvalidBody", "request body must be a JSON object of the "
                           "pipeline's input fields")
-        schema = getattr(pipeline, "input_schema", None)
-        if schema is not None:
-            try:
-                schema.model_validate(body)
-            except ValidationError as e:
-                errs = [{"loc": list(x["loc"]), "msg": x["msg"], "type": x["type"]}
-                        for x in e.errors()]
-                return _error(422, "ValidationError", f"invalid request for {ep.name}: "
-                              + _describe(errs), detail=errs)
 
         def observe(stage, sec):
             metrics.latency.labels(ep.name, stage).observe(sec)
 
-        qd = metrics.queue_depth.labels(ep.name)
-        qd.inc()
+        headers = None
+        remote = getattr(pipeline, "handle_remote", None)
+        if remote is not None:      # a pipeline served elsewhere (ray_serve.py): no thread here
+            status, payload, headers = await remote(body, observe)
+        else:
+            qd = metrics.queue_depth.labels(ep.name)
+            qd.inc()
 
-        def job():
-            qd.dec()
-            return _run_timed(pipeline, body, observe)
+            def job():
+                qd.dec()
+                return handle_request(ep, pipeline, body, observe)
 
-        loop = asyncio.get_running_loop()
-        try:
-            out = await loop.run_in_executor(state["executor"], job)
-        except ValidationError as e:
-            errs = [{"loc": list(x["loc"]), "msg": x["msg"], "type": x["type"]} for x in e.errors()]
-            return _error(422, "ValidationError", f"invalid request for {ep.name}: "
-                          + _describe(errs), detail=errs)
-        except InputError as e:
-            return _error(422, "InvalidInput", f"invalid request for {ep.name}: {e}")
-        except Exception as e:   # the server keeps serving; the client gets the reason
-            _LOG.exception("endpoint %s failed", ep.name)
-            return _error(500, type(e).__name__, str(e))
-        return JSONResponse(out)
+            loop = asyncio.get_running_loop()
+            status, payload = await loop.run_in_executor(state["executor"], job)
+        return JSONResponse(payload, status_code=status, headers=headers)
 
     @app.get("/v2/models/{name:path}/ready")
     async def model_ready(name: str):

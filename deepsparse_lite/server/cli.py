@@ -2,6 +2,7 @@
 
     deepsparse_lite.server --config-file config.yaml
     deepsparse_lite.server --task sentiment-analysis --model_path zoo:... --port 5543
+    deepsparse_lite.server --config-file config.yaml --ray [--address ADDR]
 
 Option names accept ``-`` or ``_`` (``--config-file`` = ``--config_file``) as in DeepSparse.
 """
@@ -33,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--task", default=None, help="serve one pipeline of this task")
     p.add_argument(*_both("model_path"), dest="model_path", default=None,
                    help="model for --task: zoo: stub, folder or model.onnx (default 'default')")
-    p.add_argument("--host", default=DEFAULT_HOST)
+    p.add_argument("--host", default=None, help=f"default {DEFAULT_HOST}; with --ray and no "
+                   "--address, 127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument(*_both("batch_size"), dest="batch_size", type=int, default=1)
     p.add_argument(*_both("num_cores"), dest="num_cores", type=int, default=None)
@@ -41,13 +43,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(*_both("log_level"), dest="log_level", default="info",
                    choices=["debug", "info", "warn", "warning", "error", "critical", "fatal"])
     p.add_argument("--integration", default="local", help="only 'local' is supported")
+    p.add_argument("--ray", action="store_true", help="serve on Ray Serve: one deployment "
+                   "per endpoint (num_replicas, autoscaling_config, num_cpus_per_replica); "
+                   "needs the [ray] extra")
+    p.add_argument("--address", default=None, help="with --ray: the Ray cluster to deploy on "
+                   "(auto, ray://host:10001, host:6379); default: start a local one on "
+                   "127.0.0.1")
     p.add_argument(*_both("hot_reload_config"), dest="hot_reload_config", action="store_true",
                    help="not supported (refused)")
     return p
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    return _parser().parse_args(argv)
+    args = _parser().parse_args(argv)
+    if args.host is None:   # a local Ray cluster is this machine's only: loopback
+        args.host = "127.0.0.1" if args.ray and not args.address else DEFAULT_HOST
+    return args
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -58,6 +69,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     if args.hot_reload_config:
         raise ValueError("--hot-reload-config is not supported by deepsparse_lite.server; "
                          "restart the server to apply a new config")
+    if args.address and not args.ray:
+        raise ValueError("--address is the Ray cluster of --ray; give --ray too")
     model = args.model_path or args.model
     if args.config_file:
         if args.task:
@@ -82,6 +95,10 @@ class ServerStartError(RuntimeError):
     """A pipeline of the config could not be built (bad model path, unknown task, ...)."""
 
 
+#: set before ``import ray``: a local Ray cluster then runs on the loopback address (its gRPC
+#: ports and agents listen on 127.0.0.1 instead of every interface; no other node can join)
+RAY_LOOPBACK_ENV = ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
 _PINNING = {"core": ("1", "0"), "numa": ("0", "1"), "none": ("0", "0")}
 
 
@@ -104,6 +121,11 @@ def run_server(config, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
 
     config = load_config(config)
     apply_thread_pinning(config)
+    for ep in config.endpoints:
+        if ep.ray_keys_set:
+            logging.getLogger("deepsparse_lite.server").warning(
+                "endpoint %s: %s apply only with --ray; this server is one process",
+                ep.name, ", ".join(ep.ray_keys_set))
     try:
         app = create_app(config)
     except Exception as e:
@@ -123,7 +145,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"deepsparse_lite.server: error: {e}", file=sys.stderr)
         return 2
     try:
-        run_server(cfg, host=args.host, port=args.port, log_level=args.log_level)
+        if args.ray:
+            if not args.address:
+                import os
+                os.environ.setdefault(*RAY_LOOPBACK_ENV)
+            try:
+                from deepsparse_lite.server.ray_serve import run_ray
+            except ImportError as e:
+                raise ServerStartError(f"--ray needs the [ray] extra (pip install "
+                                       f"'deepsparse_lite[ray]'): {e}") from None
+            run_ray(cfg, address=args.address, host=args.host, port=args.port)
+        else:
+            run_server(cfg, host=args.host, port=args.port, log_level=args.log_level)
     except ServerStartError as e:
         print(f"deepsparse_lite.server: error: {e}", file=sys.stderr)
         return 2

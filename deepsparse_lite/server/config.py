@@ -5,12 +5,17 @@ differences: an unknown key is an error naming the key (DeepSparse silently igno
 typo such as ``batchsize:`` went unnoticed), and an endpoint may set ``scheduler`` /
 ``num_streams`` (DeepSparse ignores both; the docs' ``scheduler: multi_stream`` example then
 did nothing). An endpoint that sets neither runs on the server's shared Context.
+
+``num_replicas`` / ``autoscaling_config`` / ``num_cpus_per_replica`` / ``max_ongoing_requests``
+are for ``--ray`` (server/ray_serve.py: one Ray Serve deployment per endpoint, each replica
+owning a Context of ``num_cpus_per_replica`` cores). They are validated in both modes; the
+plain server runs one process and says at startup that it ignores them.
 """
 from typing import Any, Dict, List, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-__all__ = ["EndpointConfig", "ServerConfig", "load_config", "ConfigError", "DEFAULT_PORT",
+__all__ = ["EndpointConfig", "ServerConfig", "AutoscalingConfig", "RAY_KEYS", "load_config", "ConfigError", "DEFAULT_PORT",
            "DEFAULT_HOST"]
 
 DEFAULT_HOST = "0.0.0.0"
@@ -23,6 +28,32 @@ class ConfigError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class AutoscalingConfig(_Strict):
+    """Ray Serve's autoscaling of one endpoint's replicas (the keys Ray Serve names alike)."""
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(1, ge=1)
+    initial_replicas: Optional[int] = Field(None, ge=0)
+    target_ongoing_requests: float = Field(2.0, gt=0, description="requests per replica "
+                                           "(queued or running) the autoscaler aims for")
+    upscale_delay_s: float = Field(30.0, ge=0)
+    downscale_delay_s: float = Field(600.0, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self):
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas ({self.min_replicas}) must be <= max_replicas "
+                             f"({self.max_replicas})")
+        if self.initial_replicas is not None and not (
+                self.min_replicas <= self.initial_replicas <= self.max_replicas):
+            raise ValueError(f"initial_replicas ({self.initial_replicas}) must be between "
+                             f"min_replicas and max_replicas")
+        return self
+
+
+#: the endpoint keys only ``--ray`` uses
+RAY_KEYS = ("num_replicas", "autoscaling_config", "num_cpus_per_replica", "max_ongoing_requests")
 
 
 class EndpointConfig(_Strict):
@@ -40,6 +71,15 @@ class EndpointConfig(_Strict):
     bucketing: Optional[Dict[str, Any]] = None
     middlewares: Optional[List[Any]] = None
     kwargs: Dict[str, Any] = Field(default_factory=dict, description="task kwargs, e.g. top_k")
+    num_replicas: Optional[int] = Field(None, ge=1, description="--ray: replicas of this "
+                                        "endpoint (default 1; not with autoscaling_config)")
+    autoscaling_config: Optional[AutoscalingConfig] = Field(None, description="--ray: let "
+                                                            "Ray Serve scale the replicas")
+    num_cpus_per_replica: Optional[int] = Field(None, ge=1, description="--ray: cores of each "
+                                                "replica's Context = its Ray num_cpus (default 1)")
+    max_ongoing_requests: Optional[int] = Field(None, ge=1, description="--ray: requests a "
+                                                "replica takes at once (default: 2 per stream, "
+                                                "at least 4)")
 
     @field_validator("route")
     @classmethod
@@ -76,6 +116,21 @@ class EndpointConfig(_Strict):
             raise ValueError("bucketing is not supported by deepsparse_lite's server; give one "
                              "sequence_length in kwargs instead")
         return v
+
+    @model_validator(mode="after")
+    def _replicas(self):
+        if self.num_replicas is not None and self.autoscaling_config is not None:
+            raise ValueError("give either num_replicas or autoscaling_config, not both")
+        if (self.num_streams and self.num_cpus_per_replica
+                and self.num_streams > self.num_cpus_per_replica):
+            raise ValueError(f"num_streams ({self.num_streams}) must be <= num_cpus_per_replica "
+                             f"({self.num_cpus_per_replica}): a stream needs a core")
+        return self
+
+    @property
+    def ray_keys_set(self) -> List[str]:
+        """The ``--ray``-only keys this endpoint sets (the plain server ignores them)."""
+        return [k for k in RAY_KEYS if getattr(self, k) is not None]
 
     @property
     def url_name(self) -> str:

@@ -95,3 +95,57 @@ def test_engine_thread_pinning_sets_nm_flags():
         env = {}
         apply_thread_pinning(load_config({"engine_thread_pinning": pin, "endpoints": [_ep()]}), env)
         assert (env["NM_BIND_THREADS_TO_CORES"], env["NM_BIND_THREADS_TO_SOCKETS"]) == want
+
+
+def test_ray_keys_validated_and_listed():
+    ep = load_config({"endpoints": [_ep(num_replicas=2, num_cpus_per_replica=2,
+                                        num_streams=2)]}).endpoints[0]
+    assert ep.ray_keys_set == ["num_replicas", "num_cpus_per_replica"]
+    assert load_config({"endpoints": [_ep()]}).endpoints[0].ray_keys_set == []
+    ep = load_config({"endpoints": [_ep(autoscaling_config={"min_replicas": 1,
+                                                            "max_replicas": 4})]}).endpoints[0]
+    assert ep.autoscaling_config.max_replicas == 4 and ep.autoscaling_config.target_ongoing_requests == 2
+    for kw, msg in [({"num_replicas": 0}, "num_replicas: Input should be greater than or equal to 1"),
+                    ({"num_replicas": 2, "autoscaling_config": {}}, "not both"),
+                    ({"autoscaling_config": {"min_replicas": 3, "max_replicas": 2}},
+                     r"min_replicas \(3\) must be <= max_replicas \(2\)"),
+                    ({"autoscaling_config": {"max_replica": 2}},
+                     "unknown key 'endpoints.0.autoscaling_config.max_replica'"),
+                    ({"num_cpus_per_replica": 1, "num_streams": 2}, "a stream needs a core")]:
+        with pytest.raises(ConfigError, match=msg):
+            load_config({"endpoints": [_ep(**kw)]})
+
+
+def test_cli_ray_flags():
+    args = parse_args(["--config-file", "c.yaml", "--ray", "--address", "auto"])
+    assert args.ray and args.address == "auto" and args.host == "0.0.0.0"
+    assert parse_args(["--config-file", "c.yaml", "--ray"]).host == "127.0.0.1"
+    assert parse_args(["--config-file", "c.yaml", "--ray", "--host", "::"]).host == "::"
+    with pytest.raises(ValueError, match="give --ray too"):
+        config_from_args(parse_args(["--task", "sentiment-analysis", "--address", "auto"]))
+
+
+def test_plain_server_accepts_and_names_ignored_ray_keys(monkeypatch, caplog):
+    import uvicorn
+
+    import deepsparse_lite.server.app as app_mod
+    from deepsparse_lite.server.cli import run_server
+
+    monkeypatch.setattr(app_mod, "create_app", lambda cfg: "app")
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
+    monkeypatch.setenv("NM_BIND_THREADS_TO_CORES", "1")      # run_server sets both
+    monkeypatch.setenv("NM_BIND_THREADS_TO_SOCKETS", "0")
+    with caplog.at_level("WARNING", logger="deepsparse_lite.server"):
+        run_server({"endpoints": [_ep(name="a", num_replicas=2, num_cpus_per_replica=1),
+                                  _ep(name="b")]})
+    msgs = [r.getMessage() for r in caplog.records]
+    assert msgs == ["endpoint a: num_replicas, num_cpus_per_replica apply only "
+                    "with --ray; this server is one process"], msgs
+
+
+def test_ray_example_config():
+    import os
+
+    from tests.server.conftest import ROOT
+    ep = load_config(os.path.join(ROOT, "examples", "sentiment-analysis-ray-config.yaml")).endpoints[0]
+    assert (ep.name, ep.num_replicas, ep.num_cpus_per_replica) == ("sentiment_analysis", 2, 1)
