@@ -53,7 +53,8 @@ BAD_DIMS = [0, -1, -7, 1, 3, 1 << 31, 1 << 40, (1 << 63) - 1]
 OURS_NAMES = ("ModelLoadError", "UnsupportedModelError", "PlanExecutionError", "TensorSizeError",
               "ShapeOverrideError", "ValueError", "MemoryError")
 MAX_INPUT_BYTES = 64 << 20
-LABEL = {"crashes": "crash", "hangs": "hang", "foreign": "foreign", "wrapped": "wrapped", "health": "health"}
+LABEL = {"crashes": "crash", "hangs": "hang", "foreign": "foreign", "wrapped": "wrapped", "health": "health",
+         "mutator_error": "mutator error"}
 
 
 def default_sources():
@@ -203,7 +204,10 @@ def _mut_init(m, rng, kind):
                                   onnx.TensorProto.FLOAT16, 0, 77])
         return f"initializer {t.name} data_type {old} -> {t.data_type}"
     if r < 0.65:
-        raw = t.raw_data or numpy_helper.to_array(t).tobytes()
+        try:
+            raw = t.raw_data or numpy_helper.to_array(t).tobytes()
+        except Exception:  # an earlier mutation of this case already broke it
+            return None
         t.ClearField("float_data"), t.ClearField("int64_data"), t.ClearField("int32_data")
         cut = rng.choice([0, 1, len(raw) // 2, len(raw) - 1, len(raw) + 3, len(raw) * 2])
         t.raw_data = raw[:cut] if cut <= len(raw) else raw + b"\x7f" * (cut - len(raw))
@@ -410,7 +414,13 @@ def child_main(seed, sources, workdir):
             os.abort()
         if k == stall_at:
             time.sleep(3600)
-        src, kind, desc, data = make_mutant(seed, k, sources, cache)
+        try:
+            src, kind, desc, data = make_mutant(seed, k, sources, cache)
+        except Exception as exc:  # a mutator bug is the harness's, not the engine's
+            print("FUZZ " + json.dumps({"case": k, "src": "?", "kind": "?", "desc": "", "secs": 0.0,
+                                        "outcome": "mutator_error", "msg": f"{type(exc).__name__}: {exc}"}),
+                  flush=True)
+            continue
         with open(path, "wb") as f:
             f.write(data)
         t0 = time.perf_counter()
@@ -476,7 +486,8 @@ def fuzz(cases, seed, sources=None, timeout=30.0, start=0, workdir=None, env=Non
     env.setdefault("OMP_NUM_THREADS", "2")
     workdir = workdir or tempfile.mkdtemp(prefix="dsl_fuzz_")
     report = {"seed": seed, "start": start, "cases": cases, "outcomes": Counter(), "by_kind": {},
-              "crashes": [], "hangs": [], "foreign": [], "wrapped": [], "health": [], "children": 0,
+              "crashes": [], "hangs": [], "foreign": [], "wrapped": [], "health": [], "mutator_error": [],
+              "children": 0,
               "max_case_secs": 0.0}
     t0 = time.perf_counter()
     child = None
@@ -489,13 +500,16 @@ def fuzz(cases, seed, sources=None, timeout=30.0, start=0, workdir=None, env=Non
             what = "hangs" if line == "TIMEOUT" else "crashes"
             info = child.close()
             child = None
-            src, kind, desc, _ = make_mutant(seed, k, sources)
-            res = {"case": k, "src": src, "kind": kind, "desc": desc[:300], "outcome": what[:-1], "info": info}
+            try:
+                src, kind, desc, _ = make_mutant(seed, k, sources)
+            except Exception as exc:
+                src, kind, desc = "?", "?", f"(mutant not remade: {type(exc).__name__}: {exc})"
+            res = {"case": k, "src": src, "kind": kind, "desc": desc[:300], "outcome": LABEL[what], "info": info}
             report[what].append(res)
         else:
             res = json.loads(line[5:])
             report["max_case_secs"] = max(report["max_case_secs"], res["secs"])
-            if res["outcome"] in ("foreign", "wrapped"):
+            if res["outcome"] in ("foreign", "wrapped", "mutator_error"):
                 report[res["outcome"]].append(res)
             if "health" in res:
                 report["health"].append(res)
@@ -519,7 +533,7 @@ def summary(report) -> str:
     for kind in KINDS:
         c = report["by_kind"].get(kind, {})
         lines.append(f"  {kind:<12} " + ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
-    for what in ("crashes", "hangs", "foreign", "wrapped", "health"):
+    for what in ("crashes", "hangs", "foreign", "wrapped", "health", "mutator_error"):
         for r in report[what]:
             lines.append(f"  {LABEL[what]}: case {r['case']} [{r['kind']}] {r['src']}: "
                          f"{r.get('msg', r.get('info', r.get('health', '')))[:240]}\n      mutation: {r['desc'][:240]}")
@@ -545,7 +559,7 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1, default=dict)
-    bad = report["crashes"] or report["hangs"] or report["foreign"] or report["health"]
+    bad = report["crashes"] or report["hangs"] or report["foreign"] or report["health"] or report["mutator_error"]
     return 1 if bad else 0
 
 
