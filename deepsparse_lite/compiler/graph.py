@@ -78,7 +78,49 @@ def load_model_proto(model: Union[str, os.PathLike, onnx.ModelProto, bytes]) -> 
 
 def load_model(model: Union[str, os.PathLike, onnx.ModelProto, bytes]) -> onnx.ModelProto:
     """``load_model_proto`` then, for opsets below MIN_OPSET, the in-memory upgrade."""
-    return upgrade_opset(load_model_proto(model))
+    proto = load_model_proto(model)
+    check_names(proto)
+    return upgrade_opset(proto)
+
+
+def _is_text(s) -> bool:
+    return isinstance(s, str)
+
+
+def check_names(proto: onnx.ModelProto) -> None:
+    """Every name the compiler reads must be text. The protobuf runtime hands back a
+    ``string`` field that is not valid UTF-8 (a flipped byte in an op type or a tensor name)
+    as ``bytes``; the opset upgrade and the schema look-ups then failed with a bare
+    TypeError (``has_schema(): incompatible function arguments``), and a ``bytes`` name
+    never matches the ``str`` one of its producer."""
+    if not proto.HasField("graph"):
+        return
+    g = proto.graph
+    for imp in proto.opset_import:
+        if not _is_text(imp.domain):
+            raise ModelLoadError(f"an opset_import domain is not valid UTF-8: {imp.domain!r}")
+    for where, items in (("graph input", g.input), ("graph output", g.output), ("value_info", g.value_info),
+                         ("initializer", g.initializer)):
+        for item in items:
+            if not _is_text(item.name):
+                raise ModelLoadError(f"a {where} name is not valid UTF-8: {item.name!r}")
+            if where != "initializer" and item.type.HasField("tensor_type"):
+                for d in item.type.tensor_type.shape.dim:
+                    if d.HasField("dim_param") and not _is_text(d.dim_param):
+                        raise ModelLoadError(f"{where} '{item.name}' has a dim_param that is not valid UTF-8")
+    for k, n in enumerate(g.node):
+        label = n.name if _is_text(n.name) else f"#{k}"
+        for field_name in ("op_type", "name", "domain"):
+            v = getattr(n, field_name)
+            if not _is_text(v):
+                raise ModelLoadError(f"node {label}: its {field_name} is not valid UTF-8: {v!r}")
+        for kind, names in (("input", n.input), ("output", n.output)):
+            for j, v in enumerate(names):
+                if not _is_text(v):
+                    raise ModelLoadError(f"{n.op_type} node '{label}': {kind} {j} is not valid UTF-8: {v!r}")
+        for a in n.attribute:
+            if not _is_text(a.name):
+                raise ModelLoadError(f"{n.op_type} node '{label}': an attribute name is not valid UTF-8: {a.name!r}")
 
 
 def _dims(type_proto) -> Optional[List[Optional[int]]]:
@@ -210,6 +252,10 @@ def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
     g = proto.graph
     if len(g.output) == 0:
         raise ModelLoadError("the ONNX graph declares no outputs (is the file truncated or not an ONNX model?)")
+    check_names(proto)
+    for where, items in (("input", g.input), ("output", g.output)):
+        if any(not vi.name for vi in items):  # '' means "no value" in ONNX: lowering found no Value for it
+            raise ModelLoadError(f"a graph {where} has an empty name")
     proto = upgrade_opset(proto)  # opset < 7: an upgraded in-memory copy (load_model did it already)
     g = proto.graph
     opset = check_opsets(proto)
@@ -274,6 +320,7 @@ def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
             name = f"{name}__{k}"
         seen_names.add(name)
         domain = n.domain if n.domain not in ("ai.onnx",) else ""
+        _check_node_schema(n, name, domain, opsets.get(domain, opset))
         try:
             attrs = {a.name: _attr_value(a) for a in n.attribute}
         except Exception as exc:
@@ -286,6 +333,59 @@ def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
                   opsets, {s.name: s.shape for s in specs}, protos, int(proto.ir_version))
     _check_topological(graph)
     return graph
+
+
+_ATTR_TYPE_NAMES = {v: k for k, v in onnx.AttributeProto.AttributeType.items()}
+
+
+def _check_node_schema(n: onnx.NodeProto, name: str, domain: str, version: int) -> None:
+    """Each attribute must have the type the op's schema declares, every required one must
+    be there, the input count must be one the op takes, with no required input left empty,
+    and there must be no more outputs than the op makes. Op rules read ``node.attrs`` trusting those types (``int(axis)``,
+    ``list(kernel_shape)``): an ``axis`` given as a float list, a ``kernel_shape`` given as
+    one int or an attribute of type UNDEFINED (read as None) otherwise surfaced as a bare
+    TypeError deep inside a shape rule or a pass. Ops without a schema (other domains) are
+    only checked for UNDEFINED types; attributes the schema does not know are left alone."""
+    try:
+        schema = onnx.defs.get_schema(n.op_type, max_inclusive_version=max(int(version), 1), domain=domain)
+    except Exception:
+        schema = None
+    declared = schema.attributes if schema is not None else {}
+    seen = set()
+    for a in n.attribute:
+        if a.name in seen:
+            raise ModelLoadError(f"{n.op_type} node '{name}': attribute '{a.name}' is given twice")
+        seen.add(a.name)
+        if a.type == onnx.AttributeProto.UNDEFINED:
+            raise ModelLoadError(f"{n.op_type} node '{name}': attribute '{a.name}' has no type (UNDEFINED)")
+        spec = declared.get(a.name)
+        if spec is not None and int(spec.type) != int(a.type):
+            raise ModelLoadError(
+                f"{n.op_type} node '{name}': attribute '{a.name}' must be of type "
+                f"{_ATTR_TYPE_NAMES.get(int(spec.type), spec.type)}, the model gives "
+                f"{_ATTR_TYPE_NAMES.get(int(a.type), a.type)}")
+    for key, spec in declared.items():
+        if spec.required and key not in seen:
+            raise ModelLoadError(f"{n.op_type} node '{name}': required attribute '{key}' is missing")
+    if schema is None:
+        return
+    # inputs: a dropped or blanked ('') required input reached the shape rules as None
+    # (AttributeError / IndexError there)
+    count = len(n.input)
+    if count < schema.min_input or count > schema.max_input:
+        raise ModelLoadError(f"{n.op_type} node '{name}' has {count} inputs, the op takes "
+                             f"{schema.min_input}" + ("" if schema.max_input == schema.min_input else
+                                                      f" to {schema.max_input}"))
+    count = len(n.output)
+    if count > schema.max_output:
+        # an extra output had no Value: a bare KeyError when the node was lowered. Fewer
+        # outputs are fine (a TopK whose indices are not wanted: the rules make what is named)
+        raise ModelLoadError(f"{n.op_type} node '{name}' has {count} outputs, the op makes at most "
+                             f"{schema.max_output}")
+    single = onnx.defs.OpSchema.FormalParameterOption.Single
+    for k, (formal, given) in enumerate(zip(schema.inputs, n.input)):
+        if formal.option == single and not given:
+            raise ModelLoadError(f"{n.op_type} node '{name}': required input {k} ('{formal.name}') is empty")
 
 
 def _check_topological(graph: Graph) -> None:

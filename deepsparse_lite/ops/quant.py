@@ -503,6 +503,11 @@ def _lower_qconv_cw(node, b, x, wc, za, out, out_mode, G, out_sp, pads, strides,
     ``rows`` = M: a MatMul [M, K] x [K, N] as a 1x1 conv of M pixels on token rows (wc is
     then (N, K, 1, 1))."""
     from deepsparse_lite.ops.gemm import conv_geometry_fields
+    if out.nbytes == 0 or (rows is not None and int(rows) == 0):
+        # no output pixels (a zero-size batch or token dim): nothing to compute, and
+        # q8c_block_pixels divides by the block count, a SIGFPE at P = 0 (found by the
+        # fuzzer: bert_tiny-pruned90_quant with input_ids of shape [0, 16])
+        return
     cout = int(wc.shape[0])
     cin = int(wc.shape[1]) if rows is not None else int(x.shape[1])
     cog, cig = cout // G, cin // G
