@@ -20,7 +20,6 @@ import argparse
 import collections
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_server import STUB, TEXT, _drive, _free_port  # noqa: E402
+from bench_server import STUB, TEXT, _drive, _free_port, _stop  # noqa: E402
 
 HEADER = "x-deepsparse-lite-replica"
 
@@ -82,12 +81,7 @@ def _serve(cfg_text, extra_args, clients, duration, expect):
             for c in conns:
                 c.close()
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
+            _stop(proc, timeout=60)
     return res, dict(served)
 
 

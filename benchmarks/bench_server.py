@@ -47,6 +47,18 @@ def _pct(xs, q):
     return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
 
 
+def _stop(proc, timeout=30):
+    """SIGTERM a server process (its graceful drain), then kill it if it does not exit."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=30)
+
+
 def _drive(clients, duration, call):
     """``clients`` threads calling ``call()`` (-> ok: bool) until ``duration`` s pass."""
     lat, fails = [[] for _ in range(clients)], [0] * clients
@@ -141,11 +153,7 @@ def main(argv=None):
             for c in clients:
                 c.close()
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _stop(proc)
     res = {"model": args.model, "clients": args.clients, "engine": eng, "server": srv,
            "server_vs_engine": round(srv["items_per_sec"] / eng["items_per_sec"], 3)}
     print(f"model {args.model}  ({args.clients} concurrent clients, {args.duration:g} s each, "

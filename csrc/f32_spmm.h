@@ -151,6 +151,19 @@ static inline int f32_spmm_needs_post(const f32_spmm_desc* d) {
     return (d->d != 0 && !f32_spmm_fuse_d(d)) || !f32_gemm_act_is_clamp(d->act);
 }
 
+/* The tile's epilogue for desc d (no addend yet: the caller points e.d at the tile's part
+ * of D when it fuses it); the clamp only when no post pass follows. */
+static inline f32_spmm_epi f32_spmm_epilogue(const f32_spmm_desc* d, int post) {
+    f32_spmm_epi e = {d->bias, 0, d->d_r, d->d_p, d->beta, -INFINITY, INFINITY, 0};
+    if (!post && d->act == DSL_ACT_RELU) e.lo = 0.f;
+    if (!post && d->act == DSL_ACT_CLIP) {
+        e.lo = d->act_a;
+        e.hi = d->act_b;
+    }
+    e.clamp = e.lo != -INFINITY || e.hi != INFINITY;
+    return e;
+}
+
 static void f32_spmm_post(const f32_spmm_desc* d, int64_t r0, int64_t r1, int64_t p0, int64_t p1) {
     const float be = d->beta;
     const float* dsrc = f32_spmm_fuse_d(d) ? 0 : d->d;
@@ -179,13 +192,7 @@ static void f32_spmm_post(const f32_spmm_desc* d, int64_t r0, int64_t r1, int64_
 static void f32_spmm_unit(const f32_spmm_desc* d, int64_t r0, int64_t r1, int64_t p0, int64_t p1,
                           float* ws) {
     const int tw = d->k.tw, post = f32_spmm_needs_post(d), fuse_d = f32_spmm_fuse_d(d);
-    f32_spmm_epi e = {d->bias, 0, d->d_r, d->d_p, d->beta, -INFINITY, INFINITY, 0};
-    if (!post && d->act == DSL_ACT_RELU) e.lo = 0.f;
-    if (!post && d->act == DSL_ACT_CLIP) {
-        e.lo = d->act_a;
-        e.hi = d->act_b;
-    }
-    e.clamp = e.lo != -INFINITY || e.hi != INFINITY;
+    f32_spmm_epi e = f32_spmm_epilogue(d, post);
     if (r0 >= r1) return;
     for (int64_t p = p0; p < p1; p += tw) {
         const int np = (int)(p1 - p < tw ? p1 - p : tw);
@@ -240,13 +247,7 @@ static void f32_spmm_unit_shift(const f32_spmm_desc* d, int64_t r0, int64_t r1, 
                                 int64_t oh1, float* ybuf) {
     const int tw = d->k.tw, post = f32_spmm_needs_post(d);
     const int64_t Wp = d->Wp, OW = d->conv.OW, npo = d->OH * OW;
-    f32_spmm_epi e = {d->bias, 0, 0, 0, d->beta, -INFINITY, INFINITY, 0};
-    if (!post && d->act == DSL_ACT_RELU) e.lo = 0.f;
-    if (!post && d->act == DSL_ACT_CLIP) {
-        e.lo = d->act_a;
-        e.hi = d->act_b;
-    }
-    e.clamp = e.lo != -INFINITY || e.hi != INFINITY;
+    f32_spmm_epi e = f32_spmm_epilogue(d, post);
     if (r0 >= r1 || oh0 >= oh1) return;
     const int64_t pe = (oh1 - 1) * Wp + OW; /* past the last valid p' */
     for (int64_t pt = oh0 * Wp; pt < pe; pt += tw) {

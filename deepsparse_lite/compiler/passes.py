@@ -809,6 +809,12 @@ def _ew_qdq(graph: Graph, n: Node):
     return float(s.reshape(-1)[0]), int(z.reshape(-1)[0]), dt
 
 
+def _ew_srcs(n: Node) -> List[str]:
+    """The inputs of a chain node that carry data (a Q / DQ's scale and zero point are
+    folded into its instruction)."""
+    return list(n.inputs[:1] if n.op_type in ("QuantizeLinear", "DequantizeLinear") else n.inputs)
+
+
 def _ew_node_ok(graph: Graph, n: Node) -> bool:
     """Whether ``n`` may join an element-wise chain (float32 arithmetic, per-tensor Q / DQ)."""
     if n.domain != "" or len(n.outputs) != 1 or n.attrs.get("_act") or n.attrs.get("_addend"):
@@ -854,7 +860,7 @@ def _ew_program(graph: Graph, group: List[Node], main: str, out: str, shape: tup
     uses: Dict[str, int] = defaultdict(int)   # last instruction reading each value
     order = list(group)
     for k, n in enumerate(order):
-        for i in n.inputs[:1] if n.op_type in ("QuantizeLinear", "DequantizeLinear") else n.inputs:
+        for i in _ew_srcs(n):
             uses[i] = k
     produced = {o for n in group for o in n.outputs}
     ext: List[str] = []
@@ -878,7 +884,7 @@ def _ew_program(graph: Graph, group: List[Node], main: str, out: str, shape: tup
 
     inside = defaultdict(list)
     for n in order:
-        for i in n.inputs[:1] if n.op_type in ("QuantizeLinear", "DequantizeLinear") else n.inputs:
+        for i in _ew_srcs(n):
             inside[i].append(n)
     folded = set()   # DequantizeLinear nodes done by their QuantizeLinear's FQ
     try:
@@ -905,14 +911,7 @@ def _ew_program(graph: Graph, group: List[Node], main: str, out: str, shape: tup
                     continue
             operands = []
             temps = []
-            srcs = n.inputs[:1] if t in ("QuantizeLinear", "DequantizeLinear") else list(n.inputs)
-            if t == "Div" and srcs[1] not in produced and srcs[1] != main:
-                c = _const(graph, srcs[1])
-                if c is not None and c.size == 1 and c.dtype == np.float32:
-                    mant, e = np.frexp(float(c.reshape(-1)[0]))
-                    if abs(mant) == 0.5 and -124 <= e <= 126:  # x / 2^k == x * 2^-k exactly
-                        srcs[1] = _new_const(graph, n.name, np.array(1.0 / float(c.reshape(-1)[0]), np.float32))
-                        t = "Mul"
+            srcs = _ew_srcs(n)
             if t in ("Add", "Sub", "Mul", "Div"):
                 side = next((j for j in (1, 0) if srcs[j] not in produced and srcs[j] != main
                              and srcs[j] not in reg and _const(graph, srcs[j]) is not None
@@ -921,8 +920,12 @@ def _ew_program(graph: Graph, group: List[Node], main: str, out: str, shape: tup
                     a = reg[srcs[1 - side]]
                     release(srcs[1 - side], k)
                     dst = take()
-                    emit(_EWC_CONST[(t, side)], dst, a, 0,
-                         (float(np.asarray(_const(graph, srcs[side]), np.float32).reshape(-1)[0]),))
+                    c = float(np.asarray(_const(graph, srcs[side]), np.float32).reshape(-1)[0])
+                    op = _EWC_CONST[(t, side)]
+                    mant, e = np.frexp(c)
+                    if t == "Div" and side == 1 and abs(mant) == 0.5 and -124 <= e <= 126:
+                        op, c = _EWC_CONST[("Mul", 1)], 1.0 / c   # x / 2^k == x * 2^-k exactly
+                    emit(op, dst, a, 0, (c,))
                     reg[n.outputs[0]] = dst
                     release(n.outputs[0], k)
                     continue
@@ -1029,8 +1032,7 @@ def fuse_eltwise_chains(graph: Graph) -> None:
                         continue
                     if tuple(graph.values[c.outputs[0]].shape) != shape:
                         continue
-                    srcs = c.inputs[:1] if c.op_type in ("QuantizeLinear", "DequantizeLinear") else c.inputs
-                    if not all(i in produced or i == main or ext_ok(i) for i in srcs):
+                    if not all(i in produced or i == main or ext_ok(i) for i in _ew_srcs(c)):
                         continue
                     group.append(c)
                     members.add(id(c))
