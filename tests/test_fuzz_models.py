@@ -167,6 +167,18 @@ def test_fuzzer_findings_are_load_errors_naming_the_node(mutate, match):
         compile_onnx(m.SerializeToString())
 
 
+def test_a_graph_input_declared_twice_is_a_load_error():
+    """atheris found it: the second declaration of 'x' replaced the first's shape but not its
+    dim names, and the dynamic-dim message indexed past their end (a bare IndexError)."""
+    m = _conv_model()
+    dup = onnx.ValueInfoProto()
+    dup.CopyFrom(m.graph.input[0])
+    dup.type.tensor_type.shape.dim.add()  # one more (unnamed, dynamic) dim than the first
+    m.graph.input.append(dup)
+    with pytest.raises(ModelLoadError, match=r"graph input 'x' is declared more than once"):
+        compile_onnx(m.SerializeToString())
+
+
 def test_a_name_that_is_not_utf8_is_a_load_error():
     """A flipped byte in an op type: protobuf hands it back as bytes, and the opset upgrade
     raised a bare TypeError (has_schema(): incompatible function arguments)."""

@@ -205,6 +205,11 @@ def input_specs(proto: onnx.ModelProto, batch_size: Optional[int] = None, input_
     g = proto.graph
     init_names = {t.name for t in g.initializer}
     inputs = [vi for vi in g.input if vi.name not in init_names]
+    seen = set()
+    for vi in inputs:
+        if vi.name in seen:  # the second declaration silently replaced the first's shape
+            raise ModelLoadError(f"graph input '{vi.name}' is declared more than once")
+        seen.add(vi.name)
     declared = {}
     for vi in inputs:
         _elem_dtype(vi.type, vi.name)  # a sequence / optional / map input: say so first
@@ -266,6 +271,9 @@ def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
     opsets.setdefault("ai.onnx", opset)
 
     values: Dict[str, Value] = {}
+    if len({t.name for t in g.initializer}) != len(g.initializer):
+        dup = sorted({t.name for t in g.initializer if sum(u.name == t.name for u in g.initializer) > 1})
+        raise ModelLoadError(f"initializer(s) {dup} are defined more than once")
     for init in g.initializer:
         try:
             arr = numpy_helper.to_array(init)
@@ -314,11 +322,20 @@ def build_graph(proto: onnx.ModelProto, batch_size: Optional[int] = None,
     nodes: List[Node] = []
     protos: Dict[str, onnx.NodeProto] = {}
     seen_names = set()
+    defined = set(values)  # graph inputs and initializers
     for k, n in enumerate(g.node):
         name = n.name or f"{n.op_type}_{k}"
         if name in seen_names:
             name = f"{name}__{k}"
         seen_names.add(name)
+        for o in n.output:
+            # ONNX graphs are in SSA form: a second producer of a name made two plan steps
+            # share one buffer sized for either (atheris: a heap overflow in a reduction)
+            if o and o in defined:
+                raise ModelLoadError(f"{n.op_type} node '{name}': output '{o}' is already defined "
+                                     f"(a graph input, an initializer or another node's output; "
+                                     f"ONNX graphs must be in SSA form)")
+            defined.add(o)
         domain = n.domain if n.domain not in ("ai.onnx",) else ""
         _check_node_schema(n, name, domain, opsets.get(domain, opset))
         try:
