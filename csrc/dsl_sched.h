@@ -6,19 +6,31 @@
  * none to report it done: on a KVM guest each such wake-up is an inter-processor
  * interrupt of ~30 us, more than a small model's whole hand-off budget.
  *
- * When every stream is busy the request waits in the Context's one FIFO queue (all the
+ * When every stream is busy the request waits in the Context's one queue (all the
  * engines of a Context share it) and its caller sleeps. The thread that finishes a
- * request then runs up to `combine_max` queued requests on the lease it still holds (the
- * lease is warm, its helpers awake) and wakes their callers with the results; if requests
- * remain it hands its lease to the oldest one's caller, who runs its own request. A
- * stream is never idle while requests wait, every request completes, and requests start
- * in arrival order.
+ * request then runs up to `combine_max` short queued requests on the lease it still holds
+ * (the lease is warm, its helpers awake) and wakes their callers with the results; if
+ * requests remain it hands its lease to the next one's caller, who runs its own request.
+ * A stream is never idle while requests wait, every request completes, and one engine's
+ * requests start in arrival order (across engines: fair queueing, below).
  *
  * Elastic streams lease cores per request: a lone request gets every core of the stream,
  * k concurrent ones a share each (n - k + 1 for the first, 1 for the others), judged from
  * the concurrency seen within the last few request durations (demand sampled at one
  * instant flips between 1 and 2 as callers re-submit). Static streams (single_stream,
  * multi_stream) lease all their cores.
+ *
+ * Fair queueing (DSL_FAIR, on by default): when requests of several engines wait, the
+ * one to serve next is the first waiting request of the engine that has had the least core
+ * time (run time x lease cores; charged the expected cost at dispatch, corrected at the
+ * end). An engine that had nothing queued or running re-enters at the least service of the
+ * busy ones, so idle time earns no credit. Served in arrival order, two engines with two
+ * callers each took turns, and the costlier one held the cores in proportion to its cost
+ * (BERT-base 2.5x ResNet-50's time); fair, they get the same core time. The thread that
+ * finishes a request runs a queued one on its lease (combining) only when that one's
+ * engine is short (<= DSL_COMBINE_MAX_NS): a long one is handed to its own caller, and
+ * this thread returns to submit its next request (combining a long one left an engine's
+ * second request alone in the queue, and fairness had nothing to choose from).
  *
  * Short requests do not wait behind long ones: between two steps of a request, its runner
  * looks at the queue (one relaxed load when it is empty). When a request of another
@@ -53,11 +65,13 @@
 
 #define DSL_SCHED_NO_MEMORY 4 /* = DSL_ERR_NO_MEMORY */
 #define DSL_OTHERS_NS 2000000 /* callers count as several for 2 ms after a change of thread */
-/* a paused request keeps >= DSL_NEST_SHARE / (DSL_NEST_SHARE + 1) of its lease's time. Measured
- * (ResNet-50 + BERT-base + MLP, 2 callers each, 2 streams; items/s, MLP p99): at 1 the MLP took
- * half of both streams (2.8 / 1.9 / 3,645, 2.9 ms); at 4 its p99 rose to 6.5 ms (4.2 / 3.3 /
- * 1,410); 2 is between (see benchmarks/README.md) */
-#define DSL_NEST_SHARE 2
+/* nest_share k (DSL_NEST_SHARE, default 3): a paused request keeps >= k / (k + 1) of its lease's
+ * time. Measured (ResNet-50 + BERT-base + MLP, 2 callers each, 2 streams; items/s, MLP p99;
+ * Intel Xeon, with fair queueing): k = 2: 8.0 / 3.5 / 1,793, 3.97 ms; k = 3: 9.1 / 4.0 / 1,363,
+ * 4.37 ms; k = 4 (earlier, FIFO): p99 past 10x the MLP alone (see benchmarks/README.md) */
+/* a queued request is run by the thread that finished the one before (combined) only when its
+ * engine's runs take at most this long (unknown: yes) */
+#define DSL_COMBINE_MAX_NS 1000000
 
 typedef struct dsl_req dsl_req;
 /* Runs one request on a lease with an arena of >= r->arena_bytes; returns 0 or an error. */
@@ -86,7 +100,11 @@ struct dsl_req {
 typedef struct { int64_t engine; char* base; int64_t bytes; } dsl_arena; /* engine: the slot */
 
 #define DSL_MAX_COSTS 64
-typedef struct { int64_t engine; double ns; } dsl_cost; /* a moving average of run times */
+/* per engine: a moving average of its run times (`ns`, wall) and of their core time (`cns`:
+ * wall x the lease's cores), and (fair queueing) the service it has had: `vt`, core-ns,
+ * charged the expected core time when a request is dispatched and corrected to the
+ * measured one when it ends; `outstanding`: its requests queued or running */
+typedef struct { int64_t engine; double ns, cns; double vt; int outstanding; } dsl_cost;
 
 typedef struct {
     dsl_arena* a;
@@ -135,6 +153,8 @@ typedef struct {
     int preempt;        /* pause long requests for short ones of other engines (see top) */
     int preempt_ratio;  /* "short": an engine's runs take <= 1/preempt_ratio of the other's */
     int64_t served_nested;
+    int fair;           /* the queue serves the engine with the least service first (see top) */
+    int nest_share;     /* a paused request keeps >= nest_share / (nest_share + 1) of its time */
     dsl_cost costs[DSL_MAX_COSTS];
     int ncosts;
 } dsl_sched;
@@ -203,6 +223,20 @@ static int dsl_sched_arenas(dsl_sched* S, int64_t* out, int max) {
                     out[4 * n + 3] = l->a[i].bytes;
                 }
         }
+    dsl_unlock(&S->lock);
+    return n;
+}
+
+/* Per engine known to the scheduler: (engine, mean run ns, lease-time service ns) into
+ * out[3 * i ...] for i < max (lock taken); returns how many. */
+static int dsl_sched_service(dsl_sched* S, double* out, int max) {
+    dsl_lock(&S->lock);
+    const int n = S->ncosts;
+    for (int i = 0; i < n && i < max; ++i) {
+        out[3 * i] = (double)S->costs[i].engine;
+        out[3 * i + 1] = S->costs[i].ns;
+        out[3 * i + 2] = S->costs[i].vt;
+    }
     dsl_unlock(&S->lock);
     return n;
 }
@@ -556,17 +590,100 @@ static double dsl_cost_of(const dsl_sched* S, int64_t engine) {
     return 0.0;
 }
 
-static void dsl_cost_add(dsl_sched* S, int64_t engine, double ns) {
+/* The engine's record, made when first seen (lock held); NULL when the table is full. */
+static dsl_cost* dsl_cost_rec(dsl_sched* S, int64_t engine) {
     for (int i = 0; i < S->ncosts; ++i)
-        if (S->costs[i].engine == engine) {
-            S->costs[i].ns = 0.75 * S->costs[i].ns + 0.25 * ns;
-            return;
-        }
-    if (S->ncosts < DSL_MAX_COSTS) {
-        S->costs[S->ncosts].engine = engine;
-        S->costs[S->ncosts].ns = ns;
-        ++S->ncosts;
+        if (S->costs[i].engine == engine) return &S->costs[i];
+    if (S->ncosts == DSL_MAX_COSTS) return 0;
+    dsl_cost* c = &S->costs[S->ncosts++];
+    c->engine = engine;
+    c->ns = 0.0;
+    c->cns = 0.0;
+    c->vt = 0.0;
+    c->outstanding = 0;
+    return c;
+}
+
+static void dsl_cost_add(dsl_sched* S, int64_t engine, double ns, int ncpus) {
+    dsl_cost* c = dsl_cost_rec(S, engine);
+    if (!c) return;
+    const double cns = ns * (double)ncpus;
+    c->ns = c->ns == 0.0 ? ns : 0.75 * c->ns + 0.25 * ns;
+    c->cns = c->cns == 0.0 ? cns : 0.75 * c->cns + 0.25 * cns;
+}
+
+/* A request of `engine` arrives (lock held). An engine with nothing queued or running
+ * re-enters at the least service of the engines that are busy: service it did not ask
+ * for while idle is not owed to it (else a returning engine would hold every stream until
+ * it caught up). */
+static void dsl_fair_arrive(dsl_sched* S, int64_t engine) {
+    dsl_cost* c = dsl_cost_rec(S, engine);
+    if (!c) return;
+    if (c->outstanding++ == 0) {
+        double floor = -1.0;
+        for (int i = 0; i < S->ncosts; ++i)
+            if (S->costs[i].outstanding > 0 && &S->costs[i] != c && (floor < 0.0 || S->costs[i].vt < floor))
+                floor = S->costs[i].vt;
+        if (floor > c->vt) c->vt = floor;
     }
+}
+
+/* A request is dispatched (lock held): charge its engine the expected core time. */
+static double dsl_fair_charge(dsl_sched* S, int64_t engine) {
+    dsl_cost* c = dsl_cost_rec(S, engine);
+    if (!c) return 0.0;
+    c->vt += c->cns;
+    return c->cns;
+}
+
+/* A request has ended (lock held): its engine's service becomes the measured core time. */
+static void dsl_fair_settle(dsl_sched* S, int64_t engine, double charged, double cns) {
+    dsl_cost* c = dsl_cost_rec(S, engine);
+    if (!c) return;
+    c->vt += cns - charged;
+    if (c->outstanding > 0) c->outstanding -= 1;
+}
+
+/* The queued request to serve next (lock held, queue not empty), and in *prev_out the one
+ * before it: the oldest one without fair queueing; with it, the first waiting request of
+ * the engine that has had the least service (ties: the older). One engine's requests keep
+ * their order. */
+static dsl_req* dsl_queue_pick(dsl_sched* S, dsl_req** prev_out) {
+    dsl_req *best = S->qhead, *best_prev = 0;
+    if (S->fair) {
+        double best_vt = 0.0;
+        int64_t seen[DSL_MAX_COSTS];
+        int nseen = 0;
+        dsl_req* prev = 0;
+        for (dsl_req* q = S->qhead; q; prev = q, q = q->next) {
+            int dup = 0;
+            for (int i = 0; i < nseen && !dup; ++i) dup = seen[i] == q->engine;
+            if (dup) continue;
+            if (nseen < DSL_MAX_COSTS) seen[nseen++] = q->engine;
+            const dsl_cost* c = dsl_cost_rec(S, q->engine);
+            const double vt = c ? c->vt : 0.0;
+            if (q == S->qhead || vt < best_vt) {
+                best = q;
+                best_prev = prev;
+                best_vt = vt;
+            }
+        }
+    }
+    *prev_out = best_prev;
+    return best;
+}
+
+static void dsl_queue_unlink(dsl_sched* S, dsl_req* q, dsl_req* prev) {
+    if (prev) prev->next = q->next; else S->qhead = q->next;
+    if (S->qtail == q) S->qtail = prev;
+    S->queued -= 1;
+}
+
+static dsl_req* dsl_queue_take(dsl_sched* S) {
+    dsl_req* prev;
+    dsl_req* q = dsl_queue_pick(S, &prev);
+    dsl_queue_unlink(S, q, prev);
+    return q;
 }
 
 static void dsl_run_on(dsl_sched* S, dsl_req* r, dsl_grant* g) {
@@ -577,16 +694,19 @@ static void dsl_run_on(dsl_sched* S, dsl_req* r, dsl_grant* g) {
     r->sched = S;
     r->grant = g;
     r->nested_ns = 0;
+    dsl_lock(&S->lock);
+    const double charged = dsl_fair_charge(S, r->engine);
+    dsl_unlock(&S->lock);
     r->t0_ns = dsl_now_ns();
     char* arena = dsl_arena_for(st, g->idx[0], r->nested ? 1 : 0, r->arena_bytes);
     r->rc = arena ? S->run(r, &g->L, arena, S->user) : DSL_SCHED_NO_MEMORY;
     r->t1_ns = dsl_now_ns();
     r->sched = 0;
-    if (r->rc == 0) {
-        dsl_lock(&S->lock);
-        dsl_cost_add(S, r->engine, (double)(r->t1_ns - r->t0_ns - r->nested_ns));
-        dsl_unlock(&S->lock);
-    }
+    const double own = (double)(r->t1_ns - r->t0_ns - r->nested_ns);
+    dsl_lock(&S->lock);
+    if (r->rc == 0) dsl_cost_add(S, r->engine, own, g->L.n);
+    dsl_fair_settle(S, r->engine, charged, own * (double)g->L.n);
+    dsl_unlock(&S->lock);
 }
 
 /* Between two steps of request r (run by its runner, see the top of this file): run the
@@ -597,7 +717,7 @@ static void dsl_sched_between(dsl_req* r) {
     if (!__atomic_load_n(&S->queued, __ATOMIC_RELAXED)) return;
     for (;;) {
         const int64_t now = dsl_now_ns();
-        if (DSL_NEST_SHARE * r->nested_ns > now - r->t0_ns - r->nested_ns) return;
+        if (S->nest_share * r->nested_ns > now - r->t0_ns - r->nested_ns) return;
         dsl_lock(&S->lock);
         const double mine = dsl_cost_of(S, r->engine);
         dsl_req *q = S->qhead, *prev = 0;
@@ -647,6 +767,7 @@ static int dsl_sched_run(dsl_sched* S, dsl_req* mine) {
     if (__atomic_exchange_n(&S->last_tid, self, __ATOMIC_RELAXED) != self)
         __atomic_store_n(&S->others_ns, dsl_now_ns(), __ATOMIC_RELAXED);
     dsl_lock(&S->lock);
+    dsl_fair_arrive(S, mine->engine);
     if (!S->qhead && dsl_claim(S, &g)) {
         dsl_unlock(&S->lock);
         __atomic_fetch_add(&S->served_inline, 1, __ATOMIC_RELAXED);
@@ -677,11 +798,19 @@ static int dsl_sched_run(dsl_sched* S, dsl_req* mine) {
             woke = 1;
         }
         dsl_lock(&S->lock);
+        dsl_req *next = 0, *next_prev = 0;
         if (S->qhead && combined < S->combine_max) {
-            r = S->qhead;
-            S->qhead = r->next;
-            if (!S->qhead) S->qtail = 0;
-            S->queued -= 1;
+            /* run it here only when it is short: the hand-off's wake-up (~30-100 us on a
+             * KVM guest) is what combining saves, and meanwhile this thread's own caller
+             * waits. A long one is handed to its caller, and this one goes back to submit
+             * its next request (else, with 2 callers per engine, an engine's second request
+             * finds its first caller still busy here, and fair queueing has nothing to choose) */
+            next = dsl_queue_pick(S, &next_prev);
+            if (dsl_cost_of(S, next->engine) > (double)DSL_COMBINE_MAX_NS) next = 0;
+        }
+        if (next) {
+            dsl_queue_unlink(S, next, next_prev);
+            r = next;
             ++combined;
             dsl_unlock(&S->lock);
             __atomic_fetch_add(&S->served_combined, 1, __ATOMIC_RELAXED);
@@ -692,17 +821,14 @@ static int dsl_sched_run(dsl_sched* S, dsl_req* mine) {
         dsl_req* h = 0;
         dsl_grant* hg = 0;
         if (S->qhead) {
-            /* hand a lease to the oldest waiter: it is asleep, its request waits for it */
-            h = S->qhead;
+            /* hand a lease to the next waiter (the oldest, or by fair queueing): it is
+             * asleep, its request waits for it */
             hg = (dsl_grant*)malloc(sizeof(dsl_grant));
             if (hg && dsl_claim_on(S, g.stream, hg)) {
-                S->qhead = h->next;
-                if (!S->qhead) S->qtail = 0;
-                S->queued -= 1;
+                h = dsl_queue_take(S);
             } else {
                 free(hg);
                 hg = 0;
-                h = 0;
             }
         }
         dsl_unlock(&S->lock);

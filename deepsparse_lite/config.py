@@ -134,6 +134,23 @@ def preempt_ratio() -> int:
         return 4
 
 
+def fair_queueing() -> bool:
+    """``DSL_FAIR`` (default on): when requests of several engines wait for a stream, the
+    engine that has had the least lease time so far goes first (its oldest request: one
+    engine's requests keep their order). ``0``: one FIFO queue in arrival order."""
+    return (os.environ.get("DSL_FAIR") or "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def nest_share() -> int:
+    """``DSL_NEST_SHARE`` (default 3): a request paused for short ones of other engines keeps
+    at least ``k / (k + 1)`` of its lease's time (its own steps >= k x the nested runs)."""
+    try:
+        v = os.environ.get("DSL_NEST_SHARE")
+        return max(1, int(v)) if v not in (None, "") else 3
+    except ValueError:
+        return 3
+
+
 def combine_max() -> int:
     """``DSL_COMBINE``: how many queued requests the thread finishing one may run on its lease
     before handing the lease to the next waiting caller (default 1)."""

@@ -294,7 +294,7 @@ cdef extern from "dsl_sched.h" nogil:
         int sticky
         void* placement
         int64_t served_inline, served_combined, served_handed, served_nested
-        int preempt, preempt_ratio
+        int preempt, preempt_ratio, fair, nest_share
     ctypedef struct dsl_placement:
         int ncallers
     void dsl_sched_restore_callers(dsl_sched* S, dsl_placement* P)
@@ -304,6 +304,7 @@ cdef extern from "dsl_sched.h" nogil:
     int dsl_sched_run(dsl_sched* S, dsl_req* r)
     void dsl_sched_forget(dsl_sched* S, int64_t engine)
     int dsl_sched_arenas(dsl_sched* S, int64_t* out, int max)
+    int dsl_sched_service(dsl_sched* S, double* out, int max)
     void dsl_sched_free_arenas(dsl_sched* S)
     int dsl_helper_start(dsl_helper* h, int cpu, const int* allowed, int nallowed, int64_t spin_ns)
     void dsl_helper_stop(dsl_helper* h)
@@ -403,7 +404,7 @@ cdef class StreamScheduler:
     cdef bint _started
 
     def __cinit__(self, list streams, int64_t spin_ns=0, str binding="core", int combine_max=1,
-                  bint sticky=True, int preempt_ratio=4):
+                  bint sticky=True, int preempt_ratio=4, bint fair=True, int nest_share=3):
         cdef int s, i, n
         cdef dsl_stream* st
         self._streams = list(streams)
@@ -421,6 +422,8 @@ cdef class StreamScheduler:
         self.S.combine_max = max(combine_max, 0)
         self.S.preempt = 1 if preempt_ratio > 0 else 0
         self.S.preempt_ratio = max(preempt_ratio, 1)
+        self.S.fair = 1 if fair else 0
+        self.S.nest_share = max(nest_share, 1)
         self.S.run = run_request
         for s, (cpus, elastic, socket_cpus) in enumerate(streams):
             st = &self.S.streams[s]
@@ -493,6 +496,12 @@ cdef class StreamScheduler:
         """An engine leaves (none of its requests may be running): its run-time average
         is dropped. Arenas are shared by the engines and stay until the Context closes."""
         dsl_sched_forget(&self.S, engine)
+
+    def service(self):
+        """{engine key: (mean run ms, core time served ms)}: what fair queueing orders by."""
+        cdef double out[3 * 64]
+        cdef int n = min(dsl_sched_service(&self.S, out, 64), 64), k
+        return {int(out[3 * k]): (out[3 * k + 1] * 1e-6, out[3 * k + 2] * 1e-6) for k in range(n)}
 
     def arenas(self):
         """(stream, lease-head cpu, slot, bytes) of every arena allocated so far: slot 0

@@ -191,7 +191,8 @@ class Context:
 
         self._core = runner.StreamScheduler(
             [(g.cpus, g.elastic, g.socket_cpus) for g in self._groups], int(spin * 1000),
-            self.binding, config.combine_max(), config.sticky_callers(), config.preempt_ratio())
+            self.binding, config.combine_max(), config.sticky_callers(), config.preempt_ratio(),
+            config.fair_queueing(), config.nest_share())
         self._bound = {}  # id(plan) -> (weakref to the plan, BoundPlan, engine key)
         self._lock = threading.Lock()
         self._started = False
@@ -236,6 +237,13 @@ class Context:
         request (combined), by a caller that was handed a lease (handed), or inside the
         pause of a longer request of another engine (nested)."""
         return self._core.stats()
+
+    @property
+    def service(self) -> dict:
+        """Per engine key: ``run_ms`` (the moving average of its run times) and
+        ``served_ms`` (the core time its requests have had: run time x the lease's cores, what
+        fair queueing orders the waiting engines by: ``DSL_FAIR``)."""
+        return {k: {"run_ms": a, "served_ms": b} for k, (a, b) in self._core.service().items()}
 
     @property
     def arenas(self) -> List[dict]:

@@ -169,3 +169,58 @@ def test_arenas_are_per_worker_and_sized_for_the_largest_plan(models):
         assert set(ctx.memory()["weights"]) == {a._key, c._key}
         for e in (a, c):
             e.close()
+
+
+@pytest.mark.parametrize("fair", ["1", "0"])
+def test_fair_queueing_shares_lease_time_not_turns(tmp_path, monkeypatch, fair):
+    """Two engines, one ~3x the other's cost, two callers each, one one-core stream, pausing off.
+    Served in arrival order (DSL_FAIR=0) they take turns: about as many requests each, so
+    the costly one holds the stream ~3/4 of the time. Fair queueing serves the engine with
+    the least lease time first: the cheap one completes ~3x as many. Counts, not timings:
+    the costs only have to differ by well over 2x."""
+    monkeypatch.setenv("DSL_PREEMPT", "0")
+    monkeypatch.setenv("DSL_FAIR", fair)
+    big = _mlp(tmp_path / "big.onnx", width=768, layers=24, batch=32, seed=4)
+    small = _mlp(tmp_path / "small.onnx", width=768, layers=8, batch=32, seed=5)
+    rng = np.random.default_rng(3)
+    data = [_inputs(rng, (32, 768), 2), _inputs(rng, (32, 768), 2)]
+    with Context(num_cores=1, num_streams=1) as ctx:
+        engines = [MultiModelEngine(p, None, ctx) for p in (big, small)]
+        want = [[e.run([x])[0] for x in d] for e, d in zip(engines, data)]
+        for e, d in zip(engines, data):  # learn each engine's cost
+            for x in d * 3:
+                e.run([x])
+        done, bad, stop = [0, 0], [], threading.Event()
+        go = threading.Barrier(5)
+
+        def loop(k):
+            go.wait()
+            j = 0
+            while not stop.is_set():
+                y = engines[k].run([data[k][j % 2]])[0]
+                if not np.array_equal(y, want[k][j % 2]):
+                    bad.append((k, j))
+                done[k] += 1
+                j += 1
+
+        threads = [threading.Thread(target=loop, args=(k,)) for k in (0, 1) for _ in range(2)]
+        for t in threads:
+            t.start()
+        go.wait()
+        time.sleep(1.5)
+        stop.set()
+        for t in threads:
+            t.join(60)
+        assert not bad
+        big_n, small_n = done
+        served = [v["served_ms"] for v in ctx.service.values()]
+        assert len(served) == 2 and min(served) > 0
+        assert big_n >= 10 and small_n >= 10, done  # neither starves
+        if fair == "1":
+            assert small_n >= 1.8 * big_n, done
+            print(f"\nfair: {done}")
+        else:
+            assert small_n <= 1.4 * big_n, done
+            print(f"\nfifo: {done}")
+        for e in engines:
+            e.close()
