@@ -260,9 +260,6 @@ typedef void (*q8_qadd_fn)(const void* a, const void* b, void* y, int64_t n, con
 
 /* no fused multiply-add: the unfused ops round the products before the sum */
 #define Q8_NO_FMA __attribute__((optimize("fp-contract=off")))
-static Q8_NO_FMA void q8_qadd__generic(const void* a, const void* b, void* y, int64_t n, const float* prm,
-                             int is_signed, int relu) Q8_QADD_BODY
-#ifdef DSL_SIMD_X86
 /* The vector forms: rint(f / sy) without a division per element, as EWCHAIN's QNT: q = f *
  * RN(1 / sy) is within |q| 2^-23 (<= 2^-14 for |q| <= 512) of f / sy, so rint(q) is
  * rint(f / sy) unless f / sy lies within 2^-12 of a half-integer; such vectors (and NaN)
@@ -277,7 +274,7 @@ static Q8_NO_FMA void q8_qadd__generic(const void* a, const void* b, void* y, in
     const int fast = fabsf(sy) > 1e-30f && fabsf(sy) < 1e30f;                             \
     const float rs = 1.0f / sy;
 /* one element, the same arithmetic (the tail of the vector forms) */
-static inline __attribute__((always_inline)) int32_t q8_qadd1(int32_t ia, int32_t ib, float sa, float sb,
+static inline Q8_NO_FMA __attribute__((always_inline)) int32_t q8_qadd1(int32_t ia, int32_t ib, float sa, float sb,
                                                              int32_t za, int32_t zb, float sy, float rs,
                                                              float zyf, float lo, float hi, int relu,
                                                              int fast) {
@@ -293,6 +290,9 @@ static inline __attribute__((always_inline)) int32_t q8_qadd1(int32_t ia, int32_
     v = v > lo ? v : lo;
     return (int32_t)v;
 }
+static Q8_NO_FMA void q8_qadd__generic(const void* a, const void* b, void* y, int64_t n, const float* prm,
+                             int is_signed, int relu) Q8_QADD_BODY
+#ifdef DSL_SIMD_X86
 #define Q8_QADD_TAIL(i0)                                                                  \
     for (int64_t t_ = (i0); t_ < n; ++t_) {                                               \
         const int32_t ia = is_signed ? ((const int8_t*)a)[t_] : ((const uint8_t*)a)[t_];  \
@@ -345,16 +345,51 @@ void q8_qadd__avx2(const void* a, const void* b, void* y, int64_t n, const float
     Q8_QADD_TAIL(i)
 }
 
+/* QLinearAdd of 16 lanes of int32 values ia, ib (what csrc/q8_conv.h's fused epilogue
+ * calls too): the int32 results, clamped to the output type */
+typedef struct {
+    __m512 sa, sb, sy, rs, z, lo, hi, half, band, big;
+    __m512i za, zb;
+    int relu, fast;
+} q8_qadd_v16c;
+static inline Q8_NO_FMA __attribute__((always_inline, target(DSL_TARGET_AVX512))) void
+q8_qadd_v16_init(q8_qadd_v16c* c, const float* prm, int is_signed, int relu) {
+    Q8_QADD_PARAMS
+    c->sa = _mm512_set1_ps(sa); c->sb = _mm512_set1_ps(sb); c->sy = _mm512_set1_ps(sy);
+    c->rs = _mm512_set1_ps(rs); c->z = _mm512_set1_ps(zyf); c->lo = _mm512_set1_ps(lo);
+    c->hi = _mm512_set1_ps(hi); c->half = _mm512_set1_ps(0.5f);
+    c->band = _mm512_set1_ps(Q8_QADD_TIE_BAND); c->big = _mm512_set1_ps(512.f);
+    c->za = _mm512_set1_epi32(za); c->zb = _mm512_set1_epi32(zb);
+    c->relu = relu; c->fast = fast;
+}
+static inline Q8_NO_FMA __attribute__((always_inline, target(DSL_TARGET_AVX512))) __m512i
+q8_qadd_v16(const q8_qadd_v16c* c, __m512i ia, __m512i ib) {
+    const __m512 fa = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ia, c->za)), c->sa);
+    const __m512 fb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ib, c->zb)), c->sb);
+    __m512 f = _mm512_add_ps(fa, fb);
+    if (c->relu) f = _mm512_max_ps(f, _mm512_setzero_ps());
+    __m512 v;
+    if (c->fast) {
+        const __m512 q = _mm512_mul_ps(f, c->rs);
+        v = _mm512_roundscale_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m512 t = _mm512_abs_ps(_mm512_sub_ps(_mm512_abs_ps(_mm512_sub_ps(q, v)), c->half));
+        const __mmask16 ok = _mm512_cmp_ps_mask(t, c->band, _CMP_GE_OQ) |
+                             _mm512_cmp_ps_mask(_mm512_abs_ps(q), c->big, _CMP_GT_OQ);
+        if (ok != 0xFFFF)
+            v = _mm512_roundscale_ps(_mm512_div_ps(f, c->sy), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    } else {
+        v = _mm512_roundscale_ps(_mm512_div_ps(f, c->sy), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    }
+    v = _mm512_max_ps(_mm512_min_ps(_mm512_add_ps(v, c->z), c->hi), c->lo);
+    return _mm512_cvtps_epi32(v);
+}
+
 static Q8_NO_FMA __attribute__((target(DSL_TARGET_AVX512)))
 void q8_qadd__avx512(const void* a, const void* b, void* y, int64_t n, const float* prm,
                      int is_signed, int relu) {
     Q8_QADD_PARAMS
-    const __m512 vsa = _mm512_set1_ps(sa), vsb = _mm512_set1_ps(sb), vsy = _mm512_set1_ps(sy),
-                 vrs = _mm512_set1_ps(rs), vz = _mm512_set1_ps(zyf), vlo = _mm512_set1_ps(lo),
-                 vhi = _mm512_set1_ps(hi), vhalf = _mm512_set1_ps(0.5f),
-                 vband = _mm512_set1_ps(Q8_QADD_TIE_BAND), vbig = _mm512_set1_ps(512.f),
-                 zero = _mm512_setzero_ps();
-    const __m512i vza = _mm512_set1_epi32(za), vzb = _mm512_set1_epi32(zb);
+    q8_qadd_v16c c;
+    q8_qadd_v16_init(&c, prm, is_signed, relu);
     const uint8_t* pa = (const uint8_t*)a;
     const uint8_t* pb = (const uint8_t*)b;
     uint8_t* py = (uint8_t*)y;
@@ -364,24 +399,7 @@ void q8_qadd__avx512(const void* a, const void* b, void* y, int64_t n, const flo
         const __m128i rb = _mm_loadu_si128((const __m128i*)(pb + i));
         const __m512i ia = is_signed ? _mm512_cvtepi8_epi32(ra) : _mm512_cvtepu8_epi32(ra);
         const __m512i ib = is_signed ? _mm512_cvtepi8_epi32(rb) : _mm512_cvtepu8_epi32(rb);
-        const __m512 fa = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ia, vza)), vsa);
-        const __m512 fb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ib, vzb)), vsb);
-        __m512 f = _mm512_add_ps(fa, fb);
-        if (relu) f = _mm512_max_ps(f, zero);
-        __m512 v;
-        if (fast) {
-            const __m512 q = _mm512_mul_ps(f, vrs);
-            v = _mm512_roundscale_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-            const __m512 t = _mm512_abs_ps(_mm512_sub_ps(_mm512_abs_ps(_mm512_sub_ps(q, v)), vhalf));
-            const __mmask16 ok = _mm512_cmp_ps_mask(t, vband, _CMP_GE_OQ) |
-                                 _mm512_cmp_ps_mask(_mm512_abs_ps(q), vbig, _CMP_GT_OQ);
-            if (ok != 0xFFFF)
-                v = _mm512_roundscale_ps(_mm512_div_ps(f, vsy), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        } else {
-            v = _mm512_roundscale_ps(_mm512_div_ps(f, vsy), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        }
-        v = _mm512_max_ps(_mm512_min_ps(_mm512_add_ps(v, vz), vhi), vlo);
-        const __m512i qi = _mm512_cvtps_epi32(v);
+        const __m512i qi = q8_qadd_v16(&c, ia, ib);
         if (is_signed) _mm_storeu_si128((__m128i*)(py + i), _mm512_cvtsepi32_epi8(qi));
         else _mm_storeu_si128((__m128i*)(py + i), _mm512_cvtusepi32_epi8(qi));
     }
