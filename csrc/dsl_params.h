@@ -149,7 +149,8 @@ DSL_DEFINE_PARAMS(dsl_instnorm_params, DSL_INSTNORM_FIELDS)
     F(int64_t, avg) F(int64_t, planes) F(int64_t, H) F(int64_t, W) F(int64_t, OH)             \
     F(int64_t, OW) F(int64_t, KH) F(int64_t, KW) F(int64_t, SH) F(int64_t, SW)                \
     F(int64_t, pad_top) F(int64_t, pad_left) F(int64_t, DH) F(int64_t, DW) F(int64_t, Wp)     \
-    F(int64_t, level) F(int64_t, ws_threads) F(int64_t, ws_stride) F(int64_t, storage_order)
+    F(int64_t, level) F(int64_t, ws_threads) F(int64_t, ws_stride) F(int64_t, storage_order)    \
+    F(int64_t, q8)
 DSL_DEFINE_PARAMS(dsl_pool_params, DSL_POOL_FIELDS)
 
 /* ---- family 5: GEMM, MatMul, Conv (kernels/gemm.pyx) ---------------------------------- */

@@ -22,6 +22,60 @@ typedef struct {
 typedef void (*f32_pool2d_rows_fn)(const float*, float*, const dsl_pool2d*, int64_t, int64_t,
                                    float*, const float*, const float*);
 
+/* 8-bit 2-D max pooling (POOL2D with q8 = 1 uint8 / 2 int8; max only), the f32 kernel's
+ * row scheme on bytes: int8 values are xor 0x80 on the way in and out, so one unsigned
+ * max serves both and the identity (pads, the ceil_mode overhang) is 0. Plain C: the
+ * byte loops vectorise under any target. rb: >= Wp + 1 bytes. */
+static void q8_maxpool2d_rows(const uint8_t* x, uint8_t* y, const dsl_pool2d* p, int64_t r0,
+                              int64_t r1, uint8_t* rb, int is_signed) {
+    const int64_t H = p->H, W = p->W, OH = p->OH, OW = p->OW, KH = p->KH, KW = p->KW;
+    const int64_t SH = p->SH, SW = p->SW, PT = p->PT, PL = p->PL, DH = p->DH, DW = p->DW;
+    const int64_t Wp = p->Wp;
+    const uint8_t fl = is_signed ? 0x80 : 0;
+    const int64_t wn = W < Wp - PL ? (W > 0 ? W : 0) : (Wp - PL > 0 ? Wp - PL : 0);
+    int64_t u;
+    for (u = 0; u < PL && u < Wp + 1; ++u) rb[u] = 0;
+    for (u = PL + wn; u < Wp + 1; ++u) rb[u] = 0;
+    uint8_t* rw = rb + PL;
+    for (int64_t r = r0; r < r1; ++r) {
+        const int64_t plane = r / OH, oh = r % OH;
+        const uint8_t* xp = x + plane * H * W;
+        uint8_t* yr = y + r * OW;
+        const int64_t base = oh * SH - PT;
+        int64_t kh0 = base >= 0 ? 0 : (-base + DH - 1) / DH;
+        int64_t kh1 = base > H - 1 ? 0 : (H - 1 - base) / DH + 1;
+        if (kh1 > KH) kh1 = KH;
+        if (kh0 >= kh1) {
+            for (int64_t w = 0; w < wn; ++w) rw[w] = 0;
+        } else {
+            const uint8_t* r0p = xp + (base + kh0 * DH) * W;
+            for (int64_t w = 0; w < wn; ++w) rw[w] = (uint8_t)(r0p[w] ^ fl);
+            for (int64_t kh = kh0 + 1; kh < kh1; ++kh) {
+                const uint8_t* rp = xp + (base + kh * DH) * W;
+                for (int64_t w = 0; w < wn; ++w) {
+                    const uint8_t v = (uint8_t)(rp[w] ^ fl);
+                    rw[w] = v > rw[w] ? v : rw[w];
+                }
+            }
+        }
+        /* horizontal: kw outer, so the inner loops have a literal stride (they vectorise) */
+        for (int64_t kw = 0; kw < KW; ++kw) {
+            const uint8_t* q = rb + kw * DW;
+            if (SW == 1) {
+                if (kw == 0) for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = q[ow];
+                else for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = q[ow] > yr[ow] ? q[ow] : yr[ow];
+            } else if (SW == 2) {
+                if (kw == 0) for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = q[2 * ow];
+                else for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = q[2 * ow] > yr[ow] ? q[2 * ow] : yr[ow];
+            } else {
+                if (kw == 0) for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = q[ow * SW];
+                else for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = q[ow * SW] > yr[ow] ? q[ow * SW] : yr[ow];
+            }
+        }
+        if (fl) for (int64_t ow = 0; ow < OW; ++ow) yr[ow] ^= fl;
+    }
+}
+
 /* form: dsl_kv_form(DSL_KV_POOL, level, cap) */
 static inline f32_pool2d_rows_fn f32_pool2d_rows_select(int form) {
     switch (form) {

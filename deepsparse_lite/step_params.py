@@ -67,7 +67,7 @@ INSTNORM = _struct(*_ints("rows", "n", "C", "level"), ("epsilon", F32))
 # ---- family 4: pooling --------------------------------------------------------------------
 POOL = _struct(*_ints("avg", "planes", "H", "W", "OH", "OW", "KH", "KW", "SH", "SW", "pad_top",
                       "pad_left", "DH", "DW", "Wp", "level", "ws_threads", "ws_stride",
-                      "storage_order"))
+                      "storage_order", "q8"))
 
 # ---- family 5: GEMM / MatMul / Conv -------------------------------------------------------
 GEMM = _struct(*_ints("level", "M", "N", "K", "mc", "kc", "nc", "act", "bias_mode", "bias_slot",

@@ -657,7 +657,10 @@ def _qparams(graph: Graph, n: Node):
 
 
 def drop_qdq_roundtrips(graph: Graph) -> None:
-    """Q(move*(DQ(q))) with DQ's per-tensor scale and zero point -> move*(q) (see above)."""
+    """Q(move*(DQ(q))) with DQ's per-tensor scale and zero point -> move*(q) (see above).
+    MaxPool counts as a move when the scale is positive and finite: DQ is then monotonic,
+    so the max of the dequantized window is the dequantized max (pads never win in ONNX's
+    MaxPool), and Q(DQ(q)) = q."""
     producers = {o: n for n in graph.nodes for o in n.outputs if o}
     rename: Dict[str, str] = {}
     out: List[Node] = []
@@ -670,7 +673,9 @@ def drop_qdq_roundtrips(graph: Graph) -> None:
         qp = _qparams(graph, n)
         chain, t = [], n.inputs[0]
         p = producers.get(t)
-        while p is not None and p.op_type in _MOVES and p.domain == "" and len(chain) < 8:
+        while p is not None and p.domain == "" and len(chain) < 8 and (
+                p.op_type in _MOVES or (p.op_type == "MaxPool" and qp is not None and 0 < qp[0] < 0x7F800000
+                                        and not (len(p.outputs) > 1 and p.outputs[1]))):
             chain.append(p)
             t = p.inputs[0]
             p = producers.get(t)

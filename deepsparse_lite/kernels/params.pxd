@@ -176,6 +176,7 @@ cdef extern from "dsl_params.h" nogil:
         int64_t ws_threads
         int64_t ws_stride
         int64_t storage_order
+        int64_t q8
     ctypedef struct dsl_gemm_params:
         int64_t level
         int64_t M

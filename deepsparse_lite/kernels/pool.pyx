@@ -19,7 +19,7 @@ Both sub-ops carry a dsl_pool_params record (csrc/dsl_params.h):
                  geometry as POOL2D, storage_order (0: plane * H * W + h * W + w,
                  1: plane * H * W + h + w * H); scalar (models that ask for indices are rare)
 """
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint8_t
 from libc.math cimport INFINITY
 
 from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
@@ -33,6 +33,8 @@ cdef extern from "pool_f32.h" nogil:
     ctypedef void (*f32_pool2d_rows_fn)(const float*, float*, const dsl_pool2d*, int64_t, int64_t,
                                         float*, const float*, const float*) noexcept nogil
     f32_pool2d_rows_fn f32_pool2d_rows_select(int form)
+    void q8_maxpool2d_rows(const uint8_t* x, uint8_t* y, const dsl_pool2d* p, int64_t r0,
+                           int64_t r1, uint8_t* rb, int is_signed)
 
 DEF MIN_WORK = 16384
 # Threshold actually used; tests lower it (set_min_work) so small shapes take the threaded path.
@@ -62,6 +64,10 @@ cdef struct pool_ctx:
 cdef int64_t pool2d_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
     cdef const pool_ctx* c = <const pool_ctx*>vctx
     cdef const dsl_pool_params* q = <const dsl_pool_params*>c.s.params
+    if q.q8:
+        q8_maxpool2d_rows(<const uint8_t*>c.p[c.s.t[0]], <uint8_t*>c.p[c.s.t[1]], &c.g, lo, hi,
+                          <uint8_t*>(<float*>c.p[c.s.t[2]] + chunk * q.ws_stride), q.q8 == 2)
+        return 0
     c.fn(<const float*>c.p[c.s.t[0]], <float*>c.p[c.s.t[1]], &c.g, lo, hi,
          <float*>c.p[c.s.t[2]] + chunk * q.ws_stride, <const float*>c.p[c.s.t[3]],
          <const float*>c.p[c.s.t[4]])
@@ -88,7 +94,8 @@ cdef int pool2d_op(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nog
     c.g.DW = q.DW
     c.g.Wp = q.Wp
     if (q.OW < 1 or q.KW < 1 or q.KH < 1 or q.SW < 1
-            or q.Wp < (q.OW - 1) * q.SW + (q.KW - 1) * q.DW + 1 or q.ws_stride < q.Wp + 1):
+            or q.Wp < (q.OW - 1) * q.SW + (q.KW - 1) * q.DW + 1 or q.ws_stride < q.Wp + 1
+            or q.q8 < 0 or q.q8 > 2 or (q.q8 and q.avg)):
         return DSL_ERR_BAD_PARAM
     if rows <= 0:
         return DSL_OK

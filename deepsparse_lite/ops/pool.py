@@ -95,7 +95,7 @@ def _inv_counts(out, size, k, s, d, pb, pe, include_pad):
 
 
 def _emit_pool2d(b, avg: bool, x, y, planes, H, W, OH, OW, KH, KW, SH, SW, PT, PL, DH, DW,
-                 invh=None, invw=None) -> None:
+                 invh=None, invw=None, q8: int = 0) -> None:
     """One POOL2D step over ``planes`` planes of H x W (invh / invw: average divisors)."""
     Wp = (OW - 1) * SW + (KW - 1) * DW + 1
     stride = -(-(Wp + 1) // 16) * 16   # per-thread row buffers, 64-byte apart
@@ -106,7 +106,7 @@ def _emit_pool2d(b, avg: bool, x, y, planes, H, W, OH, OW, KH, KW, SH, SW, PT, P
     b.emit(PoolOp.POOL2D, [x, y, ws, invh, invw], sp.params(
         sp.POOL, avg=int(avg), planes=planes, H=H, W=W, OH=OH, OW=OW, KH=KH, KW=KW,
         SH=SH, SW=SW, pad_top=PT, pad_left=PL, DH=DH, DW=DW, Wp=Wp, level=b.isa,
-        ws_threads=nbuf, ws_stride=stride))
+        ws_threads=nbuf, ws_stride=stride, q8=q8))
 
 
 class _Pool(OpDef):
@@ -137,7 +137,7 @@ class _Pool(OpDef):
         if np.dtype(xv.dtype) != np.float32 and not q8:
             raise UnsupportedModelError(f"{node.describe()}: element type {np.dtype(xv.dtype)} is "
                                         f"not supported (float32 only; MaxPool also uint8 / int8)")
-        if q8:   # 8-bit MaxPool (QOperator models): exact through float32 (integers)
+        if q8:   # 8-bit MaxPool (QOperator models, QDQ round trips dropped around it)
             from deepsparse_lite.ops.elementwise import emit_cast
             geom = self._geometry(node, xv)
             shape = tuple(int(d) for d in xv.shape)
@@ -145,6 +145,15 @@ class _Pool(OpDef):
             y = b.output(node.outputs[0], oshape, xv.dtype)
             if y.size == 0:
                 return
+            shape2, geom2 = self._as_2d(shape, geom)
+            if len(shape2) == 4:     # 1-D / 2-D: POOL2D on the bytes
+                kernel, strides, dil, pb, pe, out = geom2
+                _emit_pool2d(b, False, b.value(node.inputs[0]), y, shape2[0] * shape2[1],
+                             shape2[2], shape2[3], out[0], out[1], kernel[0], kernel[1],
+                             strides[0], strides[1], pb[0], pb[1], dil[0], dil[1],
+                             q8=1 if np.dtype(xv.dtype) == np.uint8 else 2)
+                return
+            # N-d: exact through float32 (integers)
             xf = b.temp(shape, np.float32, name=f"{node.name}_f32")
             emit_cast(b, b.value(node.inputs[0]), xf)
             yf = b.temp(oshape, np.float32, name=f"{node.name}_f32out")

@@ -551,3 +551,54 @@ def test_qlinear_add_near_ties_is_exact(relu):
     from deepsparse_lite.ops.quant import QuantOp
     assert [int(s["op"]) for s in compiler.compile_onnx(m).steps] == [QuantOp.QADD]
     check_all(m, {"a": a, "b": bq}, [want], tol=0)
+
+
+# ---- 8-bit MaxPool (POOL2D on the bytes) and the QDQ round trip around it ---------------
+
+_POOLS = [
+    dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),          # the ResNet stem
+    dict(kernel_shape=[2, 2], strides=[2, 2]),
+    dict(kernel_shape=[3, 3], strides=[1, 1], pads=[2, 2, 2, 2], dilations=[2, 2]),
+    dict(kernel_shape=[3, 2], strides=[3, 3], pads=[0, 1, 1, 0], ceil_mode=1),
+    dict(kernel_shape=[3], strides=[2], pads=[1, 1]),                          # 1-D
+]
+
+
+@pytest.mark.parametrize("dt", [np.uint8, np.int8])
+@pytest.mark.parametrize("k", range(len(_POOLS)))
+def test_8bit_maxpool_against_onnxruntime(dt, k):
+    attrs = _POOLS[k]
+    r = rng(40 + k)
+    shape = (2, 5, 17) if len(attrs["kernel_shape"]) == 1 else (2, 5, 13, 17)
+    x = qrand(r, dt, shape)
+    m = model([helper.make_node("MaxPool", ["x"], ["y"], **attrs)], {"x": x}, ["y"], opset=13)
+    plan = compiler.compile_onnx(m.SerializeToString())
+    from deepsparse_lite.ops.pool import PoolOp
+    assert [int(s["op"]) for s in plan.steps] == [PoolOp.POOL2D]     # no casts around it
+    check_all(m, {"x": x}, ort_run(m, {"x": x}), tol=0)
+
+
+@pytest.mark.parametrize("scale", [0.037, -0.037])
+def test_qdq_round_trip_around_maxpool(scale, monkeypatch):
+    """Q(MaxPool(DQ(q))) with one positive scale is MaxPool(q) on the bytes (exactly); a
+    negative scale reverses the order, so the round trip must stay."""
+    from deepsparse_lite.ops.quant import QuantOp
+    r = rng(12)
+    x = qrand(r, np.uint8, (1, 8, 15, 15))
+    inits = {"s": np.float32(scale), "z": np.array(77, np.uint8)}
+    nodes = [helper.make_node("DequantizeLinear", ["x", "s", "z"], ["f"]),
+             helper.make_node("MaxPool", ["f"], ["p"], kernel_shape=[3, 3], strides=[2, 2],
+                              pads=[1, 1, 1, 1]),
+             helper.make_node("QuantizeLinear", ["p", "s", "z"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])]
+    m = model(nodes, {"x": x}, ["y"], inits)
+    plan = compiler.compile_onnx(m.SerializeToString())
+    ops = [int(s["op"]) for s in plan.steps]
+    assert (QuantOp.QUANTIZE in ops) == (scale < 0)
+    assert len(ops) == (4 if scale < 0 else 2)      # POOL2D on the bytes, then the last DQ
+    fused = compiler.execute(plan, [x])[0]
+    monkeypatch.setenv("DSL_QDQ", "0")      # the ops as ONNX defines them
+    plan = compiler.compile_onnx(m.SerializeToString())
+    np.testing.assert_array_equal(compiler.execute(plan, [x])[0], fused)
+    if scale > 0:
+        np.testing.assert_array_equal(ort_run(m, {"x": x})[0], fused)
