@@ -560,6 +560,9 @@ static void q8c_im2col(const uint32_t* xi, const q8c_geom* q, int64_t p0, int64_
                         for (int64_t i = 0; i < a; ++i) o[i] = pad;
                         if (q->SW == 1) {
                             memcpy(o + a, src + ow + a, (size_t)(e - a) * 4);
+                        } else if (q->SW == 2) {   /* a literal stride: it vectorises */
+                            const uint32_t* sp = src + (ow + a) * 2;
+                            for (int64_t i = 0; i < e - a; ++i) o[a + i] = sp[2 * i];
                         } else {
                             const uint32_t* sp = src + (ow + a) * q->SW;
                             for (int64_t i = a; i < e; ++i, sp += q->SW) o[i] = *sp;

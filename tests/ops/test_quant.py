@@ -269,6 +269,7 @@ CW_CONVS = [  # N, C, H, W, Cout, k, stride, pad, dilation, group
     (1, 4, 24, 24, 16, 3, 1, 1, 1, 1),     # im2col, several pixel blocks
     (1, 3, 23, 23, 8, 7, 2, 3, 1, 1),      # the stem's shape (Cin 3, 7x7 s2 p3)
     (1, 6, 11, 10, 17, 1, 2, 0, 1, 1),     # 1x1 stride 2: gathered
+    (1, 5, 13, 14, 9, 3, 3, 1, 1, 1),      # stride 3 (the gather's generic stride)
     (1, 7, 12, 12, 11, 3, 1, 2, 2, 1),     # dilation 2
     (1, 8, 9, 9, 16, 3, 1, 1, 1, 2),       # groups with Cin/g >= 4 and Cout/g >= 8
     (1, 1, 5, 5, 1, 3, 1, 0, 1, 1),        # one channel in, one out
