@@ -15,6 +15,22 @@ typedef struct {
     int64_t avg;               /* 0 max, 1 average */
 } dsl_pool2d;
 
+/* Input columns some window reaches (the ceil_mode overhang may reach past W, a large
+ * right pad may leave columns unread). */
+static inline int64_t dsl_pool2d_cols(const dsl_pool2d* p) {
+    const int64_t W = p->W, Wp = p->Wp, PL = p->PL;
+    return W < Wp - PL ? (W > 0 ? W : 0) : (Wp - PL > 0 ? Wp - PL : 0);
+}
+/* Output row oh: its first input row base = oh * SH - PT and the valid kernel rows
+ * [*kh0, *kh1) (empty when the window is all padding). */
+static inline int64_t dsl_pool2d_krows(const dsl_pool2d* p, int64_t oh, int64_t* kh0, int64_t* kh1) {
+    const int64_t base = oh * p->SH - p->PT, H = p->H, DH = p->DH;
+    *kh0 = base >= 0 ? 0 : (-base + DH - 1) / DH;
+    *kh1 = base > H - 1 ? 0 : (H - 1 - base) / DH + 1;
+    if (*kh1 > p->KH) *kh1 = p->KH;
+    return base;
+}
+
 #define DSL_SIMD_TEMPLATE "pool_f32_tmpl.h"
 #define DSL_SIMD_WITH_GENERIC 1
 #include "dsl_simd_forms.h"
@@ -28,11 +44,10 @@ typedef void (*f32_pool2d_rows_fn)(const float*, float*, const dsl_pool2d*, int6
  * byte loops vectorise under any target. rb: >= Wp + 1 bytes. */
 static void q8_maxpool2d_rows(const uint8_t* x, uint8_t* y, const dsl_pool2d* p, int64_t r0,
                               int64_t r1, uint8_t* rb, int is_signed) {
-    const int64_t H = p->H, W = p->W, OH = p->OH, OW = p->OW, KH = p->KH, KW = p->KW;
-    const int64_t SH = p->SH, SW = p->SW, PT = p->PT, PL = p->PL, DH = p->DH, DW = p->DW;
-    const int64_t Wp = p->Wp;
+    const int64_t H = p->H, W = p->W, OH = p->OH, OW = p->OW, KW = p->KW;
+    const int64_t SW = p->SW, PL = p->PL, DH = p->DH, DW = p->DW, Wp = p->Wp;
     const uint8_t fl = is_signed ? 0x80 : 0;
-    const int64_t wn = W < Wp - PL ? (W > 0 ? W : 0) : (Wp - PL > 0 ? Wp - PL : 0);
+    const int64_t wn = dsl_pool2d_cols(p);
     int64_t u;
     for (u = 0; u < PL && u < Wp + 1; ++u) rb[u] = 0;
     for (u = PL + wn; u < Wp + 1; ++u) rb[u] = 0;
@@ -41,10 +56,8 @@ static void q8_maxpool2d_rows(const uint8_t* x, uint8_t* y, const dsl_pool2d* p,
         const int64_t plane = r / OH, oh = r % OH;
         const uint8_t* xp = x + plane * H * W;
         uint8_t* yr = y + r * OW;
-        const int64_t base = oh * SH - PT;
-        int64_t kh0 = base >= 0 ? 0 : (-base + DH - 1) / DH;
-        int64_t kh1 = base > H - 1 ? 0 : (H - 1 - base) / DH + 1;
-        if (kh1 > KH) kh1 = KH;
+        int64_t kh0, kh1;
+        const int64_t base = dsl_pool2d_krows(p, oh, &kh0, &kh1);
         if (kh0 >= kh1) {
             for (int64_t w = 0; w < wn; ++w) rw[w] = 0;
         } else {

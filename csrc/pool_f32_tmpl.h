@@ -17,13 +17,11 @@
 VM_TARGET static void VM_SFX(f32_pool2d_rows)(const float* x, float* y, const dsl_pool2d* p,
                                             int64_t r0, int64_t r1, float* rb,
                                             const float* invh, const float* invw) {
-    const int64_t H = p->H, W = p->W, OH = p->OH, OW = p->OW, KH = p->KH, KW = p->KW;
-    const int64_t SH = p->SH, SW = p->SW, PT = p->PT, PL = p->PL, DH = p->DH, DW = p->DW;
+    const int64_t H = p->H, W = p->W, OH = p->OH, OW = p->OW, KW = p->KW;
+    const int64_t SW = p->SW, PL = p->PL, DH = p->DH, DW = p->DW;
     const int64_t Wp = p->Wp, avg = p->avg;
     const float ident = avg ? 0.f : -INFINITY;
-    /* input columns some window reaches (the ceil_mode overhang may reach past W, a large
-     * right pad may leave columns unread) */
-    const int64_t wn = W < Wp - PL ? (W > 0 ? W : 0) : (Wp - PL > 0 ? Wp - PL : 0);
+    const int64_t wn = dsl_pool2d_cols(p);
     int64_t u;
     for (u = 0; u < PL && u < Wp + 1; ++u) rb[u] = ident;
     for (u = PL + wn; u < Wp + 1; ++u) rb[u] = ident;
@@ -33,10 +31,8 @@ VM_TARGET static void VM_SFX(f32_pool2d_rows)(const float* x, float* y, const ds
         const float* xp = x + plane * H * W;
         float* yr = y + r * OW;
         /* 1. vertical: valid kernel rows kh in [kh0, kh1) */
-        const int64_t base = oh * SH - PT;
-        int64_t kh0 = base >= 0 ? 0 : (-base + DH - 1) / DH;
-        int64_t kh1 = base > H - 1 ? 0 : (H - 1 - base) / DH + 1;
-        if (kh1 > KH) kh1 = KH;
+        int64_t kh0, kh1;
+        const int64_t base = dsl_pool2d_krows(p, oh, &kh0, &kh1);
         if (kh0 >= kh1) {   /* the window is all padding (huge pads / dilation) */
             for (int64_t w = 0; w < wn; ++w) rw[w] = ident;
         }

@@ -233,51 +233,53 @@ static inline void q8_dynamic_params(float mn, float mx, float* scale, int32_t* 
 typedef void (*q8_qadd_fn)(const void* a, const void* b, void* y, int64_t n, const float* prm,
                            int is_signed, int relu);
 
-#define Q8_QADD_LOOP(T)                                                                   \
-    {                                                                                     \
-        const T* pa = (const T*)a;                                                        \
-        const T* pb = (const T*)b;                                                        \
-        T* py = (T*)y;                                                                    \
-        for (int64_t i = 0; i < n; ++i) {                                                 \
-            const float fa = (float)((int32_t)pa[i] - za) * sa;                           \
-            const float fb = (float)((int32_t)pb[i] - zb) * sb;                           \
-            float f = fa + fb;                                                            \
-            if (relu) f = f > 0.0f ? f : 0.0f;                                            \
-            float v = rintf(f / sy) + zyf;                                                \
-            v = v < hi ? v : hi;                                                          \
-            v = v > lo ? v : lo;                                                          \
-            py[i] = (T)(int32_t)v;                                                        \
-        }                                                                                 \
+#define Q8_QADD_LOOP(T)                                                                       \
+    {                                                                                         \
+        const T* pa = (const T*)a;                                                            \
+        const T* pb = (const T*)b;                                                            \
+        T* py = (T*)y;                                                                        \
+        for (int64_t i = 0; i < n; ++i) {                                                     \
+            const float fa = (float)((int32_t)pa[i] - za) * sa;                               \
+            const float fb = (float)((int32_t)pb[i] - zb) * sb;                               \
+            float f = fa + fb;                                                                \
+            if (relu) f = f > 0.0f ? f : 0.0f;                                                \
+            float v = rintf(f / sy) + zyf;                                                    \
+            v = v < hi ? v : hi;                                                              \
+            v = v > lo ? v : lo;                                                              \
+            py[i] = (T)(int32_t)v;                                                            \
+        }                                                                                     \
     }
-#define Q8_QADD_BODY                                                                      \
-    {                                                                                     \
-        const float sa = prm[0], sb = prm[2], sy = prm[4], zyf = prm[5];                  \
-        const int32_t za = (int32_t)prm[1], zb = (int32_t)prm[3];                         \
-        float lo, hi;                                                                     \
-        q8_bounds(is_signed, &lo, &hi);                                                   \
-        if (is_signed) Q8_QADD_LOOP(int8_t) else Q8_QADD_LOOP(uint8_t)                    \
+#define Q8_QADD_BODY                                                                          \
+    {                                                                                         \
+        const float sa = prm[0], sb = prm[2], sy = prm[4], zyf = prm[5];                      \
+        const int32_t za = (int32_t)prm[1], zb = (int32_t)prm[3];                             \
+        float lo, hi;                                                                         \
+        q8_bounds(is_signed, &lo, &hi);                                                       \
+        if (is_signed) Q8_QADD_LOOP(int8_t) else Q8_QADD_LOOP(uint8_t)                        \
     }
 
 /* no fused multiply-add: the unfused ops round the products before the sum */
 #define Q8_NO_FMA __attribute__((optimize("fp-contract=off")))
+static Q8_NO_FMA void q8_qadd__generic(const void* a, const void* b, void* y, int64_t n, const float* prm,
+                             int is_signed, int relu) Q8_QADD_BODY
+#ifdef DSL_SIMD_X86
 /* The vector forms: rint(f / sy) without a division per element, as EWCHAIN's QNT: q = f *
  * RN(1 / sy) is within |q| 2^-23 (<= 2^-14 for |q| <= 512) of f / sy, so rint(q) is
  * rint(f / sy) unless f / sy lies within 2^-12 of a half-integer; such vectors (and NaN)
  * take the true division. Past |q| = 512 every result saturates. The scalar tail runs
  * the same test per element. Exact: tests/ops/test_quant.py near-ties test. */
 #define Q8_QADD_TIE_BAND 0.000244140625f
-#define Q8_QADD_PARAMS                                                                    \
-    const float sa = prm[0], sb = prm[2], sy = prm[4], zyf = prm[5];                      \
-    const int32_t za = (int32_t)prm[1], zb = (int32_t)prm[3];                             \
-    float lo, hi;                                                                         \
-    q8_bounds(is_signed, &lo, &hi);                                                       \
-    const int fast = fabsf(sy) > 1e-30f && fabsf(sy) < 1e30f;                             \
+#define Q8_QADD_PARAMS                                                                        \
+    const float sa = prm[0], sb = prm[2], sy = prm[4], zyf = prm[5];                          \
+    const int32_t za = (int32_t)prm[1], zb = (int32_t)prm[3];                                 \
+    float lo, hi;                                                                             \
+    q8_bounds(is_signed, &lo, &hi);                                                           \
+    const int fast = fabsf(sy) > 1e-30f && fabsf(sy) < 1e30f;                                 \
     const float rs = 1.0f / sy;
 /* one element, the same arithmetic (the tail of the vector forms) */
-static inline Q8_NO_FMA __attribute__((always_inline)) int32_t q8_qadd1(int32_t ia, int32_t ib, float sa, float sb,
-                                                             int32_t za, int32_t zb, float sy, float rs,
-                                                             float zyf, float lo, float hi, int relu,
-                                                             int fast) {
+static inline Q8_NO_FMA __attribute__((always_inline)) int32_t
+q8_qadd1(int32_t ia, int32_t ib, float sa, float sb, int32_t za, int32_t zb, float sy, float rs,
+         float zyf, float lo, float hi, int relu, int fast) {
     const float fa = (float)(ia - za) * sa;
     const float fb = (float)(ib - zb) * sb;
     float f = fa + fb;
@@ -290,15 +292,12 @@ static inline Q8_NO_FMA __attribute__((always_inline)) int32_t q8_qadd1(int32_t 
     v = v > lo ? v : lo;
     return (int32_t)v;
 }
-static Q8_NO_FMA void q8_qadd__generic(const void* a, const void* b, void* y, int64_t n, const float* prm,
-                             int is_signed, int relu) Q8_QADD_BODY
-#ifdef DSL_SIMD_X86
-#define Q8_QADD_TAIL(i0)                                                                  \
-    for (int64_t t_ = (i0); t_ < n; ++t_) {                                               \
-        const int32_t ia = is_signed ? ((const int8_t*)a)[t_] : ((const uint8_t*)a)[t_];  \
-        const int32_t ib = is_signed ? ((const int8_t*)b)[t_] : ((const uint8_t*)b)[t_];  \
+#define Q8_QADD_TAIL(i0)                                                                      \
+    for (int64_t t_ = (i0); t_ < n; ++t_) {                                                   \
+        const int32_t ia = is_signed ? ((const int8_t*)a)[t_] : ((const uint8_t*)a)[t_];      \
+        const int32_t ib = is_signed ? ((const int8_t*)b)[t_] : ((const uint8_t*)b)[t_];      \
         const int32_t v = q8_qadd1(ia, ib, sa, sb, za, zb, sy, rs, zyf, lo, hi, relu, fast);  \
-        if (is_signed) ((int8_t*)y)[t_] = (int8_t)v; else ((uint8_t*)y)[t_] = (uint8_t)v; \
+        if (is_signed) ((int8_t*)y)[t_] = (int8_t)v; else ((uint8_t*)y)[t_] = (uint8_t)v;     \
     }
 
 static Q8_NO_FMA __attribute__((target(DSL_TARGET_AVX2)))
@@ -345,51 +344,16 @@ void q8_qadd__avx2(const void* a, const void* b, void* y, int64_t n, const float
     Q8_QADD_TAIL(i)
 }
 
-/* QLinearAdd of 16 lanes of int32 values ia, ib (what csrc/q8_conv.h's fused epilogue
- * calls too): the int32 results, clamped to the output type */
-typedef struct {
-    __m512 sa, sb, sy, rs, z, lo, hi, half, band, big;
-    __m512i za, zb;
-    int relu, fast;
-} q8_qadd_v16c;
-static inline Q8_NO_FMA __attribute__((always_inline, target(DSL_TARGET_AVX512))) void
-q8_qadd_v16_init(q8_qadd_v16c* c, const float* prm, int is_signed, int relu) {
-    Q8_QADD_PARAMS
-    c->sa = _mm512_set1_ps(sa); c->sb = _mm512_set1_ps(sb); c->sy = _mm512_set1_ps(sy);
-    c->rs = _mm512_set1_ps(rs); c->z = _mm512_set1_ps(zyf); c->lo = _mm512_set1_ps(lo);
-    c->hi = _mm512_set1_ps(hi); c->half = _mm512_set1_ps(0.5f);
-    c->band = _mm512_set1_ps(Q8_QADD_TIE_BAND); c->big = _mm512_set1_ps(512.f);
-    c->za = _mm512_set1_epi32(za); c->zb = _mm512_set1_epi32(zb);
-    c->relu = relu; c->fast = fast;
-}
-static inline Q8_NO_FMA __attribute__((always_inline, target(DSL_TARGET_AVX512))) __m512i
-q8_qadd_v16(const q8_qadd_v16c* c, __m512i ia, __m512i ib) {
-    const __m512 fa = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ia, c->za)), c->sa);
-    const __m512 fb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ib, c->zb)), c->sb);
-    __m512 f = _mm512_add_ps(fa, fb);
-    if (c->relu) f = _mm512_max_ps(f, _mm512_setzero_ps());
-    __m512 v;
-    if (c->fast) {
-        const __m512 q = _mm512_mul_ps(f, c->rs);
-        v = _mm512_roundscale_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        const __m512 t = _mm512_abs_ps(_mm512_sub_ps(_mm512_abs_ps(_mm512_sub_ps(q, v)), c->half));
-        const __mmask16 ok = _mm512_cmp_ps_mask(t, c->band, _CMP_GE_OQ) |
-                             _mm512_cmp_ps_mask(_mm512_abs_ps(q), c->big, _CMP_GT_OQ);
-        if (ok != 0xFFFF)
-            v = _mm512_roundscale_ps(_mm512_div_ps(f, c->sy), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    } else {
-        v = _mm512_roundscale_ps(_mm512_div_ps(f, c->sy), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    }
-    v = _mm512_max_ps(_mm512_min_ps(_mm512_add_ps(v, c->z), c->hi), c->lo);
-    return _mm512_cvtps_epi32(v);
-}
-
 static Q8_NO_FMA __attribute__((target(DSL_TARGET_AVX512)))
 void q8_qadd__avx512(const void* a, const void* b, void* y, int64_t n, const float* prm,
                      int is_signed, int relu) {
     Q8_QADD_PARAMS
-    q8_qadd_v16c c;
-    q8_qadd_v16_init(&c, prm, is_signed, relu);
+    const __m512 vsa = _mm512_set1_ps(sa), vsb = _mm512_set1_ps(sb), vsy = _mm512_set1_ps(sy),
+                 vrs = _mm512_set1_ps(rs), vz = _mm512_set1_ps(zyf), vlo = _mm512_set1_ps(lo),
+                 vhi = _mm512_set1_ps(hi), vhalf = _mm512_set1_ps(0.5f),
+                 vband = _mm512_set1_ps(Q8_QADD_TIE_BAND), vbig = _mm512_set1_ps(512.f),
+                 zero = _mm512_setzero_ps();
+    const __m512i vza = _mm512_set1_epi32(za), vzb = _mm512_set1_epi32(zb);
     const uint8_t* pa = (const uint8_t*)a;
     const uint8_t* pb = (const uint8_t*)b;
     uint8_t* py = (uint8_t*)y;
@@ -399,7 +363,24 @@ void q8_qadd__avx512(const void* a, const void* b, void* y, int64_t n, const flo
         const __m128i rb = _mm_loadu_si128((const __m128i*)(pb + i));
         const __m512i ia = is_signed ? _mm512_cvtepi8_epi32(ra) : _mm512_cvtepu8_epi32(ra);
         const __m512i ib = is_signed ? _mm512_cvtepi8_epi32(rb) : _mm512_cvtepu8_epi32(rb);
-        const __m512i qi = q8_qadd_v16(&c, ia, ib);
+        const __m512 fa = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ia, vza)), vsa);
+        const __m512 fb = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(ib, vzb)), vsb);
+        __m512 f = _mm512_add_ps(fa, fb);
+        if (relu) f = _mm512_max_ps(f, zero);
+        __m512 v;
+        if (fast) {
+            const __m512 q = _mm512_mul_ps(f, vrs);
+            v = _mm512_roundscale_ps(q, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            const __m512 t = _mm512_abs_ps(_mm512_sub_ps(_mm512_abs_ps(_mm512_sub_ps(q, v)), vhalf));
+            const __mmask16 ok = _mm512_cmp_ps_mask(t, vband, _CMP_GE_OQ) |
+                                 _mm512_cmp_ps_mask(_mm512_abs_ps(q), vbig, _CMP_GT_OQ);
+            if (ok != 0xFFFF)
+                v = _mm512_roundscale_ps(_mm512_div_ps(f, vsy), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        } else {
+            v = _mm512_roundscale_ps(_mm512_div_ps(f, vsy), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        }
+        v = _mm512_max_ps(_mm512_min_ps(_mm512_add_ps(v, vz), vhi), vlo);
+        const __m512i qi = _mm512_cvtps_epi32(v);
         if (is_signed) _mm_storeu_si128((__m128i*)(py + i), _mm512_cvtsepi32_epi8(qi));
         else _mm_storeu_si128((__m128i*)(py + i), _mm512_cvtusepi32_epi8(qi));
     }

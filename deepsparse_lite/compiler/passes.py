@@ -656,6 +656,15 @@ def _qparams(graph: Graph, n: Node):
     return int(np.asarray(s).reshape(-1).view(np.int32)[0]), int(zp.reshape(-1)[0]), zp.dtype
 
 
+def _moves_8bit(p: Node, qp) -> bool:
+    """Whether ``p`` maps Q / DQ's 8-bit values through unchanged (qp: their parameters):
+    the data moves, and MaxPool (no Indices) for a positive finite scale."""
+    if p.op_type in _MOVES:
+        return True
+    return (p.op_type == "MaxPool" and qp is not None and 0 < qp[0] < 0x7F800000
+            and not (len(p.outputs) > 1 and p.outputs[1]))
+
+
 def drop_qdq_roundtrips(graph: Graph) -> None:
     """Q(move*(DQ(q))) with DQ's per-tensor scale and zero point -> move*(q) (see above).
     MaxPool counts as a move when the scale is positive and finite: DQ is then monotonic,
@@ -673,9 +682,7 @@ def drop_qdq_roundtrips(graph: Graph) -> None:
         qp = _qparams(graph, n)
         chain, t = [], n.inputs[0]
         p = producers.get(t)
-        while p is not None and p.domain == "" and len(chain) < 8 and (
-                p.op_type in _MOVES or (p.op_type == "MaxPool" and qp is not None and 0 < qp[0] < 0x7F800000
-                                        and not (len(p.outputs) > 1 and p.outputs[1]))):
+        while p is not None and p.domain == "" and len(chain) < 8 and _moves_8bit(p, qp):
             chain.append(p)
             t = p.inputs[0]
             p = producers.get(t)

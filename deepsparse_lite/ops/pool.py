@@ -137,28 +137,14 @@ class _Pool(OpDef):
         if np.dtype(xv.dtype) != np.float32 and not q8:
             raise UnsupportedModelError(f"{node.describe()}: element type {np.dtype(xv.dtype)} is "
                                         f"not supported (float32 only; MaxPool also uint8 / int8)")
-        if q8:   # 8-bit MaxPool (QOperator models, QDQ round trips dropped around it)
-            from deepsparse_lite.ops.elementwise import emit_cast
+        if q8:   # 8-bit MaxPool (QOperator models, QDQ round trips dropped around it): bytes
             geom = self._geometry(node, xv)
             shape = tuple(int(d) for d in xv.shape)
-            oshape = shape[:2] + tuple(geom[-1])
-            y = b.output(node.outputs[0], oshape, xv.dtype)
+            y = b.output(node.outputs[0], shape[:2] + tuple(geom[-1]), xv.dtype)
             if y.size == 0:
                 return
-            shape2, geom2 = self._as_2d(shape, geom)
-            if len(shape2) == 4:     # 1-D / 2-D: POOL2D on the bytes
-                kernel, strides, dil, pb, pe, out = geom2
-                _emit_pool2d(b, False, b.value(node.inputs[0]), y, shape2[0] * shape2[1],
-                             shape2[2], shape2[3], out[0], out[1], kernel[0], kernel[1],
-                             strides[0], strides[1], pb[0], pb[1], dil[0], dil[1],
-                             q8=1 if np.dtype(xv.dtype) == np.uint8 else 2)
-                return
-            # N-d: exact through float32 (integers)
-            xf = b.temp(shape, np.float32, name=f"{node.name}_f32")
-            emit_cast(b, b.value(node.inputs[0]), xf)
-            yf = b.temp(oshape, np.float32, name=f"{node.name}_f32out")
-            self._pool(node, b, xf, yf, shape, geom)
-            emit_cast(b, yf, y)
+            self._pool(node, b, b.value(node.inputs[0]), y, shape, geom,
+                       q8=1 if np.dtype(xv.dtype) == np.uint8 else 2)
             return
         geom = self._geometry(node, xv)
         shape = tuple(int(d) for d in xv.shape)
@@ -226,9 +212,10 @@ class _Pool(OpDef):
             pad_left=pb[1], DH=dil[0], DW=dil[1],
             storage_order=int(node.attrs.get("storage_order", 0))))
 
-    def _pool(self, node, b, x, y, shape, geom):
+    def _pool(self, node, b, x, y, shape, geom, q8: int = 0):
         """y = the pool of x (N-d: separable passes, the last two dims first, then one pass
-        per leading dim with everything after it as one row)."""
+        per leading dim with everything after it as one row). q8: POOL2D's 8-bit max mode
+        (1 uint8, 2 int8); the passes' temporaries then hold bytes too."""
         shape, geom = self._as_2d(shape, geom)
         kernel, strides, dil, pb, pe, out = geom
         sp_in = list(shape[2:])
@@ -241,20 +228,20 @@ class _Pool(OpDef):
             for d in dims:
                 cur[d] = out[d]
             dst = y if k == len(passes) - 1 else b.temp(
-                tuple(shape[:2]) + tuple(cur), np.float32, name=f"{node.name}_pool_pass")
+                tuple(shape[:2]) + tuple(cur), y.dtype, name=f"{node.name}_pool_pass")
             if len(dims) == 2:
                 h, w = dims
                 planes = shape[0] * shape[1] * int(np.prod(sp_in[:h], dtype=np.int64))
                 _emit_pool2d(b, self.avg, src, dst, planes, sp_in[h], sp_in[w], out[h], out[w],
                              kernel[h], kernel[w], strides[h], strides[w], pb[h], pb[w], dil[h],
-                             dil[w], div(h), div(w))
+                             dil[w], div(h), div(w), q8=q8)
             else:
                 (d,) = dims
                 planes = shape[0] * shape[1] * int(np.prod(sp_in[:d], dtype=np.int64))
                 inner = int(np.prod(cur[d + 1:], dtype=np.int64))
                 ones = b.const(np.ones(inner, np.float32), "pool_ones") if self.avg else None
                 _emit_pool2d(b, self.avg, src, dst, planes, sp_in[d], inner, out[d], inner,
-                             kernel[d], 1, strides[d], 1, pb[d], 0, dil[d], 1, div(d), ones)
+                             kernel[d], 1, strides[d], 1, pb[d], 0, dil[d], 1, div(d), ones, q8=q8)
             src = dst
 
 
