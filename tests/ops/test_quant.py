@@ -603,3 +603,14 @@ def test_qdq_round_trip_around_maxpool(scale, monkeypatch):
     np.testing.assert_array_equal(compiler.execute(plan, [x])[0], fused)
     if scale > 0:
         np.testing.assert_array_equal(ort_run(m, {"x": x})[0], fused)
+
+
+@pytest.mark.parametrize("dt", [np.uint8, np.int8])
+def test_8bit_maxpool_3d_stays_on_bytes(dt):
+    """N-d pooling runs as separable POOL2D passes whose temporaries hold bytes too."""
+    x = qrand(rng(44), dt, (1, 3, 7, 8, 9))
+    m = model([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 3, 3], strides=[2, 2, 1],
+                                pads=[1, 1, 0, 0, 1, 1])], {"x": x}, ["y"], opset=13)
+    from deepsparse_lite.ops.pool import PoolOp
+    assert [int(s["op"]) for s in compiler.compile_onnx(m.SerializeToString()).steps] == [PoolOp.POOL2D] * 2
+    check_all(m, {"x": x}, ort_run(m, {"x": x}), tol=0)
