@@ -5,9 +5,9 @@
  * A is either prepacked (constant conv weights) or a strided matrix packed per block;
  * B is prepacked (constant MatMul/Gemm weights), a strided matrix or an NCHW image read
  * through im2col. C has contiguous columns and row stride rsc. The epilogue runs on each
- * tile at its last K block: alpha, bias and clamp-type activations (none, Relu, Clip) in
- * registers before the store; the addend D and other activations right after, on the
- * tile while it is in L1. A column bias must be readable up to a multiple of NR.
+ * tile at its last K block: alpha, bias, an addend D with contiguous rows and clamp-type
+ * activations (none, Relu, Clip) in registers before the store; a strided D and other
+ * activations right after, on the tile while it is in L1. A column bias must be readable up to a multiple of NR.
  *
  * One call of f32_gemm_range computes a rectangle [m0, m1) x [n0, n1) of C on the calling
  * thread, packing into the workspace it is given (no allocation). The Cython driver
@@ -178,10 +178,14 @@ static inline int f32_gemm_act_is_clamp(int act) {
     return act == DSL_ACT_NONE || act == DSL_ACT_RELU || act == DSL_ACT_CLIP;
 }
 
-/* What runs after a tile's store: the addend D and activations that are not a clamp (the
- * clamp moves here too when D is present, since it must see D). */
+/* Whether the addend D goes into the tile's epilogue (in registers, before the store):
+ * its rows must be contiguous like C's. */
+static inline int f32_gemm_fuse_d(const f32_gemm_desc* d) { return d->d != 0 && d->csd == 1; }
+
+/* What runs after a tile's store: an addend D the tile cannot take and activations that
+ * are not a clamp (the clamp moves here too when D is here, since it must see D). */
 static inline int f32_gemm_needs_post(const f32_gemm_desc* d) {
-    return d->d != 0 || !f32_gemm_act_is_clamp(d->act);
+    return (d->d != 0 && !f32_gemm_fuse_d(d)) || !f32_gemm_act_is_clamp(d->act);
 }
 
 /* The epilogue part every tile applies in registers (bias pointers set per tile). */
@@ -192,6 +196,9 @@ static inline f32_gemm_epi f32_gemm_tile_epi(const f32_gemm_desc* d) {
     e.bias_c = 0;
     e.lo = -INFINITY;
     e.hi = INFINITY;
+    e.d = 0; /* pointed at the tile's part of D per tile when fused */
+    e.ldd = d->rsd;
+    e.beta = d->beta;
     if (!f32_gemm_needs_post(d)) {
         if (d->act == DSL_ACT_RELU) e.lo = 0.f;
         if (d->act == DSL_ACT_CLIP) {
@@ -206,7 +213,7 @@ static void f32_gemm_post(const f32_gemm_desc* d, int64_t m0, int mr, int64_t n0
     for (int r = 0; r < mr; ++r) {
         const int64_t m = m0 + r;
         float* row = d->c + m * d->rsc + n0;
-        if (d->d) {
+        if (d->d && !f32_gemm_fuse_d(d)) {
             const float* dr = d->d + m * d->rsd + n0 * d->csd;
             const float be = d->beta;
             if (d->csd == 1)
@@ -230,8 +237,9 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
     const int post = f32_gemm_needs_post(d);
     const f32_gemm_epi e0 = f32_gemm_tile_epi(d);
     /* no in-register epilogue at all when it would be the identity */
+    const int fuse_d = f32_gemm_fuse_d(d);
     const int tile_epi = e0.alpha != 1.f || d->bias_mode != F32_GEMM_BIAS_NONE ||
-                         e0.lo != -INFINITY || e0.hi != INFINITY;
+                         e0.lo != -INFINITY || e0.hi != INFINITY || fuse_d;
     f32_gemm_epi e;
     if (m0 >= m1 || n0 >= n1) return;
     if (K <= 0) { /* empty reduction: C = epilogue(0), tile by tile */
@@ -244,6 +252,7 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
                 e = e0;
                 if (d->bias_mode == F32_GEMM_BIAS_ROW) e.bias_r = d->bias + m;
                 if (d->bias_mode == F32_GEMM_BIAS_COL) e.bias_c = d->bias + n;
+                if (fuse_d) e.d = d->d + m * d->rsd + n;
                 f32_gemm_store_tile(z, NR, d->c + m * rsc + n, rsc, mr, nr, 0, &e);
                 if (post) f32_gemm_post(d, m, mr, n, nr);
             }
@@ -295,6 +304,7 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
                             e = e0;
                             if (d->bias_mode == F32_GEMM_BIAS_ROW) e.bias_r = d->bias + ic + ir;
                             if (d->bias_mode == F32_GEMM_BIAS_COL) e.bias_c = d->bias + jc + jr;
+                            if (fuse_d) e.d = d->d + (ic + ir) * d->rsd + jc + jr;
                             ep = &e;
                         }
                         d->k.tile(kc, ablk + (ir / MR) * aps, bp, cp, rsc, mr, nr, acc, ep);

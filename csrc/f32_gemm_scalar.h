@@ -9,9 +9,10 @@
  * mr in A are never read.
  *
  * On the last K block the driver passes an epilogue `e` (else NULL) that the tile applies
- * before its single store: C = min(hi, max(lo, alpha * (acc ? C + AB : AB) + bias)), with
- * per-row and/or per-column bias. lo/hi express no activation (-inf, inf), Relu (0, inf)
- * and Clip; anything else runs after the store (f32_gemm.h). */
+ * before its single store: C = min(hi, max(lo, alpha * (acc ? C + AB : AB) + bias + beta * D)),
+ * with per-row and/or per-column bias and an optional addend D (a fused residual). lo/hi
+ * express no activation (-inf, inf), Relu (0, inf) and Clip; anything else runs after the
+ * store (f32_gemm.h). */
 #ifndef F32_GEMM_SCALAR_H
 #define F32_GEMM_SCALAR_H
 #include <stdint.h>
@@ -24,6 +25,10 @@ typedef struct {
     const float* bias_r; /* bias of the tile's first row (one per row), or NULL */
     const float* bias_c; /* bias of the tile's first column, NR floats readable, or NULL */
     float lo, hi;        /* clamp bounds */
+    const float* d;      /* addend beta * D of the tile's first element (contiguous rows of
+                          * row stride ldd), added after the bias, before the clamp; or NULL */
+    int64_t ldd;
+    float beta;
 } f32_gemm_epi;
 
 /* Store the valid mr x nr corner of a dense tile t into C: copy (acc = 0) or add (acc = 1),
@@ -37,8 +42,10 @@ static inline void f32_gemm_store_tile(float* t, int64_t ldt, float* c, int64_t 
             for (int j = 0; j < nr; ++j) tr[j] += cr[j];
         if (e) {
             const float br = e->bias_r ? e->bias_r[r] : 0.f;
+            const float* dr = e->d ? e->d + r * e->ldd : 0;
             for (int j = 0; j < nr; ++j) {
                 float v = e->alpha * tr[j] + br + (e->bias_c ? e->bias_c[j] : 0.f);
+                if (dr) v += e->beta * dr[j];
                 v = v < e->lo ? e->lo : v; /* comparisons with NaN are false: NaN stays */
                 tr[j] = v > e->hi ? e->hi : v;
             }

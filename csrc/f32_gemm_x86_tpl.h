@@ -39,12 +39,13 @@
  * on AVX2 halves the doubled accumulators spill: that form is for tests) */
 #define T_SPLIT2(mr) ((mr) == 2 || (mr) == 3)
 
-/* Final value of one vector of C: alpha * v + row bias + column bias, clamped (when
- * `clamp`). max/min take the bound first so that a NaN in v is what they return
- * (propagated, like numpy). */
+/* Final value of one vector of C: alpha * v + row bias + column bias, plus beta * D (dv:
+ * this vector's D, or NULL), clamped (when `clamp`). max/min take the bound first so that a
+ * NaN in v is what they return (propagated, like numpy). */
 static inline __attribute__((always_inline)) VM_TARGET VF
-T_EPI(VF v, VF alpha, VF bias, VF lo, VF hi, int clamp) {
+T_EPI(VF v, VF alpha, VF bias, const float* dv, VF beta, VF lo, VF hi, int clamp) {
     v = VF_FMA(alpha, v, bias);
+    if (dv) v = VF_FMA(beta, VF_LOAD(dv), v);
     return clamp ? VF_MIN(hi, VF_MAX(lo, v)) : v;
 }
 
@@ -109,14 +110,16 @@ T_BODY(const int mr, int64_t kc, const float* restrict a, const float* restrict 
     }
     if (e) {
         const VF al = VF_SET1(e->alpha), lo = VF_SET1(e->lo), hi = VF_SET1(e->hi);
+        const VF be = VF_SET1(e->beta);
         const VF bc0 = e->bias_c ? VF_LOAD(e->bias_c) : VF_ZERO();
         const VF bc1 = e->bias_c ? VF_LOAD(e->bias_c + VM_LEN) : VF_ZERO();
         const int cl = e->lo != -INFINITY || e->hi != INFINITY;
 #pragma GCC unroll 16
         for (int r = 0; r < mr; ++r) {
             const VF br = e->bias_r ? VF_SET1(e->bias_r[r]) : VF_ZERO();
-            c0[r] = T_EPI(c0[r], al, VF_ADD(bc0, br), lo, hi, cl);
-            c1[r] = T_EPI(c1[r], al, VF_ADD(bc1, br), lo, hi, cl);
+            const float* dr = e->d ? e->d + r * e->ldd : 0;
+            c0[r] = T_EPI(c0[r], al, VF_ADD(bc0, br), dr, be, lo, hi, cl);
+            c1[r] = T_EPI(c1[r], al, VF_ADD(bc1, br), dr ? dr + VM_LEN : 0, be, lo, hi, cl);
         }
     }
 #pragma GCC unroll 16
@@ -161,12 +164,13 @@ T_BODY1(int64_t kc, const float* restrict a, const float* restrict b, float* res
     }
     if (e) {
         const VF al = VF_SET1(e->alpha), lo = VF_SET1(e->lo), hi = VF_SET1(e->hi);
+        const VF be = VF_SET1(e->beta);
         const VF br = e->bias_r ? VF_SET1(e->bias_r[0]) : VF_ZERO();
         const VF bc0 = e->bias_c ? VF_LOAD(e->bias_c) : VF_ZERO();
         const VF bc1 = e->bias_c ? VF_LOAD(e->bias_c + VM_LEN) : VF_ZERO();
         const int cl = e->lo != -INFINITY || e->hi != INFINITY;
-        s0 = T_EPI(s0, al, VF_ADD(bc0, br), lo, hi, cl);
-        s1 = T_EPI(s1, al, VF_ADD(bc1, br), lo, hi, cl);
+        s0 = T_EPI(s0, al, VF_ADD(bc0, br), e->d, be, lo, hi, cl);
+        s1 = T_EPI(s1, al, VF_ADD(bc1, br), e->d ? e->d + VM_LEN : 0, be, lo, hi, cl);
     }
     VF_STORE(c, s0);
     VF_STORE(c + VM_LEN, s1);
@@ -235,12 +239,14 @@ T_BODYH(const int mr, int64_t kc, const float* restrict a, const float* restrict
     }
     if (e) {
         const VF al = VF_SET1(e->alpha), lo = VF_SET1(e->lo), hi = VF_SET1(e->hi);
+        const VF be = VF_SET1(e->beta);
         const VF bc0 = e->bias_c ? VF_LOAD(e->bias_c) : VF_ZERO();
         const int cl = e->lo != -INFINITY || e->hi != INFINITY;
 #pragma GCC unroll 16
         for (int r = 0; r < mr; ++r) {
             const VF br = e->bias_r ? VF_SET1(e->bias_r[r]) : VF_ZERO();
-            c0[r] = T_EPI(c0[r], al, VF_ADD(bc0, br), lo, hi, cl);
+            c0[r] = T_EPI(c0[r], al, VF_ADD(bc0, br), e->d ? e->d + r * e->ldd : 0, be, lo, hi,
+                          cl);
         }
     }
 #pragma GCC unroll 16
@@ -291,6 +297,8 @@ static VM_TARGET void T_TILE(int64_t kc, const float* a, const float* b,
                                                     float* c, int64_t ldc, int mr, int nr,
                                                     int acc, const f32_gemm_epi* e) {
     float t[T_MR * T_NR] __attribute__((aligned(64)));
+    float dt[T_MR * T_NR] __attribute__((aligned(64)));
+    f32_gemm_epi el;
     const int half = nr <= VM_LEN, width = half ? VM_LEN : T_NR;
     float* dst = c;
     int64_t ldd = ldc;
@@ -301,6 +309,14 @@ static VM_TARGET void T_TILE(int64_t kc, const float* a, const float* b,
         ldd = width;
         for (int r = 0; r < mr; ++r)
             for (int j = 0; j < width; ++j) t[r * width + j] = (acc && j < nr) ? c[r * ldc + j] : 0.f;
+        if (e && e->d) { /* the addend's valid corner, zero padded like the tile */
+            for (int r = 0; r < mr; ++r)
+                for (int j = 0; j < width; ++j) dt[r * width + j] = j < nr ? e->d[r * e->ldd + j] : 0.f;
+            el = *e;
+            el.d = dt;
+            el.ldd = width;
+            e = &el;
+        }
     }
 #define T_CASE(m)                                                                              \
     case m:                                                                                    \

@@ -429,3 +429,57 @@ def test_col2im_refusals():
                                                               "block": np.array([2, 2], np.int64)}, opset=18)
     with pytest.raises(UnsupportedModelError, match="Col2Im node .*16 blocks"):
         compiler.compile_onnx(model)
+
+
+def _residual_model(x_shape, w_shape, attrs, act, out_shape, bias=True):
+    """Conv(x, w[, b]) + s, then ``act``: the passes fuse the add into the conv's epilogue
+    (the addend D) and a following Relu / Clip / Sigmoid into it too."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(11)
+    inits = [numpy_helper.from_array(rng.standard_normal(w_shape).astype(np.float32) * 0.3, "w")]
+    ins = ["x", "w"]
+    if bias:
+        inits.append(numpy_helper.from_array(rng.standard_normal(w_shape[0]).astype(np.float32), "b"))
+        ins.append("b")
+    nodes = [helper.make_node("Conv", ins, ["c"], **attrs),
+             helper.make_node("Add", ["c", "s"], ["a" if act else "y"])]
+    if act == "Clip":
+        inits += [numpy_helper.from_array(np.float32(-0.5), "lo"), numpy_helper.from_array(np.float32(0.75), "hi")]
+        nodes.append(helper.make_node("Clip", ["a", "lo", "hi"], ["y"]))
+    elif act:
+        nodes.append(helper.make_node(act, ["a"], ["y"]))
+    vi = onnx.helper.make_tensor_value_info
+    g = helper.make_graph(nodes, "g", [vi("x", onnx.TensorProto.FLOAT, x_shape), vi("s", onnx.TensorProto.FLOAT, out_shape)],
+                          [vi("y", onnx.TensorProto.FLOAT, out_shape)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+@pytest.mark.parametrize("x_shape, w_shape, attrs", [
+    ((2, 5, 9, 10), (11, 5, 3, 3), {"pads": [1, 1, 1, 1]}),   # partial row and column tiles
+    ((1, 8, 7, 7), (17, 8, 1, 1), {}),                       # 49 pixels: the half-width edge
+    ((1, 6, 12, 12), (9, 6, 3, 3), {"strides": [2, 2], "pads": [0, 1, 1, 0]}),
+    ((1, 16, 10, 13), (33, 16, 1, 1), {}),                    # X read directly, 130 pixels
+    ((1, 3, 5, 5), (2, 3, 1, 1), {}),                         # one row tile of 2, a 25-wide column
+])
+@pytest.mark.parametrize("act", [None, "Relu", "Clip", "Sigmoid"])
+def test_conv_residual_add_in_the_epilogue(x_shape, w_shape, attrs, act):
+    """The residual addend D in the tile's register epilogue (after the bias, before the
+    clamp; Sigmoid still runs after the store): full and partial tiles of every kernel
+    form, 1-2 threads, against onnxruntime."""
+    x = rnd(*x_shape)
+    (c,) = reference_outputs(make_single_node_model("Conv", {"x": x}, attrs,
+                                                    consts={"w": np.zeros(w_shape, np.float32)}), {"x": x})
+    s = rnd(*c.shape, seed=5)
+    model = _residual_model(x_shape, w_shape, attrs, act, list(c.shape))
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x, "s": s})[0]
+    plan = compiler.compile_onnx(model)
+    assert [i.name for i in plan.inputs] == ["x", "s"]
+    assert len(plan.step_info) == 1, "the add and the activation fuse into the conv"
+    for isa, cap in isa_combos():
+        for nt in (1, 2):
+            got = run_model(model, {"x": x, "s": s}, threads=nt, isa=isa, cap=cap)[0]
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"isa={isa} cap={cap} nt={nt}")
