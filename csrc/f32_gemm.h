@@ -299,6 +299,27 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int mr = (int)(mc - ir < MR ? mc - ir : MR);
                         float* cp = d->c + (ic + ir) * rsc + jc + jr;
+                        if (jr == 0 && d->a_kind == F32_GEMM_A_PACKED) {
+                            /* the next A micro-panel's K block, first touched by the next
+                             * tile: prepacked weights come from memory in 2 * kc-line pieces
+                             * a panel stride apart, which the hardware prefetchers start
+                             * late (a cold 9 MB conv weight cost +50%) */
+                            const float* na = ir + MR < mc ? ablk + (ir / MR + 1) * aps
+                                            : ic + mcb < m1 ? d->a + ((ic + mcb) / MR) * K * MR + pc * MR
+                                                            : 0;
+                            if (na)
+                                for (int64_t q = 0; q < kc * MR; q += 16) __builtin_prefetch(na + q, 0, 2);
+                        }
+                        if (d->b_kind == F32_GEMM_B_PACKED && jr + NR < nc && mc >= 4 * MR) {
+                            /* the next prepacked B micro-panel's K block (kc x NR floats,
+                             * first touched after this panel's row tiles), a share per tile;
+                             * not for a few rows, a pure stream the hardware prefetches
+                             * better (the prefetches cost the GEMV ~20%) */
+                            const int64_t lines = kc * NR / 16, nt = (mc + MR - 1) / MR, t = ir / MR;
+                            const float* nb = bp + bps;
+                            for (int64_t q = lines * t / nt; q < lines * (t + 1) / nt; ++q)
+                                __builtin_prefetch(nb + 16 * q, 0, 2);
+                        }
                         const f32_gemm_epi* ep = 0;
                         if (last && tile_epi) { /* in registers, before the last store */
                             e = e0;
