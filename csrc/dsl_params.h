@@ -32,7 +32,7 @@
     X(REDUCE, 301) X(ARG, 302) X(TOPK, 303) X(SOFTMAX, 304) X(LAYERNORM, 305) X(AFFINE, 306)  \
     X(BN_PREP, 307) X(LRN, 308) X(INSTNORM, 309)                                              \
     X(POOL2D, 401) X(MAXPOOL2D_IDX, 402)                                                      \
-    X(GEMM, 501) X(MATMUL, 502) X(CONV, 503) X(DWCONV, 504) X(CONVT, 505)                     \
+    X(GEMM, 501) X(MATMUL, 502) X(CONV, 503) X(DWCONV, 504) X(CONVT, 505) X(WINO, 506)        \
     X(SPMM_GEMM, 601) X(SPMM_CONV, 602)                                                       \
     X(QUANTIZE, 701) X(DEQUANTIZE, 702) X(DYNQUANT, 703) X(QGEMM, 704) X(QCONV, 705) X(QCONVCW, 706) X(QADD, 707) X(EWCHAIN, 708)
 #define DSL_OP_ENUM(name, value) DSL_OP_##name = value,

@@ -47,8 +47,8 @@ _LOGGER = logging.getLogger(__name__)
 
 #: kernel-name -> kind, for the GEMM family (csrc/dsl_params.h op codes 5xx, 6xx, 704/705)
 _KIND = {"GEMM": "dense", "MATMUL": "dense", "CONV": "dense", "DWCONV": "dense", "CONVT": "dense",
-         "SPMM_GEMM": "sparse", "SPMM_CONV": "sparse", "QGEMM": "int8", "QCONV": "int8", "QCONVCW": "int8"}
-_CONV_KERNELS = {"CONV", "DWCONV", "CONVT", "SPMM_CONV", "QCONV"}
+         "WINO": "dense", "SPMM_GEMM": "sparse", "SPMM_CONV": "sparse", "QGEMM": "int8", "QCONV": "int8", "QCONVCW": "int8"}
+_CONV_KERNELS = {"CONV", "DWCONV", "CONVT", "WINO", "SPMM_CONV", "QCONV"}
 #: QCONVCW runs convolutions and (on token rows) MatMul / Gemm: the node decides
 _CONV_OPS = {"Conv", "ConvInteger", "QLinearConv"}
 #: the counted kernel whose form names a step's ISA, most specific first (the activation

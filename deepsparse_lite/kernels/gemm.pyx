@@ -37,15 +37,22 @@ lowerings fill it by name through deepsparse_lite/step_params.py):
           geometry (H, W input; OH, OW output); nchunks per group; W packed per (group,
           chunk) with stride ceil(co_chunk*KH*KW/MR)*MR*K; each thread's workspace holds
           the column buffer (col_floats) then the GEMM's packing space.
+  WINO    t=[X, Upacked, Y, ...]  Winograd F(2x2, 3x3) (csrc/f32_winograd.h): stride 1,
+          undilated, groups 1; the CONV geometry (KH = KW = 3), M = Cout, K = Cin, N = tiles
+          per image (ceil(OH/2) * ceil(OW/2)); U packed per xi (16) like CONV's W with
+          stride ceil(M/MR)*MR*K; nchunks blocks per image of at most co_chunk B panels
+          (winograd_layout); act none / Relu / Clip only (in the output transform).
 """
 from libc.stdint cimport int64_t
+from libc.math cimport INFINITY
 from libc.string cimport memcpy
 
 from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
                                           DSL_ERR_BAD_PARAM, DSL_KV_DWCONV, DSL_KV_UNARY,
                                           dsl_threads_for, dsl_kv_form, dsl_hit, run_ranges)
 from deepsparse_lite.kernels.params cimport (dsl_gemm_params, DSL_OP_GEMM, DSL_OP_MATMUL,
-                                             DSL_OP_CONV, DSL_OP_DWCONV, DSL_OP_CONVT)
+                                             DSL_OP_CONV, DSL_OP_DWCONV, DSL_OP_CONVT,
+                                             DSL_OP_WINO)
 
 cdef extern from "f32_gemm.h" nogil:
     ctypedef struct f32_gemm_kernel:
@@ -107,6 +114,22 @@ cdef extern from "f32_conv.h" nogil:
     void f32_col2im_add(const float* col, int64_t nco, int64_t H, int64_t W, int64_t KH,
                         int64_t KW, int64_t SH, int64_t SW, int64_t PH, int64_t PW, int64_t DH,
                         int64_t DW, int64_t OH, int64_t OW, float* y)
+
+cdef extern from "f32_winograd.h" nogil:
+    ctypedef struct f32_wino_geom:
+        int64_t Cin, H, W, Cout, OH, OW, PH, PW, TH, TW
+        float beta, lo, hi
+        int clamp
+    ctypedef void (*f32_wino_input_fn)(const f32_wino_geom*, const float*, int64_t, int64_t, int,
+                                       float*, int64_t, float*) noexcept nogil
+    ctypedef void (*f32_wino_output_fn)(const f32_wino_geom*, const float*, int64_t, int64_t,
+                                        int64_t, int64_t, const float*, const float*, float*,
+                                        float*) noexcept nogil
+    void f32_wino_select(int form, f32_wino_input_fn* fin, f32_wino_output_fn* fout)
+    void f32_wino_layout(int level, int64_t images, int64_t Cin, int64_t Cout, int64_t TH,
+                         int64_t TW, int threads, int64_t* nblk, int64_t* maxp, int64_t* ws_floats)
+    int64_t f32_wino_scratch_floats(int64_t TW)
+    int DSL_ACT_NONE, DSL_ACT_RELU, DSL_ACT_CLIP
 
 cdef extern from "dsl_act.h" nogil:
     void dsl_act_row(int form, int act, float* x, int64_t n, float a, float b)
@@ -481,6 +504,133 @@ cdef int run_convt(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogi
     return DSL_OK
 
 
+# --------------------------------------------------------------------------------------
+# Winograd F(2x2, 3x3): input transform, 16 GEMMs, output transform per block of tiles
+# --------------------------------------------------------------------------------------
+
+cdef struct wino_ctx:
+    const dsl_step* s
+    char** p
+    const f32_gemm_desc* base
+    const f32_wino_geom* g
+    f32_wino_input_fn fin
+    f32_wino_output_fn fout
+    int64_t panels, nblk, maxp, mp
+    char* ws
+    int64_t wsz
+
+
+cdef int64_t wino_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    """Work items (image, block of tiles) [lo, hi)."""
+    cdef const wino_ctx* x = <const wino_ctx*>vctx
+    cdef const dsl_step* s = x.s
+    cdef const dsl_gemm_params* q = P(s)
+    cdef const f32_wino_geom* g = x.g
+    cdef f32_gemm_desc d
+    cdef int NR = x.base.k.nr
+    cdef int64_t it, n, blk, p0, p1, t0, t1, xi, T = g.TH * g.TW
+    cdef int64_t vstride = x.maxp * NR * g.Cin, ldm = x.maxp * NR, mstride = g.Cout * ldm
+    cdef float* v = <float*>(x.ws + chunk * x.wsz)
+    cdef float* m = v + 16 * vstride
+    cdef float* scr = m + 16 * mstride
+    cdef const float* u = <const float*>x.p[s.t[1]]
+    cdef const float* bias = slot_ptr(s, x.p, q.bias_slot)
+    cdef const float* dd = slot_ptr(s, x.p, q.d_slot)
+    cdef int64_t plane_in = g.Cin * g.H * g.W, plane_out = g.Cout * g.OH * g.OW
+    for it in range(lo, hi):
+        n = it // x.nblk
+        blk = it % x.nblk
+        p0 = x.panels * blk // x.nblk
+        p1 = x.panels * (blk + 1) // x.nblk
+        t0 = p0 * NR
+        t1 = p1 * NR if p1 * NR < T else T
+        if t0 >= t1:
+            continue
+        x.fin(g, <const float*>x.p[s.t[0]] + n * plane_in, t0, t1, NR, v, vstride, scr)
+        memcpy(&d, x.base, sizeof(f32_gemm_desc))
+        for xi in range(16):
+            d.a = u + xi * x.mp * g.Cin
+            d.b = v + xi * vstride
+            d.c = m + xi * mstride
+            f32_gemm_range(&d, 0, d.M, 0, t1 - t0, NULL)
+        x.fout(g, m, mstride, ldm, t0, t1, bias, dd + n * plane_out if dd != NULL else NULL,
+               <float*>x.p[s.t[2]] + n * plane_out, scr)
+    return 0
+
+
+cdef int run_wino(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
+    cdef const dsl_gemm_params* q = P(s)
+    cdef f32_gemm_desc base
+    cdef f32_wino_geom g
+    cdef wino_ctx ctx
+    cdef int rc = fill_header(s, p, x.cap, &base)
+    cdef int nt = cap_threads(q, x.nt), nth
+    cdef int64_t items, nblk, maxp, wsf
+    if rc != DSL_OK:
+        return rc
+    if (q.groups != 1 or q.KH != 3 or q.KW != 3 or q.SH != 1 or q.SW != 1 or q.DH != 1
+            or q.DW != 1 or q.Cin <= 0 or q.Cout <= 0 or q.H <= 0 or q.W <= 0 or q.OH <= 0
+            or q.OW <= 0 or q.PH < 0 or q.PW < 0 or q.PH > 2 or q.PW > 2
+            or q.OH > q.H + 2 or q.OW > q.W + 2 or q.M != q.Cout or q.K != q.Cin
+            or q.images <= 0):
+        return DSL_ERR_BAD_PARAM
+    if q.act != DSL_ACT_NONE and q.act != DSL_ACT_RELU and q.act != DSL_ACT_CLIP:
+        return DSL_ERR_BAD_PARAM
+    g.Cin = q.Cin
+    g.H = q.H
+    g.W = q.W
+    g.Cout = q.Cout
+    g.OH = q.OH
+    g.OW = q.OW
+    g.PH = q.PH
+    g.PW = q.PW
+    g.TH = (q.OH + 1) // 2
+    g.TW = (q.OW + 1) // 2
+    if q.N != g.TH * g.TW:
+        return DSL_ERR_BAD_PARAM
+    g.beta = q.beta
+    g.clamp = q.act != DSL_ACT_NONE
+    g.lo = 0.0 if q.act == DSL_ACT_RELU else q.act_a
+    g.hi = q.act_b
+    if q.act == DSL_ACT_RELU:
+        g.hi = INFINITY
+    # the layout the lowering reserved: blocks, panels per block, workspace
+    f32_wino_layout(<int>q.level, q.images, q.Cin, q.Cout, g.TH, g.TW, <int>q.ws_threads,
+                    &nblk, &maxp, &wsf)
+    if nblk != q.nchunks or maxp != q.co_chunk or wsf * 4 > q.ws_bytes:
+        return DSL_ERR_BAD_PARAM
+    ctx.ws = <char*>slot_ptr(s, p, q.ws_slot)
+    ctx.wsz = q.ws_bytes
+    if ctx.ws == NULL:
+        return DSL_ERR_BAD_PARAM
+    # the 16 GEMMs: U_xi (packed A) x V_xi (packed B), no epilogue
+    base.a_kind = F32_GEMM_A_PACKED
+    base.b_kind = F32_GEMM_B_PACKED
+    base.alpha = 1.0
+    base.bias_mode = F32_GEMM_BIAS_NONE
+    base.bias = NULL
+    base.d = NULL
+    base.act = 0
+    base.rsc = maxp * base.k.nr
+    base.N = maxp * base.k.nr
+    items = q.images * nblk
+    nth = dsl_threads_for(items * 16 * base.M * base.N * base.K, MIN_MACS_PER_THREAD, nt)
+    if nth > items:
+        nth = <int>items
+    f32_gemm_hits(x, &base.k, 1, 0)
+    f32_wino_select(base.k.tile_form, &ctx.fin, &ctx.fout)
+    ctx.s = s
+    ctx.p = p
+    ctx.base = &base
+    ctx.g = &g
+    ctx.panels = (g.TH * g.TW + base.k.nr - 1) // base.k.nr
+    ctx.nblk = nblk
+    ctx.maxp = maxp
+    ctx.mp = (base.M + base.k.mr - 1) // base.k.mr * base.k.mr
+    run_ranges(x, wino_range, &ctx, items, nth)
+    return DSL_OK
+
+
 cdef int run_gemm(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil:
     if s.op == DSL_OP_GEMM or s.op == DSL_OP_MATMUL or s.op == DSL_OP_CONV:
         return run_gemm_like(s, p, x)
@@ -488,6 +638,8 @@ cdef int run_gemm(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil
         return run_dwconv(s, p, x)
     if s.op == DSL_OP_CONVT:
         return run_convt(s, p, x)
+    if s.op == DSL_OP_WINO:
+        return run_wino(s, p, x)
     return DSL_ERR_UNKNOWN_OP
 
 
@@ -575,3 +727,15 @@ def set_min_work(int64_t macs):
     MIN_MACS_PER_THREAD = max(1, macs)
     return old
 
+
+
+def winograd_layout(int level, int64_t images, int64_t Cin, int64_t Cout, int64_t OH, int64_t OW,
+                    int threads):
+    """(blocks per image, most B panels per block, workspace floats per thread) of a
+    Winograd F(2x2, 3x3) step (csrc/f32_winograd.h f32_wino_layout)."""
+    cdef int64_t nblk, maxp, ws
+    if level < 0 or level > 2:
+        raise ValueError(f"unknown ISA level {level}")
+    f32_wino_layout(level, images, Cin, Cout, (OH + 1) // 2, (OW + 1) // 2, threads, &nblk,
+                    &maxp, &ws)
+    return int(nblk), int(maxp), int(ws)

@@ -33,6 +33,7 @@ cdef extern from "dsl_params.h" nogil:
         DSL_OP_CONV
         DSL_OP_DWCONV
         DSL_OP_CONVT
+        DSL_OP_WINO
         DSL_OP_SPMM_GEMM
         DSL_OP_SPMM_CONV
         DSL_OP_QUANTIZE

@@ -21,20 +21,31 @@ REDUCE sum over the taps.
 from __future__ import annotations
 
 import math
+import os
 from typing import List, Optional
 
 import numpy as np
 
-from deepsparse_lite.ops.base import OpDef, UnsupportedModelError, ints_attr, register
+from deepsparse_lite.ops.base import Act, OpDef, UnsupportedModelError, ints_attr, register
 from deepsparse_lite.ops.gemm import (BIAS_ROW, GemmOp, act_of, blocking, conv_geometry_fields,
                                       emit_gemm_step, geometry, pack_a, require_f32, _kgemm,
                                       _round_up)
 from deepsparse_lite.ops.base import emit_copy, emit_fill
+from deepsparse_lite.ops.sparse import note
 from deepsparse_lite.ops.im2col import (conv_runs, convt_runs, emit_col2im, lower_conv_im2col,
                                         lower_convt_col2im)
 
 # Column buffer of one ConvTranspose work item (floats): bounds the per-thread workspace.
 CONVT_COL_FLOATS = 1 << 20
+#: Winograd F(2x2, 3x3) is kept only when timed this much faster than the direct conv
+#: (its rounding differs from the direct sum's: the tie goes to the direct conv)
+WINOGRAD_BIAS = 1.05
+#: smaller convs are not timed for Winograd (a few microseconds: the timing is noise and
+#: the transforms' fixed costs dominate)
+WINOGRAD_MIN_CHANNELS = 8
+WINOGRAD_MIN_MACS = 1 << 20
+#: G of F(2x2, 3x3): U = G g G^T (csrc/f32_winograd.h has B and A)
+_WINO_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
 
 def _spatial_attrs(node, nd: int, kernel: List[int]):
@@ -195,11 +206,11 @@ class Conv(OpDef):
 
 
 def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, pads, dil, G, w,
-               bias, act, d=None, allow_sparse=True) -> None:
+               bias, act, d=None, allow_sparse=True, allow_winograd=True) -> None:
     """The 1-D / 2-D kernels with weights ``w`` [cout, cin / G, *kernel] packed now: DWCONV
     for depthwise, else CONV (im2col fused into its B packing, or X read directly), or
     with groups == 1 the sparse SPMM_CONV when the per-layer choice (ops/sparse.py) says
-    it is faster."""
+    it is faster, or WINO (Winograd F(2x2, 3x3)) for an eligible 3x3 conv when chosen."""
     cig, cog = cin // G, cout // G
     khw = int(np.prod(kernel))
     geom = conv_geometry_fields(images, G, cin, x_sp, cout, out_sp, kernel, strides, pads, dil)
@@ -239,6 +250,17 @@ def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, 
             sp.emit_sparse_conv(b, x, w, y, geom, act=act, bias=sp_bias, d=d)
             sp.note(b, path="sparse", **info)
             return
+    if G == 1 and allow_winograd and winograd_eligible(kernel, strides, dil, pads, x_sp, out_sp, act):
+        use, winfo = _choose_winograd(node, b, images, cin, x_sp, cout, out_sp, kernel, strides,
+                                      pads, dil, w, bias, act, d is not None)
+        if winfo:  # one record for the listing: the sparse choice's, then Winograd's
+            why = "; ".join(r["why"] for r in (info or {}, winfo) if "why" in r)
+            info = {**(info or {}), **winfo, "why": why}
+        if use:
+            emit_winograd(b, x, y, images, cin, x_sp, cout, out_sp, pads, w, bt, act, d,
+                          name=node.name)
+            note(b, path="winograd", **info)
+            return
     packed = np.concatenate([pack_a(w[g * cog:(g + 1) * cog].reshape(cog, K), b.isa)
                              for g in range(G)], axis=0)
     direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
@@ -248,7 +270,83 @@ def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, 
                    M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act, bias=bt,
                    bias_mode=BIAS_ROW, direct=direct, **geom, d=d, rsd=N, csd=1)
     if info is not None:
-        sp.note(b, path="dense", **info)
+        note(b, path="dense", **info)
+
+
+def winograd_mode() -> str:
+    """``$DSL_WINOGRAD``: ``auto`` (default: per layer by timing, when the compilation
+    times candidates), ``on`` (every eligible layer) or ``off``."""
+    mode = os.environ.get("DSL_WINOGRAD", "auto").strip().lower() or "auto"
+    return {"1": "on", "0": "off", "true": "on", "false": "off"}.get(mode, mode)
+
+
+def winograd_eligible(kernel, strides, dil, pads, x_sp, out_sp, act) -> bool:
+    """A 2-D 3x3 stride-1 undilated conv with pads 0..2 on each side and a clamp-type
+    activation (none, Relu, Clip: the output transform applies it)."""
+    if len(kernel) != 2 or list(kernel) != [3, 3] or list(strides) != [1, 1] or list(dil) != [1, 1]:
+        return False
+    if int(act[0]) not in (Act.NONE, Act.RELU, Act.CLIP):
+        return False
+    for k in range(2):
+        end = int(out_sp[k]) - int(x_sp[k]) - int(pads[k]) + 2
+        if not (0 <= int(pads[k]) <= 2 and 0 <= end <= 2):
+            return False
+    return True
+
+
+def _choose_winograd(node, b, images, cin, x_sp, cout, out_sp, kernel, strides, pads, dil, w,
+                     bias, act, has_d):
+    """(use Winograd, record for the plan listing): forced by $DSL_WINOGRAD, else timed
+    against the direct conv when the compilation has a timer (not inside another
+    candidate's timing), else the direct conv."""
+    mode = winograd_mode()
+    if mode in ("on", "off"):
+        return mode == "on", {"why": f"winograd forced {mode}"}
+    timer = getattr(b, "sparse_timer", None)
+    macs = int(images) * int(cout) * int(cin) * 9 * int(np.prod(out_sp))
+    if timer is None or min(cin, cout) < WINOGRAD_MIN_CHANNELS or macs < WINOGRAD_MIN_MACS:
+        return False, {}
+    in_shape = (int(images), int(cin)) + tuple(int(v) for v in x_sp)
+    out_shape = (int(images), int(cout)) + tuple(int(v) for v in out_sp)
+    bt = None if bias is None else np.asarray(bias, np.float32)
+
+    def direct(bb, ins, out):
+        _conv_fast(node, bb, ins[0], out, images, cin, x_sp, cout, out_sp, kernel, strides, pads,
+                   dil, 1, w, bt, act, ins[1] if has_d else None, allow_sparse=False,
+                   allow_winograd=False)
+
+    def wino(bb, ins, out):
+        emit_winograd(bb, ins[0], out, images, cin, x_sp, cout, out_sp, pads, w,
+                      bb.const(bt) if bt is not None else None, act, ins[1] if has_d else None,
+                      name=node.name)
+
+    key = (in_shape, out_shape, tuple(int(p) for p in pads), has_d, int(act[0]))
+    t_direct, t_wino = timer("winograd", key, 0.0, direct, wino,
+                             [in_shape] + ([out_shape] if has_d else []), out_shape)
+    return t_wino * WINOGRAD_BIAS < t_direct, {
+        "why": "winograd timed", "direct_ms": round(t_direct * 1e3, 4), "winograd_ms": round(t_wino * 1e3, 4)}
+
+
+def winograd_weights(w: np.ndarray) -> np.ndarray:
+    """[Cout, Cin, 3, 3] -> U [16, Cout, Cin], U[4 i + j] = (G g G^T)[i, j] (in float64)."""
+    u = np.einsum("ik,ockl,jl->ijoc", _WINO_G, np.asarray(w, np.float64), _WINO_G)
+    return u.reshape(16, w.shape[0], w.shape[1]).astype(np.float32)
+
+
+def emit_winograd(b, x, y, images, cin, x_sp, cout, out_sp, pads, w, bias_t, act, d, name) -> None:
+    """The WINO step (csrc/f32_winograd.h): U packed per xi as the GEMMs' A operand, the
+    block layout of kernels/gemm.pyx winograd_layout for the plan's threads."""
+    u = winograd_weights(w)
+    packed = np.concatenate([pack_a(u[xi], b.isa) for xi in range(16)], axis=0)
+    OH, OW = (int(v) for v in out_sp)
+    nblk, maxp, wsf = _kgemm().winograd_layout(b.isa, images, cin, cout, OH, OW, b.max_threads)
+    _, nr = geometry(b.isa)
+    mc, kc, nc, _ = blocking(b.isa, cout, maxp * nr, cin, False, False)
+    geom = conv_geometry_fields(images, 1, cin, x_sp, cout, out_sp, (3, 3), (1, 1), pads, (1, 1))
+    tiles = ((OH + 1) // 2) * ((OW + 1) // 2)
+    emit_gemm_step(b, GemmOp.WINO, [x, b.const(packed, name=f"{name}_winograd"), y], cout, tiles,
+                   cin, mc=mc, kc=kc, nc=nc, ws_floats=wsf, act=act, bias=bias_t,
+                   bias_mode=BIAS_ROW, d=d, co_chunk=maxp, nchunks=nblk, **geom)
 
 
 def _conv3d_depth_folded(node, b, x, y, x_shape, y_shape, kernel, strides, pads, dil, G, w, bias,

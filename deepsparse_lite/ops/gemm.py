@@ -32,6 +32,7 @@ class GemmOp:
     CONV = op_id(Family.GEMM, 3)
     DWCONV = op_id(Family.GEMM, 4)
     CONVT = op_id(Family.GEMM, 5)
+    WINO = op_id(Family.GEMM, 6)
 
 
 BIAS_NONE, BIAS_COL, BIAS_ROW = 0, 1, 2

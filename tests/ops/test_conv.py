@@ -483,3 +483,106 @@ def test_conv_residual_add_in_the_epilogue(x_shape, w_shape, attrs, act):
         for nt in (1, 2):
             got = run_model(model, {"x": x, "s": s}, threads=nt, isa=isa, cap=cap)[0]
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=f"isa={isa} cap={cap} nt={nt}")
+
+
+WINO_CASES = [
+    ((1, 4, 6, 6), 5, [1, 1, 1, 1]),
+    ((2, 3, 7, 9), 9, [1, 1, 1, 1]),       # odd output: partial tiles at both edges, 2 images
+    ((1, 16, 14, 14), 40, [1, 1, 1, 1]),   # 49 tiles: two blocks, a partial B panel
+    ((1, 5, 5, 8), 3, [0, 0, 0, 0]),
+    ((1, 6, 9, 5), 33, [2, 0, 1, 2]),      # asymmetric pads up to 2
+    ((1, 8, 3, 2), 4, [2, 2, 2, 2]),       # the image smaller than a patch
+    ((1, 24, 40, 40), 17, [1, 1, 1, 1]),   # several blocks per thread
+]
+
+
+def _wino_model(x_shape, cout, pads, act, bias=True, addend=False):
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(sum(x_shape) + cout)
+    inits = [numpy_helper.from_array(rng.standard_normal((cout, x_shape[1], 3, 3)).astype(np.float32) * 0.3, "w")]
+    ins = ["x", "w"]
+    if bias:
+        inits.append(numpy_helper.from_array(rng.standard_normal(cout).astype(np.float32), "b"))
+        ins.append("b")
+    oh, ow = (x_shape[2 + k] + pads[k] + pads[k + 2] - 2 for k in range(2))
+    out = [x_shape[0], cout, oh, ow]
+    nodes = [helper.make_node("Conv", ins, ["c"], pads=pads)]
+    last = "c"
+    if addend:
+        nodes.append(helper.make_node("Add", ["c", "s"], ["a"]))
+        last = "a"
+    if act == "Clip":
+        inits += [numpy_helper.from_array(np.float32(-0.5), "lo"), numpy_helper.from_array(np.float32(0.75), "hi")]
+        nodes.append(helper.make_node("Clip", [last, "lo", "hi"], ["y"]))
+    elif act:
+        nodes.append(helper.make_node(act, [last], ["y"]))
+    else:
+        nodes[-1].output[0] = "y"
+    vi = onnx.helper.make_tensor_value_info
+    inputs = [vi("x", onnx.TensorProto.FLOAT, list(x_shape))] + ([vi("s", onnx.TensorProto.FLOAT, out)] if addend else [])
+    g = helper.make_graph(nodes, "g", inputs, [vi("y", onnx.TensorProto.FLOAT, out)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m, out
+
+
+@pytest.mark.parametrize("x_shape, cout, pads", WINO_CASES)
+@pytest.mark.parametrize("act, bias, addend", [(None, True, False), ("Relu", True, True), ("Clip", False, False),
+                                                (None, False, True)])
+def test_winograd_conv_against_onnxruntime(monkeypatch, x_shape, cout, pads, act, bias, addend):
+    """Winograd F(2x2, 3x3) forced on: tile edges, pads 0-2, batch 2, bias, the fused
+    residual and Relu / Clip in the output transform, every kernel form, 1-2 threads."""
+    monkeypatch.setenv("DSL_WINOGRAD", "on")
+    model, out = _wino_model(x_shape, cout, pads, act, bias, addend)
+    feeds = {"x": rnd(*x_shape)}
+    if addend:
+        feeds["s"] = rnd(*out, seed=3)
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    plan = compiler.compile_onnx(model)
+    assert [int(s["op"]) for s in plan.steps] == [GemmOp.WINO]
+    assert plan.step_info[0].info.get("path") == "winograd"
+    for isa, cap in isa_combos():
+        for nt in (1, 2):
+            got = run_model(model, feeds, threads=nt, isa=isa, cap=cap)[0]
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-5, err_msg=f"isa={isa} cap={cap} nt={nt}")
+
+
+@pytest.mark.parametrize("attrs, act", [({"strides": [2, 2], "pads": [1, 1, 1, 1]}, None),
+                                        ({"dilations": [2, 2], "pads": [2, 2, 2, 2]}, None),
+                                        ({"group": 2, "pads": [1, 1, 1, 1]}, None),
+                                        ({"pads": [3, 3, 3, 3]}, None),
+                                        ({"pads": [1, 1, 1, 1]}, "Sigmoid")])
+def test_winograd_only_where_it_applies(monkeypatch, attrs, act):
+    """Forced on, Winograd still leaves strided, dilated, grouped, over-padded convs and
+    non-clamp activations to the direct kernel (and the results stay right)."""
+    from onnx import helper
+
+    monkeypatch.setenv("DSL_WINOGRAD", "on")
+    x = rnd(1, 4, 9, 9)
+    w = rnd(6, 4 // attrs.get("group", 1), 3, 3, seed=1) * 0.3
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], **attrs), helper.make_node(act or "Identity", ["c"], ["y"])]
+    vi = onnx.helper.make_tensor_value_info
+    g = helper.make_graph(nodes, "g", [vi("x", onnx.TensorProto.FLOAT, [1, 4, 9, 9])],
+                          [vi("y", onnx.TensorProto.FLOAT, None)], [onnx.numpy_helper.from_array(w, "w")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    plan = compiler.compile_onnx(model)
+    assert GemmOp.WINO not in [int(s["op"]) for s in plan.steps]
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(run_model(model, {"x": x}, threads=2)[0], want, rtol=1e-4, atol=1e-5)
+
+
+def test_winograd_chosen_per_layer_by_timing(monkeypatch):
+    """auto: the plan listing records both timings of an eligible layer and the kernel
+    follows them; off: never."""
+    monkeypatch.setenv("DSL_WINOGRAD", "auto")
+    model, _ = _wino_model((1, 32, 28, 28), 32, [1, 1, 1, 1], "Relu")
+    plan = compiler.compile_onnx(model, max_threads=2)
+    info = plan.step_info[0].info
+    assert "winograd timed" in info["why"] and "direct_ms" in info and "winograd_ms" in info, info
+    wino = int(plan.steps[0]["op"]) == GemmOp.WINO
+    from deepsparse_lite.ops.conv import WINOGRAD_BIAS
+    assert wino == (info["winograd_ms"] * WINOGRAD_BIAS < info["direct_ms"])
+    monkeypatch.setenv("DSL_WINOGRAD", "off")
+    assert int(compiler.compile_onnx(model, max_threads=2).steps[0]["op"]) == GemmOp.CONV
