@@ -162,7 +162,8 @@ DSL_DEFINE_PARAMS(dsl_pool_params, DSL_POOL_FIELDS)
  *   GEMM:   rsa, csa, rsc               MATMUL: rsa, csa, rsb, csb, rsc, nb batch dims of
  *   batch[], with per-operand batch strides sa / sb / sc / sd (0 = broadcast)
  *   CONV / DWCONV / CONVT: the NCHW geometry (1-D as H = 1); direct: 1x1 stride 1 unpadded
- *   (CONV reads X as B); CONVT: co_chunk output channels per work item, nchunks per group,
+ *   (CONV reads X as B); pixel_rows: CONV with the pixels as the tile's rows, W^T packed as
+ *   B (f32_conv_pixel_rows); CONVT: co_chunk output channels per work item, nchunks per group,
  *   col_floats: its column buffer at the front of each thread's workspace. */
 #define DSL_GEMM_FIELDS(F, A)                                                                 \
     F(int64_t, level) F(int64_t, M) F(int64_t, N) F(int64_t, K)                               \
@@ -176,7 +177,7 @@ DSL_DEFINE_PARAMS(dsl_pool_params, DSL_POOL_FIELDS)
     F(int64_t, Cout) F(int64_t, OH) F(int64_t, OW) F(int64_t, KH) F(int64_t, KW)              \
     F(int64_t, SH) F(int64_t, SW) F(int64_t, PH) F(int64_t, PW) F(int64_t, DH) F(int64_t, DW) \
     F(int64_t, direct) F(int64_t, co_chunk) F(int64_t, nchunks) F(int64_t, col_floats)        \
-    F(float, alpha) F(float, beta) F(float, act_a) F(float, act_b)
+    F(int64_t, pixel_rows) F(float, alpha) F(float, beta) F(float, act_a) F(float, act_b)
 DSL_DEFINE_PARAMS(dsl_gemm_params, DSL_GEMM_FIELDS)
 
 /* ---- family 6: sparse-weight GEMM and Conv (kernels/sparse.pyx, csrc/f32_spmm.h) ------ */

@@ -337,6 +337,68 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
     }
 }
 
+/* A convolution with the output pixels as the tile's rows (CONV with pixel_rows: small
+ * images, where ceil(pixels / NR) panels would waste a large part of the last one; 7 x 7
+ * = 49 pixels fill 6 row tiles of 8 and one of 1, the GEMV-like tile that costs an eighth):
+ *   C^T[p, co] = col^T[p, k] . W^T[k, co]
+ * A = the image's pixels packed once for all of K (X read directly for a 1x1 direct conv,
+ * else the im2col gather, into K x MR panels of pixels: round_up(P, MR) * K floats of ws),
+ * B = W^T prepacked ([ceil(Cout/NR)][K][NR]). Output channels [n0, n1) of one image, in
+ * blocks of nc channels accumulated in a scratch [round_up(P, MR)][nc] (after A in ws),
+ * then written transposed into Y[co, p] (row stride rsc) with the epilogue: alpha,
+ * the per-channel bias, beta * D[co * rsd + p], the activation. */
+static void f32_conv_pixel_rows(const f32_gemm_desc* d, int direct, int64_t n0, int64_t n1,
+                                float* ws) {
+    const int MR = d->k.mr, NR = d->k.nr;
+    const int64_t P = d->M, K = d->K, kcb = d->kc, ncb = d->nc;
+    const int64_t Pr = f32_round_up(P, MR);
+    float* wa = ws;
+    float* ct = ws + Pr * (K > 0 ? K : 0);
+    if (P <= 0 || n0 >= n1) return;
+    /* the pixels once, all of K: [ceil(P/MR)][K][MR], a K block's slice of a panel at pc */
+    if (K > 0) {
+        if (direct) /* X[ci, p]: row p, column ci */
+            d->k.pack_a(d->a, 1, d->csa, 0, P, 0, K, MR, wa);
+        else
+            d->k.pack_im2col(&d->conv, 0, K, 0, P, MR, wa);
+    }
+    for (int64_t jc = n0; jc < n1; jc += ncb) {
+        const int64_t nc = n1 - jc < ncb ? n1 - jc : ncb;
+        if (K <= 0) memset(ct, 0, sizeof(float) * (size_t)(Pr * ncb));
+        for (int64_t pc = 0; pc < K; pc += kcb) {
+            const int64_t kc = K - pc < kcb ? K - pc : kcb;
+            const int acc = pc > 0;
+            const float* bblk = d->b + (jc / NR) * K * NR + pc * NR;
+            for (int64_t jr = 0; jr < nc; jr += NR) {
+                const int nr = (int)(nc - jr < NR ? nc - jr : NR);
+                const float* bp = bblk + (jr / NR) * K * NR;
+                const int64_t lines = jr + NR < nc ? kc * NR / 16 : 0, nt = Pr / MR;
+                for (int64_t ir = 0; ir < P; ir += MR) {
+                    const int mr = (int)(P - ir < MR ? P - ir : MR);
+                    const int64_t t = ir / MR; /* the next weight panel's K block, a share per tile */
+                    for (int64_t q = lines * t / nt; q < lines * (t + 1) / nt; ++q)
+                        __builtin_prefetch(bp + K * NR + 16 * q, 0, 2);
+                    d->k.tile(kc, wa + (ir / MR) * K * MR + pc * MR, bp, ct + ir * ncb + jr, ncb,
+                              mr, nr, acc, 0);
+                }
+            }
+        }
+        /* transposed out: channel co of the block is column co - jc of the scratch */
+        for (int64_t co = jc; co < jc + nc; ++co) {
+            float* y = d->c + co * d->rsc;
+            const float* src = ct + (co - jc);
+            const float bv = d->bias_mode == F32_GEMM_BIAS_ROW ? d->bias[co] : 0.f;
+            const float* dr = d->d ? d->d + co * d->rsd : 0;
+            const float al = d->alpha, be = d->beta;
+            if (dr)
+                for (int64_t p = 0; p < P; ++p) y[p] = al * src[p * ncb] + bv + be * dr[p];
+            else
+                for (int64_t p = 0; p < P; ++p) y[p] = al * src[p * ncb] + bv;
+            dsl_act_row(d->k.act_form, d->act, y, P, d->act_a, d->act_b);
+        }
+    }
+}
+
 /* Split C into tm x tn rectangles for `parts` workers: the split that minimises the
  * largest per-worker cost, counted per K step in multiply-add equivalents: the tiles, the
  * runtime operands packed (~16 per element, ~40 through im2col; repeated per block that

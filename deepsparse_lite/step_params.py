@@ -75,7 +75,8 @@ GEMM = _struct(*_ints("level", "M", "N", "K", "mc", "kc", "nc", "act", "bias_mod
                       "rsa", "csa", "rsb", "csb", "rsc", "nb"),
                ("batch", I64, 4), ("sa", I64, 4), ("sb", I64, 4), ("sc", I64, 4), ("sd", I64, 4),
                *_ints("images", "groups", "Cin", "H", "W", "Cout", "OH", "OW", "KH", "KW", "SH",
-                      "SW", "PH", "PW", "DH", "DW", "direct", "co_chunk", "nchunks", "col_floats"),
+                      "SW", "PH", "PW", "DH", "DW", "direct", "co_chunk", "nchunks", "col_floats",
+                      "pixel_rows"),
                ("alpha", F32), ("beta", F32), ("act_a", F32), ("act_b", F32))
 
 # ---- family 6: sparse-weight GEMM / Conv ------------------------------------------------

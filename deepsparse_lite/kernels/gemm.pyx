@@ -27,7 +27,10 @@ lowerings fill it by name through deepsparse_lite/step_params.py):
           W packed per group [ceil(M/MR)][K][MR]; bias per row (output channel).
           Geometry: images, groups, Cin, H, W, Cout, OH, OW, KH, KW, SH, SW, PH (top),
           PW (left), DH, DW; direct: 1x1 stride 1 unpadded, X read as B without im2col.
-          MatMul(W const, X) uses it as a 1x1 conv.
+          MatMul(W const, X) uses it as a 1x1 conv. pixel_rows (groups 1, small images):
+          the pixels are the tile's rows, M = OH*OW, N = Cout, W^T packed as B
+          [ceil(Cout/NR)][K][NR]; workspace: round_up(M, MR) * (K + nc) floats
+          (f32_conv_pixel_rows).
   DWCONV  t=[X, W, Y, ...]  groups == Cin == Cout; W raw [C][KH*KW]; the CONV geometry;
           uses level, act, bias, the workspace (one zero-bordered input plane per thread,
           f32_dwconv_padded_dims)
@@ -103,6 +106,9 @@ cdef extern from "f32_gemm.h" nogil:
     void f32_gemm_grid(const f32_gemm_desc* d, int a_runtime, int b_runtime, int parts, int* tm,
                        int* tn)
     void f32_split(int64_t n, int64_t align, int i, int parts, int64_t* lo, int64_t* hi)
+    void f32_conv_pixel_rows(const f32_gemm_desc* d, int direct, int64_t n0, int64_t n1,
+                             float* ws)
+    int64_t f32_round_up(int64_t x, int64_t m)
 
 cdef extern from "f32_conv.h" nogil:
     ctypedef struct f32_dw_geom:
@@ -228,7 +234,13 @@ cdef void setup_item(const dsl_step* s, char** p, int64_t item, f32_gemm_desc* d
             d.bias = slot_ptr(s, p, q.bias_slot) + g * cog
         if d.d != NULL:  # a fused residual laid out like Y
             d.d = slot_ptr(s, p, q.d_slot) + (n * q.Cout + g * cog) * plane
-        if q.direct:
+        if q.pixel_rows:  # groups == 1: X as the pixels' A, W^T packed as B
+            d.a = <const float*>p[s.t[0]] + n * q.Cin * q.H * q.W
+            d.csa = q.H * q.W
+            d.b_kind = F32_GEMM_B_PACKED
+            d.b = <const float*>p[s.t[1]]
+            conv_geom_set(&d.conv, q, d.a)
+        elif q.direct:
             d.b_kind = F32_GEMM_B_STRIDED
             d.b = <const float*>p[s.t[0]] + (n * q.Cin + g * cig) * q.H * q.W
             d.rsb = q.H * q.W
@@ -257,6 +269,10 @@ cdef int64_t gemm_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noe
         memcpy(&d, x.base, sizeof(f32_gemm_desc))
         setup_item(x.s, x.p, r // x.rpi, &d)
         part = <int>(r % x.rpi)
+        if x.s.op == DSL_OP_CONV and P(x.s).pixel_rows:
+            f32_split(d.N, d.k.nr, part, x.rpi, &n0, &n1)
+            f32_conv_pixel_rows(&d, <int>P(x.s).direct, n0, n1, <float*>(x.ws + chunk * x.wsz))
+            continue
         f32_split(d.M, d.k.mr, part // x.tn, x.tm, &m0, &m1)
         f32_split(d.N, d.k.nr, part % x.tn, x.tn, &n0, &n1)
         f32_gemm_range(&d, m0, m1, n0, n1, <float*>(x.ws + chunk * x.wsz))
@@ -306,7 +322,12 @@ cdef int run_gemm_like(const dsl_step* s, char** p, const dsl_exec* x) noexcept 
     # the workspace must hold what one f32_gemm_range call packs
     base.a_kind = F32_GEMM_A_STRIDED if a_rt else F32_GEMM_A_PACKED
     base.b_kind = F32_GEMM_B_STRIDED if b_rt else F32_GEMM_B_PACKED
-    if f32_gemm_ws_floats(&base) * 4 > q.ws_bytes:
+    if s.op == DSL_OP_CONV and q.pixel_rows:
+        # M = pixels, N = Cout: the packed pixel block and the scratch of one channel block
+        if (q.groups != 1 or base.M != q.OH * q.OW or base.N != q.Cout
+                or f32_round_up(base.M, base.k.mr) * (base.K + base.nc) * 4 > q.ws_bytes):
+            return DSL_ERR_BAD_PARAM
+    elif f32_gemm_ws_floats(&base) * 4 > q.ws_bytes:
         return DSL_ERR_BAD_PARAM
     ctx.ws = <char*>slot_ptr(s, p, q.ws_slot)
     ctx.wsz = q.ws_bytes
@@ -315,7 +336,9 @@ cdef int run_gemm_like(const dsl_step* s, char** p, const dsl_exec* x) noexcept 
     nth = dsl_threads_for(items * base.M * base.N * (base.K if base.K > 0 else 1),
                           MIN_MACS_PER_THREAD, nt)
     rpi = <int>(nth // gcd(items, nth))
-    if rpi > 1:
+    if s.op == DSL_OP_CONV and q.pixel_rows:
+        tn = rpi  # split the output channels
+    elif rpi > 1:
         if s.op == DSL_OP_CONV and not q.direct:
             base.b_kind = F32_GEMM_B_IM2COL  # (its packing costs more: weighs the split)
         f32_gemm_grid(&base, a_rt, b_rt, rpi, &tm, &tn)

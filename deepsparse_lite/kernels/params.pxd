@@ -226,6 +226,7 @@ cdef extern from "dsl_params.h" nogil:
         int64_t co_chunk
         int64_t nchunks
         int64_t col_floats
+        int64_t pixel_rows
         float alpha
         float beta
         float act_a

@@ -28,8 +28,8 @@ import numpy as np
 
 from deepsparse_lite.ops.base import Act, OpDef, UnsupportedModelError, ints_attr, register
 from deepsparse_lite.ops.gemm import (BIAS_ROW, GemmOp, act_of, blocking, conv_geometry_fields,
-                                      emit_gemm_step, geometry, pack_a, require_f32, _kgemm,
-                                      _round_up)
+                                      emit_gemm_step, geometry, pack_a, pack_b, require_f32,
+                                      _kgemm, _round_up)
 from deepsparse_lite.ops.base import emit_copy, emit_fill
 from deepsparse_lite.ops.sparse import note
 from deepsparse_lite.ops.im2col import (conv_runs, convt_runs, emit_col2im, lower_conv_im2col,
@@ -44,6 +44,11 @@ WINOGRAD_BIAS = 1.05
 #: the transforms' fixed costs dominate)
 WINOGRAD_MIN_CHANNELS = 8
 WINOGRAD_MIN_MACS = 1 << 20
+#: small images take the pixels as the tile's rows when their columns would fill less than
+#: this share of the column tiles (ops/conv.py pixel_rows_better)
+PIXEL_ROWS_BELOW = 0.85
+PIXEL_ROWS_MAX = 256
+PIXEL_ROWS_CHANNEL_BLOCK = 256
 #: G of F(2x2, 3x3): U = G g G^T (csrc/f32_winograd.h has B and A)
 _WINO_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 
@@ -261,16 +266,43 @@ def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, 
                           name=node.name)
             note(b, path="winograd", **info)
             return
-    packed = np.concatenate([pack_a(w[g * cog:(g + 1) * cog].reshape(cog, K), b.isa)
-                             for g in range(G)], axis=0)
     direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
                  and list(out_sp) == list(x_sp))
+    if G == 1 and pixel_rows_better(N, cout, b.isa):
+        # the pixels as the tile's rows: W^T packed as B, a channel block of scratch
+        mr, nr = geometry(b.isa)
+        packed = pack_b(np.ascontiguousarray(w.reshape(cout, K).T), b.isa)
+        mc, kc, _, _ = blocking(b.isa, N, cout, K, True, False)
+        ncb = min(_round_up(cout, nr), PIXEL_ROWS_CHANNEL_BLOCK)
+        emit_gemm_step(b, GemmOp.CONV, [x, b.const(packed, name=f"{node.name}_packed_t"), y],
+                       N, cout, K, mc=mc, kc=kc, nc=ncb, ws_floats=_round_up(N, mr) * (K + ncb),
+                       act=act, bias=bt, bias_mode=BIAS_ROW, direct=direct, pixel_rows=1, **geom,
+                       d=d, rsd=N, csd=1)
+        if info is not None:
+            note(b, path="dense", **info)
+        return
+    packed = np.concatenate([pack_a(w[g * cog:(g + 1) * cog].reshape(cog, K), b.isa)
+                             for g in range(G)], axis=0)
     mc, kc, nc, ws = blocking(b.isa, M, N, K, False, True)
     emit_gemm_step(b, GemmOp.CONV, [x, b.const(packed, name=f"{node.name}_packed"), y],
                    M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws, act=act, bias=bt,
                    bias_mode=BIAS_ROW, direct=direct, **geom, d=d, rsd=N, csd=1)
     if info is not None:
         note(b, path="dense", **info)
+
+
+def pixel_rows_better(pixels: int, cout: int, isa: int) -> bool:
+    """Whether a conv of a small image fills its register tiles better with the pixels as
+    the tile's rows (MR at a time: a last partial tile of r rows costs about r / MR of a
+    full one) than as its columns (NR at a time: a last panel of more than NR / 2 columns
+    costs a full one, fewer a half-width one). 7 x 7 = 49 pixels at NR = 32: 49 / 64 of the
+    column tiles' work is useful, nearly all of the row tiles'."""
+    mr, nr = geometry(isa)
+    if pixels > PIXEL_ROWS_MAX or cout % nr:
+        return False
+    full, last = divmod(int(pixels), nr)
+    padded = full * nr + (0 if last == 0 else nr // 2 if last <= nr // 2 else nr)
+    return pixels / padded < PIXEL_ROWS_BELOW
 
 
 def winograd_mode() -> str:

@@ -11,6 +11,7 @@ from deepsparse_lite import compiler, kernels
 from deepsparse_lite.kernels import gemm as gemm_kernels
 from deepsparse_lite.ops.base import Act, DataOp, UnsupportedModelError, get_op
 from deepsparse_lite.ops.gemm import GemmOp
+from deepsparse_lite.step_params import GEMM as GEMM_PARAMS
 from deepsparse_lite.ops.reduce import ReduceOp
 from tests.helpers import check_op, isa_combos, make_single_node_model, reference_outputs, run_model
 
@@ -586,3 +587,52 @@ def test_winograd_chosen_per_layer_by_timing(monkeypatch):
     assert wino == (info["winograd_ms"] * WINOGRAD_BIAS < info["direct_ms"])
     monkeypatch.setenv("DSL_WINOGRAD", "off")
     assert int(compiler.compile_onnx(model, max_threads=2).steps[0]["op"]) == GemmOp.CONV
+
+
+@pytest.mark.parametrize("x_shape, w_shape, attrs", [
+    ((1, 24, 7, 7), (64, 24, 3, 3), {"pads": [1, 1, 1, 1]}),           # im2col, 49 pixels
+    ((2, 40, 7, 7), (64, 40, 1, 1), {}),                               # X read directly
+    ((1, 16, 14, 14), (96, 16, 1, 1), {"strides": [2, 2]}),            # a strided 1x1
+    ((1, 8, 5, 5), (32, 8, 3, 3), {"pads": [1, 1, 1, 1]}),             # 25 pixels
+    ((1, 8, 1, 13), (64, 8, 1, 3), {"pads": [0, 1, 0, 1]}),            # 13 pixels
+])
+@pytest.mark.parametrize("act, addend", [(None, False), ("Relu", True), ("Sigmoid", True)])
+def test_conv_pixels_as_rows(monkeypatch, x_shape, w_shape, attrs, act, addend):
+    """Small images run with the pixels as the tile's rows (W^T as the packed B, the output
+    written transposed with bias, residual and activation) where that fills the tiles
+    better: the plan takes the path pixel_rows_better names at each ISA level, and the
+    results match onnxruntime in every kernel form, 1-2 threads."""
+    from deepsparse_lite.ops.conv import pixel_rows_better
+
+    monkeypatch.setenv("DSL_WINOGRAD", "off")
+    x = rnd(*x_shape)
+    (c,) = reference_outputs(make_single_node_model("Conv", {"x": x}, attrs,
+                                                    consts={"w": np.zeros(w_shape, np.float32)}), {"x": x})
+    feeds = {"x": x, "s": rnd(*c.shape, seed=5)}
+    if addend:
+        model = _residual_model(x_shape, w_shape, attrs, act, list(c.shape))
+    else:
+        from onnx import helper, numpy_helper
+        vi = onnx.helper.make_tensor_value_info
+        g = helper.make_graph([helper.make_node("Conv", ["x", "w", "b"], ["y"], **attrs)], "g",
+                              [vi("x", onnx.TensorProto.FLOAT, list(x_shape))],
+                              [vi("y", onnx.TensorProto.FLOAT, list(c.shape))],
+                              [numpy_helper.from_array(rnd(*w_shape, seed=1) * 0.3, "w"),
+                               numpy_helper.from_array(rnd(w_shape[0], seed=2), "b")])
+        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+        model.ir_version = 8
+        feeds = {"x": x}
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    pixels = c.shape[2] * c.shape[3]
+    used = set()
+    for isa, cap in isa_combos():
+        plan = compiler.compile_onnx(model, isa=isa, max_threads=2)
+        conv_steps = [s for s in plan.steps if int(s["op"]) == GemmOp.CONV]
+        assert len(conv_steps) == 1
+        pr = int(np.frombuffer(conv_steps[0]["params"].tobytes()[:GEMM_PARAMS.itemsize], dtype=GEMM_PARAMS)[0]["pixel_rows"])
+        assert pr == int(pixel_rows_better(pixels, w_shape[0], isa)), (isa, pixels)
+        used.add(pr)
+        for nt in (1, 2):
+            got = run_model(model, feeds, threads=nt, isa=isa, cap=cap)[0]
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=f"isa={isa} cap={cap} nt={nt}")
+    assert 1 in used, "some ISA level takes the pixel-rows path for this shape"
