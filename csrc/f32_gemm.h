@@ -228,6 +228,11 @@ static void f32_gemm_post(const f32_gemm_desc* d, int64_t m0, int mr, int64_t n0
     }
 }
 
+/* Prefetch (into L2 and closer) the 64-byte lines [q0, q1) from p. */
+static inline void f32_prefetch_lines(const float* p, int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) __builtin_prefetch(p + 16 * q, 0, 2);
+}
+
 /* C[m0:m1, n0:n1] of the product. m0 must be a multiple of MR when A is prepacked and n0
  * a multiple of NR when B is prepacked (panel boundaries). ws: f32_gemm_ws_floats floats. */
 static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
@@ -293,9 +298,15 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
                     ablk = wa;
                     aps = kc * MR;
                 }
+                /* a prepacked B's next micro-panel is prefetched (kc x NR floats, first
+                 * touched after this panel's row tiles), not for a few rows: a pure stream
+                 * the hardware prefetches better (the prefetches cost the GEMV ~20%) */
+                const int64_t pf_lines = kc * NR / 16, pf_tiles = (mc + MR - 1) / MR;
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int nr = (int)(nc - jr < NR ? nc - jr : NR);
                     const float* bp = bblk + (jr / NR) * bps;
+                    const int pf_b = d->b_kind == F32_GEMM_B_PACKED && jr + NR < nc &&
+                                     mc >= 4 * MR;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int mr = (int)(mc - ir < MR ? mc - ir : MR);
                         float* cp = d->c + (ic + ir) * rsc + jc + jr;
@@ -304,22 +315,16 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
                              * tile: prepacked weights come from memory in 2 * kc-line pieces
                              * a panel stride apart, which the hardware prefetchers start
                              * late (a cold 9 MB conv weight cost +50%) */
-                            const float* na = ir + MR < mc ? ablk + (ir / MR + 1) * aps
-                                            : ic + mcb < m1 ? d->a + ((ic + mcb) / MR) * K * MR + pc * MR
-                                                            : 0;
-                            if (na)
-                                for (int64_t q = 0; q < kc * MR; q += 16) __builtin_prefetch(na + q, 0, 2);
+                            const float* na = 0;
+                            if (ir + MR < mc)
+                                na = ablk + (ir / MR + 1) * aps;
+                            else if (ic + mcb < m1)
+                                na = d->a + ((ic + mcb) / MR) * K * MR + pc * MR;
+                            if (na) f32_prefetch_lines(na, 0, (kc * MR + 15) / 16);
                         }
-                        if (d->b_kind == F32_GEMM_B_PACKED && jr + NR < nc && mc >= 4 * MR) {
-                            /* the next prepacked B micro-panel's K block (kc x NR floats,
-                             * first touched after this panel's row tiles), a share per tile;
-                             * not for a few rows, a pure stream the hardware prefetches
-                             * better (the prefetches cost the GEMV ~20%) */
-                            const int64_t lines = kc * NR / 16, nt = (mc + MR - 1) / MR, t = ir / MR;
-                            const float* nb = bp + bps;
-                            for (int64_t q = lines * t / nt; q < lines * (t + 1) / nt; ++q)
-                                __builtin_prefetch(nb + 16 * q, 0, 2);
-                        }
+                        if (pf_b) /* the next B micro-panel's K block, a share per row tile */
+                            f32_prefetch_lines(bp + bps, pf_lines * (ir / MR) / pf_tiles,
+                                               pf_lines * (ir / MR + 1) / pf_tiles);
                         const f32_gemm_epi* ep = 0;
                         if (last && tile_epi) { /* in registers, before the last store */
                             e = e0;
@@ -375,9 +380,9 @@ static void f32_conv_pixel_rows(const f32_gemm_desc* d, int direct, int64_t n0, 
                 const int64_t lines = jr + NR < nc ? kc * NR / 16 : 0, nt = Pr / MR;
                 for (int64_t ir = 0; ir < P; ir += MR) {
                     const int mr = (int)(P - ir < MR ? P - ir : MR);
-                    const int64_t t = ir / MR; /* the next weight panel's K block, a share per tile */
-                    for (int64_t q = lines * t / nt; q < lines * (t + 1) / nt; ++q)
-                        __builtin_prefetch(bp + K * NR + 16 * q, 0, 2);
+                    /* the next weight panel's K block, a share per row tile */
+                    f32_prefetch_lines(bp + K * NR, lines * (ir / MR) / nt,
+                                       lines * (ir / MR + 1) / nt);
                     d->k.tile(kc, wa + (ir / MR) * K * MR + pc * MR, bp, ct + ir * ncb + jr, ncb,
                               mr, nr, acc, 0);
                 }

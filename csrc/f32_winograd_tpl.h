@@ -31,6 +31,33 @@ VM_SFX(f32_wino_store_pairs)(float* p, VF a, VF b) {
 #endif
 }
 
+/* A^T m A for the tiles k .. k + nt of a tile-row segment (nt <= VM_LEN; fewer: masked
+ * loads): s_r = rows 0 + 1 + 2 (r = 0) and 1 - 2 - 3 (r = 1) of m (m_xi at mp + xi *
+ * mstride, xi = 4 * row + column), then the same on the columns of s_r; output row r's
+ * pixel pairs interleaved into rows + r * 2 S (whole vectors: the buffer has the room). */
+static inline __attribute__((always_inline)) VM_TARGET void
+VM_SFX(f32_wino_out_cols)(const float* mp, int64_t mstride, int64_t k, int64_t nt, float* rows,
+                          int64_t S) {
+#if VM_LEN > 1
+#define T_LD(p) (nt < VM_LEN ? VF_LOAD_N((p), nt) : VF_LOAD(p))
+#else
+#define T_LD(p) VF_LOAD(p)
+    (void)nt;
+#endif
+    VF s[2][4];
+    for (int c = 0; c < 4; ++c) {
+        const VF a = T_LD(mp + c * mstride + k), b = T_LD(mp + (4 + c) * mstride + k);
+        const VF e = T_LD(mp + (8 + c) * mstride + k), f = T_LD(mp + (12 + c) * mstride + k);
+        s[0][c] = VF_ADD(VF_ADD(a, b), e);
+        s[1][c] = VF_SUB(VF_SUB(b, e), f);
+    }
+#undef T_LD
+    for (int r = 0; r < 2; ++r)
+        VM_SFX(f32_wino_store_pairs)(rows + r * 2 * S + 2 * k,
+                                     VF_ADD(VF_ADD(s[r][0], s[r][1]), s[r][2]),
+                                     VF_SUB(VF_SUB(s[r][1], s[r][2]), s[r][3]));
+}
+
 static VM_TARGET void VM_SFX(f32_wino_input)(const f32_wino_geom* g, const float* x, int64_t t0,
                                               int64_t t1, int NR, float* v, int64_t vstride,
                                               float* scr) {
@@ -162,40 +189,11 @@ static VM_TARGET void VM_SFX(f32_wino_output)(const f32_wino_geom* g, const floa
             const int64_t tw1 = (TW < tw0 + (t1 - t) ? TW : tw0 + (t1 - t));
             const int64_t n = tw1 - tw0;
             const float* mp = m + co * ldm + (t - t0);
-            /* A^T m A: s_r = rows 0 + 1 + 2 (r = 0) and 1 - 2 - 3 (r = 1) of m (m_xi,
-             * xi = 4 * row + column), then the same on the columns of s_r */
             int64_t k = 0;
-            for (; k + VM_LEN <= n; k += VM_LEN) {
-                VF s[2][4];
-                for (int c = 0; c < 4; ++c) {
-                    const VF a = VF_LOAD(mp + c * mstride + k), b = VF_LOAD(mp + (4 + c) * mstride + k);
-                    const VF e = VF_LOAD(mp + (8 + c) * mstride + k);
-                    const VF f = VF_LOAD(mp + (12 + c) * mstride + k);
-                    s[0][c] = VF_ADD(VF_ADD(a, b), e);
-                    s[1][c] = VF_SUB(VF_SUB(b, e), f);
-                }
-                for (int r = 0; r < 2; ++r)
-                    VM_SFX(f32_wino_store_pairs)(rows + r * 2 * S + 2 * k,
-                                                 VF_ADD(VF_ADD(s[r][0], s[r][1]), s[r][2]),
-                                                 VF_SUB(VF_SUB(s[r][1], s[r][2]), s[r][3]));
-            }
+            for (; k + VM_LEN <= n; k += VM_LEN)
+                VM_SFX(f32_wino_out_cols)(mp, mstride, k, VM_LEN, rows, S);
 #if VM_LEN > 1
-            if (k < n) { /* the row buffers take whole vectors */
-                const int64_t nt = n - k;
-                VF s[2][4];
-                for (int c = 0; c < 4; ++c) {
-                    const VF a = VF_LOAD_N(mp + c * mstride + k, nt);
-                    const VF b = VF_LOAD_N(mp + (4 + c) * mstride + k, nt);
-                    const VF e = VF_LOAD_N(mp + (8 + c) * mstride + k, nt);
-                    const VF f = VF_LOAD_N(mp + (12 + c) * mstride + k, nt);
-                    s[0][c] = VF_ADD(VF_ADD(a, b), e);
-                    s[1][c] = VF_SUB(VF_SUB(b, e), f);
-                }
-                for (int r = 0; r < 2; ++r)
-                    VM_SFX(f32_wino_store_pairs)(rows + r * 2 * S + 2 * k,
-                                                 VF_ADD(VF_ADD(s[r][0], s[r][1]), s[r][2]),
-                                                 VF_SUB(VF_SUB(s[r][1], s[r][2]), s[r][3]));
-            }
+            if (k < n) VM_SFX(f32_wino_out_cols)(mp, mstride, k, n - k, rows, S);
 #endif
             const int64_t ow0 = 2 * tw0, w = (2 * n < OW - ow0) ? 2 * n : OW - ow0;
             for (int r = 0; r < 2; ++r) {
