@@ -312,9 +312,9 @@ static void f32_gemm_range(const f32_gemm_desc* d, int64_t m0, int64_t m1, int64
                         float* cp = d->c + (ic + ir) * rsc + jc + jr;
                         if (jr == 0 && d->a_kind == F32_GEMM_A_PACKED) {
                             /* the next A micro-panel's K block, first touched by the next
-                             * tile: prepacked weights come from memory in 2 * kc-line pieces
-                             * a panel stride apart, which the hardware prefetchers start
-                             * late (a cold 9 MB conv weight cost +50%) */
+                             * tile: prepacked weights stream in kc * MR-float pieces a panel
+                             * stride apart, which the hardware prefetchers pick up late
+                             * (ResNet-50: -9% at 2 threads, -4% at 1) */
                             const float* na = 0;
                             if (ir + MR < mc)
                                 na = ablk + (ir / MR + 1) * aps;
