@@ -149,3 +149,41 @@ def test_residual_not_fused_into_depthwise_or_when_shapes_broadcast():
     assert ops.count("Add") == 2
     _check(model, {"x": rng.standard_normal((1, 3, 5, 5)).astype(np.float32),
                    "r": rng.standard_normal((1, 3, 1, 5)).astype(np.float32)})
+
+
+@pytest.mark.parametrize("act", [None, "Relu", "Sigmoid"])
+@pytest.mark.parametrize("residual_first", [False, True])
+def test_residual_add_fused_into_matmul(act, residual_first):
+    """A transformer's residual: Add(MatMul(x, W) + b, r) becomes the GEMM's addend (and a
+    following activation fuses after it), in either operand order of the Add."""
+    rng = np.random.default_rng(6)
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 37, 20])
+    r = helper.make_tensor_value_info("r", onnx.TensorProto.FLOAT, [1, 37, 24])
+    inits = {"w": rng.standard_normal((20, 24)).astype(np.float32) * 0.3,
+             "b": rng.standard_normal(24).astype(np.float32)}
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "b"], ["mb"]),
+             helper.make_node("Add", ["r", "mb"] if residual_first else ["mb", "r"], ["a" if act else "y"])]
+    if act:
+        nodes.append(helper.make_node(act, ["a"], ["y"]))
+    model = _model(nodes, [x, r], ["y"], inits)
+    ops, g = _ops_after_passes(model)
+    assert ops == ["MatMul"], ops
+    (mm,) = g.nodes
+    assert mm.attrs.get("_addend") == "r" and mm.attrs.get("_bias")
+    _check(model, {"x": rng.standard_normal((1, 37, 20)).astype(np.float32),
+                   "r": rng.standard_normal((1, 37, 24)).astype(np.float32)})
+
+
+def test_residual_not_fused_into_matmul_when_it_broadcasts_or_weights_are_runtime():
+    rng = np.random.default_rng(7)
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 5, 6])
+    r = helper.make_tensor_value_info("r", onnx.TensorProto.FLOAT, [1, 1, 4])  # broadcasts
+    w = helper.make_tensor_value_info("wr", onnx.TensorProto.FLOAT, [6, 4])
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), helper.make_node("Add", ["m", "r"], ["y"]),
+             helper.make_node("MatMul", ["x", "wr"], ["m2"]), helper.make_node("Add", ["m2", "y"], ["z"])]
+    model = _model(nodes, [x, r, w], ["z"], {"w": rng.standard_normal((6, 4)).astype(np.float32)})
+    ops, g = _ops_after_passes(model)
+    assert not any(n.attrs.get("_addend") for n in g.nodes), ops
+    _check(model, {"x": rng.standard_normal((1, 5, 6)).astype(np.float32),
+                   "r": rng.standard_normal((1, 1, 4)).astype(np.float32),
+                   "wr": rng.standard_normal((6, 4)).astype(np.float32)})

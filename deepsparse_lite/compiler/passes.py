@@ -367,24 +367,34 @@ def _per_axis(c: np.ndarray, rank: int, axis: int, n: int) -> Optional[np.ndarra
     return c.reshape(-1).astype(np.float32)
 
 
+def _residual_host(graph: Graph, n) -> bool:
+    """Whether node ``n`` lowers to a GEMM that can take an addend D: a 2-D Conv with
+    constant weights that is not depthwise, or a MatMul whose constant 2-D weights become
+    the packed B (ops/gemm.py emit_packed_gemm: A's rows times W)."""
+    if n.domain != "" or n.attrs.get("_act") or n.attrs.get("_addend") or len(n.inputs) < 2:
+        return False
+    w = _const(graph, n.inputs[1])
+    xv = graph.values.get(n.inputs[0])
+    if w is None or xv is None or xv.dtype != np.float32 or np.asarray(w).dtype != np.float32:
+        return False
+    if n.op_type == "Conv":
+        group = int(n.attrs.get("group", 1))
+        return len(xv.shape) == 4 and not (group == xv.shape[1] and group == w.shape[0])
+    return n.op_type == "MatMul" and len(n.inputs) == 2 and w.ndim == 2 and len(xv.shape) >= 2
+
+
 def fuse_residual(graph: Graph) -> None:
-    """Conv -> Add(y, r) with a runtime r of the same shape (a ResNet shortcut) ==> the
-    GEMM's addend D: Y = act(W*X + b + r). Runs before activation fusion, so a following
-    Relu then fuses too and sees the sum. The addend becomes an extra input (after the
-    bias slot) so ordering and liveness see it; the graph is re-sorted since the shortcut
-    may be computed after the conv in the file's node order."""
+    """Conv or MatMul -> Add(y, r) with a runtime r of the same shape (a ResNet shortcut,
+    a transformer's residual) ==> the GEMM's addend D: Y = act(W*X + b + r). Runs after
+    bias fusion and before activation fusion, so a following Relu then fuses too and sees
+    the sum. The addend becomes an extra input (after the bias slot) so ordering and
+    liveness see it; the graph is re-sorted since the shortcut may be computed after the
+    conv in the file's node order."""
     cons = _consumers(graph)
     drop = set()
     for n in graph.nodes:
-        if n.op_type != "Conv" or n.attrs.get("_act") or n.attrs.get("_addend"):
+        if not _residual_host(graph, n):
             continue
-        w = _const(graph, n.inputs[1])
-        xv = graph.values.get(n.inputs[0])
-        if w is None or xv is None or len(xv.shape) != 4:
-            continue
-        group = int(n.attrs.get("group", 1))
-        if group == xv.shape[1] and group == w.shape[0]:
-            continue  # lowered to the depthwise kernel, which has no addend
         add = _single_private_consumer(graph, cons, n.outputs[0])
         if add is None or add.op_type != "Add":
             continue
@@ -396,8 +406,11 @@ def fuse_residual(graph: Graph) -> None:
             continue
         if _depends_on(graph, other, n):
             continue  # the shortcut is computed from this conv's output: no cycle allowed
-        bias = n.inputs[2] if len(n.inputs) > 2 else ""
-        n.inputs = [n.inputs[0], n.inputs[1], bias, other]
+        if n.op_type == "Conv":
+            bias = n.inputs[2] if len(n.inputs) > 2 else ""
+            n.inputs = [n.inputs[0], n.inputs[1], bias, other]
+        else:
+            n.inputs = [n.inputs[0], n.inputs[1], other]
         n.attrs["_addend"] = other
         n.outputs = [add.outputs[0]]
         drop.add(id(add))

@@ -277,12 +277,16 @@ class MatMul(OpDef):
         y = b.output(outs[0].name, outs[0].shape, np.float32)
         a_t = b.value(A.name)
         # constant weights without real batch dims (2-D, or leading 1s that A's rank covers)
+        addend = node.attrs.get("_addend")  # a fused residual laid out like Y
         if B.const is not None and (len(b_shape) == 2 or (
                 all(d == 1 for d in b_shape[:-2]) and len(a_shape) >= len(b_shape))):
             rows = int(np.prod(a_shape[:-1]))
             emit_packed_gemm(b, a_t, np.asarray(B.const, np.float32).reshape(K, N), y, rows,
-                             rsa=K, csa=1, act=act, bias=bias)
+                             rsa=K, csa=1, act=act, bias=bias,
+                             **({"d": b.value(addend), "rsd": N, "csd": 1} if addend else {}))
             return
+        if addend:
+            raise UnsupportedModelError(f"{node.describe()}: a fused addend needs constant 2-D weights")
         if A.const is not None and len(a_shape) == 2 and B.rank >= 2 and bias is None:
             # constant left operand (W @ X): a 1x1 convolution over the batch of X, with W
             # packed now as the A panels and X read directly as B
