@@ -214,6 +214,21 @@ class Engine(BaseEngine):
         return max((int(p.arena_bytes) for p in self._model.cached_plans()), default=0)
 
     @property
+    def memory_report(self) -> dict:
+        """Bytes of one request's plan: ``arena_bytes`` (activations and workspaces, what a
+        stream allocates), its lower bounds ``live_peak_bytes`` (the most bytes live at
+        one step: no placement needs less) and ``largest_pair_bytes`` (the two largest
+        tensors live together), and ``weights_bytes`` (the packed constants, shared by
+        every stream). Empty before a value-specialised model's first plan."""
+        plan = self.plan
+        if plan is None:
+            return {}
+        keys = ("arena_bytes", "live_peak_bytes", "largest_pair_bytes")
+        out = {k: int(plan.stats.get(k, plan.arena_bytes if k == "arena_bytes" else 0)) for k in keys}
+        out["weights_bytes"] = int(plan.constant_bytes)
+        return out
+
+    @property
     def plan(self):
         """The compiled plan (for value-specialised models: the one used last, or None)."""
         return self._plan if self._plan is not None else self._model.last_plan

@@ -112,3 +112,25 @@ def test_profile_plan_reports_every_step():
     prof = compiler.profile_plan(plan, [np.random.rand(3, 4, 5).astype(np.float32)], iterations=3)
     assert len(prof) == plan.num_steps >= 1
     assert all(p["ms"] >= 0 and p["node"] for p in prof)
+
+
+@pytest.mark.parametrize("name", ["resnet_tiny", "mobilenet_v2_tiny", "bert_tiny", "mlp", "resnet_tiny-pruned90_quant"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_arena_within_its_bounds(name, threads):
+    """The planned arena is never below the bytes live at one step (it would overlap live
+    tensors) and stays within 1.5x the two largest tensors live together (issue 10's
+    bound); the engine reports the three figures."""
+    from deepsparse_lite import Engine
+    from deepsparse_lite.models import sample_model_path
+
+    path = sample_model_path(name, batch_size=1)
+    plan = compiler.compile_onnx(path, max_threads=threads)
+    st = plan.stats
+    assert st["arena_bytes"] == plan.arena_bytes
+    # every tensor live at one step has its own bytes after the pointer table
+    assert plan.arena_bytes >= plan.table_bytes + st["live_peak_bytes"]
+    assert st["live_peak_bytes"] >= st["largest_pair_bytes"] > 0
+    assert plan.arena_bytes <= 1.5 * st["largest_pair_bytes"], st
+    rep = Engine(path, batch_size=1, num_cores=threads).memory_report
+    assert rep["largest_pair_bytes"] <= rep["live_peak_bytes"] <= rep["arena_bytes"]
+    assert rep["weights_bytes"] == plan.constant_bytes

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from deepsparse_lite.compiler.graph import Graph
-from deepsparse_lite.compiler.memory import _align, plan_memory, tensor_table
+from deepsparse_lite.compiler.memory import _align, live_bounds, plan_memory, tensor_table
 from deepsparse_lite.compiler.sparsity import make_timer
 from deepsparse_lite.ops.base import UnsupportedModelError, emit_contiguous_copy, get_op
 from deepsparse_lite.plan import STEP_DTYPE, IOInfo, Plan, PlanBuilder, Where
@@ -74,6 +74,7 @@ def lower_graph(graph: Graph, isa: int, max_threads: int, node_count: int = 0,
     nio = len(graph.inputs) + len(graph.outputs)
     table_bytes = _align((len(b.tensors) + nio) * 8)
     arena = plan_memory(b, table_bytes)
+    bounds = live_bounds(b)
     steps = np.array(b.steps, dtype=STEP_DTYPE) if b.steps else np.zeros(0, dtype=STEP_DTYPE)
     const_ptrs = np.array([c.ctypes.data for c in b.constants], dtype=np.int64)
     ops_hist = {}
@@ -94,5 +95,5 @@ def lower_graph(graph: Graph, isa: int, max_threads: int, node_count: int = 0,
         node_count=node_count,
         stats={"isa": isa, "max_threads": max_threads, "steps_by_op": ops_hist,
                "lowered_nodes": len(graph.nodes), "sparse_mode": sparse,
-               "sparse_steps": sparse_steps},
+               "sparse_steps": sparse_steps, "arena_bytes": arena, **bounds},
     )

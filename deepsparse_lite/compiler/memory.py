@@ -54,6 +54,23 @@ def plan_memory(b: PlanBuilder, table_bytes: int) -> int:
     return _align(peak)
 
 
+def live_bounds(b: PlanBuilder) -> Dict[str, int]:
+    """Lower bounds of any arena for this plan, per step over the arena tensors live at it
+    (activations and workspaces): the largest sum of all of them (no placement does
+    better) and the largest sum of the two biggest (the bound issue 10 states the plan
+    against: an operator's input and output). Bytes, each tensor aligned as placed."""
+    life = lifetimes(b)
+    n = len(b.step_info)
+    live: List[List[int]] = [[] for _ in range(n)]
+    for tid, (first, last) in life.items():
+        size = _align(max(b.tensors[tid].nbytes, 1))
+        for s in range(first, last + 1):
+            live[s].append(size)
+    total = max((sum(v) for v in live), default=0)
+    pair = max((sum(sorted(v)[-2:]) for v in live), default=0)
+    return {"live_peak_bytes": int(total), "largest_pair_bytes": int(pair)}
+
+
 def tensor_table(b: PlanBuilder) -> np.ndarray:
     table = np.zeros((len(b.tensors), 3), dtype=np.int64)
     for t in b.tensors:
