@@ -177,7 +177,8 @@ DSL_DEFINE_PARAMS(dsl_pool_params, DSL_POOL_FIELDS)
     F(int64_t, Cout) F(int64_t, OH) F(int64_t, OW) F(int64_t, KH) F(int64_t, KW)              \
     F(int64_t, SH) F(int64_t, SW) F(int64_t, PH) F(int64_t, PW) F(int64_t, DH) F(int64_t, DW) \
     F(int64_t, direct) F(int64_t, co_chunk) F(int64_t, nchunks) F(int64_t, col_floats)        \
-    F(int64_t, pixel_rows) F(float, alpha) F(float, beta) F(float, act_a) F(float, act_b)
+    F(int64_t, pixel_rows) F(int64_t, co_parts) F(float, alpha) F(float, beta) F(float, act_a)  \
+    F(float, act_b)
 DSL_DEFINE_PARAMS(dsl_gemm_params, DSL_GEMM_FIELDS)
 
 /* ---- family 6: sparse-weight GEMM and Conv (kernels/sparse.pyx, csrc/f32_spmm.h) ------ */

@@ -47,7 +47,8 @@ static inline int64_t f32_wino_scratch_floats(int64_t TW) { return 8 * F32_WINO_
 typedef void (*f32_wino_input_fn)(const f32_wino_geom*, const float*, int64_t, int64_t, int,
                                    float*, int64_t, float*);
 typedef void (*f32_wino_output_fn)(const f32_wino_geom*, const float*, int64_t, int64_t, int64_t,
-                                   int64_t, const float*, const float*, float*, float*);
+                                   int64_t, int64_t, int64_t, const float*, const float*, float*,
+                                   float*);
 
 #define DSL_SIMD_TEMPLATE "f32_winograd_tpl.h"
 #define DSL_SIMD_WITH_GENERIC 1
@@ -75,27 +76,34 @@ static inline void f32_wino_select(int form, f32_wino_input_fn* in, f32_wino_out
  * transform, the 16 GEMMs and the output transform. */
 #define F32_WINO_BLOCK_BYTES (1 << 20)
 
-/* Blocks per image and the most B panels (NR tiles) in one block, for `threads` workers,
- * and the workspace floats one worker needs: the layout the lowering reserves and the
- * kernel reads (kernels/gemm.pyx winograd_layout). Blocks are balanced ranges of panels;
- * with one image, a multiple of `threads` of them when there are enough panels. */
+/* Blocks per image, the most B panels (NR tiles) in one block and the output-channel parts
+ * of a block, for `threads` workers, and the workspace floats one worker needs: the
+ * layout the lowering reserves and the kernel reads (kernels/gemm.pyx winograd_layout).
+ * Blocks are balanced ranges of panels; with fewer images than threads, the threads
+ * share the work either by blocks (a multiple of them) or, when the tiles make only a
+ * few panels (a 14 x 14 image is 49 tiles: 2 panels), by output channels: each worker
+ * then transforms the block's input itself and streams only its share of U. */
 static inline void f32_wino_layout(int level, int64_t images, int64_t Cin, int64_t Cout,
                                    int64_t TH, int64_t TW, int threads, int64_t* nblk,
-                                   int64_t* maxp, int64_t* ws_floats) {
+                                   int64_t* maxp, int64_t* co_parts, int64_t* ws_floats) {
     int mr, nr;
     f32_gemm_geometry(level, &mr, &nr);
     const int64_t P = (TH * TW + nr - 1) / nr;
     int64_t fit = F32_WINO_BLOCK_BYTES / (16 * 4 * (Cin + Cout) * (int64_t)nr);
     if (fit < 1) fit = 1;
-    int64_t nb = (P + fit - 1) / fit;
+    int64_t nb = (P + fit - 1) / fit, parts = 1;
     if (threads > 1 && images < threads) {
-        const int64_t per = (threads + images - 1) / images; /* blocks per image to fill */
-        nb = (nb + per - 1) / per * per;
+        const int64_t per = (threads + images - 1) / images; /* work items per image to fill */
+        if (nb == 1 && P < 2 * per && Cout >= 4 * mr * per)
+            parts = per;
+        else
+            nb = (nb + per - 1) / per * per;
     }
     if (nb > P) nb = P;
     if (nb < 1) nb = 1;
     *nblk = nb;
     *maxp = (P + nb - 1) / nb;
+    *co_parts = parts;
     const int64_t tiles = *maxp * nr;
     *ws_floats = 16 * tiles * (Cin + Cout) + f32_wino_scratch_floats(TW);
 }

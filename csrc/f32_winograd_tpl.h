@@ -169,19 +169,20 @@ static VM_TARGET void VM_SFX(f32_wino_input)(const f32_wino_geom* g, const float
     }
 }
 
-/* Y for tiles [t0, t1) of one image from m (16 buffers of mstride floats, [Cout][ldm],
- * tile t at column t - t0), then bias, beta * D and the clamp, as the direct conv's
- * epilogue computes them (v + bias, fma(beta, D, v), min(hi, max(lo, v))). The 2 S
- * floats of a row buffer take the whole vectors of a masked tail. */
+/* Y for tiles [t0, t1) and output channels [co0, co1) of one image from m (16 buffers of
+ * mstride floats, [Cout][ldm], tile t at column t - t0), then bias, beta * D and the
+ * clamp, as the direct conv's epilogue computes them (v + bias, fma(beta, D, v),
+ * min(hi, max(lo, v))). The 2 S floats of a row buffer take a masked tail's vectors. */
 static VM_TARGET void VM_SFX(f32_wino_output)(const f32_wino_geom* g, const float* m,
                                                int64_t mstride, int64_t ldm, int64_t t0,
-                                               int64_t t1, const float* bias, const float* d,
-                                               float* y, float* scr) {
-    const int64_t Cout = g->Cout, OH = g->OH, OW = g->OW, TW = g->TW, S = F32_WINO_ROW(TW);
+                                               int64_t t1, int64_t co0, int64_t co1,
+                                               const float* bias, const float* d, float* y,
+                                               float* scr) {
+    const int64_t OH = g->OH, OW = g->OW, TW = g->TW, S = F32_WINO_ROW(TW);
     const int clamp = g->clamp;
     const VF vbeta = VF_SET1(g->beta), vlo = VF_SET1(g->lo), vhi = VF_SET1(g->hi);
     float* rows = scr; /* 2 rows of 2 S */
-    for (int64_t co = 0; co < Cout; ++co) {
+    for (int64_t co = co0; co < co1; ++co) {
         const float bv = bias ? bias[co] : 0.f;
         const VF vb = VF_SET1(bv);
         for (int64_t t = t0; t < t1;) {

@@ -43,8 +43,9 @@ lowerings fill it by name through deepsparse_lite/step_params.py):
   WINO    t=[X, Upacked, Y, ...]  Winograd F(2x2, 3x3) (csrc/f32_winograd.h): stride 1,
           undilated, groups 1; the CONV geometry (KH = KW = 3), M = Cout, K = Cin, N = tiles
           per image (ceil(OH/2) * ceil(OW/2)); U packed per xi (16) like CONV's W with
-          stride ceil(M/MR)*MR*K; nchunks blocks per image of at most co_chunk B panels
-          (winograd_layout); act none / Relu / Clip only (in the output transform).
+          stride ceil(M/MR)*MR*K; nchunks blocks per image of at most co_chunk B panels,
+          each in co_parts output-channel parts (winograd_layout); act none / Relu / Clip
+          only (in the output transform).
 """
 from libc.stdint cimport int64_t
 from libc.math cimport INFINITY
@@ -129,11 +130,12 @@ cdef extern from "f32_winograd.h" nogil:
     ctypedef void (*f32_wino_input_fn)(const f32_wino_geom*, const float*, int64_t, int64_t, int,
                                        float*, int64_t, float*) noexcept nogil
     ctypedef void (*f32_wino_output_fn)(const f32_wino_geom*, const float*, int64_t, int64_t,
-                                        int64_t, int64_t, const float*, const float*, float*,
-                                        float*) noexcept nogil
+                                        int64_t, int64_t, int64_t, int64_t, const float*,
+                                        const float*, float*, float*) noexcept nogil
     void f32_wino_select(int form, f32_wino_input_fn* fin, f32_wino_output_fn* fout)
     void f32_wino_layout(int level, int64_t images, int64_t Cin, int64_t Cout, int64_t TH,
-                         int64_t TW, int threads, int64_t* nblk, int64_t* maxp, int64_t* ws_floats)
+                         int64_t TW, int threads, int64_t* nblk, int64_t* maxp,
+                         int64_t* co_parts, int64_t* ws_floats)
     int64_t f32_wino_scratch_floats(int64_t TW)
     int DSL_ACT_NONE, DSL_ACT_RELU, DSL_ACT_CLIP
 
@@ -538,20 +540,20 @@ cdef struct wino_ctx:
     const f32_wino_geom* g
     f32_wino_input_fn fin
     f32_wino_output_fn fout
-    int64_t panels, nblk, maxp, mp
+    int64_t panels, nblk, maxp, mp, parts
     char* ws
     int64_t wsz
 
 
 cdef int64_t wino_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
-    """Work items (image, block of tiles) [lo, hi)."""
+    """Work items (image, block of tiles, part of the output channels) [lo, hi)."""
     cdef const wino_ctx* x = <const wino_ctx*>vctx
     cdef const dsl_step* s = x.s
     cdef const dsl_gemm_params* q = P(s)
     cdef const f32_wino_geom* g = x.g
     cdef f32_gemm_desc d
     cdef int NR = x.base.k.nr
-    cdef int64_t it, n, blk, p0, p1, t0, t1, xi, T = g.TH * g.TW
+    cdef int64_t it, n, blk, p0, p1, t0, t1, xi, co0, co1, T = g.TH * g.TW
     cdef int64_t vstride = x.maxp * NR * g.Cin, ldm = x.maxp * NR, mstride = g.Cout * ldm
     cdef float* v = <float*>(x.ws + chunk * x.wsz)
     cdef float* m = v + 16 * vstride
@@ -561,13 +563,14 @@ cdef int64_t wino_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noe
     cdef const float* dd = slot_ptr(s, x.p, q.d_slot)
     cdef int64_t plane_in = g.Cin * g.H * g.W, plane_out = g.Cout * g.OH * g.OW
     for it in range(lo, hi):
-        n = it // x.nblk
-        blk = it % x.nblk
+        n = it // (x.nblk * x.parts)
+        blk = (it // x.parts) % x.nblk
+        f32_split(g.Cout, x.base.k.mr, <int>(it % x.parts), <int>x.parts, &co0, &co1)
         p0 = x.panels * blk // x.nblk
         p1 = x.panels * (blk + 1) // x.nblk
         t0 = p0 * NR
         t1 = p1 * NR if p1 * NR < T else T
-        if t0 >= t1:
+        if t0 >= t1 or co0 >= co1:
             continue
         x.fin(g, <const float*>x.p[s.t[0]] + n * plane_in, t0, t1, NR, v, vstride, scr)
         memcpy(&d, x.base, sizeof(f32_gemm_desc))
@@ -575,9 +578,10 @@ cdef int64_t wino_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noe
             d.a = u + xi * x.mp * g.Cin
             d.b = v + xi * vstride
             d.c = m + xi * mstride
-            f32_gemm_range(&d, 0, d.M, 0, t1 - t0, NULL)
-        x.fout(g, m, mstride, ldm, t0, t1, bias, dd + n * plane_out if dd != NULL else NULL,
-               <float*>x.p[s.t[2]] + n * plane_out, scr)
+            f32_gemm_range(&d, co0, co1, 0, t1 - t0, NULL)
+        x.fout(g, m, mstride, ldm, t0, t1, co0, co1, bias,
+               dd + n * plane_out if dd != NULL else NULL, <float*>x.p[s.t[2]] + n * plane_out,
+               scr)
     return 0
 
 
@@ -588,7 +592,7 @@ cdef int run_wino(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil
     cdef wino_ctx ctx
     cdef int rc = fill_header(s, p, x.cap, &base)
     cdef int nt = cap_threads(q, x.nt), nth
-    cdef int64_t items, nblk, maxp, wsf
+    cdef int64_t items, nblk, maxp, parts, wsf
     if rc != DSL_OK:
         return rc
     if (q.groups != 1 or q.KH != 3 or q.KW != 3 or q.SH != 1 or q.SW != 1 or q.DH != 1
@@ -619,8 +623,8 @@ cdef int run_wino(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil
         g.hi = INFINITY
     # the layout the lowering reserved: blocks, panels per block, workspace
     f32_wino_layout(<int>q.level, q.images, q.Cin, q.Cout, g.TH, g.TW, <int>q.ws_threads,
-                    &nblk, &maxp, &wsf)
-    if nblk != q.nchunks or maxp != q.co_chunk or wsf * 4 > q.ws_bytes:
+                    &nblk, &maxp, &parts, &wsf)
+    if nblk != q.nchunks or maxp != q.co_chunk or parts != q.co_parts or wsf * 4 > q.ws_bytes:
         return DSL_ERR_BAD_PARAM
     ctx.ws = <char*>slot_ptr(s, p, q.ws_slot)
     ctx.wsz = q.ws_bytes
@@ -636,8 +640,8 @@ cdef int run_wino(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil
     base.act = 0
     base.rsc = maxp * base.k.nr
     base.N = maxp * base.k.nr
-    items = q.images * nblk
-    nth = dsl_threads_for(items * 16 * base.M * base.N * base.K, MIN_MACS_PER_THREAD, nt)
+    items = q.images * nblk * parts
+    nth = dsl_threads_for(q.images * nblk * 16 * base.M * base.N * base.K, MIN_MACS_PER_THREAD, nt)
     if nth > items:
         nth = <int>items
     f32_gemm_hits(x, &base.k, 1, 0)
@@ -649,6 +653,7 @@ cdef int run_wino(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil
     ctx.panels = (g.TH * g.TW + base.k.nr - 1) // base.k.nr
     ctx.nblk = nblk
     ctx.maxp = maxp
+    ctx.parts = parts
     ctx.mp = (base.M + base.k.mr - 1) // base.k.mr * base.k.mr
     run_ranges(x, wino_range, &ctx, items, nth)
     return DSL_OK
@@ -754,11 +759,12 @@ def set_min_work(int64_t macs):
 
 def winograd_layout(int level, int64_t images, int64_t Cin, int64_t Cout, int64_t OH, int64_t OW,
                     int threads):
-    """(blocks per image, most B panels per block, workspace floats per thread) of a
-    Winograd F(2x2, 3x3) step (csrc/f32_winograd.h f32_wino_layout)."""
-    cdef int64_t nblk, maxp, ws
+    """(blocks per image, most B panels per block, output-channel parts per block,
+    workspace floats per thread) of a Winograd F(2x2, 3x3) step (csrc/f32_winograd.h
+    f32_wino_layout)."""
+    cdef int64_t nblk, maxp, parts, ws
     if level < 0 or level > 2:
         raise ValueError(f"unknown ISA level {level}")
     f32_wino_layout(level, images, Cin, Cout, (OH + 1) // 2, (OW + 1) // 2, threads, &nblk,
-                    &maxp, &ws)
-    return int(nblk), int(maxp), int(ws)
+                    &maxp, &parts, &ws)
+    return int(nblk), int(maxp), int(parts), int(ws)

@@ -227,6 +227,7 @@ cdef extern from "dsl_params.h" nogil:
         int64_t nchunks
         int64_t col_floats
         int64_t pixel_rows
+        int64_t co_parts
         float alpha
         float beta
         float act_a

@@ -371,14 +371,16 @@ def emit_winograd(b, x, y, images, cin, x_sp, cout, out_sp, pads, w, bias_t, act
     u = winograd_weights(w)
     packed = np.concatenate([pack_a(u[xi], b.isa) for xi in range(16)], axis=0)
     OH, OW = (int(v) for v in out_sp)
-    nblk, maxp, wsf = _kgemm().winograd_layout(b.isa, images, cin, cout, OH, OW, b.max_threads)
+    nblk, maxp, parts, wsf = _kgemm().winograd_layout(b.isa, images, cin, cout, OH, OW,
+                                                      b.max_threads)
     _, nr = geometry(b.isa)
     mc, kc, nc, _ = blocking(b.isa, cout, maxp * nr, cin, False, False)
     geom = conv_geometry_fields(images, 1, cin, x_sp, cout, out_sp, (3, 3), (1, 1), pads, (1, 1))
     tiles = ((OH + 1) // 2) * ((OW + 1) // 2)
     emit_gemm_step(b, GemmOp.WINO, [x, b.const(packed, name=f"{name}_winograd"), y], cout, tiles,
                    cin, mc=mc, kc=kc, nc=nc, ws_floats=wsf, act=act, bias=bias_t,
-                   bias_mode=BIAS_ROW, d=d, co_chunk=maxp, nchunks=nblk, **geom)
+                   bias_mode=BIAS_ROW, d=d, co_chunk=maxp, nchunks=nblk, co_parts=parts,
+                   **geom)
 
 
 def _conv3d_depth_folded(node, b, x, y, x_shape, y_shape, kernel, strides, pads, dil, G, w, bias,

@@ -494,7 +494,18 @@ WINO_CASES = [
     ((1, 6, 9, 5), 33, [2, 0, 1, 2]),      # asymmetric pads up to 2
     ((1, 8, 3, 2), 4, [2, 2, 2, 2]),       # the image smaller than a patch
     ((1, 24, 40, 40), 17, [1, 1, 1, 1]),   # several blocks per thread
+    ((1, 8, 14, 14), 72, [1, 1, 1, 1]),    # few panels: 2 threads split the output channels
+    ((1, 16, 7, 7), 80, [1, 1, 1, 1]),     # one block of 16 tiles, channels split
 ]
+
+
+def test_winograd_layouts_cover_both_splits():
+    """The cases above reach both ways of sharing one image between 2 threads."""
+    from deepsparse_lite.kernels import gemm as kgemm
+
+    parts = {kgemm.winograd_layout(2, x[0], x[1], c, x[2] + p[0] + p[2] - 2, x[3] + p[1] + p[3] - 2, 2)[2]
+             for x, c, p in WINO_CASES}
+    assert parts == {1, 2}
 
 
 def _wino_model(x_shape, cout, pads, act, bias=True, addend=False):
