@@ -662,7 +662,25 @@ cdef int run_reduce(const dsl_step* s, char** p, const dsl_exec* x) noexcept nog
 
 cdef extern from "dsl_membw.h" nogil:
     double dsl_stream_read(int form, const float* p, int64_t n, int passes)
+    double dsl_fma_peak(int form, int64_t iters, float* sink)
     int dsl_isa_detect()
+
+
+def fma_peak_gflops(int form, int64_t iters=2000000):
+    """This thread's fp32 FMA throughput (GFLOP/s) in vector form ``form`` (1 AVX2, 2
+    AVX-512; the caller checks the CPU has it): 24 independent FMA chains, ``iters``
+    rounds. The ceiling a single-thread kernel is measured against."""
+    import time
+    cdef float sink = 0
+    cdef double flops = 0
+    if form not in (1, 2):
+        raise ValueError(f"no FMA peak probe for vector form {form}")
+    if dsl_isa_detect() < form:
+        raise ValueError(f"vector form {form} needs instructions this CPU does not have")
+    t0 = time.perf_counter()
+    with nogil:
+        flops = dsl_fma_peak(form, iters, &sink)
+    return flops / (time.perf_counter() - t0) / 1e9
 
 
 def stream_read_seconds(buf, int form, int passes=1):
