@@ -17,6 +17,8 @@
 - ``DSL_SPARSE``: ``auto`` (default: per layer, measured), ``sparse`` (every constant
   GEMM / groups-1 conv weight as CSR) or ``dense``: how plans run pruned weights
   (ops/sparse.py); ``compile_onnx(..., sparse=...)`` overrides it.
+- ``DSL_WINOGRAD``: ``auto`` (default: eligible 3x3 convs timed against the direct conv),
+  ``on`` or ``off`` (ops/conv.py), read when a plan is compiled.
 - ``DSL_MAX_TENSOR_BYTES``: the largest tensor (or arena) a plan may need; default the
   memory available when the plan is compiled. A model, or a parameter value, asking for more is refused at
   compile time instead of exhausting memory (an OOM kill is a crash).
@@ -176,4 +178,16 @@ def sparse_mode(override=None) -> str:
     v = {"on": "sparse", "force": "sparse", "1": "sparse", "off": "dense", "0": "dense"}.get(v, v)
     if v not in SPARSE_MODES:
         raise ValueError(f"sparse mode must be one of {SPARSE_MODES}, got {v!r}")
+    return v
+
+
+WINOGRAD_MODES = ("auto", "on", "off")
+
+
+def winograd_mode() -> str:
+    """``$DSL_WINOGRAD`` (``auto`` when unset): auto / on / off."""
+    v = (os.environ.get("DSL_WINOGRAD") or "").strip().lower() or "auto"
+    v = {"1": "on", "true": "on", "0": "off", "false": "off"}.get(v, v)
+    if v not in WINOGRAD_MODES:
+        raise ValueError(f"DSL_WINOGRAD must be one of {WINOGRAD_MODES}, got {v!r}")
     return v

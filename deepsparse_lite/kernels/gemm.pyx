@@ -136,7 +136,6 @@ cdef extern from "f32_winograd.h" nogil:
     void f32_wino_layout(int level, int64_t images, int64_t Cin, int64_t Cout, int64_t TH,
                          int64_t TW, int threads, int64_t* nblk, int64_t* maxp,
                          int64_t* co_parts, int64_t* ws_floats)
-    int64_t f32_wino_scratch_floats(int64_t TW)
     int DSL_ACT_NONE, DSL_ACT_RELU, DSL_ACT_CLIP
 
 cdef extern from "dsl_act.h" nogil:
@@ -641,7 +640,8 @@ cdef int run_wino(const dsl_step* s, char** p, const dsl_exec* x) noexcept nogil
     base.rsc = maxp * base.k.nr
     base.N = maxp * base.k.nr
     items = q.images * nblk * parts
-    nth = dsl_threads_for(q.images * nblk * 16 * base.M * base.N * base.K, MIN_MACS_PER_THREAD, nt)
+    nth = dsl_threads_for(q.images * nblk * 16 * base.M * base.N * base.K, MIN_MACS_PER_THREAD,
+                          nt)
     if nth > items:
         nth = <int>items
     f32_gemm_hits(x, &base.k, 1, 0)
@@ -754,7 +754,6 @@ def set_min_work(int64_t macs):
     old = MIN_MACS_PER_THREAD
     MIN_MACS_PER_THREAD = max(1, macs)
     return old
-
 
 
 def winograd_layout(int level, int64_t images, int64_t Cin, int64_t Cout, int64_t OH, int64_t OW,

@@ -21,11 +21,11 @@ REDUCE sum over the taps.
 from __future__ import annotations
 
 import math
-import os
 from typing import List, Optional
 
 import numpy as np
 
+from deepsparse_lite.config import winograd_mode
 from deepsparse_lite.ops.base import Act, OpDef, UnsupportedModelError, ints_attr, register
 from deepsparse_lite.ops.gemm import (BIAS_ROW, GemmOp, act_of, blocking, conv_geometry_fields,
                                       emit_gemm_step, geometry, pack_a, pack_b, require_f32,
@@ -255,7 +255,8 @@ def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, 
             sp.emit_sparse_conv(b, x, w, y, geom, act=act, bias=sp_bias, d=d)
             sp.note(b, path="sparse", **info)
             return
-    if G == 1 and allow_winograd and winograd_eligible(kernel, strides, dil, pads, x_sp, out_sp, act):
+    if (G == 1 and allow_winograd
+            and winograd_eligible(kernel, strides, dil, pads, x_sp, out_sp, act)):
         use, winfo = _choose_winograd(node, b, images, cin, x_sp, cout, out_sp, kernel, strides,
                                       pads, dil, w, bias, act, d is not None)
         if winfo:  # one record for the listing: the sparse choice's, then Winograd's
@@ -297,19 +298,12 @@ def pixel_rows_better(pixels: int, cout: int, isa: int) -> bool:
     full one) than as its columns (NR at a time: a last panel of more than NR / 2 columns
     costs a full one, fewer a half-width one). 7 x 7 = 49 pixels at NR = 32: 49 / 64 of the
     column tiles' work is useful, nearly all of the row tiles'."""
-    mr, nr = geometry(isa)
+    _, nr = geometry(isa)
     if pixels > PIXEL_ROWS_MAX or cout % nr:
         return False
     full, last = divmod(int(pixels), nr)
     padded = full * nr + (0 if last == 0 else nr // 2 if last <= nr // 2 else nr)
     return pixels / padded < PIXEL_ROWS_BELOW
-
-
-def winograd_mode() -> str:
-    """``$DSL_WINOGRAD``: ``auto`` (default: per layer by timing, when the compilation
-    times candidates), ``on`` (every eligible layer) or ``off``."""
-    mode = os.environ.get("DSL_WINOGRAD", "auto").strip().lower() or "auto"
-    return {"1": "on", "0": "off", "true": "on", "false": "off"}.get(mode, mode)
 
 
 def winograd_eligible(kernel, strides, dil, pads, x_sp, out_sp, act) -> bool:
@@ -355,8 +349,9 @@ def _choose_winograd(node, b, images, cin, x_sp, cout, out_sp, kernel, strides, 
     key = (in_shape, out_shape, tuple(int(p) for p in pads), has_d, int(act[0]))
     t_direct, t_wino = timer("winograd", key, 0.0, direct, wino,
                              [in_shape] + ([out_shape] if has_d else []), out_shape)
-    return t_wino * WINOGRAD_BIAS < t_direct, {
-        "why": "winograd timed", "direct_ms": round(t_direct * 1e3, 4), "winograd_ms": round(t_wino * 1e3, 4)}
+    return t_wino * WINOGRAD_BIAS < t_direct, {"why": "winograd timed",
+                                               "direct_ms": round(t_direct * 1e3, 4),
+                                               "winograd_ms": round(t_wino * 1e3, 4)}
 
 
 def winograd_weights(w: np.ndarray) -> np.ndarray:
