@@ -125,7 +125,8 @@ static inline int dsl_form_autovec(int level, int cap) {
 #define DSL_KV_QGEMM      15   /* INT8 GEMM tile (csrc/q8_gemm.h) */
 #define DSL_KV_QUANT      16   /* Quantize / Dequantize rows (csrc/q8_quant.h) */
 #define DSL_KV_QCONV      17   /* INT8 conv, channels as rows (csrc/q8_conv.h) */
-#define DSL_NKV           18
+#define DSL_KV_BGEMM      18   /* bfloat16 GEMM blocks (csrc/bf16_gemm.h) */
+#define DSL_NKV           19
 
 /* How each kernel maps (level, cap) to a form: which forms exist. A kernel's select
  * function uses exactly this mapping (tests derive the variants to cover from it). */
@@ -133,6 +134,7 @@ static inline int dsl_form_autovec(int level, int cap) {
 #define DSL_DISPATCH_AVX2_ONLY  1   /* dsl_form_avx2_only */
 #define DSL_DISPATCH_AUTOVEC    2   /* dsl_form_autovec */
 #define DSL_DISPATCH_VNNI       3   /* dsl_form_vnni */
+#define DSL_DISPATCH_BF16       4   /* dsl_form_bf16 */
 static const unsigned char dsl_kv_dispatch[DSL_NKV] = {
     DSL_DISPATCH_FULL,      /* GEMM_TILE */
     DSL_DISPATCH_AVX2_ONLY, /* GEMM_PACK */
@@ -152,11 +154,12 @@ static const unsigned char dsl_kv_dispatch[DSL_NKV] = {
     DSL_DISPATCH_VNNI,      /* QGEMM */
     DSL_DISPATCH_AUTOVEC,   /* QUANT */
     DSL_DISPATCH_VNNI,      /* QCONV */
+    DSL_DISPATCH_BF16,      /* BGEMM */
 };
 static const char* const dsl_kv_names[DSL_NKV] = {
     "gemm_tile", "gemm_pack", "dwconv", "unary", "binary", "reduce", "softmax", "layernorm",
     "instnorm", "argext", "affine", "pool", "transpose", "f16_cvt", "spmm", "qgemm",
-    "quant", "qconv"};
+    "quant", "qconv", "bgemm"};
 
 /* AVX-512 VNNI (vpdpbusd on zmm), for the INT8 GEMM */
 static inline int dsl_cpu_has_vnni(void) {
@@ -176,8 +179,26 @@ static inline int dsl_form_vnni(int level, int cap) {
     return t >= DSL_ISA_AVX2 ? DSL_FORM_AVX2 : DSL_FORM_GENERIC;
 }
 
+/* AVX-512 BF16 (vdpbf16ps, vcvtne2ps2bf16), for the bfloat16 GEMM */
+static inline int dsl_cpu_has_avx512bf16(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+/* The form of the bfloat16 GEMM (one layout at every level): AVX-512 with BF16, else the
+ * portable twin. */
+static inline int dsl_form_bf16(int level, int cap) {
+    (void)level;
+    return cap >= DSL_ISA_AVX512 && dsl_cpu_has_avx512bf16() ? DSL_FORM_AVX512 : DSL_FORM_GENERIC;
+}
+
 static inline int dsl_kv_form(int kv, int level, int cap) {
     switch (dsl_kv_dispatch[kv]) {
+    case DSL_DISPATCH_BF16: return dsl_form_bf16(level, cap);
     case DSL_DISPATCH_VNNI: return dsl_form_vnni(level, cap);
     case DSL_DISPATCH_AVX2_ONLY: return dsl_form_avx2_only(level, cap);
     case DSL_DISPATCH_AUTOVEC: return dsl_form_autovec(level, cap);

@@ -164,7 +164,10 @@ DSL_DEFINE_PARAMS(dsl_pool_params, DSL_POOL_FIELDS)
  *   CONV / DWCONV / CONVT: the NCHW geometry (1-D as H = 1); direct: 1x1 stride 1 unpadded
  *   (CONV reads X as B); pixel_rows: CONV with the pixels as the tile's rows, W^T packed as
  *   B (f32_conv_pixel_rows); CONVT: co_chunk output channels per work item, nchunks per group,
- *   col_floats: its column buffer at the front of each thread's workspace. */
+ *   col_floats: its column buffer at the front of each thread's workspace.
+ *   bf16: GEMM (B) / CONV (A) with the constant operand in csrc/bf16_gemm.h's bfloat16
+ *   layout, the other rounded to bfloat16 when packed, mc / nc multiples of 32 (the
+ *   precision="bf16" option). */
 #define DSL_GEMM_FIELDS(F, A)                                                                 \
     F(int64_t, level) F(int64_t, M) F(int64_t, N) F(int64_t, K)                               \
     F(int64_t, mc) F(int64_t, kc) F(int64_t, nc) F(int64_t, act) F(int64_t, bias_mode)        \
@@ -177,8 +180,8 @@ DSL_DEFINE_PARAMS(dsl_pool_params, DSL_POOL_FIELDS)
     F(int64_t, Cout) F(int64_t, OH) F(int64_t, OW) F(int64_t, KH) F(int64_t, KW)              \
     F(int64_t, SH) F(int64_t, SW) F(int64_t, PH) F(int64_t, PW) F(int64_t, DH) F(int64_t, DW) \
     F(int64_t, direct) F(int64_t, co_chunk) F(int64_t, nchunks) F(int64_t, col_floats)        \
-    F(int64_t, pixel_rows) F(int64_t, co_parts) F(float, alpha) F(float, beta) F(float, act_a)  \
-    F(float, act_b)
+    F(int64_t, pixel_rows) F(int64_t, co_parts) F(int64_t, bf16) F(float, alpha)             \
+    F(float, beta) F(float, act_a) F(float, act_b)
 DSL_DEFINE_PARAMS(dsl_gemm_params, DSL_GEMM_FIELDS)
 
 /* ---- family 6: sparse-weight GEMM and Conv (kernels/sparse.pyx, csrc/f32_spmm.h) ------ */

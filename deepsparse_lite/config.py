@@ -181,6 +181,21 @@ def sparse_mode(override=None) -> str:
     return v
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def precision_mode(override=None) -> str:
+    """``override`` or ``$DSL_PRECISION`` (``fp32`` when unset): fp32 / bf16. bf16 rounds
+    the operands of constant-weight GEMMs and convolutions to bfloat16 and accumulates in
+    fp32 (csrc/bf16_gemm.h); everything else stays fp32."""
+    v = override if override is not None else os.environ.get("DSL_PRECISION")
+    v = "fp32" if v is None or not str(v).strip() else str(v).strip().lower()
+    v = {"f32": "fp32", "float32": "fp32", "bfloat16": "bf16"}.get(v, v)
+    if v not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {v!r}")
+    return v
+
+
 WINOGRAD_MODES = ("auto", "on", "off")
 
 

@@ -43,14 +43,29 @@ from deepsparse_lite.scheduler.context import (Context, Scheduler, validate_batc
                                                validate_scheduler)
 
 
+def _resolve_precision(precision: Optional[str]) -> str:
+    """The precision argument (or $DSL_PRECISION) checked; bf16 on a CPU without bfloat16
+    instructions runs the portable kernel, with a warning."""
+    p = config.precision_mode(precision)
+    if p == "bf16":
+        from deepsparse_lite.cpu import cpu_architecture
+
+        if not cpu_architecture().bf16:
+            _LOGGER.warning("precision='bf16': this CPU has no bfloat16 instructions (AVX-512 BF16 / "
+                            "AMX-BF16); the bfloat16 GEMMs run a portable kernel, slower than fp32")
+    return p
+
+
 class BaseEngine:
     """Shared construction of Engine-like classes."""
 
     def construct(self, model, batch_size: Optional[int] = 1, num_cores: Optional[int] = None,
-                  num_streams: Optional[int] = None, scheduler=None, input_shapes=None):
+                  num_streams: Optional[int] = None, scheduler=None, input_shapes=None,
+                  precision: Optional[str] = None):
         """Validate the arguments, compile the model and build this engine's own Context."""
         from deepsparse_lite.utils import model_to_path
 
+        self._precision = _resolve_precision(precision)
         self._model_path = model_to_path(model)
         self._batch_size = validate_batch_size(batch_size)
         self._scheduler = validate_scheduler(scheduler)
@@ -66,10 +81,11 @@ class BaseEngine:
             raise
 
     def construct_with_context(self, model, batch_size: Optional[int], context: "Context",
-                               input_shapes=None):
+                               input_shapes=None, precision: Optional[str] = None):
         """Compile the model to run on a shared ``context``'s streams."""
         from deepsparse_lite.utils import model_to_path
 
+        self._precision = _resolve_precision(precision)
         if not isinstance(context, Context):
             raise ValueError(f"context must be a deepsparse_lite Context, given {type(context)}")
         self._model_path = model_to_path(model)
@@ -85,7 +101,8 @@ class BaseEngine:
         # compiled on first use: see compiler/specialize.py
         self._model = compiler.SpecializedModel(self._model_path, batch_size=self._batch_size,
                                                 input_shapes=input_shapes, max_threads=self._num_cores,
-                                                cache_size=config.plan_cache_size())
+                                                cache_size=config.plan_cache_size(),
+                                                precision=self._precision)
         self._plan = self._model.static_plan
         self._param_index = frozenset(self._model.param_index)
         for k in self._model.dynamic_index:
@@ -110,6 +127,9 @@ class Engine(BaseEngine):
     :param num_streams: parallel requests for the multi_stream / elastic schedulers
     :param scheduler: "single_stream" (default), "multi_stream" or "elastic"
     :param input_shapes: shape overrides, e.g. ``[[1, 3, 224, 224]]``; applied in memory only
+    :param precision: "fp32" (default, or ``$DSL_PRECISION``) or "bf16": constant-weight
+        GEMMs and convolutions round their operands to bfloat16 and accumulate in fp32
+        (AMX or AVX-512 BF16 where the CPU has them); off by default
 
     Lifecycle: compile in the constructor, ``run`` any number of times from any thread,
     ``close()`` (or use ``with Engine(...) as engine:``) to release it. A model whose
@@ -120,11 +140,12 @@ class Engine(BaseEngine):
 
     def __init__(self, model, batch_size: Optional[int] = 1, num_cores: Optional[int] = None,
                  num_streams: Optional[int] = None, scheduler=None, input_shapes=None,
-                 cached_outputs=None):
+                 cached_outputs=None, *, precision: Optional[str] = None):
         if cached_outputs is not None:
             raise ValueError("cached_outputs (KV-cache models) are not supported by deepsparse_lite")
         self._closed = True  # until constructed: close() and __del__ stay safe
-        self.construct(model, batch_size, num_cores, num_streams, scheduler, input_shapes)
+        self.construct(model, batch_size, num_cores, num_streams, scheduler, input_shapes,
+                       precision)
         self._key = self._context.register()
         self._closed = False
 
@@ -140,6 +161,12 @@ class Engine(BaseEngine):
     @property
     def num_cores(self) -> int:
         return self._num_cores
+
+    @property
+    def precision(self) -> str:
+        """"fp32", or "bf16" (``precision="bf16"`` / ``DSL_PRECISION=bf16``): constant-weight
+        GEMMs and convolutions on bfloat16 operands with fp32 accumulation."""
+        return self._precision
 
     @property
     def num_streams(self) -> int:
@@ -459,20 +486,21 @@ class MultiModelEngine(Engine):
     """
 
     def __init__(self, model, batch_size: Optional[int], context: "Context", input_shapes=None,
-                 cached_outputs=None):
+                 cached_outputs=None, *, precision: Optional[str] = None):
         if cached_outputs is not None:
             raise ValueError("cached_outputs (KV-cache models) are not supported by deepsparse_lite")
         self._closed = True
-        self.construct_with_context(model, batch_size, context, input_shapes)
+        self.construct_with_context(model, batch_size, context, input_shapes, precision)
         self._key = self._context.register()
         self._closed = False
 
 
 def compile_model(model, batch_size: Optional[int] = 1, num_cores: Optional[int] = None,
                   num_streams: Optional[int] = None, scheduler=None, input_shapes=None,
-                  cached_outputs=None) -> Engine:
+                  cached_outputs=None, *, precision: Optional[str] = None) -> Engine:
     """Compile ``model`` into an :class:`Engine` (a thin wrapper, as in DeepSparse)."""
-    return Engine(model, batch_size, num_cores, num_streams, scheduler, input_shapes, cached_outputs)
+    return Engine(model, batch_size, num_cores, num_streams, scheduler, input_shapes, cached_outputs,
+                  precision=precision)
 
 
 def benchmark_model(model, inp: List[np.ndarray], batch_size: Optional[int] = 1,

@@ -198,6 +198,9 @@ class PlanBuilder:
         #: (ops/sparse.py), and the compiler's timing hook for "auto" (or None)
         self.sparse_mode = "auto"
         self.sparse_timer = None
+        #: "fp32" | "bf16": the arithmetic of constant-weight GEMMs and convolutions
+        #: (config.precision_mode; bf16: csrc/bf16_gemm.h, fp32 accumulation)
+        self.precision = "fp32"
 
     # -- tensors -------------------------------------------------------------------------
     def _new(self, shape, dtype, where, index=-1, name="", root=None, byte_offset=0, scratch=False):

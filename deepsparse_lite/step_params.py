@@ -76,7 +76,7 @@ GEMM = _struct(*_ints("level", "M", "N", "K", "mc", "kc", "nc", "act", "bias_mod
                ("batch", I64, 4), ("sa", I64, 4), ("sb", I64, 4), ("sc", I64, 4), ("sd", I64, 4),
                *_ints("images", "groups", "Cin", "H", "W", "Cout", "OH", "OW", "KH", "KW", "SH",
                       "SW", "PH", "PW", "DH", "DW", "direct", "co_chunk", "nchunks", "col_floats",
-                      "pixel_rows", "co_parts"),
+                      "pixel_rows", "co_parts", "bf16"),
                ("alpha", F32), ("beta", F32), ("act_a", F32), ("act_b", F32))
 
 # ---- family 6: sparse-weight GEMM / Conv ------------------------------------------------

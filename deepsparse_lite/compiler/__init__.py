@@ -18,7 +18,7 @@ import numpy as np
 from deepsparse_lite.compiler.graph import (ModelLoadError, ShapeOverrideError,
                                             build_graph, load_model)
 from deepsparse_lite.compiler.infer import TensorSizeError, fold_and_infer, prune
-from deepsparse_lite.config import max_tensor_bytes, sparse_mode
+from deepsparse_lite.config import max_tensor_bytes, precision_mode, sparse_mode
 from deepsparse_lite.compiler.lower import lower_graph
 from deepsparse_lite.compiler.passes import run_passes
 from deepsparse_lite.compiler.specialize import SpecializedModel
@@ -34,19 +34,23 @@ class PlanExecutionError(RuntimeError):
 
 
 def compile_onnx(model, batch_size: Optional[int] = None, input_shapes=None, max_threads: int = 1,
-                 isa: Optional[int] = None, fuse: bool = True, sparse: Optional[str] = None) -> Plan:
+                 isa: Optional[int] = None, fuse: bool = True, sparse: Optional[str] = None,
+                 precision: Optional[str] = None) -> Plan:
     """One static plan for ``model`` (a path, bytes or ModelProto). Every input must get a
     static shape and every parameter (axes, pads, target shapes, ...) must be a constant;
     :class:`SpecializedModel` compiles the others, one plan per parameter value.
     ``sparse``: ``auto`` / ``sparse`` / ``dense`` (default ``$DSL_SPARSE`` or auto): how
-    pruned constant weights choose sparse kernels (ops/sparse.py)."""
+    pruned constant weights choose sparse kernels (ops/sparse.py). ``precision``: ``fp32`` /
+    ``bf16`` (default ``$DSL_PRECISION`` or fp32): bf16 runs constant-weight GEMMs and
+    convolutions on bfloat16 operands with fp32 accumulation."""
     return compile_proto(load_model(model), batch_size=batch_size, input_shapes=input_shapes,
-                         max_threads=max_threads, isa=isa, fuse=fuse, sparse=sparse)
+                         max_threads=max_threads, isa=isa, fuse=fuse, sparse=sparse,
+                         precision=precision)
 
 
 def compile_proto(proto, batch_size: Optional[int] = None, input_shapes=None, max_threads: int = 1,
                   isa: Optional[int] = None, fuse: bool = True, sparse: Optional[str] = None,
-                  **build_kw) -> Plan:
+                  precision: Optional[str] = None, **build_kw) -> Plan:
     """Compile a loaded (upgraded) ModelProto; ``build_kw`` goes to ``build_graph``
     (``shapes``, ``bind``, ``batch_exempt``: how value-specialised plans are made)."""
     import deepsparse_lite.ops  # noqa: F401  (registers every op)
@@ -69,7 +73,7 @@ def compile_proto(proto, batch_size: Optional[int] = None, input_shapes=None, ma
         raise UnsupportedModelError(f"graph passes failed: {type(exc).__name__}: {exc}") from exc
     prune(graph)
     plan = lower_graph(graph, isa=level, max_threads=max_threads, node_count=node_count,
-                       sparse=sparse_mode(sparse))
+                       sparse=sparse_mode(sparse), precision=precision_mode(precision))
     limit = max_tensor_bytes()
     if plan.arena_bytes > limit:
         raise TensorSizeError(f"the plan needs an arena of {plan.arena_bytes / 2 ** 30:.3g} GiB, more than "

@@ -36,10 +36,11 @@ class _BoundedBuilder(PlanBuilder):
 
 
 def lower_graph(graph: Graph, isa: int, max_threads: int, node_count: int = 0,
-                sparse: str = "auto") -> Plan:
+                sparse: str = "auto", precision: str = "fp32") -> Plan:
     b = _BoundedBuilder(isa=isa, max_threads=max_threads, graph_values=graph.values)
     b.sparse_mode = sparse
-    b.sparse_timer = make_timer(isa, max_threads) if sparse == "auto" else None
+    b.precision = precision
+    b.sparse_timer = make_timer(isa, max_threads, precision) if sparse == "auto" else None
     for k, name in enumerate(graph.outputs):
         b.graph_outputs.setdefault(name, k)
     for k, name in enumerate(graph.inputs):
@@ -94,6 +95,6 @@ def lower_graph(graph: Graph, isa: int, max_threads: int, node_count: int = 0,
         step_info=b.step_info,
         node_count=node_count,
         stats={"isa": isa, "max_threads": max_threads, "steps_by_op": ops_hist,
-               "lowered_nodes": len(graph.nodes), "sparse_mode": sparse,
+               "lowered_nodes": len(graph.nodes), "sparse_mode": sparse, "precision": precision,
                "sparse_steps": sparse_steps, "arena_bytes": arena, **bounds},
     )

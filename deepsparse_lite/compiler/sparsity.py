@@ -33,9 +33,10 @@ def cache_size() -> int:
 
 
 def _one_step_plan(emit: Callable, inputs: Sequence[tuple], out_shape: tuple, isa: int,
-                   threads: int) -> Plan:
+                   threads: int, precision: str = "fp32") -> Plan:
     b = PlanBuilder(isa=isa, max_threads=threads)
     b.sparse_mode = "dense"  # the emitters decide themselves; nothing nested is timed
+    b.precision = precision
     ins = [b.input(k, f"in{k}", shp, np.float32) for k, shp in enumerate(inputs)]
     b.graph_outputs["out"] = 0
     y = b.output("out", out_shape, np.float32)
@@ -52,26 +53,29 @@ def _one_step_plan(emit: Callable, inputs: Sequence[tuple], out_shape: tuple, is
                 step_info=b.step_info)
 
 
-def make_timer(isa: int, threads: int):
-    """The ``PlanBuilder.sparse_timer`` of one compilation."""
+def make_timer(isa: int, threads: int, precision: str = "fp32"):
+    """The ``PlanBuilder.sparse_timer`` of one compilation (its one-step plans are built
+    with the compilation's precision)."""
     def timer(kind: str, key: tuple, sparsity: float, emit_dense: Callable, emit_sparse: Callable,
               inputs: Sequence[tuple], out_shape: tuple) -> Tuple[float, float]:
-        ck = (kind, key, int(sparsity * 100) // 5, int(isa), int(threads))
+        ck = (kind, key, int(sparsity * 100) // 5, int(isa), int(threads), precision)
         hit = _TIMINGS.get(ck)
         if hit is None:
-            hit = _TIMINGS[ck] = _measure(emit_dense, emit_sparse, inputs, out_shape, isa, threads)
+            hit = _TIMINGS[ck] = _measure(emit_dense, emit_sparse, inputs, out_shape, isa, threads,
+                                          precision)
         return hit
     return timer
 
 
-def _measure(emit_dense, emit_sparse, inputs, out_shape, isa, threads) -> Tuple[float, float]:
+def _measure(emit_dense, emit_sparse, inputs, out_shape, isa, threads,
+             precision="fp32") -> Tuple[float, float]:
     from deepsparse_lite.compiler import allocate_outputs, new_arena, run
 
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal(s).astype(np.float32) for s in inputs]
     runs = []
     for emit in (emit_dense, emit_sparse):
-        plan = _one_step_plan(emit, inputs, out_shape, isa, threads)
+        plan = _one_step_plan(emit, inputs, out_shape, isa, threads, precision)
         outs, arena = allocate_outputs(plan), new_arena(plan)
         run(plan, arrays, outs, arena, threads)  # warm-up (pages, caches, thread team)
         runs.append((plan, outs, arena))

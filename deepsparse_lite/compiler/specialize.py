@@ -126,8 +126,10 @@ class SpecializedModel:
     """
 
     def __init__(self, model, batch_size: Optional[int] = None, input_shapes=None, max_threads: int = 1,
-                 isa: Optional[int] = None, fuse: bool = True, cache_size: int = DEFAULT_CACHE_SIZE):
+                 isa: Optional[int] = None, fuse: bool = True, cache_size: int = DEFAULT_CACHE_SIZE,
+                 precision: Optional[str] = None):
         import deepsparse_lite.ops  # noqa: F401  (registers every op)
+        from deepsparse_lite.config import precision_mode
         from deepsparse_lite.compiler.graph import ModelLoadError
 
         if int(cache_size) < 1:
@@ -136,7 +138,9 @@ class SpecializedModel:
         if not self._proto.HasField("graph") or len(self._proto.graph.output) == 0:
             raise ModelLoadError("the ONNX graph declares no outputs (is the file truncated or not an ONNX model?)")
         self._opts = dict(batch_size=batch_size, input_shapes=input_shapes, max_threads=max_threads,
-                          isa=isa, fuse=fuse)
+                          isa=isa, fuse=fuse, precision=precision_mode(precision))
+        #: "fp32" or "bf16" (read once: every plan of the model has the same arithmetic)
+        self.precision = self._opts["precision"]
         names = [s.name for s in input_specs(self._proto)]
         #: parameter input -> the positions it feeds (why it is one)
         self.parameter_reasons = parameter_inputs(self._proto, names)

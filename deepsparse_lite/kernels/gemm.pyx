@@ -46,6 +46,12 @@ lowerings fill it by name through deepsparse_lite/step_params.py):
           stride ceil(M/MR)*MR*K; nchunks blocks per image of at most co_chunk B panels,
           each in co_parts output-channel parts (winograd_layout); act none / Relu / Clip
           only (in the output transform).
+
+  bf16    (GEMM and CONV, not pixel_rows: the precision="bf16" option) the constant operand
+          in csrc/bf16_gemm.h's bfloat16 layout (GEMM: B [ceil(N/32)][K32][2][16][16][2];
+          CONV: A per group [ceil(M/32)][K32][32][32]), the run-time one rounded to bfloat16
+          as it is packed; 32 x 32 blocks (mc, nc multiples of 32); workspace bg_ws_bytes
+          of the run-time side (GEMM: M rows, CONV: N columns).
 """
 from libc.stdint cimport int64_t
 from libc.math cimport INFINITY
@@ -53,6 +59,7 @@ from libc.string cimport memcpy
 
 from deepsparse_lite.kernels.dsl cimport (dsl_step, dsl_exec, DSL_OK, DSL_ERR_UNKNOWN_OP,
                                           DSL_ERR_BAD_PARAM, DSL_KV_DWCONV, DSL_KV_UNARY,
+                                          DSL_KV_BGEMM, DSL_KV_GEMM_PACK,
                                           dsl_threads_for, dsl_kv_form, dsl_hit, run_ranges)
 from deepsparse_lite.kernels.params cimport (dsl_gemm_params, DSL_OP_GEMM, DSL_OP_MATMUL,
                                              DSL_OP_CONV, DSL_OP_DWCONV, DSL_OP_CONVT,
@@ -138,6 +145,23 @@ cdef extern from "f32_winograd.h" nogil:
                          int64_t* co_parts, int64_t* ws_floats)
     int DSL_ACT_NONE, DSL_ACT_RELU, DSL_ACT_CLIP
 
+cdef extern from "bf16_gemm.h" nogil:
+    ctypedef struct bg_kernel:
+        int form, amx
+    void bg_select(int cap, bg_kernel* k)
+    void bg_gemm_range(const f32_gemm_desc* d, const bg_kernel* bk, int64_t m0, int64_t m1,
+                       int64_t n0, int64_t n1, char* ws)
+    int64_t bg_ws_bytes(int64_t rows, int64_t K)
+    int64_t bg_packed_elems(int64_t rows, int64_t K)
+    void bg_pack_a__generic(const float* a, int64_t rsa, int64_t csa, int64_t m0,
+                            int64_t mcount, int64_t K, unsigned short* dst)
+    void bg_pack_b__generic(const float* b, int64_t rsb, int64_t csb, int64_t n0,
+                            int64_t ncount, int64_t K, unsigned short* dst)
+    int bg_amx_usable()
+    int bg_amx_enabled
+    unsigned long long bg_amx_runs
+    int BG_T
+
 cdef extern from "dsl_act.h" nogil:
     void dsl_act_row(int form, int act, float* x, int64_t n, float a, float b)
 
@@ -161,6 +185,9 @@ cdef int fill_header(const dsl_step* s, char** p, int cap, f32_gemm_desc* d) noe
     cdef const dsl_gemm_params* q = P(s)
     if f32_gemm_select(<int>q.level, cap, &d.k) != 0:
         return DSL_ERR_BAD_PARAM
+    if q.bf16:  # 32 x 32 blocks (csrc/bf16_gemm.h)
+        d.k.mr = BG_T
+        d.k.nr = BG_T
     d.M = q.M
     d.N = q.N
     d.K = q.K
@@ -228,7 +255,10 @@ cdef void setup_item(const dsl_step* s, char** p, int64_t item, f32_gemm_desc* d
         mp = (d.M + d.k.mr - 1) // d.k.mr * d.k.mr  # packed rows per group
         plane = q.OH * q.OW
         d.a_kind = F32_GEMM_A_PACKED
-        d.a = <const float*>p[s.t[1]] + g * mp * d.K
+        if q.bf16:  # a group's bf16 panels
+            d.a = <const float*>(<const unsigned short*>p[s.t[1]] + g * bg_packed_elems(d.M, d.K))
+        else:
+            d.a = <const float*>p[s.t[1]] + g * mp * d.K
         d.c = <float*>p[s.t[2]] + (n * q.Cout + g * cog) * plane
         d.rsc = plane
         if d.bias_mode != F32_GEMM_BIAS_NONE:
@@ -255,6 +285,8 @@ cdef struct gemm_ctx:
     const dsl_step* s
     char** p
     const f32_gemm_desc* base
+    bg_kernel bk
+    int bf16
     int rpi, tm, tn
     char* ws
     int64_t wsz
@@ -276,7 +308,10 @@ cdef int64_t gemm_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noe
             continue
         f32_split(d.M, d.k.mr, part // x.tn, x.tm, &m0, &m1)
         f32_split(d.N, d.k.nr, part % x.tn, x.tn, &n0, &n1)
-        f32_gemm_range(&d, m0, m1, n0, n1, <float*>(x.ws + chunk * x.wsz))
+        if x.bf16:
+            bg_gemm_range(&d, &x.bk, m0, m1, n0, n1, x.ws + chunk * x.wsz)
+        else:
+            f32_gemm_range(&d, m0, m1, n0, n1, <float*>(x.ws + chunk * x.wsz))
     return 0
 
 
@@ -323,7 +358,15 @@ cdef int run_gemm_like(const dsl_step* s, char** p, const dsl_exec* x) noexcept 
     # the workspace must hold what one f32_gemm_range call packs
     base.a_kind = F32_GEMM_A_STRIDED if a_rt else F32_GEMM_A_PACKED
     base.b_kind = F32_GEMM_B_STRIDED if b_rt else F32_GEMM_B_PACKED
-    if s.op == DSL_OP_CONV and q.pixel_rows:
+    ctx.bf16 = q.bf16 != 0
+    if ctx.bf16:
+        # GEMM: A (M rows) packed per call; CONV: B (N columns); never MatMul / pixel rows
+        if s.op == DSL_OP_MATMUL or (s.op == DSL_OP_CONV and q.pixel_rows):
+            return DSL_ERR_BAD_PARAM
+        if bg_ws_bytes(base.M if a_rt else base.N, base.K) > q.ws_bytes:
+            return DSL_ERR_BAD_PARAM
+        bg_select(x.cap, &ctx.bk)
+    elif s.op == DSL_OP_CONV and q.pixel_rows:
         # M = pixels, N = Cout: the packed pixel block and the scratch of one channel block
         if (q.groups != 1 or base.M != q.OH * q.OW or base.N != q.Cout
                 or f32_round_up(base.M, base.k.mr) * (base.K + base.nc) * 4 > q.ws_bytes):
@@ -343,7 +386,14 @@ cdef int run_gemm_like(const dsl_step* s, char** p, const dsl_exec* x) noexcept 
         if s.op == DSL_OP_CONV and not q.direct:
             base.b_kind = F32_GEMM_B_IM2COL  # (its packing costs more: weighs the split)
         f32_gemm_grid(&base, a_rt, b_rt, rpi, &tm, &tn)
-    f32_gemm_hits(x, &base.k, a_rt or b_rt, base.act != 0)
+    if ctx.bf16:
+        dsl_hit(x, DSL_KV_BGEMM, ctx.bk.form)
+        if b_rt:
+            dsl_hit(x, DSL_KV_GEMM_PACK, base.k.pack_form)
+        if base.act != 0:
+            dsl_hit(x, DSL_KV_UNARY, base.k.act_form)
+    else:
+        f32_gemm_hits(x, &base.k, a_rt or b_rt, base.act != 0)
     ctx.s = s
     ctx.p = p
     ctx.base = &base
@@ -745,6 +795,61 @@ def pack_b(w, int level):
     if N > 0 and K > 0:
         f32_gemm_pack_b__generic(&src[0, 0], N, 1, 0, K, 0, N, nr, &dst[0, 0, 0])
     return out
+
+
+def bf16_pack_a(w):
+    """(M, K) constant -> csrc/bf16_gemm.h's A layout (uint16 bfloat16, rounded to nearest
+    even; rows past M and k past K zero), by the kernels' own packer."""
+    import numpy as np
+    cdef const float[:, ::1] src = np.ascontiguousarray(w, dtype=np.float32)
+    cdef int64_t M = src.shape[0], K = src.shape[1]
+    out = np.zeros(max(1, bg_packed_elems(M, K)), dtype=np.uint16)
+    cdef unsigned short[::1] dst = out
+    if M > 0 and K > 0:
+        bg_pack_a__generic(&src[0, 0], K, 1, 0, M, K, &dst[0])
+    return out
+
+
+def bf16_pack_b(w):
+    """(K, N) constant -> csrc/bf16_gemm.h's B layout (k pairs interleaved per column)."""
+    import numpy as np
+    cdef const float[:, ::1] src = np.ascontiguousarray(w, dtype=np.float32)
+    cdef int64_t K = src.shape[0], N = src.shape[1]
+    out = np.zeros(max(1, bg_packed_elems(N, K)), dtype=np.uint16)
+    cdef unsigned short[::1] dst = out
+    if N > 0 and K > 0:
+        bg_pack_b__generic(&src[0, 0], N, 1, 0, N, K, &dst[0])
+    return out
+
+
+def bf16_packed_elems(int64_t rows, int64_t K):
+    """uint16 elements of one packed bfloat16 operand of ``rows`` rows (M or N) over K."""
+    return int(bg_packed_elems(rows, K))
+
+
+def bf16_workspace_bytes(int64_t rows, int64_t K):
+    """Workspace bytes per thread of a bfloat16 GEMM whose run-time operand has ``rows``
+    rows (GEMM: M, CONV: N)."""
+    return int(bg_ws_bytes(rows, K))
+
+
+def bf16_amx_available():
+    """Whether this CPU and OS run the bfloat16 GEMM on AMX tiles."""
+    return bool(bg_amx_usable())
+
+
+def set_bf16_amx(bint on):
+    """Let (True) or keep (False) the bfloat16 GEMM off AMX (tests run both); returns the
+    previous setting."""
+    global bg_amx_enabled
+    old = bool(bg_amx_enabled)
+    bg_amx_enabled = 1 if on else 0
+    return old
+
+
+def bf16_amx_runs():
+    """Rectangles the bfloat16 GEMM has run on AMX since import (tests)."""
+    return int(bg_amx_runs)
 
 
 def set_min_work(int64_t macs):

@@ -228,6 +228,7 @@ cdef extern from "dsl_params.h" nogil:
         int64_t col_floats
         int64_t pixel_rows
         int64_t co_parts
+        int64_t bf16
         float alpha
         float beta
         float act_a

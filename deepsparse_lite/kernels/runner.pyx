@@ -49,7 +49,7 @@ DEF WHERE_CONST = 3
 # The CPU cap (see the module docstring) and the variant counters.
 cdef int cpu_cap = dsl_isa_detect()
 cdef int top_level = cpu_cap          # what the hardware and the environment allow
-DEF NCOUNTERS = 18 * 4                # DSL_NKV * DSL_NFORMS (checked at import below)
+DEF NCOUNTERS = 19 * 4                # DSL_NKV * DSL_NFORMS (checked at import below)
 cdef uint64_t hits[NCOUNTERS]
 cdef bint recording = False
 memset(hits, 0, sizeof(hits))

@@ -27,7 +27,7 @@ import numpy as np
 
 from deepsparse_lite.config import winograd_mode
 from deepsparse_lite.ops.base import Act, OpDef, UnsupportedModelError, ints_attr, register
-from deepsparse_lite.ops.gemm import (BIAS_ROW, GemmOp, act_of, blocking, conv_geometry_fields,
+from deepsparse_lite.ops.gemm import (BIAS_ROW, GemmOp, act_of, bf16_blocking, blocking, conv_geometry_fields,
                                       emit_gemm_step, geometry, pack_a, pack_b, require_f32,
                                       _kgemm, _round_up)
 from deepsparse_lite.ops.base import emit_copy, emit_fill
@@ -255,6 +255,18 @@ def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, 
             sp.emit_sparse_conv(b, x, w, y, geom, act=act, bias=sp_bias, d=d)
             sp.note(b, path="sparse", **info)
             return
+    direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
+                 and list(out_sp) == list(x_sp))
+    if b.precision == "bf16":  # bfloat16 operands, fp32 accumulation (csrc/bf16_gemm.h)
+        kg = _kgemm()
+        packed = np.concatenate([kg.bf16_pack_a(w[g * cog:(g + 1) * cog].reshape(cog, K))
+                                 for g in range(G)], axis=0)
+        emit_gemm_step(b, GemmOp.CONV, [x, b.const(packed, name=f"{node.name}_bf16"), y],
+                       M, N, K, **bf16_blocking(M, N, K, N), act=act, bias=bt,
+                       bias_mode=BIAS_ROW, direct=direct, **geom, d=d, rsd=N, csd=1, bf16=1)
+        if info is not None:
+            note(b, path="dense", **info)
+        return
     if (G == 1 and allow_winograd
             and winograd_eligible(kernel, strides, dil, pads, x_sp, out_sp, act)):
         use, winfo = _choose_winograd(node, b, images, cin, x_sp, cout, out_sp, kernel, strides,
@@ -267,8 +279,6 @@ def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, 
                           name=node.name)
             note(b, path="winograd", **info)
             return
-    direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
-                 and list(out_sp) == list(x_sp))
     if G == 1 and pixel_rows_better(N, cout, b.isa):
         # the pixels as the tile's rows: W^T packed as B, a channel block of scratch
         mr, nr = geometry(b.isa)

@@ -155,9 +155,10 @@ def col_bias_const(b: PlanBuilder, bias: Optional[np.ndarray], N: int) -> Option
 def emit_packed_gemm(b: PlanBuilder, a: Tensor, w: np.ndarray, y: Tensor, M: int, *, rsa: int,
                      csa: int, act=(0, 0.0, 0.0), bias: Optional[np.ndarray] = None,
                      d: Optional[Tensor] = None, rsd: int = 0, csd: int = 0,
-                     beta: float = 1.0, allow_sparse: bool = True) -> None:
+                     beta: float = 1.0, allow_sparse: bool = True, allow_bf16: bool = True) -> None:
     """Y[M, N] = act(A·W + bias + beta*D) with constant W (K, N) packed now, or as CSR
-    rows (ops/sparse.py) when the per-layer choice says sparse is faster."""
+    rows (ops/sparse.py) when the per-layer choice says sparse is faster; in bfloat16
+    under precision="bf16" unless ``allow_bf16`` is False (an exact interpolation matrix)."""
     from deepsparse_lite.ops import sparse as sp
 
     K, N = w.shape
@@ -182,14 +183,31 @@ def emit_packed_gemm(b: PlanBuilder, a: Tensor, w: np.ndarray, y: Tensor, M: int
                                 rsd=rsd, csd=csd, beta=beta)
             sp.note(b, path="sparse", **info)
             return
+    bt = col_bias_const(b, bias, N)
+    if b.precision == "bf16" and allow_bf16:
+        kg = _kgemm()
+        wt = b.const(kg.bf16_pack_b(w), name=f"{b.current_node}_bf16")
+        emit_gemm_step(b, GemmOp.GEMM, [a, wt, y], M, N, K, **bf16_blocking(M, N, K, M),
+                       act=act, bias=bt, bias_mode=BIAS_COL, d=d, rsd=rsd, csd=csd, beta=beta,
+                       rsa=rsa, csa=csa, rsc=N, bf16=1)
+        if info is not None:
+            sp.note(b, path="dense", **info)
+        return
     mc, kc, nc, ws = blocking(b.isa, M, N, K, True, False)
     wt = b.const(pack_b(w, b.isa), name=f"{b.current_node}_packed")
-    bt = col_bias_const(b, bias, N)
     emit_gemm_step(b, GemmOp.GEMM, [a, wt, y], M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws,
                    act=act, bias=bt, bias_mode=BIAS_COL, d=d, rsd=rsd, csd=csd, beta=beta,
                    rsa=rsa, csa=csa, rsc=N)
     if info is not None:
         sp.note(b, path="dense", **info)
+
+
+def bf16_blocking(M: int, N: int, K: int, runtime_rows: int) -> dict:
+    """The header fields of a bfloat16 GEMM step (csrc/bf16_gemm.h: 32 x 32 blocks; the
+    workspace holds a chunk of the run-time operand of ``runtime_rows`` rows)."""
+    ws = _kgemm().bf16_workspace_bytes(runtime_rows, K)
+    return dict(mc=_round_up(max(M, 1), 32), kc=max(K, 1), nc=_round_up(max(N, 1), 32),
+                ws_floats=(ws + 3) // 4)
 
 
 def emit_matmul(b: PlanBuilder, a: Tensor, bm: Tensor, y: Tensor, M: int, N: int, K: int, *,

@@ -392,7 +392,7 @@ class Resize(OpDef):
             out = dst if k == len(order) - 1 else b.temp(tuple(cur), np.float32, name="resize_axis")
             if inner == 1:
                 emit_packed_gemm(b, src, np.ascontiguousarray(A.T), out, outer, rsa=n_in, csa=1,
-                                 bias=bias)
+                                 bias=bias, allow_bf16=False)
             else:
                 emit_const_left(b, A, src, out, (outer, n_in, inner), bias=bias)
             src = out

@@ -1,0 +1,448 @@
+/* bfloat16 GEMM with fp32 accumulation: the precision="bf16" option (kernels/gemm.pyx).
+ *
+ *   C[M, N] = act(alpha * bf16(A)[M, K] · bf16(B)[K, N] + bias + beta * D)
+ *
+ * Both operands are rounded to bfloat16 (round to nearest even) when they are packed: the
+ * constant one at compile time, the run-time one (conv input through im2col, MatMul input
+ * rows) per call; products and sums are fp32, C and the epilogue fp32 like f32_gemm.h's.
+ *
+ * One geometry, 32 x 32 blocks of C over K steps of 32 (uint16 elements, K padded with
+ * zeros in both operands, rows / columns past the matrix edge zero):
+ *   A layout  [ceil(M/32)][K32][32 rows][32 k]                 (an AMX A tile = 16 rows)
+ *   B layout  [ceil(N/32)][K32][2 halves][16 k pairs][16 n][2] (an AMX B tile = one half:
+ *             element (r, 2n + j) = B[32 kb + 2r + j][32 q + 16 h + n])
+ * Forms (csrc/dsl_cpu.h DSL_KV_BGEMM): GENERIC (portable C, the same layouts and loop
+ * order: the twin every machine tests), AVX512 (AVX-512 BF16: vdpbf16ps on a broadcast
+ * A pair x 16 B column pairs, 8 x 32 register tiles) and, inside the AVX512 form, AMX
+ * (tdpbf16ps: 2 x 2 tiles of 16 x 16 per K step) when the CPU has AMX-BF16, Linux grants
+ * the tile data and bg_amx_enabled is set (DSL_AMX=0, tests).
+ *
+ * Loop nest of one rectangle (one operand prepacked, the other packed per chunk):
+ *   chunk of the run-time operand (<= BG_CHUNK_BYTES of bf16, all of K) >
+ *   prepacked 32-panel (stays in L1/L2) > run-time 32-panel of the chunk > block + epilogue
+ * The run-time B goes through f32_gemm_pack.h's packers (strided or im2col) into an fp32
+ * [kt][32] panel, then is rounded and pair-interleaved into the B layout. */
+#ifndef BF16_GEMM_H
+#define BF16_GEMM_H
+#include <stdint.h>
+#include <string.h>
+#include "dsl_cpu.h"
+#include "dsl_simd.h"
+#include "narrow_float.h"
+#include "f32_gemm.h"
+
+#define BG_T 32              /* block rows, columns and K step */
+#define BG_BLK 1024          /* uint16 elements of one 32 x 32 block */
+#define BG_KT 256            /* K rows of one fp32 B staging panel */
+#define BG_CHUNK_BYTES (256 * 1024)
+
+static inline int64_t bg_k32(int64_t K) { return K > 0 ? (K + BG_T - 1) / BG_T : 0; }
+
+/* uint16 elements of a packed operand of `rows` rows (M for A, N for B) over K */
+static inline int64_t bg_packed_elems(int64_t rows, int64_t K) {
+    return (rows + BG_T - 1) / BG_T * bg_k32(K) * BG_BLK;
+}
+
+/* Rows (multiple of 32) of the run-time operand packed per chunk: all of K each. */
+static inline int64_t bg_chunk_rows(int64_t rows, int64_t K) {
+    const int64_t per = bg_k32(K) * BG_BLK * 2; /* bytes of one 32-row panel */
+    int64_t n = per > 0 ? BG_CHUNK_BYTES / per : 8;
+    const int64_t have = (rows + BG_T - 1) / BG_T;
+    if (n < 1) n = 1;
+    if (n > 8) n = 8;
+    if (n > have) n = have > 0 ? have : 1;
+    return n * BG_T;
+}
+
+/* Bytes of workspace one bg_gemm_range call needs for a run-time operand of `rows` rows:
+ * the chunk, the fp32 staging panel, the fp32 32 x 32 block (64-byte aligned parts). */
+static inline int64_t bg_ws_bytes(int64_t rows, int64_t K) {
+    return bg_chunk_rows(rows, K) * bg_k32(K) * BG_T * 2 + BG_KT * BG_T * 4 + BG_BLK * 4 + 128;
+}
+
+/* ---- packing (generic; the compile-time packers use these too) ----------------------- */
+
+/* Rows [m0, m0 + mcount) of a[m * rsa + k * csa] (k < K) into A-layout panels at dst,
+ * rows past mcount up to the next multiple of 32 and k past K zero. */
+static void bg_pack_a__generic(const float* a, int64_t rsa, int64_t csa, int64_t m0,
+                               int64_t mcount, int64_t K, uint16_t* dst) {
+    const int64_t k32 = bg_k32(K), panels = (mcount + BG_T - 1) / BG_T;
+    for (int64_t p = 0; p < panels; ++p)
+        for (int64_t kb = 0; kb < k32; ++kb) {
+            uint16_t* blk = dst + (p * k32 + kb) * BG_BLK;
+            for (int r = 0; r < BG_T; ++r) {
+                const int64_t m = p * BG_T + r;
+                for (int c = 0; c < BG_T; ++c) {
+                    const int64_t k = kb * BG_T + c;
+                    blk[r * BG_T + c] = (m < mcount && k < K)
+                                            ? dsl_f32_to_bf16(a[(m0 + m) * rsa + k * csa])
+                                            : 0;
+                }
+            }
+        }
+}
+
+/* Columns [n0, n0 + ncount) of b[k * rsb + n * csb] (k < K) into B-layout panels. */
+static void bg_pack_b__generic(const float* b, int64_t rsb, int64_t csb, int64_t n0,
+                               int64_t ncount, int64_t K, uint16_t* dst) {
+    const int64_t k32 = bg_k32(K), panels = (ncount + BG_T - 1) / BG_T;
+    for (int64_t q = 0; q < panels; ++q)
+        for (int64_t kb = 0; kb < k32; ++kb) {
+            uint16_t* blk = dst + (q * k32 + kb) * BG_BLK;
+            for (int h = 0; h < 2; ++h)
+                for (int r = 0; r < 16; ++r)
+                    for (int n = 0; n < 16; ++n)
+                        for (int j = 0; j < 2; ++j) {
+                            const int64_t k = kb * BG_T + 2 * r + j, col = q * BG_T + 16 * h + n;
+                            blk[h * 512 + r * 32 + n * 2 + j] =
+                                (k < K && col < ncount)
+                                    ? dsl_f32_to_bf16(b[k * rsb + (n0 + col) * csb])
+                                    : 0;
+                        }
+        }
+}
+
+/* An fp32 staging panel src[kt][32] (rows k0 .. k0 + kt of one 32-column panel, k0 a
+ * multiple of 32) into the panel's B-layout blocks from block k0 / 32 on: rows past kt
+ * (the end of K) zero. */
+static void bg_cvt_b__generic(const float* src, int64_t kt, uint16_t* blk0) {
+    const int64_t nb = (kt + BG_T - 1) / BG_T;
+    for (int64_t kb = 0; kb < nb; ++kb) {
+        uint16_t* blk = blk0 + kb * BG_BLK;
+        for (int h = 0; h < 2; ++h)
+            for (int r = 0; r < 16; ++r)
+                for (int n = 0; n < 16; ++n)
+                    for (int j = 0; j < 2; ++j) {
+                        const int64_t k = kb * BG_T + 2 * r + j;
+                        blk[h * 512 + r * 32 + n * 2 + j] =
+                            k < kt ? dsl_f32_to_bf16(src[k * BG_T + 16 * h + n]) : 0;
+                    }
+    }
+}
+
+/* ---- blocks: c[32][32] = A panel . B panel over k32 K steps --------------------------- */
+
+static void bg_block__generic(const uint16_t* a, const uint16_t* b, int64_t k32, float* c) {
+    for (int i = 0; i < BG_BLK; ++i) c[i] = 0.f;
+    for (int64_t kb = 0; kb < k32; ++kb) {
+        const uint16_t* ak = a + kb * BG_BLK;
+        const uint16_t* bk = b + kb * BG_BLK;
+        for (int m = 0; m < BG_T; ++m)
+            for (int r = 0; r < 16; ++r) {
+                const float a0 = dsl_bf16_to_f32(ak[m * BG_T + 2 * r]);
+                const float a1 = dsl_bf16_to_f32(ak[m * BG_T + 2 * r + 1]);
+                for (int h = 0; h < 2; ++h)
+                    for (int n = 0; n < 16; ++n) {
+                        const uint16_t* bp = bk + h * 512 + r * 32 + n * 2;
+                        c[m * BG_T + 16 * h + n] +=
+                            a0 * dsl_bf16_to_f32(bp[0]) + a1 * dsl_bf16_to_f32(bp[1]);
+                    }
+            }
+    }
+}
+
+/* ---- epilogue: the valid mr x nr corner of c[32][32] into C -------------------------- */
+static void bg_epi__generic(float* c, float* y, int64_t ldy, int mr, int nr,
+                            const f32_gemm_epi* e) {
+    f32_gemm_store_tile(c, BG_T, y, ldy, mr, nr, 0, e);
+}
+
+typedef void (*bg_block_fn)(const uint16_t*, const uint16_t*, int64_t, float*);
+typedef void (*bg_pack_a_fn)(const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                             uint16_t*);
+typedef void (*bg_cvt_b_fn)(const float*, int64_t, uint16_t*);
+typedef void (*bg_epi_fn)(float*, float*, int64_t, int, int, const f32_gemm_epi*);
+
+/* ---- AVX-512 BF16 and AMX ---------------------------------------------------------- */
+static int bg_amx_state = -1;      /* -1 not probed, 0 no, 1 yes */
+static int bg_amx_enabled = 1;
+static uint64_t bg_amx_runs = 0;  /* rectangles run on AMX (tests) */
+
+#if defined(DSL_SIMD_X86) && defined(__linux__)
+#include <cpuid.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#define BG_HAVE_X86 1
+#define DSL_TARGET_BF16 DSL_TARGET_AVX512 ",avx512bf16"
+#define BG_BF16 static __attribute__((target(DSL_TARGET_BF16)))
+#define BG_BF16_INL static inline __attribute__((always_inline, target(DSL_TARGET_BF16)))
+#define BG_AMX static __attribute__((target("amx-tile,amx-bf16")))
+
+static inline int bg_amx_usable(void) {
+    int st = __atomic_load_n(&bg_amx_state, __ATOMIC_ACQUIRE);
+    if (st < 0) {
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        st = 0;
+        /* CPUID.7.0:EDX bit 22 AMX-BF16, bit 24 AMX-TILE */
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 22)) && (d & (1u << 24)) &&
+            dsl_cpu_has_avx512bf16() &&
+            syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0)
+            st = 1;
+        __atomic_store_n(&bg_amx_state, st, __ATOMIC_RELEASE);
+    }
+    return st;
+}
+
+typedef struct {
+    uint8_t palette, start;
+    uint8_t reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} bg_tilecfg;
+
+/* a constant object in memory (gcc does not model ldtilecfg's read of a stack buffer) */
+static const bg_tilecfg bg_tile_config __attribute__((aligned(64))) = {
+    1, 0, {0}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
+
+BG_AMX void bg_amx_begin(void) {
+    __asm__ volatile("" ::: "memory");
+    _tile_loadconfig(&bg_tile_config);
+}
+
+BG_AMX void bg_amx_end(void) { _tile_release(); }
+
+/* C tiles 0-3 (rows 0-15 / 16-31 x columns 0-15 / 16-31), A 4-5, B 6-7 */
+BG_AMX void bg_block__amx(const uint16_t* a, const uint16_t* b, int64_t k32, float* c) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (int64_t kb = 0; kb < k32; ++kb) {
+        const uint16_t* ak = a + kb * BG_BLK;
+        const uint16_t* bk = b + kb * BG_BLK;
+        _tile_loadd(4, ak, 64);
+        _tile_loadd(6, bk, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_loadd(7, bk + 512, 64);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_loadd(5, ak + 512, 64);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c, BG_T * 4);
+    _tile_stored(1, c + 16, BG_T * 4);
+    _tile_stored(2, c + 16 * BG_T, BG_T * 4);
+    _tile_stored(3, c + 16 * BG_T + 16, BG_T * 4);
+}
+
+/* 8 rows at a time: 16 accumulators, a pair of A broadcast against 2 x 16 B column pairs */
+BG_BF16 void bg_block__avx512(const uint16_t* a, const uint16_t* b, int64_t k32, float* c) {
+    for (int g = 0; g < BG_T; g += 8) {
+        __m512 acc[8][2];
+        for (int i = 0; i < 8; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        for (int64_t kb = 0; kb < k32; ++kb) {
+            const uint16_t* ak = a + kb * BG_BLK + g * BG_T;
+            const uint16_t* bk = b + kb * BG_BLK;
+            for (int r = 0; r < 16; ++r) {
+                const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void*)(bk + r * 32));
+                const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void*)(bk + 512 + r * 32));
+                for (int i = 0; i < 8; ++i) {
+                    uint32_t w;
+                    memcpy(&w, ak + i * BG_T + 2 * r, 4);
+                    const __m512bh av = (__m512bh)_mm512_set1_epi32((int)w);
+                    acc[i][0] = _mm512_dpbf16_ps(acc[i][0], av, b0);
+                    acc[i][1] = _mm512_dpbf16_ps(acc[i][1], av, b1);
+                }
+            }
+        }
+        for (int i = 0; i < 8; ++i) {
+            _mm512_storeu_ps(c + (g + i) * BG_T, acc[i][0]);
+            _mm512_storeu_ps(c + (g + i) * BG_T + 16, acc[i][1]);
+        }
+    }
+}
+
+/* 32 floats (n valid, the rest zero) rounded to 32 bf16 */
+BG_BF16_INL __m512i bg_cvt32(const float* s, int n) {
+    const __mmask16 m0 = n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n > 0 ? n : 0)) - 1u);
+    const int n1 = n - 16;
+    const __mmask16 m1 = n1 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n1 > 0 ? n1 : 0)) - 1u);
+    const __m512 lo = _mm512_maskz_loadu_ps(m0, s), hi = _mm512_maskz_loadu_ps(m1, s + 16);
+    return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+}
+
+BG_BF16 void bg_pack_a__avx512(const float* a, int64_t rsa, int64_t csa, int64_t m0,
+                               int64_t mcount, int64_t K, uint16_t* dst) {
+    if (csa != 1) {
+        bg_pack_a__generic(a, rsa, csa, m0, mcount, K, dst);
+        return;
+    }
+    const int64_t k32 = bg_k32(K), panels = (mcount + BG_T - 1) / BG_T;
+    for (int64_t p = 0; p < panels; ++p)
+        for (int r = 0; r < BG_T; ++r) {
+            const int64_t m = p * BG_T + r;
+            const float* row = a + (m0 + m) * rsa;
+            for (int64_t kb = 0; kb < k32; ++kb) {
+                uint16_t* o = dst + (p * k32 + kb) * BG_BLK + r * BG_T;
+                const int64_t left = K - kb * BG_T;
+                const __m512i v = m < mcount ? bg_cvt32(row + kb * BG_T, left > 32 ? 32 : (int)left)
+                                             : _mm512_setzero_si512();
+                _mm512_storeu_si512((void*)o, v);
+            }
+        }
+}
+
+BG_BF16 void bg_cvt_b__avx512(const float* src, int64_t kt, uint16_t* blk0) {
+    /* [lo 16 of row k | lo 16 of row k + 1] -> (n, j) pairs */
+    static const uint16_t order[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const __m512i idx = _mm512_loadu_si512((const void*)order);
+    const int64_t nb = (kt + BG_T - 1) / BG_T;
+    for (int64_t kb = 0; kb < nb; ++kb) {
+        uint16_t* blk = blk0 + kb * BG_BLK;
+        for (int r = 0; r < 16; ++r) {
+            const int64_t k = kb * BG_T + 2 * r;
+            const float* s0 = src + k * BG_T;
+            for (int h = 0; h < 2; ++h) {
+                const __m512 x0 = k < kt ? _mm512_loadu_ps(s0 + 16 * h) : _mm512_setzero_ps();
+                const __m512 x1 = k + 1 < kt ? _mm512_loadu_ps(s0 + BG_T + 16 * h)
+                                             : _mm512_setzero_ps();
+                const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
+                _mm512_storeu_si512((void*)(blk + h * 512 + r * 32),
+                                    _mm512_permutexvar_epi16(idx, v));
+            }
+        }
+    }
+}
+
+BG_BF16 void bg_epi__avx512(float* c, float* y, int64_t ldy, int mr, int nr,
+                            const f32_gemm_epi* e) {
+    const __mmask16 k0 = nr >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1u);
+    const __mmask16 k1 = nr >= 32 ? (__mmask16)0xffff
+                                  : (nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1u) : 0);
+    const __m512 al = _mm512_set1_ps(e ? e->alpha : 1.f);
+    const __m512 lo = _mm512_set1_ps(e ? e->lo : -INFINITY), hi = _mm512_set1_ps(e ? e->hi : INFINITY);
+    const __m512 be = _mm512_set1_ps(e ? e->beta : 0.f);
+    __m512 bc0 = _mm512_setzero_ps(), bc1 = _mm512_setzero_ps();
+    if (e && e->bias_c) {
+        bc0 = _mm512_maskz_loadu_ps(k0, e->bias_c);
+        bc1 = _mm512_maskz_loadu_ps(k1, e->bias_c + 16);
+    }
+    for (int r = 0; r < mr; ++r) {
+        __m512 v0 = _mm512_loadu_ps(c + r * BG_T), v1 = _mm512_loadu_ps(c + r * BG_T + 16);
+        if (e) {
+            const __m512 br = _mm512_set1_ps(e->bias_r ? e->bias_r[r] : 0.f);
+            v0 = _mm512_fmadd_ps(al, v0, _mm512_add_ps(br, bc0));
+            v1 = _mm512_fmadd_ps(al, v1, _mm512_add_ps(br, bc1));
+            if (e->d) {
+                const float* dr = e->d + r * e->ldd;
+                v0 = _mm512_fmadd_ps(be, _mm512_maskz_loadu_ps(k0, dr), v0);
+                v1 = _mm512_fmadd_ps(be, _mm512_maskz_loadu_ps(k1, dr + 16), v1);
+            }
+            v0 = _mm512_min_ps(hi, _mm512_max_ps(lo, v0)); /* NaN in v stays NaN */
+            v1 = _mm512_min_ps(hi, _mm512_max_ps(lo, v1));
+        }
+        _mm512_mask_storeu_ps(y + r * ldy, k0, v0);
+        _mm512_mask_storeu_ps(y + r * ldy + 16, k1, v1);
+    }
+}
+#else
+static inline int bg_cpu_has_bf16(void) { return 0; }
+static inline int bg_amx_usable(void) { return 0; }
+#endif
+
+static inline int bg_amx_on(void) { return bg_amx_enabled && bg_amx_usable(); }
+
+typedef struct {
+    int form, amx;
+    bg_block_fn block;
+    bg_pack_a_fn pack_a;
+    bg_cvt_b_fn cvt_b;
+    bg_epi_fn epi;
+} bg_kernel;
+
+static inline void bg_select(int cap, bg_kernel* k) {
+    k->form = dsl_form_bf16(0, cap);
+    k->amx = 0;
+    k->block = bg_block__generic;
+    k->pack_a = bg_pack_a__generic;
+    k->cvt_b = bg_cvt_b__generic;
+    k->epi = bg_epi__generic;
+#ifdef BG_HAVE_X86
+    if (k->form == DSL_FORM_AVX512) {
+        k->block = bg_block__avx512;
+        k->pack_a = bg_pack_a__avx512;
+        k->cvt_b = bg_cvt_b__avx512;
+        k->epi = bg_epi__avx512;
+        if (bg_amx_on()) {
+            k->amx = 1;
+            k->block = bg_block__amx;
+        }
+    }
+#endif
+}
+
+/* C[m0:m1, n0:n1] of the product described by d (f32_gemm.h's descriptor; a / b point at
+ * bf16 layouts when prepacked: exactly one operand is prepacked). m0 / n0 must be multiples
+ * of 32 on the prepacked side. ws: bg_ws_bytes of the run-time side's extent. */
+static void bg_gemm_range(const f32_gemm_desc* d, const bg_kernel* bk, int64_t m0, int64_t m1,
+                          int64_t n0, int64_t n1, char* ws) {
+    const int64_t K = d->K, k32 = bg_k32(K), pstride = k32 * BG_BLK, rsc = d->rsc;
+    const int a_rt = d->a_kind != F32_GEMM_A_PACKED;
+    const int64_t rt_rows = a_rt ? m1 - m0 : n1 - n0;
+    const int64_t chunk = bg_chunk_rows(rt_rows, K);
+    uint16_t* pk = (uint16_t*)ws;
+    float* stage = (float*)(ws + ((chunk * k32 * BG_T * 2 + 63) / 64) * 64);
+    float* cblk = stage + BG_KT * BG_T;
+    const int post = f32_gemm_needs_post(d), fuse_d = f32_gemm_fuse_d(d);
+    const f32_gemm_epi e0 = f32_gemm_tile_epi(d);
+    const int need_epi = e0.alpha != 1.f || d->bias_mode != F32_GEMM_BIAS_NONE ||
+                         e0.lo != -INFINITY || e0.hi != INFINITY || fuse_d;
+    f32_gemm_epi e;
+    if (m0 >= m1 || n0 >= n1) return;
+#ifdef BG_HAVE_X86
+    if (bk->amx) bg_amx_begin();
+#endif
+    for (int64_t c0 = a_rt ? m0 : n0; c0 < (a_rt ? m1 : n1); c0 += chunk) {
+        const int64_t cn = ((a_rt ? m1 : n1) - c0) < chunk ? ((a_rt ? m1 : n1) - c0) : chunk;
+        const int64_t cp = (cn + BG_T - 1) / BG_T; /* run-time panels in the chunk */
+        /* pack the chunk, all of K */
+        if (a_rt) {
+            bk->pack_a(d->a, d->rsa, d->csa, c0, cn, K, pk);
+        } else {
+            for (int64_t q = 0; q < cp; ++q) {
+                const int64_t j0 = c0 + q * BG_T, jn = (c0 + cn - j0) < BG_T ? c0 + cn - j0 : BG_T;
+                for (int64_t pc = 0; pc < K; pc += BG_KT) {
+                    const int64_t kt = K - pc < BG_KT ? K - pc : BG_KT;
+                    if (d->b_kind == F32_GEMM_B_STRIDED)
+                        d->k.pack_b(d->b, d->rsb, d->csb, pc, kt, j0, jn, BG_T, stage);
+                    else
+                        d->k.pack_im2col(&d->conv, pc, kt, j0, jn, BG_T, stage);
+                    bk->cvt_b(stage, kt, pk + q * pstride + (pc / BG_T) * BG_BLK);
+                }
+            }
+        }
+        /* the prepacked side's panels over [lo, hi) */
+        const int64_t lo = a_rt ? n0 : m0, hi = a_rt ? n1 : m1;
+        const uint16_t* pre = (const uint16_t*)(a_rt ? (const void*)d->b : (const void*)d->a);
+        for (int64_t s = lo; s < hi; s += BG_T) {
+            const uint16_t* sp = pre + (s / BG_T) * pstride;
+            const int sn = (int)(hi - s < BG_T ? hi - s : BG_T);
+            for (int64_t q = 0; q < cp; ++q) {
+                const uint16_t* rp = pk + q * pstride;
+                const int64_t r0 = c0 + q * BG_T;
+                const int rn = (int)(c0 + cn - r0 < BG_T ? c0 + cn - r0 : BG_T);
+                const int64_t m = a_rt ? r0 : s, n = a_rt ? s : r0;
+                const int mr = a_rt ? rn : sn, nr = a_rt ? sn : rn;
+                bk->block(a_rt ? rp : sp, a_rt ? sp : rp, k32, cblk);
+                const f32_gemm_epi* ep = 0;
+                if (need_epi) {
+                    e = e0;
+                    if (d->bias_mode == F32_GEMM_BIAS_ROW) e.bias_r = d->bias + m;
+                    if (d->bias_mode == F32_GEMM_BIAS_COL) e.bias_c = d->bias + n;
+                    if (fuse_d) e.d = d->d + m * d->rsd + n;
+                    ep = &e;
+                }
+                bk->epi(cblk, d->c + m * rsc + n, rsc, mr, nr, ep);
+                if (post) f32_gemm_post(d, m, mr, n, nr);
+            }
+        }
+    }
+#ifdef BG_HAVE_X86
+    if (bk->amx) {
+        bg_amx_end();
+        __atomic_fetch_add(&bg_amx_runs, 1, __ATOMIC_RELAXED);
+    }
+#endif
+}
+#endif
