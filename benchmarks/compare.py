@@ -36,6 +36,7 @@ Engine configurations (N callers = ``--callers``, default ``--cores``; C = ``--c
 deepsparse_lite                latency: ``Engine(path, batch_size=1, num_cores=C,
                                scheduler='single_stream')``; throughput: ``scheduler=
                                'multi_stream', num_streams=N``. The reference of every ratio.
+deepsparse_lite bf16           the same with ``precision='bf16'`` (compare with openvino default)
 deepsparse_lite <scheduler>    extra rows: single_stream / multi_stream / elastic for all figures
 onnxruntime                    latency: one session, ``intra_op_num_threads=C``; throughput: one
                                session with ``intra_op_num_threads=1`` shared by N threads
@@ -151,9 +152,13 @@ def _build_dsl(spec: Dict, arrays: list) -> Tuple[List[Callable], Dict, Callable
     from deepsparse_lite import Engine
     from deepsparse_lite.cpu import cpu_architecture
 
+    config = spec["config"]
+    precision = "fp32"
+    if config.endswith("_bf16"):
+        config, precision = config[:-len("_bf16")], "bf16"
     kw: Dict[str, Any] = dict(batch_size=spec["batch"], num_cores=spec["cores"],
-                              scheduler=spec["config"])
-    if spec["config"] == "multi_stream":
+                              scheduler=config, precision=precision)
+    if config == "multi_stream":
         # (elastic: one stream over every core, its leases shrink under load; N elastic
         # streams of one core would be multi_stream)
         kw["num_streams"] = spec["streams"]
@@ -161,7 +166,8 @@ def _build_dsl(spec: Dict, arrays: list) -> Tuple[List[Callable], Dict, Callable
     arch = cpu_architecture()
     info = {"version": deepsparse_lite.__version__, "isa": arch.isa, "vnni": bool(arch.vnni),
             "bf16": bool(arch.bf16), "cpu": arch.get("vendor_model"),
-            "num_streams": engine.num_streams, "num_cores": engine.num_cores}
+            "num_streams": engine.num_streams, "num_cores": engine.num_cores,
+            "precision": engine.precision}
 
     def run() -> None:
         engine.run(arrays)
@@ -515,6 +521,9 @@ def describe_cpu(host: Dict[str, Any]) -> str:
 ROWS: Tuple[Tuple[str, str, Dict[str, str], bool], ...] = (
     ("deepsparse_lite", "dsl",
      {"latency": "single_stream", "concurrent": "multi_stream", "batch": "multi_stream"}, False),
+    ("deepsparse_lite bf16", "dsl", {"latency": "single_stream_bf16",
+                                     "concurrent": "multi_stream_bf16",
+                                     "batch": "multi_stream_bf16"}, False),
     ("deepsparse_lite single_stream", "dsl", dict.fromkeys(FIGURES, "single_stream"), True),
     ("deepsparse_lite multi_stream", "dsl", dict.fromkeys(FIGURES, "multi_stream"), True),
     ("deepsparse_lite elastic", "dsl", dict.fromkeys(FIGURES, "elastic"), True),

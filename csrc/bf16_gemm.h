@@ -18,8 +18,10 @@
  * the tile data and bg_amx_enabled is set (DSL_AMX=0, tests).
  *
  * Loop nest of one rectangle (one operand prepacked, the other packed per chunk):
- *   chunk of the run-time operand (<= BG_CHUNK_BYTES of bf16, all of K) >
- *   prepacked 32-panel (stays in L1/L2) > run-time 32-panel of the chunk > block + epilogue
+ *   chunk of the run-time operand (<= BG_CHUNK_BYTES of bf16, all of K, in L2) >
+ *   prepacked 32-panel > K slice of BG_KS steps (the prepacked slice stays in L1) >
+ *   run-time 32-panel of the chunk: block (C partial sums in fp32 scratch between slices)
+ *   > epilogue of the prepacked panel's blocks
  * The run-time B goes through f32_gemm_pack.h's packers (strided or im2col) into an fp32
  * [kt][32] panel, then is rounded and pair-interleaved into the B layout. */
 #ifndef BF16_GEMM_H
@@ -35,6 +37,8 @@
 #define BG_BLK 1024          /* uint16 elements of one 32 x 32 block */
 #define BG_KT 256            /* K rows of one fp32 B staging panel */
 #define BG_CHUNK_BYTES (256 * 1024)
+#define BG_KS 8              /* K steps per slice: a 16 KB slice of each operand in L1 */
+#define BG_MAXP 8            /* run-time panels per chunk */
 
 static inline int64_t bg_k32(int64_t K) { return K > 0 ? (K + BG_T - 1) / BG_T : 0; }
 
@@ -49,15 +53,17 @@ static inline int64_t bg_chunk_rows(int64_t rows, int64_t K) {
     int64_t n = per > 0 ? BG_CHUNK_BYTES / per : 8;
     const int64_t have = (rows + BG_T - 1) / BG_T;
     if (n < 1) n = 1;
-    if (n > 8) n = 8;
+    if (n > BG_MAXP) n = BG_MAXP;
     if (n > have) n = have > 0 ? have : 1;
     return n * BG_T;
 }
 
 /* Bytes of workspace one bg_gemm_range call needs for a run-time operand of `rows` rows:
- * the chunk, the fp32 staging panel, the fp32 32 x 32 block (64-byte aligned parts). */
+ * the chunk, the fp32 staging panel, an fp32 32 x 32 block per chunk panel (64-byte
+ * aligned parts). */
 static inline int64_t bg_ws_bytes(int64_t rows, int64_t K) {
-    return bg_chunk_rows(rows, K) * bg_k32(K) * BG_T * 2 + BG_KT * BG_T * 4 + BG_BLK * 4 + 128;
+    return bg_chunk_rows(rows, K) * bg_k32(K) * BG_T * 2 + BG_KT * BG_T * 4 +
+           BG_MAXP * BG_BLK * 4 + bg_k32(K) * 8 + 128;
 }
 
 /* ---- packing (generic; the compile-time packers use these too) ----------------------- */
@@ -120,20 +126,26 @@ static void bg_cvt_b__generic(const float* src, int64_t kt, uint16_t* blk0) {
     }
 }
 
-/* ---- blocks: c[32][32] = A panel . B panel over k32 K steps --------------------------- */
+/* ---- blocks: c[32][32] (+)= A panel . B over ns K steps ---------------------------------
+ * A: the prepacked A layout (1024 elements per step). B: K step kk's 16 k-pair rows start
+ * at b + koff[kk], ldb elements apart, columns 16..31 hoff elements after 0..15 (the B
+ * layout: koff[kk] = 1024 kk, ldb 32, hoff 512; a conv window: rows are channel pairs of
+ * the pair-interleaved input, hoff 32). acc: add to c instead of overwriting it. */
 
-static void bg_block__generic(const uint16_t* a, const uint16_t* b, int64_t k32, float* c) {
-    for (int i = 0; i < BG_BLK; ++i) c[i] = 0.f;
-    for (int64_t kb = 0; kb < k32; ++kb) {
+static void bg_block__generic(const uint16_t* a, const uint16_t* b, const int64_t* koff,
+                              int64_t ldb, int64_t hoff, int64_t ns, float* c, int acc) {
+    if (!acc)
+        for (int i = 0; i < BG_BLK; ++i) c[i] = 0.f;
+    for (int64_t kb = 0; kb < ns; ++kb) {
         const uint16_t* ak = a + kb * BG_BLK;
-        const uint16_t* bk = b + kb * BG_BLK;
+        const uint16_t* bk = b + koff[kb];
         for (int m = 0; m < BG_T; ++m)
             for (int r = 0; r < 16; ++r) {
                 const float a0 = dsl_bf16_to_f32(ak[m * BG_T + 2 * r]);
                 const float a1 = dsl_bf16_to_f32(ak[m * BG_T + 2 * r + 1]);
                 for (int h = 0; h < 2; ++h)
                     for (int n = 0; n < 16; ++n) {
-                        const uint16_t* bp = bk + h * 512 + r * 32 + n * 2;
+                        const uint16_t* bp = bk + r * ldb + h * hoff + n * 2;
                         c[m * BG_T + 16 * h + n] +=
                             a0 * dsl_bf16_to_f32(bp[0]) + a1 * dsl_bf16_to_f32(bp[1]);
                     }
@@ -141,13 +153,81 @@ static void bg_block__generic(const uint16_t* a, const uint16_t* b, int64_t k32,
     }
 }
 
+/* ---- stride-1 convolution windows (no im2col) ------------------------------------------
+ * Output pixels are indexed on the zero-padded grid: position q = oh * Wp + ow (Wp = OW +
+ * (KW - 1) DW; ow >= OW are computed and dropped), so tap (kh, kw) of position q reads the
+ * padded input at q + kh DH Wp + kw DW: one offset per K step for 16 consecutive
+ * positions. A window holds padded positions [f0, f0 + lw) of the input as pairs of
+ * channels, one 32-bit word (channel 2 cp, 2 cp + 1 as bf16) per position, a row of ldw
+ * words per channel pair: 16 rows of a window are an AMX B tile as they are. K runs over
+ * (tap, 32-channel block): the weights are packed [Cout][taps][Cp] (Cp = Cin rounded up to
+ * 32, zero weights past Cin). */
+typedef struct {
+    const float* x; /* the image's first channel, NCHW */
+    int64_t Cin, Cp, H, W, KH, KW, PH, PW, DH, DW, OH, OW, Wp;
+} bg_win_geom;
+
+static inline int64_t bg_win_halo(const bg_win_geom* g) {
+    return (g->KH - 1) * g->DH * g->Wp + (g->KW - 1) * g->DW;
+}
+
+/* Positions (multiple of 32) per window chunk: the window within ~BG_WIN_BYTES. */
+#define BG_WIN_BYTES (384 * 1024)
+#ifndef BG_WIN_MAXPOS
+#define BG_WIN_MAXPOS 512
+#endif
+static inline int64_t bg_win_chunk(const bg_win_geom* g, int64_t positions) {
+    const int64_t per = g->Cp * 2; /* bytes per window position */
+    int64_t p = (BG_WIN_BYTES / (per > 0 ? per : 1) - bg_win_halo(g)) / BG_T * BG_T;
+    const int64_t all = (positions + BG_T - 1) / BG_T * BG_T;
+    if (p < 4 * BG_T) p = 4 * BG_T;
+    if (p > BG_WIN_MAXPOS) p = BG_WIN_MAXPOS;
+    return p < all ? p : all;
+}
+
+static inline int64_t bg_win_ldw(const bg_win_geom* g, int64_t chunk) {
+    return (chunk + bg_win_halo(g) + 15) / 16 * 16 + 16; /* 64-byte rows, +1 line of slack */
+}
+
+/* Workspace bytes of one bg_conv_window_range call over `positions` positions. */
+static inline int64_t bg_win_ws_bytes(const bg_win_geom* g, int64_t positions) {
+    const int64_t chunk = bg_win_chunk(g, positions);
+    return g->Cp / 2 * bg_win_ldw(g, chunk) * 4 + BG_MAXP * BG_BLK * 4 +
+           g->KH * g->KW * (g->Cp / BG_T) * 8 + 128;
+}
+
+/* Padded positions [f0, f0 + lw) of channel pairs [0, Cp / 2) into win (rows ldw words):
+ * zero outside the image and past Cin. */
+static void bg_win_fill__generic(const bg_win_geom* g, int64_t f0, int64_t lw, int64_t ldw,
+                                 uint32_t* win) {
+    const int64_t hw = g->H * g->W;
+    for (int64_t cp = 0; cp < g->Cp / 2; ++cp) {
+        const float* x0 = 2 * cp < g->Cin ? g->x + 2 * cp * hw : 0;
+        const float* x1 = 2 * cp + 1 < g->Cin ? g->x + (2 * cp + 1) * hw : 0;
+        uint32_t* row = win + cp * ldw;
+        for (int64_t w = 0; w < lw; ++w) {
+            const int64_t f = f0 + w, ih = f / g->Wp - g->PH, iw = f % g->Wp - g->PW;
+            uint32_t v = 0;
+            if (ih >= 0 && ih < g->H && iw >= 0 && iw < g->W) {
+                const int64_t o = ih * g->W + iw;
+                v = (uint32_t)(x0 ? dsl_f32_to_bf16(x0[o]) : 0) |
+                    ((uint32_t)(x1 ? dsl_f32_to_bf16(x1[o]) : 0) << 16);
+            }
+            row[w] = v;
+        }
+    }
+}
+
+typedef void (*bg_win_fill_fn)(const bg_win_geom*, int64_t, int64_t, int64_t, uint32_t*);
+
 /* ---- epilogue: the valid mr x nr corner of c[32][32] into C -------------------------- */
 static void bg_epi__generic(float* c, float* y, int64_t ldy, int mr, int nr,
                             const f32_gemm_epi* e) {
     f32_gemm_store_tile(c, BG_T, y, ldy, mr, nr, 0, e);
 }
 
-typedef void (*bg_block_fn)(const uint16_t*, const uint16_t*, int64_t, float*);
+typedef void (*bg_block_fn)(const uint16_t*, const uint16_t*, const int64_t*, int64_t, int64_t,
+                            int64_t, float*, int);
 typedef void (*bg_pack_a_fn)(const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
                              uint16_t*);
 typedef void (*bg_cvt_b_fn)(const float*, int64_t, uint16_t*);
@@ -202,18 +282,27 @@ BG_AMX void bg_amx_begin(void) {
 BG_AMX void bg_amx_end(void) { _tile_release(); }
 
 /* C tiles 0-3 (rows 0-15 / 16-31 x columns 0-15 / 16-31), A 4-5, B 6-7 */
-BG_AMX void bg_block__amx(const uint16_t* a, const uint16_t* b, int64_t k32, float* c) {
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
-    for (int64_t kb = 0; kb < k32; ++kb) {
+BG_AMX void bg_block__amx(const uint16_t* a, const uint16_t* b, const int64_t* koff,
+                          int64_t ldb, int64_t hoff, int64_t ns, float* c, int acc) {
+    const int64_t stride = ldb * 2;
+    if (acc) {
+        _tile_loadd(0, c, BG_T * 4);
+        _tile_loadd(1, c + 16, BG_T * 4);
+        _tile_loadd(2, c + 16 * BG_T, BG_T * 4);
+        _tile_loadd(3, c + 16 * BG_T + 16, BG_T * 4);
+    } else {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    }
+    for (int64_t kb = 0; kb < ns; ++kb) {
         const uint16_t* ak = a + kb * BG_BLK;
-        const uint16_t* bk = b + kb * BG_BLK;
+        const uint16_t* bk = b + koff[kb];
         _tile_loadd(4, ak, 64);
-        _tile_loadd(6, bk, 64);
+        _tile_loadd(6, bk, stride);
         _tile_dpbf16ps(0, 4, 6);
-        _tile_loadd(7, bk + 512, 64);
+        _tile_loadd(7, bk + hoff, stride);
         _tile_dpbf16ps(1, 4, 7);
         _tile_loadd(5, ak + 512, 64);
         _tile_dpbf16ps(2, 5, 6);
@@ -226,16 +315,21 @@ BG_AMX void bg_block__amx(const uint16_t* a, const uint16_t* b, int64_t k32, flo
 }
 
 /* 8 rows at a time: 16 accumulators, a pair of A broadcast against 2 x 16 B column pairs */
-BG_BF16 void bg_block__avx512(const uint16_t* a, const uint16_t* b, int64_t k32, float* c) {
+BG_BF16 void bg_block__avx512(const uint16_t* a, const uint16_t* b, const int64_t* koff,
+                              int64_t ldb, int64_t hoff, int64_t ns, float* c, int add) {
     for (int g = 0; g < BG_T; g += 8) {
         __m512 acc[8][2];
-        for (int i = 0; i < 8; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-        for (int64_t kb = 0; kb < k32; ++kb) {
+        for (int i = 0; i < 8; ++i) {
+            acc[i][0] = add ? _mm512_loadu_ps(c + (g + i) * BG_T) : _mm512_setzero_ps();
+            acc[i][1] = add ? _mm512_loadu_ps(c + (g + i) * BG_T + 16) : _mm512_setzero_ps();
+        }
+        for (int64_t kb = 0; kb < ns; ++kb) {
             const uint16_t* ak = a + kb * BG_BLK + g * BG_T;
-            const uint16_t* bk = b + kb * BG_BLK;
+            const uint16_t* bk = b + koff[kb];
             for (int r = 0; r < 16; ++r) {
-                const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void*)(bk + r * 32));
-                const __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void*)(bk + 512 + r * 32));
+                const __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void*)(bk + r * ldb));
+                const __m512bh b1 =
+                    (__m512bh)_mm512_loadu_si512((const void*)(bk + r * ldb + hoff));
                 for (int i = 0; i < 8; ++i) {
                     uint32_t w;
                     memcpy(&w, ak + i * BG_T + 2 * r, 4);
@@ -319,7 +413,8 @@ BG_BF16 void bg_epi__avx512(float* c, float* y, int64_t ldy, int mr, int nr,
         bc1 = _mm512_maskz_loadu_ps(k1, e->bias_c + 16);
     }
     for (int r = 0; r < mr; ++r) {
-        __m512 v0 = _mm512_loadu_ps(c + r * BG_T), v1 = _mm512_loadu_ps(c + r * BG_T + 16);
+        __m512 v0 = _mm512_maskz_loadu_ps(k0, c + r * BG_T);
+        __m512 v1 = _mm512_maskz_loadu_ps(k1, c + r * BG_T + 16);
         if (e) {
             const __m512 br = _mm512_set1_ps(e->bias_r ? e->bias_r[r] : 0.f);
             v0 = _mm512_fmadd_ps(al, v0, _mm512_add_ps(br, bc0));
@@ -336,8 +431,64 @@ BG_BF16 void bg_epi__avx512(float* c, float* y, int64_t ldy, int mr, int nr,
         _mm512_mask_storeu_ps(y + r * ldy + 16, k1, v1);
     }
 }
+/* n pair words from two fp32 rows (x1 NULL: zero high halves) */
+BG_BF16_INL void bg_pairs(const float* x0, const float* x1, int64_t n, uint32_t* o,
+                          __m512i idx) {
+    for (int64_t j = 0; j < n; j += 16) {
+        const int64_t left = n - j;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+        const __m512 v0 = _mm512_maskz_loadu_ps(m, x0 + j);
+        const __m512 v1 = x1 ? _mm512_maskz_loadu_ps(m, x1 + j) : _mm512_setzero_ps();
+        const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(v1, v0);
+        _mm512_mask_storeu_epi32((void*)(o + j), m, _mm512_permutexvar_epi16(idx, v));
+    }
+}
+
+BG_BF16_INL void bg_zero_words(uint32_t* o, int64_t n) {
+    for (int64_t j = 0; j < n; j += 16) {
+        const int64_t left = n - j;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+        _mm512_mask_storeu_epi32((void*)(o + j), m, _mm512_setzero_si512());
+    }
+}
+
+BG_BF16 void bg_win_fill__avx512(const bg_win_geom* g, int64_t f0, int64_t lw, int64_t ldw,
+                                 uint32_t* win) {
+    static const uint16_t order[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const __m512i idx = _mm512_loadu_si512((const void*)order);
+    const int64_t hw = g->H * g->W;
+    for (int64_t cp = 0; cp < g->Cp / 2; ++cp) {
+        uint32_t* row = win + cp * ldw;
+        if (2 * cp >= g->Cin) {
+            bg_zero_words(row, lw);
+            continue;
+        }
+        const float* x0 = g->x + 2 * cp * hw;
+        const float* x1 = 2 * cp + 1 < g->Cin ? x0 + hw : 0;
+        int64_t w = 0;
+        while (w < lw) { /* one padded row segment at a time */
+            const int64_t f = f0 + w, ihp = f / g->Wp, iwp = f % g->Wp;
+            int64_t seg = g->Wp - iwp;
+            if (seg > lw - w) seg = lw - w;
+            const int64_t ih = ihp - g->PH;
+            uint32_t* o = row + w;
+            if (ih < 0 || ih >= g->H) {
+                bg_zero_words(o, seg);
+            } else {
+                int64_t a = g->PW - iwp, e = g->PW + g->W - iwp;
+                a = a < 0 ? 0 : (a > seg ? seg : a);
+                e = e < a ? a : (e > seg ? seg : e);
+                if (a) bg_zero_words(o, a);
+                const int64_t src = ih * g->W + (iwp + a - g->PW);
+                bg_pairs(x0 + src, x1 ? x1 + src : 0, e - a, o + a, idx);
+                if (seg > e) bg_zero_words(o + e, seg - e);
+            }
+            w += seg;
+        }
+    }
+}
 #else
-static inline int bg_cpu_has_bf16(void) { return 0; }
 static inline int bg_amx_usable(void) { return 0; }
 #endif
 
@@ -349,6 +500,7 @@ typedef struct {
     bg_pack_a_fn pack_a;
     bg_cvt_b_fn cvt_b;
     bg_epi_fn epi;
+    bg_win_fill_fn win_fill;
 } bg_kernel;
 
 static inline void bg_select(int cap, bg_kernel* k) {
@@ -358,12 +510,14 @@ static inline void bg_select(int cap, bg_kernel* k) {
     k->pack_a = bg_pack_a__generic;
     k->cvt_b = bg_cvt_b__generic;
     k->epi = bg_epi__generic;
+    k->win_fill = bg_win_fill__generic;
 #ifdef BG_HAVE_X86
     if (k->form == DSL_FORM_AVX512) {
         k->block = bg_block__avx512;
         k->pack_a = bg_pack_a__avx512;
         k->cvt_b = bg_cvt_b__avx512;
         k->epi = bg_epi__avx512;
+        k->win_fill = bg_win_fill__avx512;
         if (bg_amx_on()) {
             k->amx = 1;
             k->block = bg_block__amx;
@@ -383,13 +537,15 @@ static void bg_gemm_range(const f32_gemm_desc* d, const bg_kernel* bk, int64_t m
     const int64_t chunk = bg_chunk_rows(rt_rows, K);
     uint16_t* pk = (uint16_t*)ws;
     float* stage = (float*)(ws + ((chunk * k32 * BG_T * 2 + 63) / 64) * 64);
-    float* cblk = stage + BG_KT * BG_T;
+    float* cbuf = stage + BG_KT * BG_T; /* BG_MAXP blocks */
+    int64_t* koff = (int64_t*)(cbuf + BG_MAXP * BG_BLK);
     const int post = f32_gemm_needs_post(d), fuse_d = f32_gemm_fuse_d(d);
     const f32_gemm_epi e0 = f32_gemm_tile_epi(d);
     const int need_epi = e0.alpha != 1.f || d->bias_mode != F32_GEMM_BIAS_NONE ||
                          e0.lo != -INFINITY || e0.hi != INFINITY || fuse_d;
     f32_gemm_epi e;
     if (m0 >= m1 || n0 >= n1) return;
+    for (int64_t kk = 0; kk < k32; ++kk) koff[kk] = kk * BG_BLK;
 #ifdef BG_HAVE_X86
     if (bk->amx) bg_amx_begin();
 #endif
@@ -418,13 +574,26 @@ static void bg_gemm_range(const f32_gemm_desc* d, const bg_kernel* bk, int64_t m
         for (int64_t s = lo; s < hi; s += BG_T) {
             const uint16_t* sp = pre + (s / BG_T) * pstride;
             const int sn = (int)(hi - s < BG_T ? hi - s : BG_T);
+            int64_t ks = 0;
+            do { /* (one pass with no K step for K = 0: the blocks are zero) */
+                const int64_t ns = k32 - ks < BG_KS ? k32 - ks : BG_KS;
+                for (int64_t q = 0; q < cp; ++q) {
+                    const uint16_t* rp = pk + q * pstride;
+                    if (a_rt)
+                        bk->block(rp + ks * BG_BLK, sp, koff + ks, BG_T, 512, ns,
+                                  cbuf + q * BG_BLK, ks > 0);
+                    else
+                        bk->block(sp + ks * BG_BLK, rp, koff + ks, BG_T, 512, ns,
+                                  cbuf + q * BG_BLK, ks > 0);
+                }
+                ks += ns;
+            } while (ks < k32);
             for (int64_t q = 0; q < cp; ++q) {
-                const uint16_t* rp = pk + q * pstride;
                 const int64_t r0 = c0 + q * BG_T;
                 const int rn = (int)(c0 + cn - r0 < BG_T ? c0 + cn - r0 : BG_T);
                 const int64_t m = a_rt ? r0 : s, n = a_rt ? s : r0;
                 const int mr = a_rt ? rn : sn, nr = a_rt ? sn : rn;
-                bk->block(a_rt ? rp : sp, a_rt ? sp : rp, k32, cblk);
+                float* cblk = cbuf + q * BG_BLK;
                 const f32_gemm_epi* ep = 0;
                 if (need_epi) {
                     e = e0;
@@ -435,6 +604,86 @@ static void bg_gemm_range(const f32_gemm_desc* d, const bg_kernel* bk, int64_t m
                 }
                 bk->epi(cblk, d->c + m * rsc + n, rsc, mr, nr, ep);
                 if (post) f32_gemm_post(d, m, mr, n, nr);
+            }
+        }
+    }
+#ifdef BG_HAVE_X86
+    if (bk->amx) {
+        bg_amx_end();
+        __atomic_fetch_add(&bg_amx_runs, 1, __ATOMIC_RELAXED);
+    }
+#endif
+}
+/* Output channels [m0, m1) x padded positions [q0, q1) (q0 a multiple of 32) of a stride-1
+ * convolution of one image: d's A is the prepacked [Cout][taps][Cp] weights, C / D / bias
+ * as a conv's (Y[co * rsc + pixel]). ws: bg_win_ws_bytes over the step's positions. */
+static void bg_conv_window_range(const f32_gemm_desc* d, const bg_kernel* bk,
+                                 const bg_win_geom* g, int64_t m0, int64_t m1, int64_t q0,
+                                 int64_t q1, char* ws) {
+    const int64_t np_all = g->OH * g->Wp, nsteps = g->KH * g->KW * (g->Cp / BG_T);
+    const int64_t chunk = bg_win_chunk(g, np_all), ldw = bg_win_ldw(g, chunk);
+    const int64_t halo = bg_win_halo(g), pstride = nsteps * BG_BLK, rsc = d->rsc;
+    uint32_t* win = (uint32_t*)ws;
+    float* cbuf = (float*)(ws + ((g->Cp / 2 * ldw * 4 + 63) / 64) * 64);
+    int64_t* koff = (int64_t*)(cbuf + BG_MAXP * BG_BLK);
+    const int post = f32_gemm_needs_post(d), fuse_d = f32_gemm_fuse_d(d);
+    const f32_gemm_epi e0 = f32_gemm_tile_epi(d);
+    const int need_epi = e0.alpha != 1.f || d->bias_mode != F32_GEMM_BIAS_NONE ||
+                         e0.lo != -INFINITY || e0.hi != INFINITY || fuse_d;
+    f32_gemm_epi e;
+    if (q1 > np_all) q1 = np_all;
+    if (m0 >= m1 || q0 >= q1) return;
+    { /* K step (tap, channel block) -> its rows' offset in a window, in uint16 elements */
+        int64_t kk = 0;
+        for (int64_t kh = 0; kh < g->KH; ++kh)
+            for (int64_t kw = 0; kw < g->KW; ++kw)
+                for (int64_t cb = 0; cb < g->Cp / BG_T; ++cb, ++kk)
+                    koff[kk] = 2 * (cb * 16 * ldw + kh * g->DH * g->Wp + kw * g->DW);
+    }
+#ifdef BG_HAVE_X86
+    if (bk->amx) bg_amx_begin();
+#endif
+    for (int64_t c0 = q0; c0 < q1; c0 += chunk) {
+        const int64_t cn = q1 - c0 < chunk ? q1 - c0 : chunk;
+        const int64_t cp = (cn + BG_T - 1) / BG_T;
+        bk->win_fill(g, c0, cp * BG_T + halo, ldw, win);
+        for (int64_t s = m0; s < m1; s += BG_T) {
+            const uint16_t* sp = (const uint16_t*)(const void*)d->a + (s / BG_T) * pstride;
+            const int mr = (int)(m1 - s < BG_T ? m1 - s : BG_T);
+            for (int64_t g0 = 0; g0 < cp; g0 += BG_MAXP) { /* groups of blocks */
+                const int64_t gn = cp - g0 < BG_MAXP ? cp - g0 : BG_MAXP;
+                int64_t ks = 0;
+                do {
+                    const int64_t ns = nsteps - ks < BG_KS ? nsteps - ks : BG_KS;
+                    for (int64_t q = 0; q < gn; ++q)
+                        bk->block(sp + ks * BG_BLK, (const uint16_t*)(win + (g0 + q) * BG_T),
+                                  koff + ks, 2 * ldw, 32, ns, cbuf + q * BG_BLK, ks > 0);
+                    ks += ns;
+                } while (ks < nsteps);
+                for (int64_t q = 0; q < gn; ++q) { /* the block's positions, row by row */
+                    const int64_t qb = c0 + (g0 + q) * BG_T;
+                    int64_t j = 0;
+                    while (j < BG_T && qb + j < c0 + cn) {
+                        const int64_t pos = qb + j, oh = pos / g->Wp, ow = pos % g->Wp;
+                        int64_t run = g->Wp - ow; /* to the end of the padded row */
+                        if (run > BG_T - j) run = BG_T - j;
+                        if (run > c0 + cn - pos) run = c0 + cn - pos;
+                        if (ow < g->OW) {
+                            const int nr = (int)(g->OW - ow < run ? g->OW - ow : run);
+                            const int64_t n = oh * g->OW + ow;
+                            const f32_gemm_epi* ep = 0;
+                            if (need_epi) {
+                                e = e0;
+                                if (d->bias_mode == F32_GEMM_BIAS_ROW) e.bias_r = d->bias + s;
+                                if (fuse_d) e.d = d->d + s * d->rsd + n;
+                                ep = &e;
+                            }
+                            bk->epi(cbuf + q * BG_BLK + j, d->c + s * rsc + n, rsc, mr, nr, ep);
+                            if (post) f32_gemm_post(d, s, mr, n, nr);
+                        }
+                        j += run;
+                    }
+                }
             }
         }
     }

@@ -157,6 +157,12 @@ cdef extern from "bf16_gemm.h" nogil:
                             int64_t mcount, int64_t K, unsigned short* dst)
     void bg_pack_b__generic(const float* b, int64_t rsb, int64_t csb, int64_t n0,
                             int64_t ncount, int64_t K, unsigned short* dst)
+    ctypedef struct bg_win_geom:
+        const float* x
+        int64_t Cin, Cp, H, W, KH, KW, PH, PW, DH, DW, OH, OW, Wp
+    int64_t bg_win_ws_bytes(const bg_win_geom* g, int64_t positions)
+    void bg_conv_window_range(const f32_gemm_desc* d, const bg_kernel* bk, const bg_win_geom* g,
+                              int64_t m0, int64_t m1, int64_t q0, int64_t q1, char* ws)
     int bg_amx_usable()
     int bg_amx_enabled
     unsigned long long bg_amx_runs
@@ -281,6 +287,24 @@ cdef void setup_item(const dsl_step* s, char** p, int64_t item, f32_gemm_desc* d
             conv_geom_set(&d.conv, q, <const float*>p[s.t[0]] + (n * q.Cin + g * cig) * q.H * q.W)
 
 
+cdef inline void win_geom(const dsl_gemm_params* q, const float* x, bg_win_geom* g) noexcept nogil:
+    """The window geometry of a bf16 == 2 CONV step (K = taps * Cp) for image x."""
+    g.x = x
+    g.Cin = q.Cin
+    g.Cp = q.K // (q.KH * q.KW) if q.KH * q.KW > 0 else 0
+    g.H = q.H
+    g.W = q.W
+    g.KH = q.KH
+    g.KW = q.KW
+    g.PH = q.PH
+    g.PW = q.PW
+    g.DH = q.DH
+    g.DW = q.DW
+    g.OH = q.OH
+    g.OW = q.OW
+    g.Wp = q.OW + (q.KW - 1) * q.DW
+
+
 cdef struct gemm_ctx:
     const dsl_step* s
     char** p
@@ -296,12 +320,19 @@ cdef int64_t gemm_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noe
     """Rectangles [lo, hi) of the flattened (item, rectangle) list of a step."""
     cdef const gemm_ctx* x = <const gemm_ctx*>vctx
     cdef f32_gemm_desc d
+    cdef bg_win_geom g
     cdef int64_t r, m0, m1, n0, n1
     cdef int part
     for r in range(lo, hi):
         memcpy(&d, x.base, sizeof(f32_gemm_desc))
         setup_item(x.s, x.p, r // x.rpi, &d)
         part = <int>(r % x.rpi)
+        if x.bf16 == 2:  # a stride-1 conv from pair-interleaved windows of its image
+            win_geom(P(x.s), <const float*>x.p[x.s.t[0]] + (r // x.rpi) * P(x.s).Cin * P(x.s).H * P(x.s).W, &g)
+            f32_split(d.M, 32, part // x.tn, x.tm, &m0, &m1)
+            f32_split(g.OH * g.Wp, 32, part % x.tn, x.tn, &n0, &n1)
+            bg_conv_window_range(&d, &x.bk, &g, m0, m1, n0, n1, x.ws + chunk * x.wsz)
+            continue
         if x.s.op == DSL_OP_CONV and P(x.s).pixel_rows:
             f32_split(d.N, d.k.nr, part, x.rpi, &n0, &n1)
             f32_conv_pixel_rows(&d, <int>P(x.s).direct, n0, n1, <float*>(x.ws + chunk * x.wsz))
@@ -335,6 +366,7 @@ cdef int run_gemm_like(const dsl_step* s, char** p, const dsl_exec* x) noexcept 
     cdef int rc = fill_header(s, p, x.cap, &base)
     cdef int nt = cap_threads(q, x.nt), nth, rpi, tm = 1, tn = 1, a_rt, b_rt, k
     cdef int64_t items = 1
+    cdef bg_win_geom wg
     if rc != DSL_OK:
         return rc
     if s.op == DSL_OP_MATMUL:
@@ -358,12 +390,21 @@ cdef int run_gemm_like(const dsl_step* s, char** p, const dsl_exec* x) noexcept 
     # the workspace must hold what one f32_gemm_range call packs
     base.a_kind = F32_GEMM_A_STRIDED if a_rt else F32_GEMM_A_PACKED
     base.b_kind = F32_GEMM_B_STRIDED if b_rt else F32_GEMM_B_PACKED
-    ctx.bf16 = q.bf16 != 0
+    ctx.bf16 = <int>q.bf16
+    if ctx.bf16 < 0 or ctx.bf16 > 2:
+        return DSL_ERR_BAD_PARAM
     if ctx.bf16:
-        # GEMM: A (M rows) packed per call; CONV: B (N columns); never MatMul / pixel rows
+        # GEMM: A (M rows) packed per call; CONV: B (N columns); never MatMul / pixel rows;
+        # 2: a stride-1 ungrouped CONV from windows, K = taps * Cp
         if s.op == DSL_OP_MATMUL or (s.op == DSL_OP_CONV and q.pixel_rows):
             return DSL_ERR_BAD_PARAM
-        if bg_ws_bytes(base.M if a_rt else base.N, base.K) > q.ws_bytes:
+        if ctx.bf16 == 2:
+            win_geom(q, NULL, &wg)
+            if (s.op != DSL_OP_CONV or q.groups != 1 or q.SH != 1 or q.SW != 1 or wg.Cp <= 0
+                    or wg.Cp % 32 != 0 or wg.Cp < q.Cin or wg.Cp * q.KH * q.KW != base.K
+                    or bg_win_ws_bytes(&wg, q.OH * wg.Wp) > q.ws_bytes):
+                return DSL_ERR_BAD_PARAM
+        elif bg_ws_bytes(base.M if a_rt else base.N, base.K) > q.ws_bytes:
             return DSL_ERR_BAD_PARAM
         bg_select(x.cap, &ctx.bk)
     elif s.op == DSL_OP_CONV and q.pixel_rows:
@@ -380,7 +421,11 @@ cdef int run_gemm_like(const dsl_step* s, char** p, const dsl_exec* x) noexcept 
     nth = dsl_threads_for(items * base.M * base.N * (base.K if base.K > 0 else 1),
                           MIN_MACS_PER_THREAD, nt)
     rpi = <int>(nth // gcd(items, nth))
-    if s.op == DSL_OP_CONV and q.pixel_rows:
+    if ctx.bf16 == 2 and rpi > 1:  # positions as the columns (each part fills its windows)
+        base.N = q.OH * wg.Wp
+        f32_gemm_grid(&base, 0, 1, rpi, &tm, &tn)
+        base.N = q.N
+    elif s.op == DSL_OP_CONV and q.pixel_rows:
         tn = rpi  # split the output channels
     elif rpi > 1:
         if s.op == DSL_OP_CONV and not q.direct:
@@ -831,6 +876,27 @@ def bf16_workspace_bytes(int64_t rows, int64_t K):
     """Workspace bytes per thread of a bfloat16 GEMM whose run-time operand has ``rows``
     rows (GEMM: M, CONV: N)."""
     return int(bg_ws_bytes(rows, K))
+
+
+def bf16_window_workspace_bytes(dict geom, int64_t cp):
+    """Workspace bytes per thread of a windowed bf16 conv (bf16 == 2) of NCHW geometry
+    ``geom`` (ops/gemm.py conv_geometry_fields) with ``cp`` padded channels."""
+    cdef bg_win_geom g
+    g.x = NULL
+    g.Cin = geom["Cin"]
+    g.Cp = cp
+    g.H = geom["H"]
+    g.W = geom["W"]
+    g.KH = geom["KH"]
+    g.KW = geom["KW"]
+    g.PH = geom["PH"]
+    g.PW = geom["PW"]
+    g.DH = geom["DH"]
+    g.DW = geom["DW"]
+    g.OH = geom["OH"]
+    g.OW = geom["OW"]
+    g.Wp = g.OW + (g.KW - 1) * g.DW
+    return int(bg_win_ws_bytes(&g, g.OH * g.Wp))
 
 
 def bf16_amx_available():

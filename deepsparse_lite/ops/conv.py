@@ -257,6 +257,22 @@ def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, 
             return
     direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
                  and list(out_sp) == list(x_sp))
+    if b.precision == "bf16" and bf16_window_eligible(G, cin, strides, khw):
+        # stride 1: B read from pair-interleaved windows of the input, K = (tap, channel)
+        cp = _round_up(cin, 32)
+        taps = khw
+        w2 = np.zeros((cout, taps, cp), np.float32)
+        w2[:, :, :cin] = w.reshape(cout, cin, taps).transpose(0, 2, 1)
+        kg = _kgemm()
+        packed = kg.bf16_pack_a(w2.reshape(cout, taps * cp))
+        wsb = kg.bf16_window_workspace_bytes(geom, cp)
+        emit_gemm_step(b, GemmOp.CONV, [x, b.const(packed, name=f"{node.name}_bf16w"), y],
+                       M, N, taps * cp, mc=_round_up(M, 32), kc=taps * cp, nc=_round_up(N, 32),
+                       ws_floats=(wsb + 3) // 4, act=act, bias=bt, bias_mode=BIAS_ROW, **geom,
+                       d=d, rsd=N, csd=1, bf16=2)
+        if info is not None:
+            note(b, path="dense", **info)
+        return
     if b.precision == "bf16":  # bfloat16 operands, fp32 accumulation (csrc/bf16_gemm.h)
         kg = _kgemm()
         packed = np.concatenate([kg.bf16_pack_a(w[g * cog:(g + 1) * cog].reshape(cog, K))
@@ -300,6 +316,17 @@ def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, 
                    bias_mode=BIAS_ROW, direct=direct, **geom, d=d, rsd=N, csd=1)
     if info is not None:
         note(b, path="dense", **info)
+
+
+def bf16_window_eligible(groups: int, cin: int, strides, taps: int) -> bool:
+    """Whether a bf16 conv reads its input through windows (csrc/bf16_gemm.h
+    bg_conv_window_range) rather than im2col: a k x k kernel (a 1x1 conv's B is a plain
+    matrix, packed faster as one: 7x7 512 -> 2048 0.067 ms vs 0.116 through windows,
+    Intel, 2 threads), stride 1, one group, and channels that fill 32-channel K steps (at
+    most a quarter of them padding)."""
+    cp = _round_up(cin, 32)
+    return (taps > 1 and groups == 1 and all(int(s) == 1 for s in strides) and cin >= 32
+            and cp * 4 <= cin * 5)
 
 
 def pixel_rows_better(pixels: int, cout: int, isa: int) -> bool:
