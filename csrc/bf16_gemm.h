@@ -66,6 +66,12 @@ static inline int64_t bg_ws_bytes(int64_t rows, int64_t K) {
            BG_MAXP * BG_BLK * 4 + bg_k32(K) * 8 + 128;
 }
 
+/* ... and of a MatMul with both operands at run time: B's columns of the rectangle are
+ * packed first (all of K), then it runs like a prepacked B. */
+static inline int64_t bg_ws_bytes_both(int64_t M, int64_t N, int64_t K) {
+    return bg_ws_bytes(M, K) + bg_packed_elems(N, K) * 2 + 64;
+}
+
 /* ---- packing (generic; the compile-time packers use these too) ----------------------- */
 
 /* Rows [m0, m0 + mcount) of a[m * rsa + k * csa] (k < K) into A-layout panels at dst,
@@ -488,7 +494,46 @@ BG_BF16 void bg_win_fill__avx512(const bg_win_geom* g, int64_t f0, int64_t lw, i
         }
     }
 }
+/* Peak probes (benchmarks/kernels.py): `iters` rounds of 4 tdpbf16ps (2 x 2 tiles) on
+ * L1-resident operands / 16 independent vdpbf16ps; returns the FLOPs done. */
+BG_AMX double bg_amx_peak(int64_t iters, float* sink) {
+    static uint16_t a[1024] __attribute__((aligned(64))), b[1024] __attribute__((aligned(64)));
+    float c[256] __attribute__((aligned(64)));
+    bg_amx_begin();
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_loadd(4, a, 64);
+    _tile_loadd(5, a + 512, 64);
+    _tile_loadd(6, b, 64);
+    _tile_loadd(7, b + 512, 64);
+    for (int64_t i = 0; i < iters; ++i) {
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c, 64);
+    bg_amx_end();
+    *sink = c[0];
+    return (double)iters * 4 * 16 * 16 * 32 * 2;
+}
+
+BG_BF16 double bg_dpbf16_peak(int64_t iters, float* sink) {
+    __m512 acc[16];
+    const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3f803f80), y = x;
+    for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
+    for (int64_t it = 0; it < iters; ++it)
+        for (int i = 0; i < 16; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], x, y);
+    __m512 t = acc[0];
+    for (int i = 1; i < 16; ++i) t = _mm512_add_ps(t, acc[i]);
+    *sink = _mm512_reduce_add_ps(t);
+    return (double)iters * 16 * 16 * 2 * 2;
+}
 #else
+static inline double bg_amx_peak(int64_t iters, float* sink) { (void)iters; *sink = 0; return 0; }
+static inline double bg_dpbf16_peak(int64_t iters, float* sink) { (void)iters; *sink = 0; return 0; }
 static inline int bg_amx_usable(void) { return 0; }
 #endif
 
@@ -526,19 +571,39 @@ static inline void bg_select(int cap, bg_kernel* k) {
 #endif
 }
 
+/* B's columns [n0, n1) (run time: strided or im2col) into B-layout panels at pk. */
+static void bg_pack_b_runtime(const f32_gemm_desc* d, const bg_kernel* bk, int64_t n0,
+                              int64_t n1, float* stage, uint16_t* pk) {
+    const int64_t K = d->K, pstride = bg_k32(K) * BG_BLK;
+    for (int64_t q = 0; q * BG_T < n1 - n0; ++q) {
+        const int64_t j0 = n0 + q * BG_T, jn = n1 - j0 < BG_T ? n1 - j0 : BG_T;
+        for (int64_t pc = 0; pc < K; pc += BG_KT) {
+            const int64_t kt = K - pc < BG_KT ? K - pc : BG_KT;
+            if (d->b_kind == F32_GEMM_B_STRIDED)
+                d->k.pack_b(d->b, d->rsb, d->csb, pc, kt, j0, jn, BG_T, stage);
+            else
+                d->k.pack_im2col(&d->conv, pc, kt, j0, jn, BG_T, stage);
+            bk->cvt_b(stage, kt, pk + q * pstride + (pc / BG_T) * BG_BLK);
+        }
+    }
+}
+
 /* C[m0:m1, n0:n1] of the product described by d (f32_gemm.h's descriptor; a / b point at
- * bf16 layouts when prepacked: exactly one operand is prepacked). m0 / n0 must be multiples
- * of 32 on the prepacked side. ws: bg_ws_bytes of the run-time side's extent. */
+ * bf16 layouts when prepacked). m0 / n0 must be multiples of 32 on a prepacked side. With
+ * both operands at run time (MatMul) B's columns are packed first. ws: bg_ws_bytes of the
+ * run-time side's extent (bg_ws_bytes_both for a MatMul). */
 static void bg_gemm_range(const f32_gemm_desc* d, const bg_kernel* bk, int64_t m0, int64_t m1,
                           int64_t n0, int64_t n1, char* ws) {
     const int64_t K = d->K, k32 = bg_k32(K), pstride = k32 * BG_BLK, rsc = d->rsc;
     const int a_rt = d->a_kind != F32_GEMM_A_PACKED;
+    const int both = a_rt && d->b_kind != F32_GEMM_B_PACKED;
     const int64_t rt_rows = a_rt ? m1 - m0 : n1 - n0;
     const int64_t chunk = bg_chunk_rows(rt_rows, K);
     uint16_t* pk = (uint16_t*)ws;
     float* stage = (float*)(ws + ((chunk * k32 * BG_T * 2 + 63) / 64) * 64);
     float* cbuf = stage + BG_KT * BG_T; /* BG_MAXP blocks */
     int64_t* koff = (int64_t*)(cbuf + BG_MAXP * BG_BLK);
+    uint16_t* bpk = (uint16_t*)(ws + ((bg_ws_bytes(rt_rows, K) + 63) / 64) * 64);
     const int post = f32_gemm_needs_post(d), fuse_d = f32_gemm_fuse_d(d);
     const f32_gemm_epi e0 = f32_gemm_tile_epi(d);
     const int need_epi = e0.alpha != 1.f || d->bias_mode != F32_GEMM_BIAS_NONE ||
@@ -546,6 +611,7 @@ static void bg_gemm_range(const f32_gemm_desc* d, const bg_kernel* bk, int64_t m
     f32_gemm_epi e;
     if (m0 >= m1 || n0 >= n1) return;
     for (int64_t kk = 0; kk < k32; ++kk) koff[kk] = kk * BG_BLK;
+    if (both) bg_pack_b_runtime(d, bk, n0, n1, stage, bpk);
 #ifdef BG_HAVE_X86
     if (bk->amx) bg_amx_begin();
 #endif
@@ -553,26 +619,16 @@ static void bg_gemm_range(const f32_gemm_desc* d, const bg_kernel* bk, int64_t m
         const int64_t cn = ((a_rt ? m1 : n1) - c0) < chunk ? ((a_rt ? m1 : n1) - c0) : chunk;
         const int64_t cp = (cn + BG_T - 1) / BG_T; /* run-time panels in the chunk */
         /* pack the chunk, all of K */
-        if (a_rt) {
+        if (a_rt)
             bk->pack_a(d->a, d->rsa, d->csa, c0, cn, K, pk);
-        } else {
-            for (int64_t q = 0; q < cp; ++q) {
-                const int64_t j0 = c0 + q * BG_T, jn = (c0 + cn - j0) < BG_T ? c0 + cn - j0 : BG_T;
-                for (int64_t pc = 0; pc < K; pc += BG_KT) {
-                    const int64_t kt = K - pc < BG_KT ? K - pc : BG_KT;
-                    if (d->b_kind == F32_GEMM_B_STRIDED)
-                        d->k.pack_b(d->b, d->rsb, d->csb, pc, kt, j0, jn, BG_T, stage);
-                    else
-                        d->k.pack_im2col(&d->conv, pc, kt, j0, jn, BG_T, stage);
-                    bk->cvt_b(stage, kt, pk + q * pstride + (pc / BG_T) * BG_BLK);
-                }
-            }
-        }
-        /* the prepacked side's panels over [lo, hi) */
-        const int64_t lo = a_rt ? n0 : m0, hi = a_rt ? n1 : m1;
-        const uint16_t* pre = (const uint16_t*)(a_rt ? (const void*)d->b : (const void*)d->a);
+        else
+            bg_pack_b_runtime(d, bk, c0, c0 + cn, stage, pk);
+        /* the prepacked side's panels over [lo, hi) (packed above from n0 when both) */
+        const int64_t lo = a_rt ? n0 : m0, hi = a_rt ? n1 : m1, origin = both ? n0 : 0;
+        const uint16_t* pre = both ? bpk
+                                   : (const uint16_t*)(a_rt ? (const void*)d->b : (const void*)d->a);
         for (int64_t s = lo; s < hi; s += BG_T) {
-            const uint16_t* sp = pre + (s / BG_T) * pstride;
+            const uint16_t* sp = pre + ((s - origin) / BG_T) * pstride;
             const int sn = (int)(hi - s < BG_T ? hi - s : BG_T);
             int64_t ks = 0;
             do { /* (one pass with no K step for K = 0: the blocks are zero) */

@@ -152,6 +152,7 @@ cdef extern from "bf16_gemm.h" nogil:
     void bg_gemm_range(const f32_gemm_desc* d, const bg_kernel* bk, int64_t m0, int64_t m1,
                        int64_t n0, int64_t n1, char* ws)
     int64_t bg_ws_bytes(int64_t rows, int64_t K)
+    int64_t bg_ws_bytes_both(int64_t M, int64_t N, int64_t K)
     int64_t bg_packed_elems(int64_t rows, int64_t K)
     void bg_pack_a__generic(const float* a, int64_t rsa, int64_t csa, int64_t m0,
                             int64_t mcount, int64_t K, unsigned short* dst)
@@ -164,6 +165,9 @@ cdef extern from "bf16_gemm.h" nogil:
     void bg_conv_window_range(const f32_gemm_desc* d, const bg_kernel* bk, const bg_win_geom* g,
                               int64_t m0, int64_t m1, int64_t q0, int64_t q1, char* ws)
     int bg_amx_usable()
+    double bg_amx_peak(int64_t iters, float* sink)
+    double bg_dpbf16_peak(int64_t iters, float* sink)
+    int dsl_cpu_has_avx512bf16()
     int bg_amx_enabled
     unsigned long long bg_amx_runs
     int BG_T
@@ -394,15 +398,18 @@ cdef int run_gemm_like(const dsl_step* s, char** p, const dsl_exec* x) noexcept 
     if ctx.bf16 < 0 or ctx.bf16 > 2:
         return DSL_ERR_BAD_PARAM
     if ctx.bf16:
-        # GEMM: A (M rows) packed per call; CONV: B (N columns); never MatMul / pixel rows;
-        # 2: a stride-1 ungrouped CONV from windows, K = taps * Cp
-        if s.op == DSL_OP_MATMUL or (s.op == DSL_OP_CONV and q.pixel_rows):
+        # GEMM: A (M rows) packed per call; CONV: B (N columns); MATMUL: both; never pixel
+        # rows; 2: a stride-1 ungrouped CONV from windows, K = taps * Cp
+        if s.op == DSL_OP_CONV and q.pixel_rows:
             return DSL_ERR_BAD_PARAM
         if ctx.bf16 == 2:
             win_geom(q, NULL, &wg)
             if (s.op != DSL_OP_CONV or q.groups != 1 or q.SH != 1 or q.SW != 1 or wg.Cp <= 0
                     or wg.Cp % 32 != 0 or wg.Cp < q.Cin or wg.Cp * q.KH * q.KW != base.K
                     or bg_win_ws_bytes(&wg, q.OH * wg.Wp) > q.ws_bytes):
+                return DSL_ERR_BAD_PARAM
+        elif s.op == DSL_OP_MATMUL:
+            if bg_ws_bytes_both(base.M, base.N, base.K) > q.ws_bytes:
                 return DSL_ERR_BAD_PARAM
         elif bg_ws_bytes(base.M if a_rt else base.N, base.K) > q.ws_bytes:
             return DSL_ERR_BAD_PARAM
@@ -433,7 +440,7 @@ cdef int run_gemm_like(const dsl_step* s, char** p, const dsl_exec* x) noexcept 
         f32_gemm_grid(&base, a_rt, b_rt, rpi, &tm, &tn)
     if ctx.bf16:
         dsl_hit(x, DSL_KV_BGEMM, ctx.bk.form)
-        if b_rt:
+        if b_rt and ctx.bf16 != 2:
             dsl_hit(x, DSL_KV_GEMM_PACK, base.k.pack_form)
         if base.act != 0:
             dsl_hit(x, DSL_KV_UNARY, base.k.act_form)
@@ -872,9 +879,12 @@ def bf16_packed_elems(int64_t rows, int64_t K):
     return int(bg_packed_elems(rows, K))
 
 
-def bf16_workspace_bytes(int64_t rows, int64_t K):
+def bf16_workspace_bytes(int64_t rows, int64_t K, int64_t both_n=-1):
     """Workspace bytes per thread of a bfloat16 GEMM whose run-time operand has ``rows``
-    rows (GEMM: M, CONV: N)."""
+    rows (GEMM: M, CONV: N); a MatMul (both operands at run time) passes its N as
+    ``both_n``."""
+    if both_n >= 0:
+        return int(bg_ws_bytes_both(rows, both_n, K))
     return int(bg_ws_bytes(rows, K))
 
 
@@ -897,6 +907,23 @@ def bf16_window_workspace_bytes(dict geom, int64_t cp):
     g.OW = geom["OW"]
     g.Wp = g.OW + (g.KW - 1) * g.DW
     return int(bg_win_ws_bytes(&g, g.OH * g.Wp))
+
+
+def bf16_peak_gflops(bint amx=True, int64_t iters=2000000):
+    """This thread's bfloat16 multiply-add throughput (GFLOP/s, fp32 accumulation): AMX
+    tdpbf16ps (``amx``, where bf16_amx_available) or AVX-512 BF16 vdpbf16ps, on operands in
+    registers / L1: the ceiling the bf16 kernels are measured against."""
+    import time
+    cdef float sink = 0
+    cdef double flops = 0
+    if amx and not bg_amx_usable():
+        raise ValueError("no AMX-BF16 on this CPU (or the OS refused the tile data)")
+    if not amx and not dsl_cpu_has_avx512bf16():
+        raise ValueError("no AVX-512 BF16 on this CPU")
+    t0 = time.perf_counter()
+    with nogil:
+        flops = bg_amx_peak(iters, &sink) if amx else bg_dpbf16_peak(iters // 4, &sink)
+    return flops / (time.perf_counter() - t0) / 1e9
 
 
 def bf16_amx_available():

@@ -232,9 +232,15 @@ def emit_matmul(b: PlanBuilder, a: Tensor, bm: Tensor, y: Tensor, M: int, N: int
     if len(batch) > MAX_BATCH_DIMS:
         raise UnsupportedModelError(f"{node_desc}: more than {MAX_BATCH_DIMS} independent batch dims")
     nb = len(batch)
-    mc, kc, nc, ws = blocking(b.isa, M, N, K, True, True)
     bt = col_bias_const(b, bias, N)
-    emit_gemm_step(b, GemmOp.MATMUL, [a, bm, y], M, N, K, mc=mc, kc=kc, nc=nc, ws_floats=ws,
+    if b.precision == "bf16":  # both operands packed to bfloat16 per call
+        blk = bf16_blocking(M, N, K, M)
+        blk["ws_floats"] = (_kgemm().bf16_workspace_bytes(M, K, N) + 3) // 4
+        blk["bf16"] = 1
+    else:
+        mc, kc, nc, ws = blocking(b.isa, M, N, K, True, True)
+        blk = dict(mc=mc, kc=kc, nc=nc, ws_floats=ws)
+    emit_gemm_step(b, GemmOp.MATMUL, [a, bm, y], M, N, K, **blk,
                    act=act, bias=bt, bias_mode=BIAS_COL, d=d, rsd=rsd, csd=csd, alpha=alpha,
                    beta=beta, rsa=rsa, csa=csa, rsb=rsb, csb=csb, rsc=rsc, nb=nb,
                    batch=list(batch) + [1] * (MAX_BATCH_DIMS - nb), sa=list(sa), sb=list(sb),

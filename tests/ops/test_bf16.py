@@ -198,3 +198,24 @@ def test_conv_window_dilated_asymmetric(threads, cap, amx):
 def conv2d_abs(xa, wa):
     """An upper bound of sum |x||w| for the dilated conv above (every tap, every pixel)."""
     return np.full((1, wa.shape[0], 1, 1), float(xa.max() * wa.sum(axis=(1, 2, 3)).max()))
+
+
+@pytest.mark.parametrize("sa,sb", [((2, 37, 45), (2, 45, 70)), ((3, 2, 33, 64), (64, 31)),
+                                   ((1, 128, 64), (1, 64, 128))])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("cap", CAPS)
+def test_matmul_both_runtime(sa, sb, threads, cap, amx):
+    """MatMul with both operands at run time (attention's Q K^T, P V): B packed per call."""
+    rng = np.random.default_rng(len(sa) * 13 + sa[-1])
+    a = rng.standard_normal(sa).astype(np.float32)
+    b = rng.standard_normal(sb).astype(np.float32)
+    out = np.matmul(a, b).shape
+    model = _model([helper.make_node("MatMul", ["a", "b"], ["y"])],
+                   [helper.make_tensor_value_info("a", TP.FLOAT, sa),
+                    helper.make_tensor_value_info("b", TP.FLOAT, sb)],
+                   [helper.make_tensor_value_info("y", TP.FLOAT, out)], [])
+    plan, (y,) = _run(model, {"a": a, "b": b}, threads, cap)
+    from deepsparse_lite.step_params import GEMM, view
+    assert [int(view(s, GEMM)["bf16"]) for s in plan.steps if s["op"] == 502] == [1]
+    ar, br = bf16_round(a).astype(np.float64), bf16_round(b).astype(np.float64)
+    _close(y, np.matmul(ar, br), np.matmul(np.abs(ar), np.abs(br)), "matmul")
