@@ -171,10 +171,22 @@ static void bg_block__generic(const uint16_t* a, const uint16_t* b, const int64_
 typedef struct {
     const float* x; /* the image's first channel, NCHW */
     int64_t Cin, Cp, H, W, KH, KW, PH, PW, DH, DW, OH, OW, Wp;
+    int64_t SH, SW; /* stride (> 1 only undilated): the window holds phase planes */
 } bg_win_geom;
 
+/* A stride S conv is S x S stride-1 convs over phase planes: phase (a, b) of the padded
+ * input is element (S i + a, S j + b); tap (kh, kw) reads phase (kh % SH, kw % SW) at
+ * (kh / SH, kw / SW). Only the phases some tap reads are held: min(S, K) per axis (a 1x1
+ * stride-2 conv holds phase (0, 0) alone). Stride 1 has one phase and taps at kh DH Wp +
+ * kw DW. Wp = OW + ((KW - 1) DW) / SW. */
+static inline int64_t bg_win_phases_h(const bg_win_geom* g) { return g->SH < g->KH ? g->SH : g->KH; }
+static inline int64_t bg_win_phases_w(const bg_win_geom* g) { return g->SW < g->KW ? g->SW : g->KW; }
+static inline int64_t bg_win_phases(const bg_win_geom* g) {
+    return bg_win_phases_h(g) * bg_win_phases_w(g);
+}
+
 static inline int64_t bg_win_halo(const bg_win_geom* g) {
-    return (g->KH - 1) * g->DH * g->Wp + (g->KW - 1) * g->DW;
+    return ((g->KH - 1) * g->DH) / g->SH * g->Wp + ((g->KW - 1) * g->DW) / g->SW;
 }
 
 /* Positions (multiple of 32) per window chunk: the window within ~BG_WIN_BYTES. */
@@ -183,7 +195,7 @@ static inline int64_t bg_win_halo(const bg_win_geom* g) {
 #define BG_WIN_MAXPOS 512
 #endif
 static inline int64_t bg_win_chunk(const bg_win_geom* g, int64_t positions) {
-    const int64_t per = g->Cp * 2; /* bytes per window position */
+    const int64_t per = g->Cp * 2 * bg_win_phases(g); /* bytes per window position */
     int64_t p = (BG_WIN_BYTES / (per > 0 ? per : 1) - bg_win_halo(g)) / BG_T * BG_T;
     const int64_t all = (positions + BG_T - 1) / BG_T * BG_T;
     if (p < 4 * BG_T) p = 4 * BG_T;
@@ -198,21 +210,24 @@ static inline int64_t bg_win_ldw(const bg_win_geom* g, int64_t chunk) {
 /* Workspace bytes of one bg_conv_window_range call over `positions` positions. */
 static inline int64_t bg_win_ws_bytes(const bg_win_geom* g, int64_t positions) {
     const int64_t chunk = bg_win_chunk(g, positions);
-    return g->Cp / 2 * bg_win_ldw(g, chunk) * 4 + BG_MAXP * BG_BLK * 4 +
+    return g->Cp / 2 * bg_win_phases(g) * bg_win_ldw(g, chunk) * 4 + BG_MAXP * BG_BLK * 4 +
            g->KH * g->KW * (g->Cp / BG_T) * 8 + 128;
 }
 
-/* Padded positions [f0, f0 + lw) of channel pairs [0, Cp / 2) into win (rows ldw words):
- * zero outside the image and past Cin. */
+/* Padded positions [f0, f0 + lw) of channel pairs [0, Cp / 2) and phases into win (row
+ * (pair, phase) at (pair * phases + phase) * ldw words): zero outside the image and past
+ * Cin. */
 static void bg_win_fill__generic(const bg_win_geom* g, int64_t f0, int64_t lw, int64_t ldw,
                                  uint32_t* win) {
-    const int64_t hw = g->H * g->W;
-    for (int64_t cp = 0; cp < g->Cp / 2; ++cp) {
+    const int64_t hw = g->H * g->W, npw = bg_win_phases_w(g), nph = bg_win_phases(g);
+    for (int64_t r = 0; r < g->Cp / 2 * nph; ++r) {
+        const int64_t cp = r / nph, pa = (r % nph) / npw, pb = (r % nph) % npw;
         const float* x0 = 2 * cp < g->Cin ? g->x + 2 * cp * hw : 0;
         const float* x1 = 2 * cp + 1 < g->Cin ? g->x + (2 * cp + 1) * hw : 0;
-        uint32_t* row = win + cp * ldw;
+        uint32_t* row = win + r * ldw;
         for (int64_t w = 0; w < lw; ++w) {
-            const int64_t f = f0 + w, ih = f / g->Wp - g->PH, iw = f % g->Wp - g->PW;
+            const int64_t f = f0 + w;
+            const int64_t ih = (f / g->Wp) * g->SH + pa - g->PH, iw = (f % g->Wp) * g->SW + pb - g->PW;
             uint32_t v = 0;
             if (ih >= 0 && ih < g->H && iw >= 0 && iw < g->W) {
                 const int64_t o = ih * g->W + iw;
@@ -252,7 +267,7 @@ static uint64_t bg_amx_runs = 0;  /* rectangles run on AMX (tests) */
 #define DSL_TARGET_BF16 DSL_TARGET_AVX512 ",avx512bf16"
 #define BG_BF16 static __attribute__((target(DSL_TARGET_BF16)))
 #define BG_BF16_INL static inline __attribute__((always_inline, target(DSL_TARGET_BF16)))
-#define BG_AMX static __attribute__((target("amx-tile,amx-bf16")))
+#define BG_AMX static __attribute__((target(DSL_TARGET_AMX_BF16)))
 
 static inline int bg_amx_usable(void) {
     int st = __atomic_load_n(&bg_amx_state, __ATOMIC_ACQUIRE);
@@ -458,14 +473,45 @@ BG_BF16_INL void bg_zero_words(uint32_t* o, int64_t n) {
     }
 }
 
+/* n pair words from two fp32 rows read at stride 2 (x1 NULL: zero high halves) */
+BG_BF16_INL void bg_pairs_s2(const float* x0, const float* x1, int64_t n, uint32_t* o,
+                             __m512i idx) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    for (int64_t j = 0; j < n; j += 16) {
+        const int64_t left = n - j;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+        /* elements 2 i < 2 left: the first vector covers i < 8, the second i >= 8 */
+        const int64_t e = 2 * (left < 16 ? left : 16) - 1; /* last element read + 1 */
+        const __mmask16 la = e >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << e) - 1u);
+        const __mmask16 lb = e > 16 ? (__mmask16)((1u << (e - 16 < 16 ? e - 16 : 16)) - 1u) : 0;
+        const float* s0 = x0 + 2 * j;
+        const __m512 v0 = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(la, s0), even,
+                                                 _mm512_maskz_loadu_ps(lb, s0 + 16));
+        __m512 v1 = _mm512_setzero_ps();
+        if (x1) {
+            const float* s1 = x1 + 2 * j;
+            v1 = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(la, s1), even,
+                                        _mm512_maskz_loadu_ps(lb, s1 + 16));
+        }
+        const __m512i v = (__m512i)_mm512_cvtne2ps_pbh(v1, v0);
+        _mm512_mask_storeu_epi32((void*)(o + j), m, _mm512_permutexvar_epi16(idx, v));
+    }
+}
+
 BG_BF16 void bg_win_fill__avx512(const bg_win_geom* g, int64_t f0, int64_t lw, int64_t ldw,
                                  uint32_t* win) {
+    if (g->SW > 2) {
+        bg_win_fill__generic(g, f0, lw, ldw, win);
+        return;
+    }
     static const uint16_t order[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
                                        8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
     const __m512i idx = _mm512_loadu_si512((const void*)order);
-    const int64_t hw = g->H * g->W;
-    for (int64_t cp = 0; cp < g->Cp / 2; ++cp) {
-        uint32_t* row = win + cp * ldw;
+    const int64_t hw = g->H * g->W, npw = bg_win_phases_w(g), nph = bg_win_phases(g);
+    const int64_t S = g->SW;
+    for (int64_t r = 0; r < g->Cp / 2 * nph; ++r) {
+        const int64_t cp = r / nph, pa = (r % nph) / npw, pb = (r % nph) % npw;
+        uint32_t* row = win + r * ldw;
         if (2 * cp >= g->Cin) {
             bg_zero_words(row, lw);
             continue;
@@ -473,21 +519,29 @@ BG_BF16 void bg_win_fill__avx512(const bg_win_geom* g, int64_t f0, int64_t lw, i
         const float* x0 = g->x + 2 * cp * hw;
         const float* x1 = 2 * cp + 1 < g->Cin ? x0 + hw : 0;
         int64_t w = 0;
-        while (w < lw) { /* one padded row segment at a time */
-            const int64_t f = f0 + w, ihp = f / g->Wp, iwp = f % g->Wp;
-            int64_t seg = g->Wp - iwp;
+        while (w < lw) { /* one row of the phase plane at a time */
+            const int64_t f = f0 + w, i = f / g->Wp, j = f % g->Wp;
+            int64_t seg = g->Wp - j;
             if (seg > lw - w) seg = lw - w;
-            const int64_t ih = ihp - g->PH;
+            const int64_t ih = i * g->SH + pa - g->PH;
             uint32_t* o = row + w;
             if (ih < 0 || ih >= g->H) {
                 bg_zero_words(o, seg);
             } else {
-                int64_t a = g->PW - iwp, e = g->PW + g->W - iwp;
-                a = a < 0 ? 0 : (a > seg ? seg : a);
+                /* column j + t reads iw = (j + t) S + pb - PW: valid for t in [a, e) */
+                const int64_t c0 = j * S + pb - g->PW;
+                int64_t a = c0 >= 0 ? 0 : (-c0 + S - 1) / S;
+                int64_t e = g->W - c0 > 0 ? (g->W - c0 + S - 1) / S : 0;
+                a = a > seg ? seg : a;
                 e = e < a ? a : (e > seg ? seg : e);
                 if (a) bg_zero_words(o, a);
-                const int64_t src = ih * g->W + (iwp + a - g->PW);
-                bg_pairs(x0 + src, x1 ? x1 + src : 0, e - a, o + a, idx);
+                const int64_t src = ih * g->W + c0 + a * S;
+                if (e > a) {
+                    if (S == 1)
+                        bg_pairs(x0 + src, x1 ? x1 + src : 0, e - a, o + a, idx);
+                    else
+                        bg_pairs_s2(x0 + src, x1 ? x1 + src : 0, e - a, o + a, idx);
+                }
                 if (seg > e) bg_zero_words(o + e, seg - e);
             }
             w += seg;
@@ -680,7 +734,7 @@ static void bg_conv_window_range(const f32_gemm_desc* d, const bg_kernel* bk,
     const int64_t chunk = bg_win_chunk(g, np_all), ldw = bg_win_ldw(g, chunk);
     const int64_t halo = bg_win_halo(g), pstride = nsteps * BG_BLK, rsc = d->rsc;
     uint32_t* win = (uint32_t*)ws;
-    float* cbuf = (float*)(ws + ((g->Cp / 2 * ldw * 4 + 63) / 64) * 64);
+    float* cbuf = (float*)(ws + ((g->Cp / 2 * bg_win_phases(g) * ldw * 4 + 63) / 64) * 64);
     int64_t* koff = (int64_t*)(cbuf + BG_MAXP * BG_BLK);
     const int post = f32_gemm_needs_post(d), fuse_d = f32_gemm_fuse_d(d);
     const f32_gemm_epi e0 = f32_gemm_tile_epi(d);
@@ -689,12 +743,17 @@ static void bg_conv_window_range(const f32_gemm_desc* d, const bg_kernel* bk,
     f32_gemm_epi e;
     if (q1 > np_all) q1 = np_all;
     if (m0 >= m1 || q0 >= q1) return;
+    const int64_t nph = bg_win_phases(g), npw = bg_win_phases_w(g);
     { /* K step (tap, channel block) -> its rows' offset in a window, in uint16 elements */
         int64_t kk = 0;
         for (int64_t kh = 0; kh < g->KH; ++kh)
-            for (int64_t kw = 0; kw < g->KW; ++kw)
+            for (int64_t kw = 0; kw < g->KW; ++kw) {
+                const int64_t th = kh * g->DH, tw = kw * g->DW;
+                const int64_t phase = (th % g->SH) * npw + tw % g->SW;
                 for (int64_t cb = 0; cb < g->Cp / BG_T; ++cb, ++kk)
-                    koff[kk] = 2 * (cb * 16 * ldw + kh * g->DH * g->Wp + kw * g->DW);
+                    koff[kk] = 2 * ((cb * 16 * nph + phase) * ldw + (th / g->SH) * g->Wp +
+                                    tw / g->SW);
+            }
     }
 #ifdef BG_HAVE_X86
     if (bk->amx) bg_amx_begin();
@@ -713,7 +772,7 @@ static void bg_conv_window_range(const f32_gemm_desc* d, const bg_kernel* bk,
                     const int64_t ns = nsteps - ks < BG_KS ? nsteps - ks : BG_KS;
                     for (int64_t q = 0; q < gn; ++q)
                         bk->block(sp + ks * BG_BLK, (const uint16_t*)(win + (g0 + q) * BG_T),
-                                  koff + ks, 2 * ldw, 32, ns, cbuf + q * BG_BLK, ks > 0);
+                                  koff + ks, 2 * nph * ldw, 32, ns, cbuf + q * BG_BLK, ks > 0);
                     ks += ns;
                 } while (ks < nsteps);
                 for (int64_t q = 0; q < gn; ++q) { /* the block's positions, row by row */

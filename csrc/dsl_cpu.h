@@ -41,6 +41,7 @@
 #define DSL_TARGET_AVX512 "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c"
 #define DSL_TARGET_AVX512_VNNI DSL_TARGET_AVX512 ",avx512vnni"   /* the INT8 GEMM tile */
 #define DSL_TARGET_AMX_INT8 "amx-tile,amx-int8"                       /* AMX tiles (csrc/q8_conv.h) */
+#define DSL_TARGET_AMX_BF16 "amx-tile,amx-bf16"                       /* AMX tiles (csrc/bf16_gemm.h) */
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>

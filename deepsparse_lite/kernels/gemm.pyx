@@ -160,7 +160,7 @@ cdef extern from "bf16_gemm.h" nogil:
                             int64_t ncount, int64_t K, unsigned short* dst)
     ctypedef struct bg_win_geom:
         const float* x
-        int64_t Cin, Cp, H, W, KH, KW, PH, PW, DH, DW, OH, OW, Wp
+        int64_t Cin, Cp, H, W, KH, KW, PH, PW, DH, DW, OH, OW, Wp, SH, SW
     int64_t bg_win_ws_bytes(const bg_win_geom* g, int64_t positions)
     void bg_conv_window_range(const f32_gemm_desc* d, const bg_kernel* bk, const bg_win_geom* g,
                               int64_t m0, int64_t m1, int64_t q0, int64_t q1, char* ws)
@@ -306,7 +306,9 @@ cdef inline void win_geom(const dsl_gemm_params* q, const float* x, bg_win_geom*
     g.DW = q.DW
     g.OH = q.OH
     g.OW = q.OW
-    g.Wp = q.OW + (q.KW - 1) * q.DW
+    g.SH = q.SH if q.SH > 0 else 1
+    g.SW = q.SW if q.SW > 0 else 1
+    g.Wp = q.OW + ((q.KW - 1) * q.DW) // g.SW
 
 
 cdef struct gemm_ctx:
@@ -404,7 +406,8 @@ cdef int run_gemm_like(const dsl_step* s, char** p, const dsl_exec* x) noexcept 
             return DSL_ERR_BAD_PARAM
         if ctx.bf16 == 2:
             win_geom(q, NULL, &wg)
-            if (s.op != DSL_OP_CONV or q.groups != 1 or q.SH != 1 or q.SW != 1 or wg.Cp <= 0
+            if (s.op != DSL_OP_CONV or q.groups != 1 or q.SH < 1 or q.SW < 1 or wg.Cp <= 0
+                    or ((q.SH > 1 or q.SW > 1) and (q.DH != 1 or q.DW != 1))
                     or wg.Cp % 32 != 0 or wg.Cp < q.Cin or wg.Cp * q.KH * q.KW != base.K
                     or bg_win_ws_bytes(&wg, q.OH * wg.Wp) > q.ws_bytes):
                 return DSL_ERR_BAD_PARAM
@@ -905,7 +908,9 @@ def bf16_window_workspace_bytes(dict geom, int64_t cp):
     g.DW = geom["DW"]
     g.OH = geom["OH"]
     g.OW = geom["OW"]
-    g.Wp = g.OW + (g.KW - 1) * g.DW
+    g.SH = geom["SH"]
+    g.SW = geom["SW"]
+    g.Wp = g.OW + ((g.KW - 1) * g.DW) // g.SW
     return int(bg_win_ws_bytes(&g, g.OH * g.Wp))
 
 

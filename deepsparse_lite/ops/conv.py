@@ -257,7 +257,7 @@ def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, 
             return
     direct = int(khw == 1 and all(s == 1 for s in strides) and all(p == 0 for p in pads)
                  and list(out_sp) == list(x_sp))
-    if b.precision == "bf16" and bf16_window_eligible(G, cin, strides, khw):
+    if b.precision == "bf16" and bf16_window_eligible(G, cin, strides, khw, dil):
         # stride 1: B read from pair-interleaved windows of the input, K = (tap, channel)
         cp = _round_up(cin, 32)
         taps = khw
@@ -318,15 +318,20 @@ def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, 
         note(b, path="dense", **info)
 
 
-def bf16_window_eligible(groups: int, cin: int, strides, taps: int) -> bool:
+def bf16_window_eligible(groups: int, cin: int, strides, taps: int, dil=(1, 1)) -> bool:
     """Whether a bf16 conv reads its input through windows (csrc/bf16_gemm.h
-    bg_conv_window_range) rather than im2col: a k x k kernel (a 1x1 conv's B is a plain
-    matrix, packed faster as one: 7x7 512 -> 2048 0.067 ms vs 0.116 through windows,
-    Intel, 2 threads), stride 1, one group, and channels that fill 32-channel K steps (at
-    most a quarter of them padding)."""
+    bg_conv_window_range) rather than im2col: one group, channels that fill 32-channel K
+    steps (at most a quarter of them padding), and a k x k kernel at stride 1 (a 1x1
+    conv's B is a plain matrix, packed faster as one: 7x7 512 -> 2048 0.067 ms vs 0.116
+    through windows, Intel, 2 threads) or any kernel at stride 2 undilated (phase planes:
+    the im2col gather at stride 2 is the slow part)."""
     cp = _round_up(cin, 32)
-    return (taps > 1 and groups == 1 and all(int(s) == 1 for s in strides) and cin >= 32
-            and cp * 4 <= cin * 5)
+    s = [int(v) for v in strides]
+    if groups != 1 or cin < 32 or cp * 4 > cin * 5:
+        return False
+    if all(v == 1 for v in s):
+        return taps > 1
+    return all(v in (1, 2) for v in s) and all(int(d) == 1 for d in dil)
 
 
 def pixel_rows_better(pixels: int, cout: int, isa: int) -> bool:

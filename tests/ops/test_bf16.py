@@ -219,3 +219,38 @@ def test_matmul_both_runtime(sa, sb, threads, cap, amx):
     assert [int(view(s, GEMM)["bf16"]) for s in plan.steps if s["op"] == 502] == [1]
     ar, br = bf16_round(a).astype(np.float64), bf16_round(b).astype(np.float64)
     _close(y, np.matmul(ar, br), np.matmul(np.abs(ar), np.abs(br)), "matmul")
+
+
+@pytest.mark.parametrize("cin,cout,hw,kernel,strides,pads", [
+    (64, 48, (14, 14), (3, 3), (2, 2), (1, 1, 1, 1)),    # ResNet's stride-2 3x3
+    (64, 40, (15, 13), (3, 3), (2, 2), (0, 1, 1, 0)),    # odd sizes, asymmetric pads
+    (64, 70, (17, 17), (1, 1), (2, 2), (0, 0, 0, 0)),    # the 1x1 / 2 downsample
+    (60, 33, (12, 11), (3, 2), (2, 1), (1, 0, 2, 1)),    # mixed stride, channels padded to 64
+    (32, 16, (9, 10), (5, 5), (2, 2), (2, 2, 2, 2)),     # 5x5 / 2: three phases per axis
+])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("cap", CAPS)
+def test_conv_window_strided(cin, cout, hw, kernel, strides, pads, threads, cap, amx):
+    """Stride-2 convs read B from phase planes of the input (csrc/bf16_gemm.h
+    bg_win_phases): every output pixel against onnx.reference on bf16-rounded operands."""
+    from onnx.reference import ReferenceEvaluator
+
+    from deepsparse_lite.step_params import GEMM, view
+
+    rng = np.random.default_rng(cin + cout * 3 + hw[0])
+    x = rng.standard_normal((2, cin) + hw).astype(np.float32)
+    w = rng.standard_normal((cout, cin) + kernel).astype(np.float32)
+    bias = rng.standard_normal(cout).astype(np.float32)
+    conv = helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=list(kernel), strides=list(strides),
+                            pads=list(pads))
+    vin = [helper.make_tensor_value_info("x", TP.FLOAT, x.shape)]
+    vout = [helper.make_tensor_value_info("y", TP.FLOAT, None)]
+    ref = _model([conv], vin, vout, [numpy_helper.from_array(bf16_round(w), "w"), numpy_helper.from_array(bias, "b")])
+    model = _model([conv], vin, vout, [numpy_helper.from_array(w, "w"), numpy_helper.from_array(bias, "b")])
+    plan, (y,) = _run(model, {"x": x}, threads, cap)
+    assert [int(view(s, GEMM)["bf16"]) for s in plan.steps if s["op"] == 503] == [2]
+    want = ReferenceEvaluator(ref).run(None, {"x": bf16_round(x)})[0].astype(np.float64)
+    assert y.shape == want.shape
+    wabs = np.abs(bf16_round(w)).astype(np.float64)
+    scale = float(np.abs(bf16_round(x)).max() * wabs.sum(axis=(1, 2, 3)).max() + np.abs(bias).max())
+    _close(y, want, np.full(want.shape, scale), "strided window conv")

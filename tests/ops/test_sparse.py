@@ -258,7 +258,7 @@ def test_auto_times_each_shape_once_and_picks_by_measurement(monkeypatch):
     timing.clear_cache()
     calls = []
 
-    def fake_measure(emit_dense, emit_sparse, inputs, out_shape, isa, threads):
+    def fake_measure(emit_dense, emit_sparse, inputs, out_shape, isa, threads, precision="fp32"):
         calls.append(tuple(inputs))
         return fake_measure.result
 
