@@ -139,7 +139,7 @@ static inline int dsl_form_autovec(int level, int cap) {
 static const unsigned char dsl_kv_dispatch[DSL_NKV] = {
     DSL_DISPATCH_FULL,      /* GEMM_TILE */
     DSL_DISPATCH_AVX2_ONLY, /* GEMM_PACK */
-    DSL_DISPATCH_AVX2_ONLY, /* DWCONV */
+    DSL_DISPATCH_AUTOVEC,   /* DWCONV */
     DSL_DISPATCH_FULL,      /* UNARY */
     DSL_DISPATCH_AUTOVEC,   /* BINARY */
     DSL_DISPATCH_FULL,      /* REDUCE */

@@ -9,7 +9,9 @@
  * nine weights in registers with the taps unrolled. The activation runs once per plane.
  *
  * The body is written with GCC vector extensions and compiled twice, generic and with
- * AVX2 enabled (target attribute on the wrapper); f32_dwconv_select picks one. */
+ * AVX2 enabled (target attribute on the wrapper); an AVX-512 form runs 3x3 kernels at
+ * stride 1 / 2 on 16 lanes with masked moves (short rows: one masked block, no scalar
+ * copies) and Relu / Clip in registers. f32_dwconv_select picks one. */
 #ifndef F32_DWCONV_H
 #define F32_DWCONV_H
 #include <stdint.h>
@@ -35,7 +37,8 @@ typedef int32_t f32_dw_i8 __attribute__((vector_size(32)));
 /* Rows x floats per row of the padded buffer (mirrored in ops/conv.py). Stride 2 rows are
  * two halves of wp/2: even then odd columns of the padded row. */
 static inline void f32_dwconv_padded_dims(const f32_dw_geom* g, int64_t* hp, int64_t* wp) {
-    const int64_t owr = (g->OW + 7) / 8 * 8, ext = (g->KW - 1) * g->DW;
+    /* columns rounded to 16: the AVX-512 form reads blocks of 16 outputs' taps */
+    const int64_t owr = (g->OW + 15) / 16 * 16, ext = (g->KW - 1) * g->DW;
     *hp = (g->OH - 1) * g->SH + (g->KH - 1) * g->DH + 1;
     if (g->SW == 2)
         *wp = 2 * (owr + ext / 2 + 1);
@@ -240,12 +243,115 @@ f32_dwconv_plane__avx2(const f32_dw_geom* g, const float* x, const float* w, flo
 }
 #endif
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define F32_DW512 static inline __attribute__((always_inline, target(DSL_TARGET_AVX512)))
+
+F32_DW512 __mmask16 f32_dw_mask(int64_t n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
+/* The fused activations that clamp (Relu, Clip) on 16 lanes, NaN kept as the scalar forms
+ * keep it (max / min return their second operand when one is NaN). */
+F32_DW512 __m512 f32_dw_clamp(__m512 v, int act, __m512 lo, __m512 hi) {
+    if (act == DSL_ACT_RELU) return _mm512_max_ps(_mm512_setzero_ps(), v);
+    if (act == DSL_ACT_CLIP) return _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+    return v;
+}
+
+/* Fill the buffer's interior with one input plane by 16-float masked moves (stride 2:
+ * even / odd columns split with two-source permutes), borders untouched. */
+F32_DW512 void f32_dwconv_fill16(const f32_dw_geom* g, const float* restrict x,
+                                 float* restrict pad, int64_t Hp, int64_t Wp) {
+    const int64_t W = g->W, left = g->PW, r0 = g->PH;
+    const int64_t r1 = g->PH + g->H < Hp ? g->PH + g->H : Hp;
+    if (g->SW == 2) {
+        const int64_t wh = Wp / 2, n = 2 * wh - left < W ? 2 * wh - left : W;
+        const int64_t na = (n + 1) / 2, nb = n / 2;
+        const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        for (int64_t r = r0 < 0 ? 0 : r0; r < r1; ++r) {
+            const float* restrict xr = x + (r - g->PH) * W;
+            float* restrict ev = pad + r * Wp;
+            float* restrict od = ev + wh;
+            float* restrict a = (left & 1) ? od + (left >> 1) : ev + (left >> 1);
+            float* restrict b = (left & 1) ? ev + ((left + 1) >> 1) : od + (left >> 1);
+            for (int64_t u = 0; u < na; u += 16) {
+                const int64_t rem = n - 2 * u;
+                const __m512 v0 = _mm512_maskz_loadu_ps(f32_dw_mask(rem), xr + 2 * u);
+                const __m512 v1 = _mm512_maskz_loadu_ps(f32_dw_mask(rem - 16), xr + 2 * u + 16);
+                _mm512_mask_storeu_ps(a + u, f32_dw_mask(na - u), _mm512_permutex2var_ps(v0, ie, v1));
+                _mm512_mask_storeu_ps(b + u, f32_dw_mask(nb - u), _mm512_permutex2var_ps(v0, io, v1));
+            }
+        }
+        return;
+    }
+    const int64_t n = Wp - left < W ? Wp - left : W;
+    for (int64_t r = r0 < 0 ? 0 : r0; r < r1; ++r) {
+        const float* restrict xr = x + (r - g->PH) * W;
+        float* restrict pr = pad + r * Wp + left;
+        for (int64_t t = 0; t < n; t += 16) {
+            const __mmask16 m = f32_dw_mask(n - t);
+            _mm512_mask_storeu_ps(pr + t, m, _mm512_maskz_loadu_ps(m, xr + t));
+        }
+    }
+}
+
+/* 3x3 (stride 1, or 2 de-interleaved; undilated): blocks of 16 outputs with the nine
+ * weights in registers, a masked store for a row's last block, Relu / Clip applied in
+ * registers. Other kernels, strides and dilations run the 8-lane body. */
+static __attribute__((target(DSL_TARGET_AVX512))) void
+f32_dwconv_plane__avx512(const f32_dw_geom* g, const float* x, const float* w, float bias,
+                         float* y, int act_form, int act, float aa, float ab, float* pad,
+                         int fresh) {
+    if (g->KH != 3 || g->KW != 3 || (g->SW != 1 && g->SW != 2) || g->DH != 1 || g->DW != 1) {
+        f32_dwconv_plane_body(g, x, w, bias, y, act_form, act, aa, ab, pad, fresh);
+        return;
+    }
+    int64_t Hp, Wp;
+    f32_dwconv_padded_dims(g, &Hp, &Wp);
+    if (fresh) memset(pad, 0, (size_t)(Hp * Wp) * sizeof(float));
+    f32_dwconv_fill16(g, x, pad, Hp, Wp);
+    const int64_t OW = g->OW, rs = Wp;
+    const int64_t c1 = g->SW == 1 ? 1 : Wp / 2, c2 = g->SW == 1 ? 2 : 1;
+    const __m512 vb = _mm512_set1_ps(bias);
+    const __m512 w0 = _mm512_set1_ps(w[0]), w1 = _mm512_set1_ps(w[1]), w2 = _mm512_set1_ps(w[2]);
+    const __m512 w3 = _mm512_set1_ps(w[3]), w4 = _mm512_set1_ps(w[4]), w5 = _mm512_set1_ps(w[5]);
+    const __m512 w6 = _mm512_set1_ps(w[6]), w7 = _mm512_set1_ps(w[7]), w8 = _mm512_set1_ps(w[8]);
+    const int clamp = act == DSL_ACT_RELU || act == DSL_ACT_CLIP;
+    const __m512 lo = _mm512_set1_ps(aa), hi = _mm512_set1_ps(ab);
+    for (int64_t oh = 0; oh < g->OH; ++oh) {
+        float* restrict yr = y + oh * OW;
+        const float* q0 = pad + oh * g->SH * Wp;
+        const float* q1 = q0 + rs;
+        const float* q2 = q1 + rs;
+        for (int64_t ow = 0; ow < OW; ow += 16) {
+            __m512 a = _mm512_fmadd_ps(w0, _mm512_loadu_ps(q0 + ow), vb);
+            __m512 b = _mm512_mul_ps(w1, _mm512_loadu_ps(q0 + ow + c1));
+            a = _mm512_fmadd_ps(w2, _mm512_loadu_ps(q0 + ow + c2), a);
+            b = _mm512_fmadd_ps(w3, _mm512_loadu_ps(q1 + ow), b);
+            a = _mm512_fmadd_ps(w4, _mm512_loadu_ps(q1 + ow + c1), a);
+            b = _mm512_fmadd_ps(w5, _mm512_loadu_ps(q1 + ow + c2), b);
+            a = _mm512_fmadd_ps(w6, _mm512_loadu_ps(q2 + ow), a);
+            b = _mm512_fmadd_ps(w7, _mm512_loadu_ps(q2 + ow + c1), b);
+            a = _mm512_fmadd_ps(w8, _mm512_loadu_ps(q2 + ow + c2), a);
+            __m512 v = _mm512_add_ps(a, b);
+            if (clamp) v = f32_dw_clamp(v, act, lo, hi);
+            _mm512_mask_storeu_ps(yr + ow, f32_dw_mask(OW - ow), v);
+        }
+    }
+    if (!clamp) dsl_act_row(act_form, act, y, g->OH * g->OW, aa, ab);
+}
+#undef F32_DW512
+#endif
+
 typedef void (*f32_dwconv_plane_fn)(const f32_dw_geom*, const float*, const float*, float,
                                     float*, int, int, float, float, float*, int);
 
 /* The plane kernel of a form (dsl_kv_form(DSL_KV_DWCONV, level, cap)). */
 static inline f32_dwconv_plane_fn f32_dwconv_select(int form) {
 #if defined(__x86_64__)
+    if (form == DSL_FORM_AVX512) return f32_dwconv_plane__avx512;
     if (form != DSL_FORM_GENERIC) return f32_dwconv_plane__avx2;
 #endif
     (void)form;

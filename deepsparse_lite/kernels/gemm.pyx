@@ -519,7 +519,9 @@ cdef int run_dwconv(const dsl_step* s, char** p, const dsl_exec* ex) noexcept no
     ctx.wsz = q.ws_bytes
     if ctx.ws == NULL or hp * wp * 4 > q.ws_bytes or g.PH < 0 or g.PW < 0:
         return DSL_ERR_BAD_PARAM
-    nth = dsl_threads_for(planes * g.OH * g.OW * g.KH * g.KW, MIN_MACS_PER_THREAD, nt)
+    # work per plane: its taps and the copy into the padded buffer (a 14 x 14 -> 7 x 7
+    # stride-2 plane spends as long on the copy as on its 441 MACs)
+    nth = dsl_threads_for(planes * (g.OH * g.OW * g.KH * g.KW + g.H * g.W), MIN_MACS_PER_THREAD, nt)
     if nth > planes:
         nth = <int>planes
     dsl_hit(ex, DSL_KV_DWCONV, form)

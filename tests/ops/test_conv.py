@@ -647,3 +647,32 @@ def test_conv_pixels_as_rows(monkeypatch, x_shape, w_shape, attrs, act, addend):
             got = run_model(model, feeds, threads=nt, isa=isa, cap=cap)[0]
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=f"isa={isa} cap={cap} nt={nt}")
     assert 1 in used, "some ISA level takes the pixel-rows path for this shape"
+
+
+@pytest.mark.parametrize("width", [7, 14, 16, 17, 31, 33])
+@pytest.mark.parametrize("strides,pads", [([1, 1], [1, 1, 1, 1]), ([2, 2], [1, 1, 1, 1]),
+                                          ([2, 2], [0, 0, 1, 1]), ([2, 2], [1, 2, 0, 1]),
+                                          ([1, 2], [0, 1, 2, 0])])
+@pytest.mark.parametrize("act,a,b", [(Act.NONE, 0.0, 0.0), (Act.CLIP, 0.0, 6.0), (Act.RELU, 0.0, 0.0),
+                                     (Act.HARD_SWISH, 0.0, 0.0)])
+def test_conv_depthwise_3x3_blocks_and_fused_activation(width, strides, pads, act, a, b):
+    """The 3x3 depthwise plane at row widths around the 8 / 16-lane blocks (one masked block
+    for short rows, even and odd left pads for the stride-2 de-interleave), Relu / Clip in
+    registers and other activations after, every ISA form, 1-2 threads."""
+    from tests.ops.test_gemm import compile_with_node_attrs
+
+    c = 5
+    x, w, bias = rnd(2, c, 9, width) * 3, rnd(c, 1, 3, 3, seed=1), rnd(c, seed=2)
+    attrs = {"group": c, "strides": strides, "pads": pads}
+    model = make_single_node_model("Conv", {"x": x}, attrs, consts={"w": w, "b": bias})
+    (pre,) = reference_outputs(model, {"x": x})
+    want = {Act.NONE: pre, Act.CLIP: np.clip(pre, a, b), Act.RELU: np.maximum(pre, 0),
+            Act.HARD_SWISH: pre * np.clip(pre / 6 + 0.5, 0, 1)}[act]
+    for isa, cap in isa_combos():
+        for nt in (1, 2):
+            plan = compile_with_node_attrs(model, {"_act": act, "_act_alpha": a, "_act_beta": b},
+                                           isa=isa, max_threads=nt)
+            assert [s["op"] for s in plan.steps] == [504]
+            with kernels.isa_cap(cap):
+                got = compiler.execute(plan, [x], num_threads=nt)[0]
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"isa={isa} cap={cap} nt={nt}")
