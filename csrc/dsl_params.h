@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DSL_PARAM_BYTES 544
+#define DSL_PARAM_BYTES 608
 #define DSL_MAX_NDIM 8
 
 /* Kernel ids: family * 100 + sub-op (the ops' *Op classes mirror them; a test checks). */
@@ -167,7 +167,14 @@ DSL_DEFINE_PARAMS(dsl_pool_params, DSL_POOL_FIELDS)
  *   col_floats: its column buffer at the front of each thread's workspace.
  *   bf16: GEMM (B) / CONV (A) with the constant operand in csrc/bf16_gemm.h's bfloat16
  *   layout, the other rounded to bfloat16 when packed, mc / nc multiples of 32 (the
- *   precision="bf16" option). */
+ *   precision="bf16" option).
+ *   DWCONV with ex_rows > 0: a 1x1 conv fused in front (compiler/passes.py fuse_expand_dw):
+ *   t[0] is its input [images][K][H][W], t[ex_slot] its weights packed as A (pack_a, M =
+ *   the depthwise channels, K its input channels), t[ex_bias_slot] (-1 absent) its bias,
+ *   ex_act / ex_act_a / ex_act_b its activation, mc / kc / nc its blocking; work items are
+ *   (image, band of ex_rows output rows, block of ex_cb channels, a multiple of MR), each
+ *   computing its expanded rows into the thread's workspace: [dw padded plane][ex_cb x
+ *   band rows x W expanded floats][GEMM B panel]. */
 #define DSL_GEMM_FIELDS(F, A)                                                                 \
     F(int64_t, level) F(int64_t, M) F(int64_t, N) F(int64_t, K)                               \
     F(int64_t, mc) F(int64_t, kc) F(int64_t, nc) F(int64_t, act) F(int64_t, bias_mode)        \
@@ -181,7 +188,9 @@ DSL_DEFINE_PARAMS(dsl_pool_params, DSL_POOL_FIELDS)
     F(int64_t, SH) F(int64_t, SW) F(int64_t, PH) F(int64_t, PW) F(int64_t, DH) F(int64_t, DW) \
     F(int64_t, direct) F(int64_t, co_chunk) F(int64_t, nchunks) F(int64_t, col_floats)        \
     F(int64_t, pixel_rows) F(int64_t, co_parts) F(int64_t, bf16) F(float, alpha)             \
-    F(float, beta) F(float, act_a) F(float, act_b)
+    F(float, beta) F(float, act_a) F(float, act_b)                                            \
+    F(int64_t, ex_slot) F(int64_t, ex_bias_slot) F(int64_t, ex_act) F(int64_t, ex_rows)       \
+    F(int64_t, ex_cb) F(float, ex_act_a) F(float, ex_act_b)
 DSL_DEFINE_PARAMS(dsl_gemm_params, DSL_GEMM_FIELDS)
 
 /* ---- family 6: sparse-weight GEMM and Conv (kernels/sparse.pyx, csrc/f32_spmm.h) ------ */

@@ -19,6 +19,8 @@
   (ops/sparse.py); ``compile_onnx(..., sparse=...)`` overrides it.
 - ``DSL_WINOGRAD``: ``auto`` (default: eligible 3x3 convs timed against the direct conv),
   ``on`` or ``off`` (ops/conv.py), read when a plan is compiled.
+- ``DSL_FUSE_DW``: ``0`` keeps a 1x1 conv and the depthwise conv it feeds as two steps
+  (compiler/passes.py fuse_expand_dw), read when a plan is compiled.
 - ``DSL_MAX_TENSOR_BYTES``: the largest tensor (or arena) a plan may need; default the
   memory available when the plan is compiled. A model, or a parameter value, asking for more is refused at
   compile time instead of exhausting memory (an OOM kill is a crash).
@@ -160,6 +162,12 @@ def combine_max() -> int:
         return max(0, int(os.environ.get("DSL_COMBINE") or 1))
     except ValueError:
         return 1
+
+
+def fuse_expand_depthwise() -> bool:
+    """DSL_FUSE_DW=0 turns off the fusion of a 1x1 conv into the depthwise conv it feeds
+    (compiler/passes.py's fuse_expand_dw: the expanded tensor then goes through memory)."""
+    return (os.environ.get("DSL_FUSE_DW") or "1").strip() != "0"
 
 
 def qdq_rewrite() -> bool:

@@ -17,7 +17,7 @@ from typing import Dict
 
 import numpy as np
 
-PARAM_BYTES = 544   # DSL_PARAM_BYTES
+PARAM_BYTES = 608   # DSL_PARAM_BYTES
 MAX_NDIM = 8        # DSL_MAX_NDIM
 
 I64, F32 = "<i8", "<f4"
@@ -77,7 +77,9 @@ GEMM = _struct(*_ints("level", "M", "N", "K", "mc", "kc", "nc", "act", "bias_mod
                *_ints("images", "groups", "Cin", "H", "W", "Cout", "OH", "OW", "KH", "KW", "SH",
                       "SW", "PH", "PW", "DH", "DW", "direct", "co_chunk", "nchunks", "col_floats",
                       "pixel_rows", "co_parts", "bf16"),
-               ("alpha", F32), ("beta", F32), ("act_a", F32), ("act_b", F32))
+               ("alpha", F32), ("beta", F32), ("act_a", F32), ("act_b", F32),
+               *_ints("ex_slot", "ex_bias_slot", "ex_act", "ex_rows", "ex_cb"),
+               ("ex_act_a", F32), ("ex_act_b", F32))
 
 # ---- family 6: sparse-weight GEMM / Conv ------------------------------------------------
 SPMM = _struct(*_ints("level", "R", "K", "np", "nnz", "off_vals", "off_cols", "act", "bias_slot",

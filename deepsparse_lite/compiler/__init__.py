@@ -66,7 +66,7 @@ def compile_proto(proto, batch_size: Optional[int] = None, input_shapes=None, ma
     fold_and_infer(graph)
     prune(graph)
     try:
-        run_passes(graph, fuse=fuse)
+        run_passes(graph, fuse=fuse, fuse_dw=precision_mode(precision) == "fp32")
     except (UnsupportedModelError, MemoryError):
         raise
     except Exception as exc:  # a pass bug on an odd graph: a clean refusal, the cause kept

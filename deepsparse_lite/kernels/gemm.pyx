@@ -491,6 +491,157 @@ cdef int64_t dw_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexc
     return 0
 
 
+cdef inline int64_t xdw_erows(const f32_dw_geom* g, int64_t rows) noexcept nogil:
+    """Expanded rows a band of `rows` output rows reads (at most the image's)."""
+    cdef int64_t e = (rows - 1) * g.SH + (g.KH - 1) * g.DH + 1
+    return e if e < g.H else g.H
+
+
+cdef int64_t xdw_ws_floats(const f32_dw_geom* g, int64_t rows, int64_t cb, int64_t kc, int64_t nc,
+                           int nr, int64_t* pad_floats, int64_t* e_floats) noexcept nogil:
+    """The per-thread workspace of a fused expand + depthwise step: the padded plane of
+    a band, the band's expanded rows of cb channels, the GEMM's B panel."""
+    cdef f32_dw_geom b = g[0]
+    cdef int64_t hp, wp
+    b.OH = rows
+    f32_dwconv_padded_dims(&b, &hp, &wp)
+    pad_floats[0] = f32_round_up(hp * wp, 16)
+    e_floats[0] = f32_round_up(cb * xdw_erows(g, rows) * g.W, 16)
+    return pad_floats[0] + e_floats[0] + kc * f32_round_up(nc, nr)
+
+
+cdef struct xdw_ctx:
+    const dsl_step* s
+    char** p
+    const f32_dw_geom* g
+    const f32_gemm_desc* base
+    f32_dwconv_plane_fn fn
+    int act_form
+    int64_t R, CB, nb, ncb, pad_floats, e_floats
+    char* ws
+    int64_t wsz
+
+
+cdef int64_t xdw_range(const void* vctx, int64_t lo, int64_t hi, int chunk) noexcept nogil:
+    """Work items [lo, hi) of (image, band, channel block): the band's expanded rows by
+    the GEMM into this thread's buffer, then the depthwise planes of the band from it."""
+    cdef const xdw_ctx* x = <const xdw_ctx*>vctx
+    cdef const dsl_gemm_params* q = P(x.s)
+    cdef f32_gemm_desc d
+    cdef f32_dw_geom gb
+    cdef int64_t it, n, band, cb, r0, r1, c0, c1, e0, e1, c, er
+    cdef int64_t C = q.Cout, Cin = q.K, hw = x.g.H * x.g.W, ohw = x.g.OH * x.g.OW
+    cdef float* pad = <float*>(x.ws + chunk * x.wsz)
+    cdef float* ebuf = pad + x.pad_floats
+    cdef float* gws = ebuf + x.e_floats
+    cdef const float* xin = <const float*>x.p[x.s.t[0]]
+    cdef const float* wd = <const float*>x.p[x.s.t[1]]
+    cdef float* y = <float*>x.p[x.s.t[2]]
+    cdef const float* bd = slot_ptr(x.s, x.p, q.bias_slot)
+    cdef const float* w1 = slot_ptr(x.s, x.p, q.ex_slot)
+    cdef const float* b1 = slot_ptr(x.s, x.p, q.ex_bias_slot)
+    cdef int64_t khw = x.g.KH * x.g.KW
+    for it in range(lo, hi):
+        cb = it % x.ncb
+        band = (it // x.ncb) % x.nb
+        n = it // (x.ncb * x.nb)
+        r0 = band * x.R
+        r1 = r0 + x.R if r0 + x.R < x.g.OH else x.g.OH
+        c0 = cb * x.CB
+        c1 = c0 + x.CB if c0 + x.CB < C else C
+        e0 = r0 * x.g.SH - x.g.PH
+        if e0 < 0:
+            e0 = 0
+        e1 = (r1 - 1) * x.g.SH - x.g.PH + (x.g.KH - 1) * x.g.DH + 1
+        if e1 > x.g.H:
+            e1 = x.g.H
+        er = e1 - e0 if e1 > e0 else 0
+        gb = x.g[0]
+        gb.H = er
+        gb.OH = r1 - r0
+        gb.PH = x.g.PH + e0 - r0 * x.g.SH
+        if er > 0:
+            memcpy(&d, x.base, sizeof(f32_gemm_desc))
+            d.M = c1 - c0
+            d.N = er * x.g.W
+            d.a = w1 + c0 * Cin  # panels of MR rows, c0 a multiple of MR
+            d.b = xin + n * Cin * hw + e0 * x.g.W
+            d.c = ebuf
+            d.rsc = d.N
+            d.bias = b1 + c0 if b1 != NULL else NULL
+            f32_gemm_range(&d, 0, d.M, 0, d.N, gws)
+        for c in range(c0, c1):
+            x.fn(&gb, ebuf + (c - c0) * er * x.g.W, wd + c * khw, bd[c] if bd != NULL else 0.0,
+                 y + (n * C + c) * ohw + r0 * x.g.OW, x.act_form, <int>q.act, q.act_a, q.act_b,
+                 pad, c == c0)
+    return 0
+
+
+cdef int run_expand_dw(const dsl_step* s, char** p, const dsl_exec* ex, f32_dw_geom* g,
+                       int form) noexcept nogil:
+    cdef const dsl_gemm_params* q = P(s)
+    cdef f32_gemm_desc base
+    cdef xdw_ctx ctx
+    cdef int nt = cap_threads(q, ex.nt), nth
+    cdef int64_t items, need
+    if q.K <= 0 or q.M != q.Cout or q.ex_cb <= 0 or q.mc <= 0 or q.kc <= 0 or q.nc <= 0:
+        return DSL_ERR_BAD_PARAM
+    if slot_ptr(s, p, q.ex_slot) == NULL or (q.ex_bias_slot >= 0 and slot_ptr(s, p, q.ex_bias_slot) == NULL):
+        return DSL_ERR_BAD_PARAM
+    if f32_gemm_select(<int>q.level, ex.cap, &base.k) != 0:
+        return DSL_ERR_BAD_PARAM
+    if q.ex_cb % base.k.mr != 0 or q.mc % base.k.mr != 0 or q.nc % base.k.nr != 0:
+        return DSL_ERR_BAD_PARAM
+    ctx.R = q.ex_rows
+    ctx.CB = q.ex_cb
+    ctx.nb = (g.OH + ctx.R - 1) // ctx.R
+    ctx.ncb = (q.Cout + ctx.CB - 1) // ctx.CB
+    need = xdw_ws_floats(g, ctx.R, ctx.CB, q.kc, q.nc, base.k.nr, &ctx.pad_floats, &ctx.e_floats)
+    ctx.ws = <char*>slot_ptr(s, p, q.ws_slot)
+    ctx.wsz = q.ws_bytes
+    if ctx.ws == NULL or need * 4 > q.ws_bytes:
+        return DSL_ERR_BAD_PARAM
+    base.M = q.Cout
+    base.N = g.H * g.W
+    base.K = q.K
+    base.mc = q.mc
+    base.kc = q.kc
+    base.nc = q.nc
+    base.a_kind = F32_GEMM_A_PACKED
+    base.rsa = 0
+    base.csa = 0
+    base.b_kind = F32_GEMM_B_STRIDED
+    base.rsb = g.H * g.W
+    base.csb = 1
+    base.conv.x = NULL
+    base.alpha = 1.0
+    base.beta = 0.0
+    base.d = NULL
+    base.rsd = 0
+    base.csd = 0
+    base.act = <int>q.ex_act
+    base.act_a = q.ex_act_a
+    base.act_b = q.ex_act_b
+    base.bias_mode = F32_GEMM_BIAS_ROW if q.ex_bias_slot >= 0 else F32_GEMM_BIAS_NONE
+    base.bias = NULL
+    items = q.images * ctx.nb * ctx.ncb
+    nth = dsl_threads_for(q.images * (q.Cout * g.H * g.W * (q.K + g.KH * g.KW)), MIN_MACS_PER_THREAD, nt)
+    if nth > items:
+        nth = <int>items
+    f32_gemm_hits(ex, &base.k, 1, base.act != 0)
+    dsl_hit(ex, DSL_KV_DWCONV, form)
+    ctx.act_form = dsl_kv_form(DSL_KV_UNARY, <int>q.level, ex.cap)
+    if q.act != 0:
+        dsl_hit(ex, DSL_KV_UNARY, ctx.act_form)
+    ctx.s = s
+    ctx.p = p
+    ctx.g = g
+    ctx.base = &base
+    ctx.fn = f32_dwconv_select(form)
+    run_ranges(ex, xdw_range, &ctx, items, nth)
+    return DSL_OK
+
+
 cdef int run_dwconv(const dsl_step* s, char** p, const dsl_exec* ex) noexcept nogil:
     cdef const dsl_gemm_params* q = P(s)
     cdef f32_dw_geom g
@@ -514,6 +665,10 @@ cdef int run_dwconv(const dsl_step* s, char** p, const dsl_exec* ex) noexcept no
     g.DW = q.DW
     if g.SH <= 0 or g.SW <= 0 or planes <= 0:
         return DSL_OK if planes == 0 else DSL_ERR_BAD_PARAM
+    if q.ex_rows > 0:  # a 1x1 conv fused in front (X holds its input)
+        if g.PH < 0 or g.PW < 0 or g.KH * g.KW <= 0 or g.KH * g.KW > 64 or g.OH <= 0 or g.OW <= 0:
+            return DSL_ERR_BAD_PARAM
+        return run_expand_dw(s, p, ex, &g, form)
     f32_dwconv_padded_dims(&g, &hp, &wp)
     ctx.ws = <char*>slot_ptr(s, p, q.ws_slot)
     ctx.wsz = q.ws_bytes
@@ -799,6 +954,29 @@ def blocking(int level, int64_t M, int64_t N, int64_t K, bint a_runtime, bint b_
         raise ValueError(f"unknown ISA level {level}")
     f32_gemm_blocking(level, M, N, K, a_runtime, b_runtime, &mc, &kc, &nc, &ws)
     return int(mc), int(kc), int(nc), int(ws)
+
+
+def expand_dw_workspace_floats(int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH,
+                               int64_t KW, int64_t SH, int64_t SW, int64_t DH, int64_t DW,
+                               int64_t rows, int64_t cb, int64_t kc, int64_t nc, int level):
+    """Floats of the per-thread workspace of a fused 1x1 + depthwise DWCONV step."""
+    cdef f32_dw_geom g
+    cdef int64_t pf, ef
+    cdef int mr, nr
+    f32_gemm_geometry(level, &mr, &nr)
+    g.H = H
+    g.W = W
+    g.OH = OH
+    g.OW = OW
+    g.KH = KH
+    g.KW = KW
+    g.SH = SH
+    g.SW = SW
+    g.DH = DH
+    g.DW = DW
+    g.PH = 0
+    g.PW = 0
+    return int(xdw_ws_floats(&g, rows, cb, kc, nc, nr, &pf, &ef))
 
 
 def dwconv_workspace_floats(int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH, int64_t KW,

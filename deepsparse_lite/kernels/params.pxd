@@ -233,6 +233,13 @@ cdef extern from "dsl_params.h" nogil:
         float beta
         float act_a
         float act_b
+        int64_t ex_slot
+        int64_t ex_bias_slot
+        int64_t ex_act
+        int64_t ex_rows
+        int64_t ex_cb
+        float ex_act_a
+        float ex_act_b
     ctypedef struct dsl_spmm_params:
         int64_t level
         int64_t R

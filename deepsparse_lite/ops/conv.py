@@ -187,6 +187,9 @@ class Conv(OpDef):
         return [((X.shape[0], W.shape[0]) + tuple(out), np.dtype(np.float32))]
 
     def lower(self, node, b, ins, outs):
+        if node.attrs.get("_expand"):
+            _lower_expand_dw(node, b, ins, outs)
+            return
         X, W, G = _check_inputs(node, ins, transpose=False)
         out_sp, pads, strides, dil, kernel = conv_geometry(node, X.shape, W.shape)
         cout = W.shape[0]
@@ -208,6 +211,81 @@ class Conv(OpDef):
                               dil=dil, pads=pads, w_const=W.const,
                               w=None if W.const is not None else b.value(W.name),
                               bias_const=bias, bias=bias_rt, act=act, addend=d)
+
+
+#: bytes of expanded rows per thread in a fused 1x1 + depthwise step (L2-sized)
+XDW_BUDGET = 384 * 1024
+
+
+def xdw_bands(ce: int, H: int, W: int, OH: int, KH: int, SH: int, DH: int, mr: int, images: int,
+              threads: int, budget: Optional[int] = None):
+    """(output rows per band, channels per block) of a fused 1x1 + depthwise step: the
+    expanded rows of a band's channel block within ``budget`` bytes, the fewest expanded
+    rows recomputed (bands overlap by KH - SH rows), and at least two work items per
+    thread where the image allows; channel blocks are multiples of MR."""
+    budget = XDW_BUDGET if budget is None else budget
+    cands, cb = [], _round_up(ce, mr)
+    while True:
+        cands.append(cb)
+        if cb <= 4 * mr:
+            break
+        cb = _round_up((cb + 1) // 2, mr)
+    best = None
+    for cb in cands:
+        rows = OH
+        while rows > 1 and cb * min(H, (rows - 1) * SH + (KH - 1) * DH + 1) * W * 4 > budget:
+            rows -= 1
+        er = min(H, (rows - 1) * SH + (KH - 1) * DH + 1)
+        nb = -(-OH // rows)
+        items = images * nb * -(-ce // cb)
+        score = nb * er / max(H, 1) + (0.5 if items < 2 * threads else 0.0)
+        if best is None or score < best[0] - 1e-9:
+            best = (score, rows, cb)
+    return best[1], best[2]
+
+
+def _lower_expand_dw(node, b, ins, outs) -> None:
+    """A 1x1 conv fused into the depthwise conv it feeds (compiler/passes.py
+    fuse_expand_dw): inputs [X, Wd, Bd, W1, B1]; one DWCONV step computes the expanded
+    channels band by band in each thread's workspace (kernels/gemm.pyx run_expand_dw)."""
+    X, Wd, W1 = ins[0], ins[1], ins[3]
+    require_f32(node, X, Wd, W1)
+    if W1.const is None or Wd.const is None or X.rank != 4 or Wd.rank != 4 or W1.rank != 4:
+        raise UnsupportedModelError(f"{node.describe()}: a fused 1x1 + depthwise conv needs constant 4-D weights")
+    ce, cin = int(W1.shape[0]), int(W1.shape[1])
+    if X.shape[1] != cin or tuple(W1.shape[2:]) != (1, 1) or Wd.shape[0] != ce or Wd.shape[1] != 1:
+        raise UnsupportedModelError(f"{node.describe()}: fused weights {W1.shape} / {Wd.shape} do not match {X.shape}")
+    e_shape = (X.shape[0], ce) + tuple(X.shape[2:])
+    out_sp, pads, strides, dil, kernel = conv_geometry(node, e_shape, Wd.shape)
+    bias, bias_rt = _bias(node, b, ins[:3], ce)
+    ex_bias, ex_rt = _bias(node, b, [None, None, ins[4]] if len(ins) > 4 else [None, None], ce)
+    if bias_rt is not None or ex_rt is not None:
+        raise UnsupportedModelError(f"{node.describe()}: runtime biases in a fused 1x1 + depthwise conv")
+    geom = conv_geometry_fields(X.shape[0], ce, ce, X.shape[2:], ce, out_sp, kernel, strides, pads, dil)
+    mr, nr = geometry(b.isa)
+    rows, cb = xdw_bands(ce, geom["H"], geom["W"], geom["OH"], geom["KH"], geom["SH"], geom["DH"], mr,
+                         geom["images"], b.max_threads)
+    er = min(geom["H"], (rows - 1) * geom["SH"] + (geom["KH"] - 1) * geom["DH"] + 1)
+    mc, kc, nc, _ = blocking(b.isa, cb, er * geom["W"], cin, False, True)
+    ws = _kgemm().expand_dw_workspace_floats(geom["H"], geom["W"], geom["OH"], geom["OW"], geom["KH"],
+                                             geom["KW"], geom["SH"], geom["SW"], geom["DH"], geom["DW"],
+                                             rows, cb, kc, nc, b.isa)
+    x = b.value(X.name)
+    y = b.output(outs[0].name, outs[0].shape, np.float32)
+    khw = int(np.prod(kernel))
+    tensors = [x, b.const(np.asarray(Wd.const, np.float32).reshape(ce, khw), name=f"{node.name}_dw"), y,
+               b.const(pack_a(np.asarray(W1.const, np.float32).reshape(ce, cin), b.isa), name=f"{node.name}_expand")]
+    ex_bias_slot = -1
+    if ex_bias is not None:
+        ex_bias_slot = len(tensors)
+        tensors.append(b.const(ex_bias))
+    ex_act = (int(node.attrs.get("_ex_act", 0) or 0), float(node.attrs.get("_ex_act_alpha", 0.0) or 0.0),
+              float(node.attrs.get("_ex_act_beta", 0.0) or 0.0))
+    emit_gemm_step(b, GemmOp.DWCONV, tensors, ce, geom["H"] * geom["W"], cin, mc=mc, kc=kc, nc=nc,
+                   ws_floats=ws, act=act_of(node), bias=b.const(bias) if bias is not None else None,
+                   bias_mode=BIAS_ROW, **geom, ex_slot=3, ex_bias_slot=ex_bias_slot, ex_act=ex_act[0],
+                   ex_act_a=ex_act[1], ex_act_b=ex_act[2], ex_rows=rows, ex_cb=cb)
+    note(b, path="expand+depthwise", expand_rows=rows, expand_channels=cb)
 
 
 def _conv_fast(node, b, x, y, images, cin, x_sp, cout, out_sp, kernel, strides, pads, dil, G, w,

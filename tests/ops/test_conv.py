@@ -676,3 +676,111 @@ def test_conv_depthwise_3x3_blocks_and_fused_activation(width, strides, pads, ac
             with kernels.isa_cap(cap):
                 got = compiler.execute(plan, [x], num_threads=nt)[0]
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=f"isa={isa} cap={cap} nt={nt}")
+
+
+def _expand_dw_model(cin, ce, hw, k, strides, pads, ex_act, dw_act, biases=True, extra_output=False):
+    from onnx import helper, numpy_helper
+
+    nodes = [helper.make_node("Conv", ["x", "w1"] + (["b1"] if biases else []), ["e"], kernel_shape=[1, 1])]
+    last = "e"
+    if ex_act == "Clip":
+        nodes.append(helper.make_node("Clip", ["e", "lo", "hi"], ["ea"]))
+        last = "ea"
+    elif ex_act == "Relu":
+        nodes.append(helper.make_node("Relu", ["e"], ["ea"]))
+        last = "ea"
+    nodes.append(helper.make_node("Conv", [last, "wd"] + (["bd"] if biases else []), ["d"], group=ce,
+                                  kernel_shape=[k, k], strides=strides, pads=pads))
+    out = "d"
+    if dw_act == "Clip":
+        nodes.append(helper.make_node("Clip", ["d", "lo", "hi"], ["y"]))
+        out = "y"
+    elif dw_act == "HardSigmoid":
+        nodes.append(helper.make_node("HardSigmoid", ["d"], ["y"]))
+        out = "y"
+    inits = [numpy_helper.from_array(rnd(ce, cin, 1, 1, seed=1) * 0.4, "w1"),
+             numpy_helper.from_array(rnd(ce, 1, k, k, seed=2) * 0.4, "wd"),
+             numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+             numpy_helper.from_array(np.array(6.0, np.float32), "hi")]
+    if biases:
+        inits += [numpy_helper.from_array(rnd(ce, seed=3), "b1"), numpy_helper.from_array(rnd(ce, seed=4), "bd")]
+    outputs = [helper.make_tensor_value_info(out, onnx.TensorProto.FLOAT, None)]
+    if extra_output:
+        outputs.append(helper.make_tensor_value_info(last, onnx.TensorProto.FLOAT, None))
+    model = helper.make_model(helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2, cin, hw[0], hw[1]])],
+        outputs, inits), opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model
+
+
+@pytest.fixture
+def fuse_everything(monkeypatch):
+    from deepsparse_lite.compiler import passes
+    from deepsparse_lite.ops import conv as conv_ops
+
+    monkeypatch.setattr(passes, "FUSE_DW_MIN_BYTES", 0)
+    monkeypatch.setattr(passes, "FUSE_DW_MIN_PIXELS", 0)
+    monkeypatch.setattr(conv_ops, "XDW_BUDGET", 6 * 1024)  # several bands and channel blocks
+
+
+@pytest.mark.parametrize("cin,ce,hw,k,strides,pads", [
+    (8, 24, (13, 11), 3, [1, 1], [1, 1, 1, 1]),
+    (5, 20, (14, 15), 3, [2, 2], [1, 1, 1, 1]),     # channels not a multiple of the tile rows
+    (16, 40, (12, 17), 3, [2, 2], [0, 1, 1, 0]),    # asymmetric pads
+    (6, 16, (10, 9), 5, [1, 2], [2, 2, 2, 2]),      # 5x5, mixed strides
+    (300, 32, (6, 7), 3, [1, 1], [1, 1, 1, 1]),     # K split into blocks
+])
+@pytest.mark.parametrize("ex_act,dw_act", [("Clip", "Clip"), (None, None), ("Relu", "HardSigmoid")])
+def test_expand_depthwise_fused(fuse_everything, cin, ce, hw, k, strides, pads, ex_act, dw_act):
+    """A 1x1 conv fused into the depthwise conv it feeds (compiler/passes.py
+    fuse_expand_dw): one DWCONV step over bands of rows and blocks of channels, against
+    onnx.reference, every ISA form, 1-2 threads, batch 2."""
+    model = _expand_dw_model(cin, ce, hw, k, strides, pads, ex_act, dw_act, biases=cin != 300)
+    x = rnd(2, cin, *hw)
+    (want,) = reference_outputs(model, {"x": x})
+    for isa, cap in isa_combos():
+        for nt in (1, 2):
+            plan = compiler.compile_onnx(model, isa=isa, max_threads=nt)
+            steps = [s for s in plan.steps]
+            assert [int(s["op"]) for s in steps] == [504]
+            q = GEMM_PARAMS_VIEW(steps[0])
+            assert q["ex_rows"] > 0 and q["K"] == cin
+            with kernels.isa_cap(cap):
+                got = compiler.execute(plan, [x], num_threads=nt)[0]
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-4, err_msg=f"isa={isa} cap={cap} nt={nt}")
+
+
+def GEMM_PARAMS_VIEW(step):
+    from deepsparse_lite.step_params import view
+
+    return view(step, GEMM_PARAMS)
+
+
+def test_expand_depthwise_not_fused_when_shared_or_off(fuse_everything, monkeypatch):
+    """The expanded tensor stays a tensor when something else reads it (here: a graph
+    output) and when DSL_FUSE_DW=0; results are the same either way."""
+    x = rnd(2, 8, 13, 11)
+    shared = _expand_dw_model(8, 24, (13, 11), 3, [1, 1], [1, 1, 1, 1], "Clip", "Clip", extra_output=True)
+    assert sorted(int(s["op"]) for s in compiler.compile_onnx(shared).steps) == [503, 504]
+    want = reference_outputs(shared, {"x": x})
+    for got, ref in zip(run_model(shared, {"x": x}, threads=2), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=2e-4)
+    model = _expand_dw_model(8, 24, (13, 11), 3, [1, 1], [1, 1, 1, 1], "Clip", "Clip")
+    monkeypatch.setenv("DSL_FUSE_DW", "0")
+    assert sorted(int(s["op"]) for s in compiler.compile_onnx(model).steps) == [503, 504]
+    monkeypatch.setenv("DSL_FUSE_DW", "1")
+    assert [int(s["op"]) for s in compiler.compile_onnx(model).steps] == [504]
+    assert [int(s["op"]) for s in compiler.compile_onnx(model, precision="bf16").steps] != [504]
+
+
+def test_expand_depthwise_bands_cover_the_image():
+    """xdw_bands: the expanded rows of a band's channel block within the budget, channel
+    blocks multiples of MR, enough work items for the threads."""
+    from deepsparse_lite.ops.conv import xdw_bands
+
+    for ce, H, W, OH, SH in [(96, 112, 112, 56, 2), (144, 56, 56, 56, 1), (960, 7, 7, 7, 1), (20, 3, 300, 3, 1)]:
+        rows, cb = xdw_bands(ce, H, W, OH, 3, SH, 1, 8, 1, 2, budget=384 * 1024)
+        assert 1 <= rows <= OH and cb % 8 == 0 and cb >= 8
+        er = min(H, (rows - 1) * SH + 3)
+        assert cb * er * W * 4 <= 384 * 1024 or rows == 1
