@@ -801,6 +801,8 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds per worker")
     p.add_argument("--no-extras", action="store_true",
                    help="only the main row per engine (no scheduler variants / N sessions)")
+    p.add_argument("--bf16-anyway", action="store_true",
+                   help="keep the deepsparse_lite bf16 row on a CPU without AVX-512 BF16 / AMX")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker is None and not args.model:
@@ -933,6 +935,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for e, why in skipped.items():
             print(f"note: {ENGINE_NAMES[e]} skipped: {why}", file=sys.stderr)
         rows = [r for r in ROWS if r[1] in wanted and not (args.no_extras and r[3])]
+        cpu = _host_cpu()
+        if not (cpu.get("avx512_bf16") or cpu.get("amx")) and not args.bf16_anyway:
+            # without AVX-512 BF16 / AMX precision='bf16' runs the portable reference
+            # kernel (and warns): a figure of nothing the option is for
+            rows = [r for r in rows if not r[0].endswith(" bf16")]
+            print("note: deepsparse_lite bf16 skipped: this CPU has neither AVX-512 BF16 nor AMX "
+                  "(--bf16-anyway runs it on the portable kernel)", file=sys.stderr)
         jobs = plan_jobs(rows, found)
         raw = run_trials(jobs, found, model, args, cores, callers, cpus, warmup)
 
