@@ -100,6 +100,10 @@ f32_pack_segment(float* restrict d, const float* restrict src, int64_t ss, int n
     if (ss == 1 && lo == 0 && hi == n) {
         int t = 0;
         for (; t + 8 <= n; t += 8) *(f32_pk_v8*)(d + t) = *(const f32_pk_v8*)(src + t);
+        if (t < n && n >= 8) {
+            *(f32_pk_v8*)(d + n - 8) = *(const f32_pk_v8*)(src + n - 8);
+            return;
+        }
         for (; t < n; ++t) d[t] = src[t];
         return;
     }
@@ -110,14 +114,33 @@ f32_pack_segment(float* restrict d, const float* restrict src, int64_t ss, int n
         for (; t + 8 <= n; t += 8)
             *(f32_pk_v8*)(d + t) = __builtin_shuffle(*(const f32_pk_v8*)(src + 2 * t),
                                                      *(const f32_pk_v8*)(src + 2 * t + 7), pick);
+        if (t < n && n >= 8) { /* the tail as one overlapping vector */
+            t = n - 8;
+            *(f32_pk_v8*)(d + t) = __builtin_shuffle(*(const f32_pk_v8*)(src + 2 * t),
+                                                     *(const f32_pk_v8*)(src + 2 * t + 7), pick);
+            return;
+        }
         for (; t < n; ++t) d[t] = src[2 * t];
         return;
     }
     for (int t = 0; t < lo; ++t) d[t] = 0.f;
-    if (ss == 1)
+    if ((ss == 1 || ss == 2) && hi - lo >= 8) {
+        /* the valid part by vectors, the last one overlapping (a padded border's run) */
+        const f32_pk_i8 pick = {0, 2, 4, 6, 9, 11, 13, 15};
+        for (int t = lo;; t += 8) {
+            if (t + 8 > hi) t = hi - 8;
+            if (ss == 1)
+                *(f32_pk_v8*)(d + t) = *(const f32_pk_v8*)(src + t);
+            else
+                *(f32_pk_v8*)(d + t) = __builtin_shuffle(*(const f32_pk_v8*)(src + 2 * t),
+                                                         *(const f32_pk_v8*)(src + 2 * t + 7), pick);
+            if (t + 8 >= hi) break;
+        }
+    } else if (ss == 1) {
         for (int t = lo; t < hi; ++t) d[t] = src[t];
-    else
+    } else {
         for (int t = lo; t < hi; ++t) d[t] = src[t * ss];
+    }
     for (int t = hi; t < n; ++t) d[t] = 0.f;
 }
 
