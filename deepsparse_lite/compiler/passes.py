@@ -522,9 +522,8 @@ def fuse_expand_dw(graph: Graph) -> None:
         n2.inputs = [n1.inputs[0], n2.inputs[1], n2.inputs[2] if len(n2.inputs) > 2 else "",
                      n1.inputs[1], n1.inputs[2] if len(n1.inputs) > 2 else ""]
         n2.attrs["_expand"] = 1
-        n2.attrs["_ex_act"] = int(n1.attrs.get("_act", 0) or 0)
-        n2.attrs["_ex_act_alpha"] = float(n1.attrs.get("_act_alpha", 0.0) or 0.0)
-        n2.attrs["_ex_act_beta"] = float(n1.attrs.get("_act_beta", 0.0) or 0.0)
+        n2.attrs["_ex_act"] = (int(n1.attrs.get("_act", 0) or 0), float(n1.attrs.get("_act_alpha", 0.0) or 0.0),
+                               float(n1.attrs.get("_act_beta", 0.0) or 0.0))
         drop.add(id(n1))
     if drop:
         graph.nodes = [x for x in graph.nodes if id(x) not in drop]

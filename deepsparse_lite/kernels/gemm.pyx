@@ -956,14 +956,10 @@ def blocking(int level, int64_t M, int64_t N, int64_t K, bint a_runtime, bint b_
     return int(mc), int(kc), int(nc), int(ws)
 
 
-def expand_dw_workspace_floats(int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH,
-                               int64_t KW, int64_t SH, int64_t SW, int64_t DH, int64_t DW,
-                               int64_t rows, int64_t cb, int64_t kc, int64_t nc, int level):
-    """Floats of the per-thread workspace of a fused 1x1 + depthwise DWCONV step."""
+cdef f32_dw_geom dw_geom_of(int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
+                           int64_t SH, int64_t SW, int64_t DH, int64_t DW):
+    """A depthwise geometry without pads (the workspace sizes do not depend on them)."""
     cdef f32_dw_geom g
-    cdef int64_t pf, ef
-    cdef int mr, nr
-    f32_gemm_geometry(level, &mr, &nr)
     g.H = H
     g.W = W
     g.OH = OH
@@ -976,26 +972,25 @@ def expand_dw_workspace_floats(int64_t H, int64_t W, int64_t OH, int64_t OW, int
     g.DW = DW
     g.PH = 0
     g.PW = 0
+    return g
+
+
+def expand_dw_workspace_floats(int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH,
+                               int64_t KW, int64_t SH, int64_t SW, int64_t DH, int64_t DW,
+                               int64_t rows, int64_t cb, int64_t kc, int64_t nc, int level):
+    """Floats of the per-thread workspace of a fused 1x1 + depthwise DWCONV step."""
+    cdef f32_dw_geom g = dw_geom_of(H, W, OH, OW, KH, KW, SH, SW, DH, DW)
+    cdef int64_t pf, ef
+    cdef int mr, nr
+    f32_gemm_geometry(level, &mr, &nr)
     return int(xdw_ws_floats(&g, rows, cb, kc, nc, nr, &pf, &ef))
 
 
 def dwconv_workspace_floats(int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t KH, int64_t KW,
                             int64_t SH, int64_t SW, int64_t DH, int64_t DW):
     """Floats of the zero-bordered plane buffer the depthwise kernel needs per thread."""
-    cdef f32_dw_geom g
+    cdef f32_dw_geom g = dw_geom_of(H, W, OH, OW, KH, KW, SH, SW, DH, DW)
     cdef int64_t hp, wp
-    g.H = H
-    g.W = W
-    g.OH = OH
-    g.OW = OW
-    g.KH = KH
-    g.KW = KW
-    g.SH = SH
-    g.SW = SW
-    g.DH = DH
-    g.DW = DW
-    g.PH = 0
-    g.PW = 0
     f32_dwconv_padded_dims(&g, &hp, &wp)
     return int(hp * wp)
 

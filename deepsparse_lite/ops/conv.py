@@ -217,6 +217,12 @@ class Conv(OpDef):
 XDW_BUDGET = 384 * 1024
 
 
+def xdw_erows(H: int, rows: int, KH: int, SH: int, DH: int) -> int:
+    """Expanded rows a band of ``rows`` output rows reads (at most the image's; the C
+    side's xdw_erows in kernels/gemm.pyx)."""
+    return min(H, (rows - 1) * SH + (KH - 1) * DH + 1)
+
+
 def xdw_bands(ce: int, H: int, W: int, OH: int, KH: int, SH: int, DH: int, mr: int, images: int,
               threads: int, budget: Optional[int] = None):
     """(output rows per band, channels per block) of a fused 1x1 + depthwise step: the
@@ -225,6 +231,7 @@ def xdw_bands(ce: int, H: int, W: int, OH: int, KH: int, SH: int, DH: int, mr: i
     thread where the image allows; channel blocks are multiples of MR."""
     budget = XDW_BUDGET if budget is None else budget
     cands, cb = [], _round_up(ce, mr)
+    erows = lambda rows: xdw_erows(H, rows, KH, SH, DH)  # noqa: E731
     while True:
         cands.append(cb)
         if cb <= 4 * mr:
@@ -233,9 +240,9 @@ def xdw_bands(ce: int, H: int, W: int, OH: int, KH: int, SH: int, DH: int, mr: i
     best = None
     for cb in cands:
         rows = OH
-        while rows > 1 and cb * min(H, (rows - 1) * SH + (KH - 1) * DH + 1) * W * 4 > budget:
+        while rows > 1 and cb * erows(rows) * W * 4 > budget:
             rows -= 1
-        er = min(H, (rows - 1) * SH + (KH - 1) * DH + 1)
+        er = erows(rows)
         nb = -(-OH // rows)
         items = images * nb * -(-ce // cb)
         score = nb * er / max(H, 1) + (0.5 if items < 2 * threads else 0.0)
@@ -265,7 +272,7 @@ def _lower_expand_dw(node, b, ins, outs) -> None:
     mr, nr = geometry(b.isa)
     rows, cb = xdw_bands(ce, geom["H"], geom["W"], geom["OH"], geom["KH"], geom["SH"], geom["DH"], mr,
                          geom["images"], b.max_threads)
-    er = min(geom["H"], (rows - 1) * geom["SH"] + (geom["KH"] - 1) * geom["DH"] + 1)
+    er = xdw_erows(geom["H"], rows, geom["KH"], geom["SH"], geom["DH"])
     mc, kc, nc, _ = blocking(b.isa, cb, er * geom["W"], cin, False, True)
     ws = _kgemm().expand_dw_workspace_floats(geom["H"], geom["W"], geom["OH"], geom["OW"], geom["KH"],
                                              geom["KW"], geom["SH"], geom["SW"], geom["DH"], geom["DW"],
@@ -279,8 +286,7 @@ def _lower_expand_dw(node, b, ins, outs) -> None:
     if ex_bias is not None:
         ex_bias_slot = len(tensors)
         tensors.append(b.const(ex_bias))
-    ex_act = (int(node.attrs.get("_ex_act", 0) or 0), float(node.attrs.get("_ex_act_alpha", 0.0) or 0.0),
-              float(node.attrs.get("_ex_act_beta", 0.0) or 0.0))
+    ex_act = node.attrs.get("_ex_act", (0, 0.0, 0.0))  # the 1x1's (code, alpha, beta)
     emit_gemm_step(b, GemmOp.DWCONV, tensors, ce, geom["H"] * geom["W"], cin, mc=mc, kc=kc, nc=nc,
                    ws_floats=ws, act=act_of(node), bias=b.const(bias) if bias is not None else None,
                    bias_mode=BIAS_ROW, **geom, ex_slot=3, ex_bias_slot=ex_bias_slot, ex_act=ex_act[0],

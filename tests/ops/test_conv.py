@@ -681,23 +681,17 @@ def test_conv_depthwise_3x3_blocks_and_fused_activation(width, strides, pads, ac
 def _expand_dw_model(cin, ce, hw, k, strides, pads, ex_act, dw_act, biases=True, extra_output=False):
     from onnx import helper, numpy_helper
 
+    def then(act, src, dst):  # src, or dst = act(src)
+        if act is None:
+            return src
+        nodes.append(helper.make_node(act, [src, "lo", "hi"] if act == "Clip" else [src], [dst]))
+        return dst
+
     nodes = [helper.make_node("Conv", ["x", "w1"] + (["b1"] if biases else []), ["e"], kernel_shape=[1, 1])]
-    last = "e"
-    if ex_act == "Clip":
-        nodes.append(helper.make_node("Clip", ["e", "lo", "hi"], ["ea"]))
-        last = "ea"
-    elif ex_act == "Relu":
-        nodes.append(helper.make_node("Relu", ["e"], ["ea"]))
-        last = "ea"
+    last = then(ex_act, "e", "ea")
     nodes.append(helper.make_node("Conv", [last, "wd"] + (["bd"] if biases else []), ["d"], group=ce,
                                   kernel_shape=[k, k], strides=strides, pads=pads))
-    out = "d"
-    if dw_act == "Clip":
-        nodes.append(helper.make_node("Clip", ["d", "lo", "hi"], ["y"]))
-        out = "y"
-    elif dw_act == "HardSigmoid":
-        nodes.append(helper.make_node("HardSigmoid", ["d"], ["y"]))
-        out = "y"
+    out = then(dw_act, "d", "y")
     inits = [numpy_helper.from_array(rnd(ce, cin, 1, 1, seed=1) * 0.4, "w1"),
              numpy_helper.from_array(rnd(ce, 1, k, k, seed=2) * 0.4, "wd"),
              numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
@@ -744,14 +738,14 @@ def test_expand_depthwise_fused(fuse_everything, cin, ce, hw, k, strides, pads, 
             plan = compiler.compile_onnx(model, isa=isa, max_threads=nt)
             steps = [s for s in plan.steps]
             assert [int(s["op"]) for s in steps] == [504]
-            q = GEMM_PARAMS_VIEW(steps[0])
+            q = _gemm_params(steps[0])
             assert q["ex_rows"] > 0 and q["K"] == cin
             with kernels.isa_cap(cap):
                 got = compiler.execute(plan, [x], num_threads=nt)[0]
             np.testing.assert_allclose(got, want, rtol=1e-4, atol=2e-4, err_msg=f"isa={isa} cap={cap} nt={nt}")
 
 
-def GEMM_PARAMS_VIEW(step):
+def _gemm_params(step):
     from deepsparse_lite.step_params import view
 
     return view(step, GEMM_PARAMS)
